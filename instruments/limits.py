@@ -1,0 +1,82 @@
+"""Safety limits of a bench, enforced by the drivers before anything is applied.
+
+A request over a limit raises :class:`LimitError` (a ``ValueError``) that names the quantity, the
+requested value and the allowed range, and nothing is sent to the instrument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TERMINALS = ("BL", "SL", "WL", "SUB")
+
+
+class LimitError(ValueError):
+    """A request exceeds the bench's configured safety limits; nothing was applied."""
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits of one bench (from the bench TOML ``[limits]`` table).
+
+    Attributes:
+        max_voltage: maximum |V| per terminal (BL, SL, WL, SUB), in volts.
+        max_compliance: maximum current compliance of any SMU or WGFMU range, in amperes.
+        max_power: maximum |V * I_compliance| of one source, in watts.
+        max_chuck_temperature: maximum chuck set point, in degrees Celsius.
+        min_chuck_temperature: minimum chuck set point, in degrees Celsius.
+    """
+
+    max_voltage: dict[str, float] = field(
+        default_factory=lambda: {"BL": 5.0, "SL": 5.0, "WL": 5.0, "SUB": 1.0}
+    )
+    max_compliance: float = 10e-3
+    max_power: float = 0.05
+    max_chuck_temperature: float = 200.0
+    min_chuck_temperature: float = -60.0
+
+    def check_voltage(self, terminal: str, volts: float) -> float:
+        """Return ``volts`` if |volts| is allowed on ``terminal``, else raise LimitError."""
+        limit = self.max_voltage.get(terminal)
+        if limit is None:
+            raise LimitError(f"unknown terminal {terminal!r}; known: {', '.join(self.max_voltage)}")
+        if not abs(volts) <= limit:
+            raise LimitError(
+                f"{volts:g} V on {terminal} exceeds the bench limit of +/-{limit:g} V "
+                f"(change [limits] in the bench file if this is intended)"
+            )
+        return volts
+
+    def check_compliance(self, amps: float, volts: float | None = None) -> float:
+        """Return ``amps`` if the compliance (and V x I power) is allowed, else raise LimitError."""
+        if not abs(amps) <= self.max_compliance:
+            raise LimitError(
+                f"compliance {amps:g} A exceeds the bench limit of {self.max_compliance:g} A"
+            )
+        if volts is not None and not abs(amps * volts) <= self.max_power:
+            raise LimitError(
+                f"{volts:g} V at {amps:g} A compliance is {abs(volts * amps):g} W, over the "
+                f"bench limit of {self.max_power:g} W"
+            )
+        return amps
+
+    def check_temperature(self, celsius: float) -> float:
+        """Return ``celsius`` if the chuck set point is allowed, else raise LimitError."""
+        if not self.min_chuck_temperature <= celsius <= self.max_chuck_temperature:
+            raise LimitError(
+                f"chuck temperature {celsius:g} C is outside the bench limits "
+                f"[{self.min_chuck_temperature:g}, {self.max_chuck_temperature:g}] C"
+            )
+        return celsius
+
+    @classmethod
+    def from_dict(cls, table: dict) -> SafetyLimits:
+        """Build from a bench TOML ``[limits]`` table (keys as the attributes)."""
+        kwargs = dict(table)
+        if "max_voltage" in kwargs:
+            merged = cls().max_voltage | {k.upper(): float(v) for k, v in kwargs["max_voltage"].items()}
+            kwargs["max_voltage"] = merged
+        unknown = set(kwargs) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown keys in [limits]: {', '.join(sorted(unknown))}")
+        return cls(**kwargs)

@@ -1,0 +1,118 @@
+"""Wafer-map geometry: die indices (col, row) versus physical positions (um).
+
+Conventions (kept in one place so they can be matched to a station's settings):
+
+* Wafer coordinates are in micrometres with the origin at the wafer centre, x to the right and
+  y **up** when the notch/flat is at the bottom (``flat_angle_deg = 0``, Velox convention).
+* Die indices start at (0, 0) in the **top-left** corner of the bounding grid; ``col`` grows to the
+  right (+x) and ``row`` grows **downwards** (-y), as on a prober's map display.
+* The grid is centred on the wafer centre (``x_offset_um``/``y_offset_um`` shift it).
+* A die exists on the map when all four of its corners lie inside the usable radius
+  (diameter / 2 minus the edge exclusion).
+* The chuck position "relative to home" is the wafer position minus the home die's centre.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+DieIndex = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class WaferMap:
+    """Geometry of a wafer map.
+
+    Attributes:
+        diameter_mm: wafer diameter in mm (200 for a 200 mm wafer).
+        die_width_um: die pitch along x in um.
+        die_height_um: die pitch along y in um.
+        edge_exclusion_mm: ring at the wafer edge where no die is counted, in mm.
+        flat_angle_deg: notch/flat position, 0 bottom, 90 left, 180 top, 270 right.
+        x_offset_um: shift of the die grid along x, in um.
+        y_offset_um: shift of the die grid along y, in um.
+        home: home die (col, row); ``None`` picks the die closest to the centre.
+    """
+
+    diameter_mm: float = 200.0
+    die_width_um: float = 10_000.0
+    die_height_um: float = 10_000.0
+    edge_exclusion_mm: float = 3.0
+    flat_angle_deg: float = 0.0
+    x_offset_um: float = 0.0
+    y_offset_um: float = 0.0
+    home: DieIndex | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.diameter_mm <= 0 or self.die_width_um <= 0 or self.die_height_um <= 0:
+            raise ValueError("wafer diameter and die pitch must be positive")
+        if not 0 <= self.edge_exclusion_mm < self.diameter_mm / 2:
+            raise ValueError("edge exclusion must be >= 0 and smaller than the radius")
+
+    # -- grid -------------------------------------------------------------------------------
+    @property
+    def n_cols(self) -> int:
+        """Number of columns of the bounding grid."""
+        return math.ceil(self.diameter_mm * 1000 / self.die_width_um)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows of the bounding grid."""
+        return math.ceil(self.diameter_mm * 1000 / self.die_height_um)
+
+    def die_center_um(self, col: int, row: int) -> tuple[float, float]:
+        """Centre of die (col, row) in wafer coordinates (um)."""
+        x = (col - (self.n_cols - 1) / 2) * self.die_width_um + self.x_offset_um
+        y = -(row - (self.n_rows - 1) / 2) * self.die_height_um + self.y_offset_um
+        return x, y
+
+    def die_at_um(self, x: float, y: float) -> DieIndex | None:
+        """Die (col, row) whose area contains wafer position (x, y) um, or None off the map."""
+        col = math.floor((x - self.x_offset_um) / self.die_width_um + self.n_cols / 2)
+        row = math.floor(-(y - self.y_offset_um) / self.die_height_um + self.n_rows / 2)
+        if (col, row) in self.die_set:
+            return col, row
+        return None
+
+    def _inside(self, col: int, row: int) -> bool:
+        r_um = (self.diameter_mm / 2 - self.edge_exclusion_mm) * 1000
+        cx, cy = self.die_center_um(col, row)
+        hw, hh = self.die_width_um / 2, self.die_height_um / 2
+        return all(
+            math.hypot(cx + sx * hw, cy + sy * hh) <= r_um for sx in (-1, 1) for sy in (-1, 1)
+        )
+
+    @cached_property
+    def dies(self) -> tuple[DieIndex, ...]:
+        """All dies on the map, row by row from the top, left to right."""
+        return tuple(
+            (c, r) for r in range(self.n_rows) for c in range(self.n_cols) if self._inside(c, r)
+        )
+
+    @cached_property
+    def die_set(self) -> frozenset[DieIndex]:
+        """The dies as a set, for membership tests."""
+        return frozenset(self.dies)
+
+    @property
+    def home_die(self) -> DieIndex:
+        """The home die: as configured, else the die closest to the wafer centre."""
+        if self.home is not None:
+            return self.home
+        return min(self.dies, key=lambda d: (math.hypot(*self.die_center_um(*d)), d[1], d[0]))
+
+    def to_home_um(self, x: float, y: float) -> tuple[float, float]:
+        """Wafer position (um) expressed relative to the home die's centre."""
+        hx, hy = self.die_center_um(*self.home_die)
+        return x - hx, y - hy
+
+    def from_home_um(self, dx: float, dy: float) -> tuple[float, float]:
+        """Position relative to the home die's centre (um) in wafer coordinates."""
+        hx, hy = self.die_center_um(*self.home_die)
+        return dx + hx, dy + hy
+
+    def radius_fraction(self, col: int, row: int) -> float:
+        """Distance of the die centre from the wafer centre as a fraction of the radius."""
+        return math.hypot(*self.die_center_um(col, row)) / (self.diameter_mm * 500)
