@@ -1,0 +1,252 @@
+"""The results catalog: one row per run, in SQLite by default (any SQLAlchemy URL works).
+
+The catalog indexes the results files; the files themselves (pymeasure results CSV) remain the
+record of the data. A run is inserted as ``running`` before its first row is measured and updated
+when it ends. A run left ``running`` by a process that no longer exists (killed, crashed) is marked
+``aborted`` with a note the next time a catalog is opened on the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+STATUSES = ("running", "finished", "aborted", "failed")
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class RunRecord(_Base):
+    """One run of one procedure (ORM row)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    procedure: Mapped[str] = mapped_column(String(64), index=True)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    lot: Mapped[str] = mapped_column(String(64), default="")
+    wafer: Mapped[str] = mapped_column(String(64), default="")
+    die_col: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    die_row: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    subsite: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    array: Mapped[str] = mapped_column(String(16), default="")
+    cells: Mapped[list] = mapped_column(JSON, default=list)
+    temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    operator: Mapped[str] = mapped_column(String(64), default="")
+    bench: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True, default="running")
+    message: Mapped[str] = mapped_column(String(1024), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    file: Mapped[str] = mapped_column(String(1024), default="")
+    host: Mapped[str] = mapped_column(String(128), default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+@dataclass
+class RunInfo:
+    """A catalog entry as plain data (what the API and ``memprobe runs --json`` return)."""
+
+    id: int
+    procedure: str
+    parameters: dict[str, Any]
+    status: str
+    die: tuple[int, int] | None
+    subsite: int | None
+    array: str
+    cells: list[Any]
+    file: str
+    summary: dict[str, Any]
+    lot: str = ""
+    wafer: str = ""
+    temperature_c: float | None = None
+    operator: str = ""
+    bench: str = ""
+    message: str = ""
+    started_at: str = ""
+    ended_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (die as [col, row])."""
+        d = self.__dict__.copy()
+        d["die"] = list(self.die) if self.die is not None else None
+        d.pop("extra")
+        return d
+
+
+def _to_info(r: RunRecord) -> RunInfo:
+    die = (r.die_col, r.die_row) if r.die_col is not None and r.die_row is not None else None
+    return RunInfo(
+        id=r.id, procedure=r.procedure, parameters=dict(r.parameters or {}), status=r.status,
+        die=die, subsite=r.subsite, array=r.array, cells=list(r.cells or []), file=r.file,
+        summary=dict(r.summary or {}), lot=r.lot, wafer=r.wafer, temperature_c=r.temperature_c,
+        operator=r.operator, bench=r.bench, message=r.message,
+        started_at=r.started_at.isoformat() if r.started_at else "",
+        ended_at=r.ended_at.isoformat() if r.ended_at else None,
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so numpy scalars and paths become plain values."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+class Catalog:
+    """Access to the run catalog.
+
+    Args:
+        url_or_root: an SQLAlchemy URL (``postgresql://...``) or a data root directory, in which
+            case the SQLite file ``<root>/catalog.sqlite`` is used.
+    """
+
+    def __init__(self, url_or_root: str | Path) -> None:
+        text = str(url_or_root)
+        if "://" in text:
+            url = text
+        else:
+            root = Path(url_or_root)
+            root.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{root / 'catalog.sqlite'}"
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        _Base.metadata.create_all(self.engine)
+        self.mark_orphans()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+            s.commit()
+
+    def mark_orphans(self) -> int:
+        """Mark ``running`` runs of dead processes on this host as aborted; return how many."""
+        host = socket.gethostname()
+        n = 0
+        with self._session() as s:
+            for r in s.scalars(select(RunRecord).where(RunRecord.status == "running")):
+                if r.host == host and r.pid is not None and not _pid_alive(r.pid):
+                    r.status = "aborted"
+                    r.message = "process ended mid-run (killed or crashed); partial file kept"
+                    r.ended_at = r.ended_at or datetime.now(UTC)
+                    n += 1
+        return n
+
+    def start_run(
+        self,
+        procedure: str,
+        parameters: dict[str, Any],
+        file: str | Path,
+        *,
+        die: tuple[int, int] | None = None,
+        subsite: int | None = None,
+        array: str = "",
+        cells: list[Any] | None = None,
+        temperature_c: float | None = None,
+        lot: str = "",
+        wafer: str = "",
+        operator: str = "",
+        bench: str = "",
+    ) -> int:
+        """Insert a ``running`` entry and return its id."""
+        rec = RunRecord(
+            procedure=procedure, parameters=_jsonable(parameters), file=str(file),
+            die_col=die[0] if die else None, die_row=die[1] if die else None, subsite=subsite,
+            array=array, cells=_jsonable(cells or []), temperature_c=temperature_c, lot=lot,
+            wafer=wafer, operator=operator, bench=bench, status="running",
+            started_at=datetime.now(UTC), host=socket.gethostname(), pid=os.getpid(),
+            summary={},
+        )
+        with self._session() as s:
+            s.add(rec)
+            s.flush()
+            return rec.id
+
+    def finish_run(
+        self, run_id: int, status: str, summary: dict[str, Any] | None = None, message: str = ""
+    ) -> None:
+        """Record the end of a run: status (finished/aborted/failed), summary figures, message."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        with self._session() as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None:
+                raise KeyError(f"no run {run_id} in the catalog")
+            rec.status = status
+            rec.summary = _jsonable(summary or {})
+            rec.message = message[:1024]
+            rec.ended_at = datetime.now(UTC)
+
+    def update_summary(self, run_id: int, **figures: Any) -> None:
+        """Merge figures into a run's summary."""
+        with self._session() as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None:
+                raise KeyError(f"no run {run_id} in the catalog")
+            rec.summary = {**(rec.summary or {}), **_jsonable(figures)}
+
+    def get(self, run_id: int) -> RunInfo:
+        """One run by id (KeyError if absent)."""
+        with self._session() as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None:
+                raise KeyError(f"no run {run_id} in the catalog")
+            return _to_info(rec)
+
+    def runs(
+        self,
+        procedure: str | None = None,
+        die: tuple[int, int] | None = None,
+        status: str | None = None,
+        wafer: str | None = None,
+    ) -> list[RunInfo]:
+        """Runs matching all given filters, oldest first."""
+        q = select(RunRecord).order_by(RunRecord.id)
+        if procedure:
+            q = q.where(RunRecord.procedure == procedure)
+        if die is not None:
+            q = q.where(RunRecord.die_col == die[0], RunRecord.die_row == die[1])
+        if status:
+            q = q.where(RunRecord.status == status)
+        if wafer:
+            q = q.where(RunRecord.wafer == wafer)
+        with self._session() as s:
+            return [_to_info(r) for r in s.scalars(q)]
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (the GUI) never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
