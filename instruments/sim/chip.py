@@ -1,0 +1,343 @@
+"""One simulated RRAM test chip: a 32x32 1T1R array and a 2T2R array of 32 rows x 32 pairs.
+
+The chip turns terminal voltages (BL, SL, WL) into a cell current by solving the series circuit
+"SMU - RRAM element - access transistor - SMU" and lets the device model
+(:class:`~instruments.sim.rram.RRAMPopulation`) decide whether the step formed, SET or RESET the
+element. The 2T2R pairs are read differentially by precharge sense amplifiers (PCSA).
+
+Circuit conventions (physics.md): the element's top electrode is on the BL, its bottom electrode
+on the transistor's drain node N; the transistor's gate is on the WL, its other terminal on the SL.
+``v_cell = V_BL - V_N``. The transistor's source is whichever of N and SL is at the lower potential:
+for SET/forming (BL > SL) V_GS = V_WL - V_SL; for RESET (SL > BL) V_GS = V_WL - V_N, with V_N
+solved self-consistently (no body effect). SMU compliances of both terminals limit the series
+current; the smaller one wins and is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from instruments.sim.rram import (
+    DieProcess,
+    RRAMParams,
+    RRAMPopulation,
+    element_current_scalar,
+    nonlinear_weight,
+    saturation_current,
+    transistor_current,
+)
+
+ARRAYS = ("1T1R", "2T2R")
+KINDS = ("good", "dead", "short")
+
+
+@dataclass(frozen=True)
+class CellResponse:
+    """Result of one bias step on one cell.
+
+    Attributes:
+        i_bl: A, current out of the BL terminal's source into the cell; negative when SL drives.
+        v_cell: V across the RRAM element (BL-side electrode minus bottom electrode).
+        compliance: ``"BL"`` or ``"SL"`` if that SMU's current compliance limited the current.
+    """
+
+    i_bl: float
+    v_cell: float
+    compliance: str | None
+
+
+def _root(f: Any, lo: float, hi: float, f_lo: float, f_hi: float, tol: float = 1e-10) -> float:
+    """Root of a monotone ``f`` bracketed by [lo, hi] (Illinois false position + bisection)."""
+    if f_lo == 0.0:
+        return lo
+    if f_hi == 0.0:
+        return hi
+    side = 0
+    x = lo
+    for it in range(100):
+        if it % 4 == 3:  # guarantee progress
+            x = 0.5 * (lo + hi)
+        else:
+            x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        fx = f(x)
+        if fx == 0.0 or hi - lo < tol:
+            return x
+        if (fx > 0) == (f_lo > 0):
+            lo, f_lo = x, fx
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        else:
+            hi, f_hi = x, fx
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+    return x
+
+
+@dataclass(frozen=True)
+class _Solution:
+    current: float  # A, magnitude of the series current
+    v_cell: float  # V
+    compliance: str | None
+
+
+class Chip:
+    """A simulated chip with its device states.
+
+    Args:
+        params: device model parameters.
+        seed: seed (int, list of ints or SeedSequence) of this die; everything derives from it.
+        kind: ``"good"``, ``"dead"`` (open circuit) or ``"short"`` (BL-SL short of ``r_short``).
+        process: process variation of this die.
+    """
+
+    ROWS = 32
+    COLS_1T1R = 32
+    PAIRS_2T2R = 32
+    N_1T1R = ROWS * COLS_1T1R
+    N_2T2R = ROWS * PAIRS_2T2R * 2
+
+    def __init__(
+        self,
+        params: RRAMParams | None = None,
+        seed: int | list[int] | np.random.SeedSequence = 0,
+        kind: str = "good",
+        process: DieProcess | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.params = params or RRAMParams()
+        self.kind = kind
+        self.process = process or DieProcess()
+        self.pop = RRAMPopulation(self.N_1T1R + self.N_2T2R, self.params, seed, self.process)
+        #: simulated time (s) of the last :meth:`age_to`, None before the first call
+        self.t_last: float | None = None
+        #: True once a bias, read or cycle touched the chip (saved by the wafer)
+        self.touched = False
+
+    # -- addressing ----------------------------------------------------------------------------
+    def index(self, array: str, row: int, col: int, side: str = "BL") -> int:
+        """Population index of a device; raises ValueError for an invalid address."""
+        if array not in ARRAYS:
+            raise ValueError(f"array must be '1T1R' or '2T2R', got {array!r}")
+        if not isinstance(row, (int, np.integer)) or not 0 <= row < self.ROWS:
+            raise ValueError(f"row {row!r} out of range 0..{self.ROWS - 1}")
+        if array == "1T1R":
+            if not isinstance(col, (int, np.integer)) or not 0 <= col < self.COLS_1T1R:
+                raise ValueError(f"col {col!r} out of range 0..{self.COLS_1T1R - 1}")
+            return int(row) * self.COLS_1T1R + int(col)
+        if not isinstance(col, (int, np.integer)) or not 0 <= col < self.PAIRS_2T2R:
+            raise ValueError(f"pair {col!r} out of range 0..{self.PAIRS_2T2R - 1}")
+        if side not in ("BL", "BLB"):
+            raise ValueError(f"side must be 'BL' or 'BLB', got {side!r}")
+        return self.N_1T1R + (int(row) * self.PAIRS_2T2R + int(col)) * 2 + (side == "BLB")
+
+    # -- circuit -------------------------------------------------------------------------------
+    def _solve(
+        self, g: float, v_bl: float, v_sl: float, v_wl: float, i_comp_bl: float | None,
+        i_comp_sl: float | None, temperature_k: float,
+    ) -> _Solution:
+        """Series current and element voltage for element conductance ``g`` (S)."""
+        p = self.params
+        va = v_bl - v_sl
+        if va == 0.0:
+            return _Solution(0.0, 0.0, None)
+        w = float(nonlinear_weight(p, g))
+        if va > 0:  # BL drives: source = SL, node between v_sl and v_bl
+
+            def f(vn: float) -> float:
+                return element_current_scalar(p, g, w, v_bl - vn) - transistor_current(
+                    p, v_wl - v_sl, vn - v_sl, temperature_k
+                )
+
+            lo, hi = v_sl, v_bl
+        else:  # SL drives: source = node N, drain = SL
+
+            def f(vn: float) -> float:
+                return transistor_current(
+                    p, v_wl - vn, v_sl - vn, temperature_k
+                ) - element_current_scalar(p, g, w, vn - v_bl)
+
+            lo, hi = v_bl, v_sl
+        vn = _root(f, lo, hi, f(lo), f(hi))
+        v_cell = v_bl - vn
+        i = abs(element_current_scalar(p, g, w, v_cell))
+        comps = {k: c for k, c in (("BL", i_comp_bl), ("SL", i_comp_sl)) if c is not None}
+        if comps:
+            driver = "BL" if va > 0 else "SL"
+            name = min(comps, key=lambda k: (abs(comps[k]), k != driver))
+            limit = abs(comps[name])
+            if i > limit:
+                # the SMU in compliance lowers its voltage: the element carries exactly `limit`
+                vmax = abs(v_cell)
+
+                def fc(x: float) -> float:
+                    return element_current_scalar(p, g, w, x) - limit
+
+                x = _root(fc, 0.0, vmax, -limit, fc(vmax))
+                return _Solution(limit, math.copysign(x, va), name)
+        return _Solution(i, v_cell, None)
+
+    def _compliance_for_switching(
+        self, v_bl: float, v_sl: float, v_wl: float, i_comp_bl: float | None,
+        i_comp_sl: float | None,
+    ) -> float:
+        """Current (A) available to a forming/SET event: min(transistor I_sat, SMU compliances)."""
+        i_c = saturation_current(self.params, v_wl - min(v_sl, v_bl))
+        for c in (i_comp_bl, i_comp_sl):
+            if c is not None:
+                i_c = min(i_c, abs(c))
+        return i_c
+
+    # -- public API ------------------------------------------------------------------------------
+    def bias(
+        self,
+        array: str,
+        row: int,
+        col: int,
+        side: str,
+        v_bl: float,
+        v_sl: float,
+        v_wl: float,
+        duration_s: float,
+        i_comp_bl: float | None = None,
+        i_comp_sl: float | None = None,
+        temperature_k: float = 300.0,
+    ) -> CellResponse:
+        """Apply terminal voltages (V) to one cell for ``duration_s`` (s); return the end state.
+
+        Forming/SET/RESET happen when the element voltage crosses the (time-dependent)
+        thresholds; the circuit is then solved again with the new state (RESET repeatedly,
+        since the element voltage grows as the resistance rises). The returned current
+        includes read noise.
+        """
+        i = self.index(array, row, col, side)
+        if duration_s < 0:
+            raise ValueError("duration_s must be >= 0")
+        self.touched = True
+        pop = self.pop
+        if self.kind == "dead":
+            noise = self.params.i_noise_floor * float(pop.rng.standard_normal())
+            return CellResponse(noise, 0.0, None)
+        if self.kind == "short":
+            return self._bias_short(v_bl, v_sl, i_comp_bl, i_comp_sl)
+        args = (v_bl, v_sl, v_wl, i_comp_bl, i_comp_sl, temperature_k)
+        sol = self._solve(float(pop.g[i]), *args)
+        if duration_s > 0:
+            i_c = self._compliance_for_switching(v_bl, v_sl, v_wl, i_comp_bl, i_comp_sl)
+            idx = np.array([i])
+            for _ in range(12):
+                changed = pop.apply_pulse(idx, sol.v_cell, i_c, duration_s)
+                if not changed[0]:
+                    break
+                sol = self._solve(float(pop.g[i]), *args)
+        i_meas = sol.current * float(pop.noise_factor(i)[0])
+        i_meas += self.params.i_noise_floor * float(pop.rng.standard_normal())
+        sign = 1.0 if v_bl >= v_sl else -1.0
+        return CellResponse(sign * i_meas, sol.v_cell, sol.compliance)
+
+    def _bias_short(
+        self, v_bl: float, v_sl: float, i_comp_bl: float | None, i_comp_sl: float | None
+    ) -> CellResponse:
+        va = v_bl - v_sl
+        i = abs(va) / self.params.r_short
+        comps = {k: abs(c) for k, c in (("BL", i_comp_bl), ("SL", i_comp_sl)) if c is not None}
+        name = None
+        if comps:
+            driver = "BL" if va >= 0 else "SL"
+            cand = min(comps, key=lambda k: (comps[k], k != driver))
+            if i > comps[cand]:
+                i, name = comps[cand], cand
+        i *= 1.0 + self.params.noise_rel_lrs * float(self.pop.rng.standard_normal())
+        return CellResponse(math.copysign(i, va) if va else 0.0, va, name)
+
+    def cycle(
+        self,
+        array: str,
+        row: int,
+        col: int,
+        side: str,
+        n_cycles: int,
+        set_bias: tuple[float, float, float, float],
+        reset_bias: tuple[float, float, float, float],
+        temperature_k: float = 300.0,
+    ) -> None:
+        """Apply ``n_cycles`` SET/RESET cycles to one cell quickly; ends after the last RESET.
+
+        ``set_bias``/``reset_bias`` are ``(v_bl, v_sl, v_wl, duration_s)`` without SMU
+        compliance (the transistor limits). The first cycle is simulated in full; if it switched
+        both ways, the wear and cycle memory of the middle ``n - 2`` cycles are added in closed
+        form and the last cycle is simulated in full again (so the final state reflects wear).
+        """
+        i = self.index(array, row, col, side)
+        n = int(n_cycles)
+        if n <= 0:
+            return
+
+        def one() -> bool:
+            w0 = int(self.pop.wear[i])
+            self.bias(array, row, col, side, *set_bias, temperature_k=temperature_k)
+            set_ok = bool(self.pop.is_set[i])
+            self.bias(array, row, col, side, *reset_bias, temperature_k=temperature_k)
+            return set_ok and int(self.pop.wear[i]) > w0
+
+        ok = one()
+        if n == 1:
+            return
+        if ok and n > 2 and self.kind == "good":
+            self.pop.advance_cycles(np.array([i]), n - 2)
+        one()
+
+    def pcsa_read(self, row: int) -> np.ndarray:
+        """Read a 2T2R row with the PCSAs: ``bool[32]``, bit = R_BL < R_BLB for each pair.
+
+        The sense amplifier compares the two discharge currents at a small read bias, each with
+        its device's read noise (so nearly equal pairs may read either way).
+        """
+        if not isinstance(row, (int, np.integer)) or not 0 <= row < self.ROWS:
+            raise ValueError(f"row {row!r} out of range 0..{self.ROWS - 1}")
+        self.touched = True
+        start = self.N_1T1R + int(row) * self.PAIRS_2T2R * 2
+        idx = np.arange(start, start + self.PAIRS_2T2R * 2)
+        if self.kind != "good":
+            return self.pop.rng.random(self.PAIRS_2T2R) < 0.5
+        i = self.pop.read(idx, 0.1).reshape(self.PAIRS_2T2R, 2)
+        return i[:, 0] > i[:, 1]
+
+    def age_to(self, t_now_s: float, temperature_k: float) -> None:
+        """Retention relaxation at ``temperature_k`` (K) from the last call to ``t_now_s`` (s).
+
+        The first call (and any call with time running backwards, e.g. a new lab after a
+        reload) only sets the clock.
+        """
+        if self.t_last is not None and t_now_s > self.t_last:
+            if self.pop.relax(t_now_s - self.t_last, temperature_k):
+                self.touched = True
+        self.t_last = float(t_now_s)
+
+    def conductance(self, array: str) -> np.ndarray:
+        """True (noise-free) low-field conductances (S): 1T1R (32, 32), 2T2R (32, 32, 2)."""
+        if array == "1T1R":
+            return self.pop.g[: self.N_1T1R].reshape(self.ROWS, self.COLS_1T1R).copy()
+        if array == "2T2R":
+            return self.pop.g[self.N_1T1R :].reshape(self.ROWS, self.PAIRS_2T2R, 2).copy()
+        raise ValueError(f"array must be '1T1R' or '2T2R', got {array!r}")
+
+    # -- persistence -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Dynamic state of the chip (device arrays, RNG state, clock)."""
+        d = self.pop.state_dict()
+        d["t_last"] = self.t_last
+        d["kind"] = self.kind
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore a state produced by :meth:`state_dict`."""
+        self.pop.load_state_dict(d)
+        t = d.get("t_last")
+        self.t_last = None if t is None else float(t)
