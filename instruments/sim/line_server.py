@@ -2,8 +2,8 @@
 
 Each simulated instrument is a :class:`LineServer` bound to 127.0.0.1 (an ephemeral port by default)
 that serves in its own thread; every client connection gets a thread of its own. Incoming bytes are
-split into lines at ``\\n`` (a trailing ``\\r`` is dropped), each line is handed to the handler, and the
-handler's reply (if not ``None``) is sent back followed by the instrument's write terminator.
+split into lines at ``\\n`` (a trailing ``\\r`` is dropped), each line is handed to the handler,
+and the handler's reply (if not ``None``) is sent back followed by the write terminator.
 
 The handler is any callable ``handler(line: str) -> str | None``. It must never raise for bad input;
 should it raise anyway, the exception is logged, the connection stays open and nothing is replied,
@@ -81,7 +81,10 @@ class LineServer:
     def start(self) -> LineServer:
         """Start serving in a daemon thread; returns self."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"sim-{self.name}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
+            name=f"sim-{self.name}",
+            daemon=True,
         )
         self._thread.start()
         log.info("simulated %s listening on %s", self.name, self.resource)

@@ -1,0 +1,522 @@
+"""Driver for FormFactor/Cascade probe stations controlled by Velox (remote commands).
+
+:class:`VeloxProber` extends pymeasure's :class:`pymeasure.instruments.formfactor.Velox` with the
+commands a wafer run needs (chuck status and heights, map position, binning, die/site stepping,
+heater, external mode, wafer-map parameters) and with operator safety rules enforced *before*
+anything is sent:
+
+* X/Y moves (:meth:`VeloxProber.move_chuck_xy`) read the real chuck status first and are refused
+  unless the prober reports the chuck at separation height;
+* :meth:`VeloxProber.contact` is refused when no contact height is taught;
+* chuck temperature set points are checked against the bench :class:`SafetyLimits` and only
+  accepted while separated.
+
+Replies are ``<code>: <values>``; code 0 is success, 703 is "end of route" (normal completion of a
+wafer, reported as ``StepResult.end_of_route``), anything else raises :class:`VeloxError`.
+
+Notes on pymeasure 0.16's ``Velox`` (kept as is, worked around here):
+
+* ``read()`` raises ``ConnectionError`` for any non-zero reply code although the link is fine; we
+  raise :class:`VeloxError` (a ``ConnectionError`` subclass, so old handlers still work) with the
+  code attached.
+* It defines no terminations; on a raw socket pyvisa then waits for more data after each reply
+  (up to 2 s). We default both terminations to ``\\n``.
+* ``WaferMap.step_to_die`` drops a site index of 0 (``if s_pos:``) and discards the reply;
+  ``step_next_die`` at the end of the route returns the message words instead of coordinates.
+* Its docstrings call the fourth StepFirstDie/StepNextDie value the "total number of subdies";
+  the Velox command reference names it LastSiteIndex (to be confirmed on a station).
+* Missing: ReadChuckStatus, ReadChuckHeights, ReadMapPosition2, BinStepDie, BinMapDie,
+  ReadMapYield, StepNextSubDie, SetMapHome, heater commands, SetExternalMode, ReadProberStatus,
+  wafer-map parameters, and any interlock before X/Y moves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.formfactor import Velox
+from pymeasure.instruments.formfactor.velox import Chuck
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from instruments.limits import SafetyLimits
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+END_OF_ROUTE = 703
+VELOCITY_RANGE = (0.1, 100.0)
+POSITION_REFERENCES = {"home": "H", "zero": "Z", "center": "C", "diehome": "D", "relative": "R"}
+PRESET_HEIGHTS = {"contact": "C", "overtravel": "O", "align": "A", "separation": "S"}
+
+
+class VeloxError(ConnectionError):
+    """The prober answered a command with a non-zero code (other than 703 end of route)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ProberSafetyError(RuntimeError):
+    """A prober action was refused by the driver's safety rules; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class ChuckStatus:
+    """ReadChuckStatus. Flag fields are bit fields, LSB first:
+
+    FlagsInit X, Y, Z, Theta; FlagsMode HasOvertravel, HasAutoZ, HasInterlock, ContactSearch,
+    IsContactSet, EdgeInterlock, QuietContact, IsLocked; FlagsLimit XHigh, XLow, YHigh, YLow,
+    ZHigh, ZLow, ThetaHigh, ThetaLow; FlagsMoving X, Y, Z, Theta.
+    ``preset_height``: C contact, O overtravel, A align, S separation, anything else = none.
+    """
+
+    flags_init: int
+    flags_mode: int
+    flags_limit: int
+    flags_moving: int
+    comp: str
+    vacuum_on: bool
+    preset_height: str
+    load_pos: str = ""
+    lift_down: bool = False
+    camera_connection: str = ""
+    quiet: bool = False
+
+    @property
+    def has_overtravel(self) -> bool:
+        """Overtravel enabled in the chuck mode."""
+        return bool(self.flags_mode & 1)
+
+    @property
+    def has_auto_z(self) -> bool:
+        """AutoZ enabled (X/Y moves in contact separate first)."""
+        return bool(self.flags_mode & 2)
+
+    @property
+    def has_interlock(self) -> bool:
+        """Z interlock enabled."""
+        return bool(self.flags_mode & 4)
+
+    @property
+    def contact_set(self) -> bool:
+        """A contact height is taught (IsContactSet; not "in contact")."""
+        return bool(self.flags_mode & 16)
+
+    @property
+    def moving(self) -> bool:
+        """Any axis moving."""
+        return self.flags_moving != 0
+
+    @property
+    def in_contact(self) -> bool:
+        """Chuck at contact or overtravel height."""
+        return self.preset_height in ("C", "O")
+
+    @property
+    def separated(self) -> bool:
+        """Chuck at separation height (the only state in which X/Y moves are allowed)."""
+        return self.preset_height == "S"
+
+
+@dataclass(frozen=True)
+class ChuckHeights:
+    """ReadChuckHeights in um: contact from zero (None = not taught) and the gaps."""
+
+    contact_um: float | None
+    overtravel_um: float
+    align_dist_um: float
+    sep_dist_um: float
+    search_gap_um: float
+
+    @property
+    def contact_set(self) -> bool:
+        """A contact height is taught."""
+        return self.contact_um is not None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Reply of a step: die (col, row), site and last site index; ``end_of_route`` on 703."""
+
+    col: int | None
+    row: int | None
+    site: int | None
+    last_site_index: int | None
+    end_of_route: bool = False
+
+    @property
+    def die(self) -> tuple[int, int] | None:
+        """(col, row), None at the end of the route."""
+        if self.col is None or self.row is None:
+            return None
+        return self.col, self.row
+
+
+@dataclass(frozen=True)
+class MapPosition:
+    """ReadMapPosition2: die, chuck position from home (um), site, die number and count."""
+
+    col: int
+    row: int
+    x_from_home_um: float
+    y_from_home_um: float
+    site: int
+    last_site_index: int
+    die_number: int
+    dies_count: int
+
+    @property
+    def die(self) -> tuple[int, int]:
+        """(col, row)."""
+        return self.col, self.row
+
+
+@dataclass(frozen=True)
+class MapYield:
+    """ReadMapYield counters."""
+
+    total: int
+    tested: int
+    passed: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class HeaterState:
+    """GetHeaterTemp: temperature in ``unit`` and the station's status word."""
+
+    temperature: float
+    unit: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ProberStatus:
+    """ReadProberStatus."""
+
+    busy: int
+    contact: int
+    mode: str
+    quiet: bool
+
+
+@dataclass(frozen=True)
+class WaferMapParams:
+    """GetWaferMapParams2 / SetWaferMapParams2 (units as named; flat angle 0 bottom, 90 left,
+    180 top, 270 right)."""
+
+    diameter_mm: float
+    die_width_um: float
+    die_height_um: float
+    flat_length_mm: float
+    flat_angle_deg: float
+    x_offset_um: float
+    y_offset_um: float
+    edge_area_um: float
+
+
+class SafeChuck(Chuck):
+    """pymeasure's chuck channel with the X/Y interlock: ``move``/``move_index`` check first."""
+
+    def move(
+        self, x: float, y: float, pos_ref: str = "home", unit: str = "microns",
+        velocity: float = 100,
+    ) -> str:
+        """As pymeasure's ``Chuck.move``, refused (ProberSafetyError) unless separated."""
+        self.parent._require_separated("an X/Y move")
+        return super().move(x, y, pos_ref=pos_ref, unit=unit, velocity=velocity)
+
+    def move_index(
+        self, x_steps: int, y_steps: int, pos_ref: str = "home", velocity: float = 100
+    ) -> str:
+        """As pymeasure's ``Chuck.move_index``, refused (ProberSafetyError) unless separated."""
+        self.parent._require_separated("an index move")
+        return super().move_index(x_steps, y_steps, pos_ref=pos_ref, velocity=velocity)
+
+    def move_contact(self, velocity: float = 100) -> None:
+        """As pymeasure's ``Chuck.move_contact``, refused when no contact height is taught."""
+        self.parent.contact(velocity)
+
+
+class VeloxProber(Velox):
+    """A Velox-controlled probe station with the safety interlocks of this bench.
+
+    Args:
+        adapter: VISA resource (``TCPIP::host::port::SOCKET``, ``GPIB0::28::INSTR``) or adapter.
+        name: instrument name.
+        limits: bench safety limits (chuck temperature range); defaults to ``SafetyLimits()``.
+        **kwargs: passed to pymeasure (``timeout`` in ms, terminations, ...).
+
+    The inherited ``chuck`` channel is replaced by :class:`SafeChuck`, so pymeasure-style calls
+    (``prober.chuck.move(...)``) get the same interlock.
+    """
+
+    chuck = Instrument.ChannelCreator(SafeChuck)
+
+    def __init__(
+        self,
+        adapter: object,
+        name: str = "FormFactor Velox prober",
+        limits: SafetyLimits | None = None,
+        **kwargs: object,
+    ) -> None:
+        kwargs.setdefault("read_termination", "\n")
+        kwargs.setdefault("write_termination", "\n")
+        super().__init__(adapter, name=name, **kwargs)
+        self.limits = limits or SafetyLimits()
+
+    # -- replies ----------------------------------------------------------------------------
+    def read(self) -> str:
+        """Read a reply; return its values, raise VeloxError on a non-zero code (except 703).
+
+        Replies without a leading integer code (``*IDN?``) are returned whole.
+        """
+        self.error_code = 0
+        self.error_message = ""
+        self.wafermap.end_reached = False
+        got = super(Velox, self).read()  # the adapter's read, without Velox.read's parsing
+        head, sep, rest = got.partition(":")
+        if not sep or not head.strip().lstrip("-").isdigit():
+            return got.strip()
+        code = int(head)
+        response = rest.strip()
+        if code:
+            self.error_code = code
+            self.error_message = response
+            if code == END_OF_ROUTE:
+                self.wafermap.end_reached = True
+                log.info("%s: %d %s", self.name, code, response)
+            else:
+                raise VeloxError(code, response)
+        return response
+
+    def _fields(self, command: str) -> list[str]:
+        return self.ask(command).split()
+
+    # -- status -----------------------------------------------------------------------------
+    def chuck_status(self) -> ChuckStatus:
+        """Read the chuck status (ReadChuckStatus)."""
+        f = self._fields("ReadChuckStatus")
+        if len(f) < 7:
+            raise VeloxError(-1, f"short ReadChuckStatus reply: {' '.join(f)!r}")
+        extra = f[7:] + [""] * 4
+        return ChuckStatus(
+            flags_init=int(f[0]), flags_mode=int(f[1]), flags_limit=int(f[2]),
+            flags_moving=int(f[3]), comp=f[4], vacuum_on=f[5] == "1", preset_height=f[6],
+            load_pos=extra[0], lift_down=extra[1] == "1", camera_connection=extra[2],
+            quiet=extra[3] == "1",
+        )
+
+    def chuck_heights(self) -> ChuckHeights:
+        """Read the taught heights in um (ReadChuckHeights Y)."""
+        v = [float(x) for x in self._fields("ReadChuckHeights Y")[:5]]
+        contact = None if v[0] < 0 else v[0]
+        return ChuckHeights(contact, v[1], v[2], v[3], v[4])
+
+    def chuck_position(self, reference: str = "home") -> tuple[float, float, float]:
+        """Chuck (x, y, z) in um; x, y relative to ``reference`` (home, zero, center, diehome)."""
+        ref = strict_discrete_set(reference.lower(), ("home", "zero", "center", "diehome"))
+        f = self._fields(f"ReadChuckPosition Y {POSITION_REFERENCES[ref]}")
+        return float(f[0]), float(f[1]), float(f[2])
+
+    def prober_status(self) -> ProberStatus:
+        """Read the station status (ReadProberStatus)."""
+        f = self._fields("ReadProberStatus")
+        return ProberStatus(int(f[0]), int(f[1]), f[2], f[3] == "1")
+
+    def set_external_mode(self, remote: bool) -> None:
+        """Lock the station UI for remote control (True, ``R``) or give it back (False, ``L``)."""
+        self.ask(f"SetExternalMode {'R' if remote else 'L'}")
+
+    # -- Z ----------------------------------------------------------------------------------
+    def _velocity(self, velocity: float) -> float:
+        return strict_range(velocity, VELOCITY_RANGE)
+
+    def contact(self, velocity: float = 100) -> None:
+        """Move to contact height; refused (ProberSafetyError) when no contact height is taught."""
+        self._velocity(velocity)
+        if not self.chuck_heights().contact_set:
+            raise ProberSafetyError("no contact height is taught on the prober; refusing contact")
+        self.ask(f"MoveChuckContact {velocity}")
+
+    def separate(self, velocity: float = 100) -> None:
+        """Move to separation height."""
+        self.ask(f"MoveChuckSeparation {self._velocity(velocity)}")
+
+    def align(self, velocity: float = 100) -> None:
+        """Move to align height."""
+        self.ask(f"MoveChuckAlign {self._velocity(velocity)}")
+
+    def set_chuck_height(self, preset: str, value_um: float | None = None) -> None:
+        """Teach a height: ``contact`` at the current Z (``value_um`` None) or at ``value_um``
+        from zero; ``overtravel``/``align``/``separation`` gaps in um."""
+        letter = PRESET_HEIGHTS[strict_discrete_set(preset.lower(), tuple(PRESET_HEIGHTS))]
+        if value_um is None:
+            if letter != "C":
+                raise ValueError("only the contact height can be taught at the current Z")
+            self.ask("SetChuckHeight C 0")
+        else:
+            self.ask(f"SetChuckHeight {letter} V Y {value_um:g}")
+
+    def safe_state(self) -> None:
+        """Separate (when a contact height is taught; otherwise there is no known safe height)."""
+        if self.chuck_heights().contact_set:
+            self.separate()
+        else:
+            log.warning("%s: no contact height taught; cannot move to separation", self.name)
+
+    # -- X/Y --------------------------------------------------------------------------------
+    def _require_separated(self, action: str) -> None:
+        status = self.chuck_status()
+        if not status.separated:
+            raise ProberSafetyError(
+                f"refusing {action}: chuck is not at separation height "
+                f"(preset height {status.preset_height!r}); separate first"
+            )
+
+    def move_chuck_xy(
+        self, x_um: float, y_um: float, reference: str = "home", velocity: float = 100
+    ) -> None:
+        """Move the chuck to (x, y) um from ``reference`` (home, zero, center, diehome, relative).
+
+        Reads the chuck status first and raises ProberSafetyError, sending no move, unless the
+        chuck is separated.
+        """
+        ref = strict_discrete_set(reference.lower(), tuple(POSITION_REFERENCES))
+        self._velocity(velocity)
+        self._require_separated("an X/Y move")
+        self.ask(f"MoveChuck {x_um:g} {y_um:g} {POSITION_REFERENCES[ref]} Y {velocity}")
+
+    def move_chuck_subsite(self, dx_um: float, dy_um: float, velocity: float = 100) -> None:
+        """Move to (dx, dy) um from the die home; separated only (as move_chuck_xy)."""
+        self._velocity(velocity)
+        self._require_separated("a subsite move")
+        self.ask(f"MoveChuckSubsite {dx_um:g} {dy_um:g} Y {velocity}")
+
+    # -- wafer map --------------------------------------------------------------------------
+    def _step(self, command: str) -> StepResult:
+        f = self.ask(command).split()
+        if self.wafermap.end_reached:
+            return StepResult(None, None, None, None, end_of_route=True)
+        v = [int(x) for x in f[:4]]
+        return StepResult(v[0], v[1], v[2], v[3])
+
+    @staticmethod
+    def _die_args(col: int | None, row: int | None, site: int | None) -> str:
+        if col is None and row is None:
+            if site is not None:
+                raise ValueError("a site needs a die (col, row)")
+            return ""
+        if col is None or row is None:
+            raise ValueError("give both col and row")
+        text = f" {int(col)} {int(row)}"
+        return text + (f" {int(site)}" if site is not None else "")
+
+    def step_first_die(self, clear_bins: bool = True) -> StepResult:
+        """Step to the first die of the route (StepFirstDie)."""
+        return self._step(f"StepFirstDie {int(clear_bins)}")
+
+    def step_next_die(
+        self, col: int | None = None, row: int | None = None, site: int | None = None
+    ) -> StepResult:
+        """Step to the next die of the route, or to die (col, row) [site]; 703 -> end_of_route."""
+        return self._step("StepNextDie" + self._die_args(col, row, site))
+
+    def step_next_subdie(self) -> tuple[int, int]:
+        """Step to the next subsite; returns (site, last site index)."""
+        f = self._fields("StepNextSubDie")
+        return int(f[0]), int(f[1])
+
+    def bin_step_die(
+        self, bin_code: int, col: int | None = None, row: int | None = None,
+        site: int | None = None,
+    ) -> StepResult:
+        """Bin the current die and step to the next one (or to die (col, row) [site])."""
+        return self._step(f"BinStepDie {int(bin_code)}" + self._die_args(col, row, site))
+
+    def bin_map_die(
+        self, bin_code: int, col: int | None = None, row: int | None = None
+    ) -> tuple[int, int]:
+        """Bin a die (default: the current one) without moving; returns its (col, row)."""
+        f = self._fields(f"BinMapDie {int(bin_code)}" + self._die_args(col, row, None))
+        return int(f[0]), int(f[1])
+
+    def map_position(self) -> MapPosition:
+        """Where the prober is on the map (ReadMapPosition2)."""
+        f = self._fields("ReadMapPosition2")
+        return MapPosition(int(f[0]), int(f[1]), float(f[2]), float(f[3]), int(f[4]),
+                           int(f[5]), int(f[6]), int(f[7]))
+
+    def map_yield(self) -> MapYield:
+        """Yield counters (ReadMapYield)."""
+        f = [int(x) for x in self._fields("ReadMapYield")[:4]]
+        return MapYield(*f)
+
+    def set_map_home(self, col: int | None = None, row: int | None = None) -> None:
+        """Make die (col, row), or the current die, the home die."""
+        self.ask("SetMapHome" + self._die_args(col, row, None))
+
+    @property
+    def wafer_map_params(self) -> WaferMapParams:
+        """Wafer-map geometry (GetWaferMapParams2)."""
+        f = [float(x) for x in self._fields("GetWaferMapParams2")[:8]]
+        return WaferMapParams(*f)
+
+    def set_wafer_map_params(self, params: WaferMapParams) -> None:
+        """Set the wafer-map geometry (SetWaferMapParams2)."""
+        p = params
+        self.ask(
+            f"SetWaferMapParams2 {p.diameter_mm:g} {p.die_width_um:g} {p.die_height_um:g} "
+            f"{p.flat_length_mm:g} {p.flat_angle_deg:g} {p.x_offset_um:g} {p.y_offset_um:g} "
+            f"{p.edge_area_um:g}"
+        )
+
+    # -- heater -----------------------------------------------------------------------------
+    def _check_temperature(self, celsius: float) -> None:
+        self.limits.check_temperature(celsius)
+        self._require_separated("a chuck temperature change")
+
+    def set_heater_temp(self, celsius: float) -> float:
+        """Set the chuck set point (C) and return at once; returns the set point reported.
+
+        Checked against ``limits`` and only while separated (nothing sent otherwise).
+        """
+        self._check_temperature(celsius)
+        f = self._fields(f"SetHeaterTemp {celsius:g} C")
+        return float(f[0])
+
+    def heat_chuck(self, celsius: float, timeout_s: float = 7200.0) -> float:
+        """Set the chuck set point (C) and wait until reached and soaked; returns the temperature.
+
+        The reply comes only when the station is done, so the I/O timeout is raised to
+        ``timeout_s`` for this command. Checked as :meth:`set_heater_temp`.
+        """
+        self._check_temperature(celsius)
+        with self._io_timeout(timeout_s):
+            f = self._fields(f"HeatChuck {celsius:g} C")
+        return float(f[0])
+
+    def heater(self) -> HeaterState:
+        """Chuck temperature (C) and heater status (GetHeaterTemp)."""
+        f = self._fields("GetHeaterTemp C")
+        return HeaterState(float(f[0]), f[1] if len(f) > 1 else "C", f[2] if len(f) > 2 else "")
+
+    @contextmanager
+    def _io_timeout(self, seconds: float) -> Iterator[None]:
+        connection = getattr(self.adapter, "connection", None)
+        old = getattr(connection, "timeout", None)
+        if not isinstance(old, (int, float)) or isinstance(old, bool):
+            yield  # no adjustable timeout (e.g. a test adapter)
+            return
+        connection.timeout = max(old, seconds * 1000)
+        try:
+            yield
+        finally:
+            connection.timeout = old
+

@@ -1,0 +1,138 @@
+"""Driver for the on-chip digital controller (array/cell selection, PCSA read-out).
+
+The protocol is ours (``docs/chip-controller-protocol.md``): SCPI-like lines terminated by ``\\n``,
+errors in a queue read with ``SYST:ERR?``. On the bench the controller sits on a serial port; in the
+simulated lab it is a TCP socket (``TCPIP::127.0.0.1::<port>::SOCKET``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pymeasure.instruments import Instrument, SCPIMixin
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+ARRAYS = ("1T1R", "2T2R")
+SIDES = ("BL", "BLB")
+N_ROWS = 32
+#: columns of the 1T1R array / pairs of the 2T2R array
+N_COLS = 32
+#: PCSA:READ? reply when no die is contacted (open circuit)
+OPEN_REPLY = "OPEN"
+ERROR_REPLY = "ERROR"
+
+
+class ChipControllerError(RuntimeError):
+    """The controller reported errors (``errors`` holds the (code, message) pairs)."""
+
+    def __init__(self, message: str, errors: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+def _cell_validator(value: tuple[int, int], values: tuple[int, int]) -> tuple[int, int]:
+    """Validate (row, col) against (n_rows, n_cols)."""
+    row, col = value
+    strict_range(row, (0, values[0] - 1))
+    strict_range(col, (0, values[1] - 1))
+    if row != int(row) or col != int(col):
+        raise ValueError(f"row and column must be integers, not {value!r}")
+    return int(row), int(col)
+
+
+class ChipController(SCPIMixin, Instrument):
+    """The RRAM test chip's digital controller.
+
+    Args:
+        adapter: VISA resource (serial port ``ASRL/dev/ttyUSB0::INSTR`` or
+            ``TCPIP::127.0.0.1::PORT::SOCKET``) or adapter.
+        name: instrument name.
+        **kwargs: passed to pymeasure; terminations default to ``\\n``, serial ports to 115200 Bd.
+    """
+
+    def __init__(
+        self, adapter: object, name: str = "RRAM chip controller", **kwargs: object
+    ) -> None:
+        kwargs.setdefault("read_termination", "\n")
+        kwargs.setdefault("write_termination", "\n")
+        kwargs.setdefault("timeout", 5000)
+        kwargs.setdefault("asrl", {"baud_rate": 115200})
+        super().__init__(adapter, name, **kwargs)
+
+    array = Instrument.control(
+        "ARR:SEL?", "ARR:SEL %s",
+        """Control the array routed to the instrument channels, ``1T1R`` or ``2T2R`` (str).""",
+        validator=strict_discrete_set, values=ARRAYS, cast=str, check_set_errors=True,
+    )
+
+    cell = Instrument.control(
+        "CELL:SEL?", "CELL:SEL %d,%d",
+        """Control the selected cell as (row, col) (tuple of int); for 2T2R, col is the pair.""",
+        validator=_cell_validator, values=(N_ROWS, N_COLS), cast=int,
+        get_process_list=tuple, check_set_errors=True,
+    )
+
+    side = Instrument.control(
+        "CELL:SIDE?", "CELL:SIDE %s",
+        """Control the side of the selected 2T2R pair, ``BL`` or ``BLB`` (str).""",
+        validator=strict_discrete_set, values=SIDES, cast=str, check_set_errors=True,
+    )
+
+    def check_errors(self) -> list[tuple[int, str]]:
+        """Read the whole error queue; returns the (code, message) pairs (logged)."""
+        errors: list[tuple[int, str]] = []
+        for _ in range(32):  # bounded: the queue holds at most 10
+            code_text, _, message = self.ask("SYST:ERR?").strip().partition(",")
+            code = int(code_text)
+            if code == 0:
+                break
+            errors.append((code, message.strip().strip('"')))
+            log.error("%s: %d, %s", self.name, code, message)
+        return errors
+
+    def check_set_errors(self) -> list[tuple[int, str]]:
+        """After a setting: raise ChipControllerError if the controller rejected it."""
+        errors = self.check_errors()
+        if errors:
+            text = "; ".join(f"{c}: {m}" for c, m in errors)
+            raise ChipControllerError(f"chip controller rejected the setting: {text}", errors)
+        return errors
+
+    def select(self, array: str, row: int, col: int, side: str = "BL") -> None:
+        """Route the instrument channels to one cell (for 2T2R, ``col`` is the pair index).
+
+        Every value is validated before anything is sent; the controller's error queue is
+        checked after each setting (ChipControllerError if a setting was rejected).
+        """
+        strict_discrete_set(array, ARRAYS)
+        _cell_validator((row, col), (N_ROWS, N_COLS))
+        strict_discrete_set(side, SIDES)
+        self.array = array
+        self.cell = (row, col)
+        self.side = side
+
+    def selection(self) -> tuple[str, int, int, str]:
+        """The current selection as (array, row, col, side), read back from the controller."""
+        row, col = self.cell
+        return self.array, row, col, self.side
+
+    def pcsa_read(self, row: int) -> list[int]:
+        """Read 2T2R row ``row`` with the precharge sense amplifiers: 32 bits, pair 0 first.
+
+        Raises ChipControllerError when no die is contacted (open circuit) or on a rejected
+        request.
+        """
+        row = int(strict_range(row, (0, N_ROWS - 1)))
+        reply = self.ask(f"PCSA:READ? {row}").strip()
+        if reply == OPEN_REPLY:
+            errors = self.check_errors()
+            raise ChipControllerError(
+                "PCSA read is open circuit: no die contacted (is the prober in contact?)", errors
+            )
+        if reply == ERROR_REPLY or len(reply) != N_COLS or set(reply) - {"0", "1"}:
+            errors = self.check_errors()
+            raise ChipControllerError(f"bad PCSA reply {reply!r}", errors)
+        return [1 if ch == "1" else 0 for ch in reply]

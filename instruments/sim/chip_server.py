@@ -1,0 +1,172 @@
+"""Simulated on-chip digital controller (cell selection and PCSA read-out).
+
+Speaks the chip-controller protocol documented in ``docs/chip-controller-protocol.md``: SCPI-like
+text lines terminated by ``\\n``, short mnemonics only, case-insensitive. Setting commands change
+``lab.selection`` (array, row, col, side) under ``lab.lock``; a rejected setting changes nothing and
+queues an error that ``SYST:ERR?`` returns. Every query gets exactly one reply line; a query that
+fails replies ``ERROR`` (and queues the error), so a client never waits for a timeout.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from instruments.sim.line_server import LineServer
+
+IDN = "MemProbe,RRAM chip controller (simulated),SIM-0001,1.0"
+N_ROWS = 32
+#: columns of the 1T1R array and pairs of the 2T2R array
+N_COLS = {"1T1R": 32, "2T2R": 32}
+SIDES = ("BL", "BLB")
+ERROR_QUEUE_LENGTH = 10
+
+# Error codes: SCPI standard (negative) and device-specific (positive).
+E_NONE = (0, "No error")
+E_UNDEFINED_HEADER = (-113, "Undefined header")
+E_MISSING_PARAMETER = (-109, "Missing parameter")
+E_DATA_TYPE = (-104, "Data type error")
+E_ILLEGAL_VALUE = (-224, "Illegal parameter value")
+E_OUT_OF_RANGE = (-222, "Data out of range")
+E_QUEUE_OVERFLOW = (-350, "Queue overflow")
+E_OPEN_CIRCUIT = (201, "No die contacted; PCSA read is open circuit")
+
+#: reply of PCSA:READ? when no die is contacted
+OPEN_REPLY = "OPEN"
+#: reply of any query that failed
+ERROR_REPLY = "ERROR"
+
+
+class _Lab(Protocol):
+    lock: AbstractContextManager[Any]
+    selection: Any
+
+    def pcsa_read(self, row: int) -> str | None: ...
+
+
+class _CommandError(Exception):
+    def __init__(self, error: tuple[int, str], detail: str = "") -> None:
+        super().__init__(detail)
+        self.error = error
+        self.detail = detail
+
+
+class ChipControllerState:
+    """Protocol engine of one simulated controller: parses lines, keeps the error queue."""
+
+    def __init__(self, lab: _Lab) -> None:
+        self.lab = lab
+        self.errors: deque[tuple[int, str]] = deque()
+
+    # -- errors -----------------------------------------------------------------------------
+    def push_error(self, error: tuple[int, str], detail: str = "") -> None:
+        """Queue an error (the last slot becomes 'Queue overflow' when full)."""
+        code, message = error
+        if detail:
+            message = f"{message}; {detail}"
+        if len(self.errors) >= ERROR_QUEUE_LENGTH:
+            self.errors[-1] = E_QUEUE_OVERFLOW
+            return
+        self.errors.append((code, message))
+
+    def pop_error(self) -> str:
+        """``SYST:ERR?`` reply: oldest error as ``code,"message"``, ``0,"No error"`` when empty."""
+        code, message = self.errors.popleft() if self.errors else E_NONE
+        return f'{code},"{message}"'
+
+    # -- parsing ----------------------------------------------------------------------------
+    @staticmethod
+    def _one_arg(arg: str) -> str:
+        if not arg:
+            raise _CommandError(E_MISSING_PARAMETER)
+        return arg.strip().upper()
+
+    @staticmethod
+    def _int(text: str) -> int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise _CommandError(E_DATA_TYPE, f"not an integer: {text.strip()!r}") from None
+
+    def handle(self, line: str) -> str | None:
+        """Reply to one line; None for setting commands."""
+        text = line.strip()
+        if not text:
+            return None
+        header, _, arg = text.partition(" ")
+        header = header.upper()
+        is_query = header.endswith("?")
+        try:
+            with self.lab.lock:
+                return self._dispatch(header, arg.strip())
+        except _CommandError as exc:
+            self.push_error(exc.error, exc.detail)
+            return ERROR_REPLY if is_query else None
+
+    def _dispatch(self, header: str, arg: str) -> str | None:
+        sel = self.lab.selection
+        if header == "*IDN?":
+            return IDN
+        if header == "*OPC?":
+            return "1"
+        if header == "*RST":
+            sel.array, sel.row, sel.col, sel.side = "1T1R", 0, 0, "BL"
+            return None
+        if header == "*CLS":
+            self.errors.clear()
+            return None
+        if header == "SYST:ERR?":
+            return self.pop_error()
+        if header == "ARR:SEL?":
+            return str(sel.array)
+        if header == "ARR:SEL":
+            array = self._one_arg(arg)
+            if array not in N_COLS:
+                raise _CommandError(E_ILLEGAL_VALUE, f"array {array!r}")
+            if sel.col >= N_COLS[array]:
+                raise _CommandError(E_OUT_OF_RANGE, f"column {sel.col} in {array}")
+            sel.array = array
+            return None
+        if header == "CELL:SEL?":
+            return f"{sel.row},{sel.col}"
+        if header == "CELL:SEL":
+            parts = self._one_arg(arg).split(",")
+            if len(parts) != 2:
+                raise _CommandError(E_MISSING_PARAMETER, "expected row,col")
+            row, col = self._int(parts[0]), self._int(parts[1])
+            if not 0 <= row < N_ROWS:
+                raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
+            if not 0 <= col < N_COLS[sel.array]:
+                raise _CommandError(E_OUT_OF_RANGE, f"column {col}")
+            sel.row, sel.col = row, col
+            return None
+        if header == "CELL:SIDE?":
+            return str(sel.side)
+        if header == "CELL:SIDE":
+            side = self._one_arg(arg)
+            if side not in SIDES:
+                raise _CommandError(E_ILLEGAL_VALUE, f"side {side!r}")
+            sel.side = side
+            return None
+        if header == "PCSA:READ?":
+            row = self._int(self._one_arg(arg))
+            if not 0 <= row < N_ROWS:
+                raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
+            bits = self.lab.pcsa_read(row)
+            if bits is None:
+                self.push_error(E_OPEN_CIRCUIT)
+                return OPEN_REPLY
+            return bits
+        raise _CommandError(E_UNDEFINED_HEADER, header)
+
+
+def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:
+    """A :class:`LineServer` for the chip-controller protocol on ``lab`` (one error queue)."""
+    state = ChipControllerState(lab)
+
+    def factory() -> Callable[[str], str | None]:
+        return state.handle
+
+    return LineServer("chip", factory, host=host, port=port, terminator="\n")

@@ -1,0 +1,183 @@
+"""The simulated lab: one virtual wafer behind one TCP server per instrument.
+
+``SimLab`` composes the wafer (device physics), the prober's state machine, the chip controller's
+cell selection and the DC levels the SMUs force, and starts the protocol servers. All physics goes
+through :meth:`SimLab.bias_selected` and :meth:`SimLab.pcsa_read` under one lock, so the servers,
+each serving in its own thread, see one consistent bench.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from instruments.sim.chip import CellResponse, Chip
+from instruments.sim.line_server import LineServer
+from instruments.sim.prober import ProberConfig, ProberModel
+from instruments.sim.rram import RRAMParams
+from instruments.sim.wafer import Wafer
+from instruments.wafermap import WaferMap
+
+log = logging.getLogger(__name__)
+
+ARRAYS = ("1T1R", "2T2R")
+SIDES = ("BL", "BLB")
+
+
+@dataclass
+class CellSelection:
+    """The cell the chip controller routes the instrument channels to.
+
+    For ``array == "2T2R"``, ``col`` is the pair index and ``side`` picks BL or BLB of the pair.
+    """
+
+    array: str = "1T1R"
+    row: int = 0
+    col: int = 0
+    side: str = "BL"
+
+
+@dataclass
+class LabConfig:
+    """Configuration of a simulated lab.
+
+    Attributes:
+        seed: seed of the virtual wafer (same seed, same wafer and same measurements).
+        data_dir: data root; the wafer state is saved under ``<data_dir>/simlab/seed-<seed>/``.
+            ``None`` keeps the state in memory only.
+        fresh: start from a new (unformed) wafer even if saved state exists.
+        time_scale: simulated seconds per wall-clock second (bias durations always count fully).
+        host: loopback address to serve on.
+        ports: fixed port per instrument (``b1500``, ``wgfmu``, ``prober``, ``chip``); 0 = any.
+        layout: the wafer map shared by the wafer and the prober.
+        params: device-model parameters.
+        prober: initial set-up of the simulated station (heights, subsites, heater ramp).
+    """
+
+    seed: int = 0
+    data_dir: Path | None = None
+    fresh: bool = False
+    time_scale: float = 1.0
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    layout: WaferMap = field(default_factory=WaferMap)
+    params: RRAMParams = field(default_factory=RRAMParams)
+    prober: ProberConfig = field(default_factory=ProberConfig)
+
+
+class SimLab:
+    """The whole simulated bench. Use as a context manager or call :meth:`start`/:meth:`stop`."""
+
+    def __init__(self, config: LabConfig | None = None) -> None:
+        self.config = config or LabConfig()
+        cfg = self.config
+        self.lock = threading.RLock()
+        state_dir = None
+        if cfg.data_dir is not None:
+            state_dir = Path(cfg.data_dir) / "simlab" / f"seed-{cfg.seed}"
+        self.wafer = Wafer(
+            params=cfg.params, layout=cfg.layout, seed=cfg.seed, state_dir=state_dir,
+            fresh=cfg.fresh,
+        )
+        self._t0 = time.monotonic()
+        self._extra_time = 0.0
+        self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
+                                  advance=self.advance)
+        self.selection = CellSelection()
+        #: DC voltage (V) forced on each terminal by the SMUs whose outputs are on
+        self.dc_bias: dict[str, float] = {"BL": 0.0, "SL": 0.0, "WL": 0.0, "SUB": 0.0}
+        self.servers: dict[str, LineServer] = {}
+
+    # -- time ---------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Simulated time in seconds since the lab started."""
+        return (time.monotonic() - self._t0) * self.config.time_scale + self._extra_time
+
+    def advance(self, seconds: float) -> None:
+        """Let simulated time run ahead by ``seconds`` (bias durations, waits)."""
+        if seconds > 0:
+            self._extra_time += seconds
+
+    # -- physics ------------------------------------------------------------------------------
+    def contacted_chip(self) -> Chip | None:
+        """The chip of the die under the probes while in contact, else None (open circuit)."""
+        if not self.prober.in_contact:
+            return None
+        die = self.prober.die_under_chuck()
+        if die is None:
+            return None
+        chip = self.wafer.chip(*die)
+        chip.age_to(self.now(), self.prober.temperature_k())
+        return chip
+
+    def bias_selected(
+        self,
+        v_bl: float,
+        v_sl: float,
+        v_wl: float,
+        duration_s: float,
+        i_comp_bl: float | None = None,
+        i_comp_sl: float | None = None,
+    ) -> CellResponse | None:
+        """Bias the selected cell of the contacted die; None when nothing is contacted."""
+        with self.lock:
+            chip = self.contacted_chip()
+            if chip is None:
+                return None
+            sel = self.selection
+            resp = chip.bias(
+                sel.array, sel.row, sel.col, sel.side, v_bl, v_sl, v_wl, duration_s,
+                i_comp_bl=i_comp_bl, i_comp_sl=i_comp_sl,
+                temperature_k=self.prober.temperature_k(),
+            )
+            self.advance(duration_s)
+            return resp
+
+    def pcsa_read(self, row: int) -> str | None:
+        """Read a 2T2R row with the precharge sense amplifiers; None when nothing is contacted."""
+        with self.lock:
+            chip = self.contacted_chip()
+            if chip is None:
+                return None
+            return "".join("1" if b else "0" for b in chip.pcsa_read(row))
+
+    # -- servers ------------------------------------------------------------------------------
+    def start(self) -> SimLab:
+        """Start one server per instrument, each in its own thread."""
+        from instruments.sim import b1500_server, chip_server, prober_server, wgfmu_server
+
+        makers = {
+            "b1500": b1500_server.make_server,
+            "wgfmu": wgfmu_server.make_server,
+            "prober": prober_server.make_server,
+            "chip": chip_server.make_server,
+        }
+        for name, make in makers.items():
+            port = self.config.ports.get(name, 0)
+            self.servers[name] = make(self, host=self.config.host, port=port).start()
+        return self
+
+    def resources(self) -> dict[str, str]:
+        """VISA resource string of each instrument server."""
+        return {name: srv.resource for name, srv in self.servers.items()}
+
+    def save(self) -> None:
+        """Persist the wafer's device states (no-op without a data directory)."""
+        with self.lock:
+            self.wafer.save()
+
+    def stop(self) -> None:
+        """Stop every server and save the wafer state."""
+        for srv in self.servers.values():
+            srv.stop()
+        self.servers.clear()
+        self.save()
+
+    def __enter__(self) -> SimLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

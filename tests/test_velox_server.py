@@ -1,0 +1,184 @@
+"""VeloxProber driver against the simulated Velox server through real sockets (pyvisa-py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from instruments.cascade.velox import ProberSafetyError, VeloxError, VeloxProber
+from instruments.sim import prober as pm
+from instruments.sim import prober_server
+from instruments.sim.line_server import LineServer
+from instruments.sim.prober import ProberConfig, ProberModel, Subsite
+from instruments.wafermap import WaferMap
+
+
+class FakeClock:
+    """Simulated seconds that only move when told to."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
+class ProberLab:
+    """The part of SimLab the prober server uses."""
+
+    prober: ProberModel
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+@dataclass
+class Bench:
+    lab: ProberLab
+    clock: FakeClock
+    server: LineServer
+    prober: VeloxProber
+
+
+def _bench(config: ProberConfig | None = None) -> Iterator[Bench]:
+    clock = FakeClock()
+    # a small wafer keeps the die walk short
+    layout = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
+    lab = ProberLab(ProberModel(layout, clock=clock, config=config, advance=clock.advance))
+    server = prober_server.make_server(lab).start()
+    prober = VeloxProber(server.resource, visa_library="@py", timeout=5000)
+    try:
+        yield Bench(lab, clock, server, prober)
+    finally:
+        prober.adapter.close()
+        server.stop()
+
+
+@pytest.fixture
+def bench() -> Iterator[Bench]:
+    yield from _bench()
+
+
+def test_identification(bench: Bench) -> None:
+    assert "Velox" in bench.prober.id
+    assert bench.prober.version.startswith("3.")
+
+
+def test_walk_the_route_with_contact_at_every_die(bench: Bench) -> None:
+    p, model = bench.prober, bench.lab.prober
+    visited = []
+    step = p.step_first_die()
+    while not step.end_of_route:
+        visited.append(step.die)
+        assert p.chuck_status().separated
+        p.contact()
+        assert model.in_contact and model.die_under_chuck() == step.die
+        assert p.map_position().die == step.die
+        step = p.bin_step_die(1)  # the prober separates itself before moving
+    assert visited == model.route
+    total, tested, passed, failed = model.map_yield()
+    assert (tested, passed, failed) == (total, total, 0)
+    assert p.map_yield().passed == total
+
+
+def test_xy_interlock_end_to_end(bench: Bench) -> None:
+    p, model = bench.prober, bench.lab.prober
+    p.contact()
+    before = model.position_um("C")
+    with pytest.raises(ProberSafetyError):
+        p.move_chuck_xy(1000, 1000, "relative")
+    with pytest.raises(ProberSafetyError):
+        p.set_heater_temp(50)
+    # the simulated station interlocks on its own as well
+    with pytest.raises(VeloxError) as exc:
+        p.ask("MoveChuck 0 0 C Y 100")
+    assert exc.value.code == pm.E_INTERLOCK
+    assert model.position_um("C") == before and model.set_point_c == 25.0
+    p.safe_state()
+    assert model.separated
+    p.move_chuck_xy(1000, -500, "relative")
+    x, y, _ = p.chuck_position("center")
+    assert (x, y) == pytest.approx((before[0] + 1000, before[1] - 500))
+
+
+def test_step_to_die_and_subsites(bench: Bench) -> None:
+    p, model = bench.prober, bench.lab.prober
+    die = model.route[2]
+    step = p.step_next_die(*die, 0)
+    assert step.die == die and step.site == 0
+    sites = [0]
+    while True:
+        try:
+            site, last = p.step_next_subdie()
+        except VeloxError as exc:
+            assert exc.code == pm.E_END_OF_SUBSITES
+            break
+        sites.append(site)
+    assert sites == list(range(last + 1))
+    pos = p.map_position()
+    assert (pos.col, pos.row, pos.site) == (*die, last)
+    with pytest.raises(VeloxError) as exc:
+        p.step_next_die(0, 0)
+    assert exc.value.code == pm.E_DIE_NOT_ON_MAP
+
+
+def test_heater_over_the_wire(bench: Bench) -> None:
+    p = bench.prober
+    assert p.set_heater_temp(45) == 45.0
+    assert p.heater().status == "H"
+    bench.clock.advance(60.0)
+    assert p.heater().temperature == pytest.approx(35.0)
+    assert p.heat_chuck(45) == pytest.approx(45.0)
+    heater = p.heater()
+    assert heater.temperature == pytest.approx(45.0) and heater.status == "R"
+    assert bench.lab.prober.temperature_k() == pytest.approx(318.15)
+
+
+def test_status_modes_heights_and_map_params(bench: Bench) -> None:
+    p, model = bench.prober, bench.lab.prober
+    p.set_external_mode(True)
+    assert p.prober_status().mode == "R" and model.external_mode == "R"
+    p.set_external_mode(False)
+    heights = p.chuck_heights()
+    assert heights.contact_um == model.contact_um
+    p.set_chuck_height("separation", 500)
+    assert p.chuck_heights().sep_dist_um == 500.0
+    params = p.wafer_map_params
+    assert params.diameter_mm == 100.0 and params.die_width_um == 20_000.0
+    p.set_map_home(*model.route[0])
+    assert model.home_die == model.route[0]
+
+
+def test_unknown_command_is_509(bench: Bench) -> None:
+    with pytest.raises(VeloxError) as exc:
+        bench.prober.ask("NoSuchCommand 1 2")
+    assert exc.value.code == 509
+
+
+def test_no_contact_height_refuses_contact_over_the_wire() -> None:
+    config = ProberConfig(contact_height_um=None, subsites=[Subsite("c", 0.0, 0.0)])
+    for b in _bench(config):
+        with pytest.raises(ProberSafetyError):
+            b.prober.contact()
+        assert not b.lab.prober.in_contact
+        with pytest.raises(ProberSafetyError):  # unknown Z state: no XY moves either
+            b.prober.move_chuck_xy(0, 0)
+        b.prober.safe_state()  # nothing to do, no error
+
+
+def test_message_server_form_on_the_same_port(bench: Bench) -> None:
+    with socket.create_connection(bench.server.address, timeout=5) as sock:
+        sock.sendall(b"Cmd=7:ReadChuckHeights:Y\nCmd=8:StepNextDie 1 0\nCmd=9:Bogus\n")
+        data = b""
+        while data.count(b"\n") < 3:
+            data += sock.recv(4096)
+    lines = data.decode().splitlines()
+    assert lines[0].startswith("Rsp=7:0:10000.00 ")
+    assert lines[1].startswith("Rsp=8:") and lines[1].split(":")[1] in ("0", "701")
+    assert lines[2].startswith("Rsp=9:509:")
