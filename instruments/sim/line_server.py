@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str], "str | None"]
 
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
 
 class _ThreadingServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
@@ -119,6 +121,14 @@ class LineServer:
                     return
                 if not chunk:
                     return
+                if _QUICKACK is not None:
+                    # Acknowledge at once: a client that writes a command and then a query
+                    # (e.g. "DV ..." then "ERRX?") would otherwise have its second write held
+                    # by Nagle's algorithm until our delayed ACK, ~40 ms per exchange.
+                    try:
+                        conn.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                    except OSError:
+                        pass
                 buffer += chunk
                 while b"\n" in buffer:
                     raw, buffer = buffer.split(b"\n", 1)
