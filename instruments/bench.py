@@ -126,3 +126,217 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         if missing:
             raise BenchConfigError(f"{path}: [instruments] lacks {', '.join(missing)}")
     return cfg
+
+
+# ------------------------------------------------------------------------------------------------
+# The open bench
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstrumentStatus:
+    """Connection state of one instrument (for the GUI's bench dock and ``status()``)."""
+
+    name: str
+    resource: str
+    identity: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ChuckState:
+    """What the prober reports about the chuck.
+
+    Attributes:
+        height: preset height the chuck is at (``contact``, ``overtravel``, ``align``,
+            ``separation`` or ``between``).
+        x_um, y_um: chuck position relative to the home die, in um.
+        die: (col, row) the prober's map position, None if unknown.
+        temperature_c: chuck temperature, in degC.
+        heater: heater status as the prober reports it (H heating, C cooling, S soaking,
+            R ready at set point).
+    """
+
+    height: str
+    x_um: float
+    y_um: float
+    die: tuple[int, int] | None
+    temperature_c: float
+    heater: str = ""
+
+
+@dataclass(frozen=True)
+class BenchStatus:
+    """A snapshot of the bench."""
+
+    instruments: list[InstrumentStatus]
+    chuck: ChuckState | None
+
+
+_HEIGHT_NAMES = {"C": "contact", "O": "overtravel", "A": "align", "S": "separation"}
+
+
+class Bench:
+    """An open bench: drivers connected, limits known, :meth:`safe_state` one call away.
+
+    Build it with :meth:`open`. Attributes ``b1500``, ``wgfmu``, ``prober`` and ``chip`` are the
+    drivers; ``lab`` is the in-process simulated lab (None for a lab bench).
+    """
+
+    def __init__(self, config: BenchConfig, lab: Any = None) -> None:
+        self.config = config
+        self.lab = lab
+        self.limits = config.limits
+        self.b1500: Any = None
+        self.wgfmu: Any = None
+        self.prober: Any = None
+        self.chip: Any = None
+        self._rm: Any = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        name_or_path: str | Path | BenchConfig = "simulated",
+        data_dir: Path | None = None,
+        fresh: bool = False,
+        seed: int | None = None,
+    ) -> Bench:
+        """Open a bench by name, path or config; a simulated bench starts its lab first.
+
+        Args:
+            name_or_path: bench name (``simulated``), TOML path, or a loaded :class:`BenchConfig`.
+            data_dir: data root (the simulated wafer's state is kept under it).
+            fresh: simulated bench only: start from a new wafer.
+            seed: simulated bench only: override the seed of the bench file.
+        """
+        config = (
+            name_or_path if isinstance(name_or_path, BenchConfig)
+            else load_bench_config(name_or_path)
+        )
+        lab = None
+        if config.simulated:
+            from instruments.sim.lab import LabConfig, SimLab
+
+            lab = SimLab(LabConfig(
+                seed=config.seed if seed is None else seed, data_dir=data_dir, fresh=fresh,
+                time_scale=config.time_scale,
+            )).start()
+            config.resources = lab.resources()
+        bench = cls(config, lab)
+        try:
+            bench._connect()
+        except Exception:
+            bench.close()
+            raise
+        return bench
+
+    def _connect(self) -> None:
+        import pyvisa
+
+        from instruments.cascade.velox import VeloxProber
+        from instruments.chip.controller import ChipController
+        from instruments.keysight.b1500 import B1500
+        from instruments.keysight.wgfmu import WGFMU
+
+        cfg = self.config
+        res = cfg.resources
+        # pyvisa-py serves TCPIP sockets (the simulated lab) and GPIB through linux-gpib
+        self._rm = pyvisa.ResourceManager("@py")
+        opts: dict[str, Any] = {"visa_library": "@py"}
+        self.b1500 = B1500(
+            res["b1500"], limits=cfg.limits, channel_map=cfg.smu_terminals,
+            timeout=20000, **opts,
+        )
+        self.prober = VeloxProber(res["prober"], limits=cfg.limits, **opts)
+        self.chip = ChipController(res["chip"], **opts)
+        if cfg.simulated:
+            self.wgfmu = WGFMU.simulated(
+                res["wgfmu"], limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals,
+                resource_manager=self._rm,
+            )
+        else:
+            self.wgfmu = WGFMU.from_library(
+                path=cfg.wgfmu_library, limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals
+            )
+        self.wgfmu.open_session(res["wgfmu"])
+        self.b1500.initialize()
+
+    # -- safety ---------------------------------------------------------------------------------
+    def safe_state(self) -> list[str]:
+        """All outputs off (SMUs and WGFMU) and chuck separated.
+
+        Tries every instrument even if one fails; returns the problems met (empty = all safe).
+        """
+        problems: list[str] = []
+        steps = (
+            ("wgfmu", lambda: self.wgfmu.safe_state()),
+            ("b1500", lambda: self.b1500.all_off()),
+            ("prober", lambda: self.prober.safe_state()),
+        )
+        for name, step in steps:
+            if getattr(self, name) is None:
+                continue
+            try:
+                step()
+            except Exception as exc:  # keep going: the other instruments must still be made safe
+                log.error("safe state of %s failed: %s", name, exc)
+                problems.append(f"{name}: {exc}")
+        return problems
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self) -> BenchStatus:
+        """Identity of each instrument and the chuck state (errors reported, never raised)."""
+        items: list[InstrumentStatus] = []
+        for name in INSTRUMENT_NAMES:
+            drv = getattr(self, name)
+            resource = self.config.resources.get(name, "")
+            try:
+                ident = drv.identity() if name == "wgfmu" else str(drv.id).strip()
+                items.append(InstrumentStatus(name, resource, ident, True))
+            except Exception as exc:
+                items.append(InstrumentStatus(name, resource, "", False, str(exc)))
+        chuck = None
+        try:
+            st = self.prober.chuck_status()
+            x, y, _z = self.prober.chuck_position("home")
+            pos = self.prober.map_position()
+            heat = self.prober.heater()
+            chuck = ChuckState(
+                height=_HEIGHT_NAMES.get(st.preset_height, "between"), x_um=x, y_um=y,
+                die=(pos.col, pos.row), temperature_c=heat.temperature, heater=heat.status,
+            )
+        except Exception as exc:
+            log.warning("could not read the chuck state: %s", exc)
+        return BenchStatus(items, chuck)
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Make safe, close every connection, stop (and save) the simulated lab."""
+        if self._closed:
+            return
+        self._closed = True
+        self.safe_state()
+        for name in ("wgfmu", "b1500", "prober", "chip"):
+            drv = getattr(self, name)
+            if drv is None:
+                continue
+            try:
+                if name == "wgfmu":
+                    self.wgfmu.close_session()
+                    self.wgfmu.backend.close()
+                else:
+                    drv.adapter.close()
+            except Exception as exc:
+                log.warning("closing %s: %s", name, exc)
+        if self._rm is not None:
+            self._rm.close()
+        if self.lab is not None:
+            self.lab.stop()
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

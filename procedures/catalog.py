@@ -113,7 +113,10 @@ def _pid_alive(pid: int) -> bool:
 
 def _jsonable(value: Any) -> Any:
     """Round-trip through JSON so numpy scalars and paths become plain values."""
-    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    def plain(o: Any) -> Any:
+        return o.item() if hasattr(o, "item") else str(o)
+
+    return json.loads(json.dumps(value, default=plain))
 
 
 class Catalog:

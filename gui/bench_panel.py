@@ -1,0 +1,76 @@
+"""Bench status panel: each instrument's connection, the chuck state, and the Stop button."""
+
+from __future__ import annotations
+
+from PyQt6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from instruments.bench import Bench
+
+HEATER_STATES = {"H": "heating", "C": "cooling", "S": "soaking", "R": "at set point"}
+
+
+class BenchPanel(QWidget):
+    """Shows the bench's instruments and chuck state; refreshed by :meth:`refresh`."""
+
+    def __init__(self, bench: Bench) -> None:
+        super().__init__()
+        self.bench = bench
+        layout = QVBoxLayout(self)
+        kind = "simulated lab" if bench.config.simulated else "lab instruments"
+        layout.addWidget(QLabel(f"<b>{bench.config.name}</b> ({kind})"))
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Instrument", "Address", "State"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table)
+
+        chuck = QGroupBox("Chuck")
+        form = QFormLayout(chuck)
+        self.height_label = QLabel("-")
+        self.position_label = QLabel("-")
+        self.die_label = QLabel("-")
+        self.temperature_label = QLabel("-")
+        form.addRow("Height", self.height_label)
+        form.addRow("Position", self.position_label)
+        form.addRow("Die", self.die_label)
+        form.addRow("Temperature", self.temperature_label)
+        layout.addWidget(chuck)
+
+        self.stop_button = QPushButton("STOP  (Ctrl+.)")
+        self.stop_button.setToolTip("Turn all outputs off and separate the chuck")
+        self.stop_button.setStyleSheet(
+            "QPushButton { background: #c62828; color: white; font-weight: bold; padding: 10px; }"
+        )
+        layout.addWidget(self.stop_button)
+        layout.addStretch(1)
+
+    def refresh(self) -> None:
+        """Read the bench status and show it."""
+        status = self.bench.status()
+        self.table.setRowCount(len(status.instruments))
+        for i, inst in enumerate(status.instruments):
+            state = inst.identity if inst.ok else f"ERROR: {inst.message}"
+            for j, text in enumerate((inst.name, inst.resource, state)):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        c = status.chuck
+        if c is None:
+            for label in (self.height_label, self.position_label, self.die_label,
+                          self.temperature_label):
+                label.setText("unknown")
+            return
+        self.height_label.setText(c.height)
+        self.position_label.setText(f"X {c.x_um:,.0f} um   Y {c.y_um:,.0f} um (from home)")
+        self.die_label.setText("-" if c.die is None else f"col {c.die[0]}, row {c.die[1]}")
+        heater = HEATER_STATES.get(c.heater, c.heater)
+        self.temperature_label.setText(f"{c.temperature_c:.1f} °C ({heater})")

@@ -1,0 +1,105 @@
+"""The ``memprobe`` command line. No Qt is imported unless the GUI is started.
+
+``memprobe`` alone starts the GUI (``memprobe gui``); subcommands run the simulated lab standalone
+and, in later versions, procedures and wafer runs headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from gui.cli_run import add_run_parsers
+from instruments.datadir import resolve_data_root
+
+log = logging.getLogger("memprobe")
+
+
+def _add_gui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="start the application (default)")
+    p.add_argument("--bench", default="simulated", help="bench name or TOML file (default: simulated)")
+    p.add_argument("--data", type=Path, default=None, help="data root (default: $MEMPROBE_DATA or ~/memprobe-data)")
+    p.add_argument("--fresh", action="store_true", help="simulated bench: start from a new wafer")
+    p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the main window and exit")
+    p.set_defaults(func=_cmd_gui)
+
+
+def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim-lab", help="serve the simulated lab on loopback until interrupted")
+    p.add_argument("--seed", type=int, default=1, help="virtual wafer seed (default 1)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    p.add_argument("--data", type=Path, default=None, help="data root where the wafer state is kept")
+    p.add_argument("--fresh", action="store_true", help="start from a new, unformed wafer")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall-clock s")
+    p.set_defaults(func=_cmd_sim_lab)
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from gui.app import run_app  # Qt is imported here only
+
+    return run_app(bench=args.bench, data_dir=args.data, fresh=args.fresh, screenshot=args.screenshot)
+
+
+def _cmd_sim_lab(args: argparse.Namespace) -> int:
+    from instruments.sim.lab import LabConfig, SimLab
+
+    cfg = LabConfig(
+        seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh, host=args.host,
+        time_scale=args.time_scale,
+    )
+    try:
+        lab = SimLab(cfg).start()
+    except (OSError, ValueError) as exc:
+        print(f"memprobe sim-lab: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(lab.resources()), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(10.0):
+            lab.save()  # autosave: a killed lab loses at most the last seconds of device history
+    finally:
+        lab.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``memprobe``."""
+    parser = argparse.ArgumentParser(
+        prog="memprobe", description="Probe-station application for RRAM neuromorphic chips."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command")
+    _add_gui(sub)
+    _add_sim_lab(sub)
+    add_run_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memprobe`` console script."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "-v", "--verbose"):
+        argv = ["gui", *argv]
+    if argv in (["-v"], ["--verbose"]):
+        argv = [*argv, "gui"]
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        args = parser.parse_args([*argv, "gui"])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

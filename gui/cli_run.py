@@ -1,0 +1,236 @@
+"""``memprobe run`` and ``memprobe runs``: procedures and the catalog from the command line.
+
+No Qt here. Parameters are validated against the bench file's limits before the bench is even
+opened, so a bad value exits non-zero with a message naming the parameter and its allowed range
+and nothing is applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from instruments.bench import BenchConfigError, load_bench_config
+from instruments.datadir import resolve_data_root
+from instruments.limits import LimitError
+from procedures.base import BenchProcedure
+from procedures.registry import PROCEDURES, procedure_class
+
+
+class ProgressBar:
+    """A one-line text progress bar with ETA, written to ``stream`` (stderr by default)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.t0 = time.monotonic()
+        self._last = -1.0
+
+    def update(self, percent: float) -> None:
+        """Redraw at ``percent`` (0..100) when it changed by at least 0.5 %."""
+        if abs(percent - self._last) < 0.5 and percent < 100:
+            return
+        self._last = percent
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
+        filled = int(self.width * percent / 100)
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta_text = "--:--" if eta != eta else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
+        self.stream.write(f"\r{self.label} [{bar}] {percent:5.1f} %  ETA {eta_text}")
+        self.stream.flush()
+
+    def finish(self, status: str) -> None:
+        """End the line with the final status."""
+        self.stream.write(f"\r{self.label}: {status} in {time.monotonic() - self.t0:.1f} s"
+                          + " " * 30 + "\n")
+        self.stream.flush()
+
+
+def describe_parameters(cls: type[BenchProcedure]) -> str:
+    """Human-readable table of a procedure's parameters: name, units, default, range."""
+    lines = [f"{cls.NAME}: {(cls.__doc__ or '').strip().splitlines()[0]}", "",
+             f"{'parameter':<18} {'default':>12} {'units':<14} allowed / description"]
+    for name, param in cls().parameter_objects().items():
+        units = getattr(param, "units", None) or ""
+        allowed = ""
+        if hasattr(param, "minimum") and hasattr(param, "maximum"):
+            allowed = f"{param.minimum:g} .. {param.maximum:g}"
+        elif hasattr(param, "choices") and param.choices:
+            allowed = " | ".join(str(c) for c in param.choices)
+        desc = param.description or param.name
+        default = "" if param.default is None else str(param.default)
+        lines.append(f"{name:<18} {default:>12} {units:<14} {allowed}  {desc}".rstrip())
+    return "\n".join(lines)
+
+
+def apply_settings(proc: BenchProcedure, settings: dict[str, str]) -> None:
+    """Set parameters from text; ValueError naming the parameter and its allowed range."""
+    objects = proc.parameter_objects()
+    for key, text in settings.items():
+        if key not in objects:
+            raise ValueError(f"unknown parameter {key!r} for {proc.NAME}; "
+                             f"known: {', '.join(objects)}")
+        param = objects[key]
+        try:
+            param.value = text
+        except ValueError as exc:
+            rng = ""
+            if hasattr(param, "minimum"):
+                rng = f" (allowed {param.minimum:g} .. {param.maximum:g} {param.units or ''})"
+            elif getattr(param, "choices", None):
+                rng = f" (allowed: {', '.join(map(str, param.choices))})"
+            raise ValueError(f"parameter {key} = {text!r}: {exc}{rng}") from None
+        setattr(proc, key, param.value)
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects NAME=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def add_run_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``run`` and ``runs`` to the ``memprobe`` parser."""
+    p = sub.add_parser("run", help="run one procedure headless", add_help=False)
+    p.add_argument("procedure", nargs="?", help="procedure name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the procedures")
+    p.add_argument("-h", "--help", action="store_true", help="show help (of a procedure)")
+    p.add_argument("--bench", default="simulated", help="bench name or TOML file")
+    p.add_argument("--die", default=None, help="die as COL,ROW (default: the die under the chuck)")
+    p.add_argument("--subsite", type=int, default=None, help="subsite index")
+    p.add_argument("--array", default=None, choices=["1T1R", "2T2R"], help="array")
+    p.add_argument("--cell", "--cells", dest="cells", default=None,
+                   help="cell(s): ROW,COL or 'r0-r1,c0-c1' or 'all'")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter (repeatable)")
+    p.add_argument("--data", type=Path, default=None, help="data root")
+    p.add_argument("--fresh", action="store_true", help="simulated bench: new wafer")
+    p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run, parser=p)
+
+    q = sub.add_parser("runs", help="list catalog entries")
+    q.add_argument("--data", type=Path, default=None, help="data root")
+    q.add_argument("--procedure", default=None, help="only this procedure")
+    q.add_argument("--die", default=None, help="only this die (COL,ROW)")
+    q.add_argument("--status", default=None, help="only this status")
+    q.add_argument("--json", action="store_true", help="print a JSON list")
+    q.set_defaults(func=cmd_runs)
+
+
+def build_procedure(args: argparse.Namespace) -> BenchProcedure:
+    """A procedure instance with the command line's target and settings applied."""
+    cls = procedure_class(args.procedure)
+    proc = cls()
+    settings = _parse_sets(args.sets)
+    if args.die is not None:
+        settings["die"] = args.die
+    if args.subsite is not None:
+        settings["subsite"] = str(args.subsite)
+    if args.array is not None:
+        settings["array"] = args.array
+    if args.cells is not None:
+        settings["cells"] = args.cells
+    apply_settings(proc, settings)
+    return proc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``memprobe run``."""
+    if args.list:
+        for name, cls in sorted(PROCEDURES.items()):
+            print(f"{name:<18} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    if args.procedure is None:
+        args.parser.print_help()
+        return 0 if args.help else 2
+    try:
+        cls = procedure_class(args.procedure)
+    except KeyError as exc:
+        print(f"memprobe run: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.help:
+        print(describe_parameters(cls))
+        return 0
+    try:
+        config = load_bench_config(args.bench)
+        proc = build_procedure(args)
+        proc.validate(config.limits)  # before the bench is opened: nothing can be applied
+    except (ValueError, LimitError, BenchConfigError) as exc:
+        print(f"memprobe run {args.procedure}: {exc}", file=sys.stderr)
+        return 2
+    return _execute(proc, config, args)
+
+
+def _execute(proc: BenchProcedure, config: Any, args: argparse.Namespace) -> int:
+    from instruments.bench import Bench
+    from procedures.catalog import Catalog
+    from procedures.runner import RunCallbacks, prepare_run
+
+    root = resolve_data_root(args.data)
+    catalog = Catalog(root)
+    bar = None if args.quiet else ProgressBar(proc.NAME)
+    try:
+        bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
+    except (OSError, BenchConfigError) as exc:
+        print(f"memprobe run: cannot open bench {config.name}: {exc}", file=sys.stderr)
+        return 3
+    try:
+        callbacks = RunCallbacks(on_progress=bar.update if bar else None)
+        handle = prepare_run(proc, bench, root, catalog, callbacks)
+        previous = signal.signal(signal.SIGINT, lambda *_: handle.stop())
+        try:
+            handle.start()
+            while handle.wait(0.2) is None:
+                pass
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        outcome = handle.outcome
+        assert outcome is not None
+    finally:
+        bench.close()
+        catalog.close()
+    if bar:
+        bar.finish(outcome.status)
+    if outcome.error:
+        print(f"memprobe run {proc.NAME}: {outcome.status}: {outcome.error}", file=sys.stderr)
+    print(outcome.file)
+    return {"finished": 0, "aborted": 1}.get(outcome.status, 1)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``memprobe runs``."""
+    from procedures.catalog import Catalog
+    from procedures.targets import parse_die
+
+    try:
+        die = parse_die(args.die) if args.die else None
+    except ValueError as exc:
+        print(f"memprobe runs: {exc}", file=sys.stderr)
+        return 2
+    catalog = Catalog(resolve_data_root(args.data))
+    try:
+        runs = catalog.runs(procedure=args.procedure, die=die, status=args.status)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps([r.to_json() for r in runs], indent=1))
+        return 0
+    print(f"{'id':>5} {'procedure':<16} {'status':<9} {'die':<8} {'sub':>3} {'array':<5} "
+          f"{'started':<20} file")
+    for r in runs:
+        die_text = f"{r.die[0]},{r.die[1]}" if r.die else "-"
+        sub = "-" if r.subsite is None else str(r.subsite)
+        print(f"{r.id:>5} {r.procedure:<16} {r.status:<9} {die_text:<8} {sub:>3} {r.array:<5} "
+              f"{r.started_at[:19]:<20} {r.file}")
+    return 0

@@ -1,0 +1,29 @@
+"""Procedures by command-line name."""
+
+from __future__ import annotations
+
+from procedures.base import BenchProcedure
+from procedures.conductance_map import ConductanceMapProcedure
+from procedures.forming import FormingProcedure
+from procedures.iv_cycling import IVCyclingProcedure
+from procedures.retention import RetentionProcedure
+
+PROCEDURES: dict[str, type[BenchProcedure]] = {
+    cls.NAME: cls
+    for cls in (
+        FormingProcedure,
+        IVCyclingProcedure,
+        RetentionProcedure,
+        ConductanceMapProcedure,
+    )
+}
+
+
+def procedure_class(name: str) -> type[BenchProcedure]:
+    """The procedure class for a command-line name; KeyError lists the known names."""
+    try:
+        return PROCEDURES[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown procedure {name!r}; known: {', '.join(sorted(PROCEDURES))}"
+        ) from None

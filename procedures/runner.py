@@ -1,0 +1,285 @@
+"""Running one procedure on a bench: target, file, catalog, worker, safe end.
+
+:func:`prepare_run` validates everything and decides where the data go *before* any instrument
+output; :class:`RunHandle` runs the procedure in a pymeasure :class:`Worker` thread (rows reach the
+results CSV as they are measured) and reports progress, rows and the end to callbacks. The
+parameters are snapshotted when the run is prepared: later edits of the caller's objects never
+change where a run's data go.
+
+Sequence of a run:
+1. validate parameters against the bench limits (``BenchProcedure.validate``);
+2. step the prober to the die/subsite if asked (the chuck is separated before any XY move),
+   read back the position the prober reports, move to contact;
+3. create the results file under ``<root>/<lot>/<wafer>/<die>/<subsite>/`` and a ``running``
+   catalog entry;
+4. run the procedure (startup/execute/shutdown; shutdown turns outputs off);
+5. outputs off and chuck separated (``bench.safe_state``), catalog entry finished with the
+   procedure's summary and its status (finished/aborted/failed).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pymeasure.experiment import Procedure, Results, Worker
+
+from procedures.base import BenchProcedure
+from procedures.catalog import Catalog
+from procedures.cell_io import CellIO
+
+log = logging.getLogger(__name__)
+
+STATUS_NAMES = {
+    Procedure.FINISHED: "finished",
+    Procedure.ABORTED: "aborted",
+    Procedure.FAILED: "failed",
+}
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    run_id: int
+    status: str
+    file: Path
+    summary: dict[str, Any]
+    die: tuple[int, int] | None
+    error: str = ""
+
+
+@dataclass
+class RunCallbacks:
+    """Hooks called from the worker thread (a GUI must re-emit them as queued Qt signals)."""
+
+    on_row: Callable[[dict[str, Any]], None] | None = None
+    on_batch: Callable[[dict[str, Any]], None] | None = None
+    on_progress: Callable[[float], None] | None = None
+    on_status: Callable[[str], None] | None = None
+
+
+class _Worker(Worker):
+    """pymeasure's Worker, also forwarding rows and progress to callbacks."""
+
+    def __init__(self, results: Results, callbacks: RunCallbacks) -> None:
+        super().__init__(results)
+        self.callbacks = callbacks
+        self.error_text = ""
+
+    def emit(self, topic: str, record: Any) -> None:
+        super().emit(topic, record)
+        cb = self.callbacks
+        try:
+            if topic == "results" and cb.on_row:
+                cb.on_row(record)
+            elif topic == "batch results" and cb.on_batch:
+                cb.on_batch(record)
+            elif topic == "progress" and cb.on_progress:
+                cb.on_progress(float(record))
+            elif topic == "error":
+                self.error_text = str(record)
+        except Exception:  # a display problem must never stop a measurement
+            log.exception("run callback failed")
+
+
+def die_folder(die: tuple[int, int] | None) -> str:
+    """Folder name of a die: ``c07r03``; ``unknown-die`` if None."""
+    return "unknown-die" if die is None else f"c{die[0]:02d}r{die[1]:02d}"
+
+
+def results_path(
+    root: Path, procedure: BenchProcedure, die: tuple[int, int] | None, subsite: int
+) -> Path:
+    """A new, unique results file path for ``procedure`` on ``die``/``subsite``."""
+    folder = (Path(root) / _safe(procedure.lot) / _safe(procedure.wafer_id) / die_folder(die)
+              / f"s{subsite:02d}")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{procedure.NAME}_{stamp}"
+    path = folder / f"{base}.csv"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}_{n}.csv"
+    return path
+
+
+def _safe(text: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text).strip())
+    return cleaned or "unnamed"
+
+
+def position_prober(bench: Any, die: tuple[int, int] | None, subsite: int) -> tuple[int, int]:
+    """Step the prober to ``die``/``subsite`` (None: stay), contact, and return the die it reports.
+
+    Stepping always separates first (never XY in contact); contact comes last.
+    """
+    prober = bench.prober
+    if die is not None:
+        prober.separate()
+        prober.step_next_die(die[0], die[1], subsite)
+    pos = prober.map_position()
+    reported = (pos.col, pos.row)
+    if die is not None and reported != die:
+        raise RuntimeError(f"prober reports die {reported} after stepping to {die}")
+    prober.contact()
+    return reported
+
+
+class RunHandle:
+    """One prepared run; :meth:`start` runs it in a worker thread, :meth:`wait` for the end."""
+
+    def __init__(
+        self,
+        procedure: BenchProcedure,
+        bench: Any,
+        data_root: Path,
+        catalog: Catalog,
+        callbacks: RunCallbacks | None = None,
+        move_prober: bool = True,
+    ) -> None:
+        self.procedure = procedure
+        self.bench = bench
+        self.data_root = Path(data_root)
+        self.catalog = catalog
+        self.callbacks = callbacks or RunCallbacks()
+        self.move_prober = move_prober
+        self.outcome: RunOutcome | None = None
+        self._worker: _Worker | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.done = threading.Event()
+
+    def start(self) -> RunHandle:
+        """Start the run in a background thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name=f"run-{self.procedure.NAME}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> RunOutcome:
+        """Run in the calling thread (still measuring in pymeasure's worker thread)."""
+        self._run()
+        assert self.outcome is not None
+        return self.outcome
+
+    def stop(self) -> None:
+        """Abort: the procedure stops at its next ``should_stop`` check, outputs go off."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.stop()
+
+    def wait(self, timeout: float | None = None) -> RunOutcome | None:
+        """Wait for the end; the outcome (None if still running after ``timeout`` s)."""
+        self.done.wait(timeout)
+        return self.outcome
+
+    def _status(self, text: str) -> None:
+        if self.callbacks.on_status:
+            try:
+                self.callbacks.on_status(text)
+            except Exception:
+                log.exception("status callback failed")
+
+    def _run(self) -> None:
+        proc = self.procedure
+        run_id = -1
+        path = Path()
+        die: tuple[int, int] | None = None
+        try:
+            proc.bench = self.bench
+            proc.io = CellIO(self.bench)
+            if self.move_prober:
+                self._status("positioning the prober")
+                die = position_prober(self.bench, proc.target_die(), int(proc.subsite))
+            else:
+                die = proc.target_die()
+            if self._stop.is_set():
+                raise _Aborted()
+            path = results_path(self.data_root, proc, die, int(proc.subsite))
+            temperature = None
+            try:
+                temperature = float(self.bench.prober.heater().temperature)
+            except Exception as exc:
+                log.warning("chuck temperature unknown: %s", exc)
+            run_id = self.catalog.start_run(
+                proc.NAME, _parameter_values(proc), path, die=die, subsite=int(proc.subsite),
+                array=proc.array, cells=[list(c) for c in proc.target_cells()],
+                temperature_c=temperature, lot=proc.lot, wafer=proc.wafer_id,
+                operator=proc.operator, bench=self.bench.config.name,
+            )
+            results = Results(proc, str(path))
+            self._worker = _Worker(results, self.callbacks)
+            if self._stop.is_set():
+                self._worker.stop()
+            self._status("running")
+            self._worker.start()
+            self._worker.join(timeout=None)
+            while self._worker.is_alive():
+                self._worker.join(0.2)
+            status = STATUS_NAMES.get(proc.status, "failed")
+            error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
+            message = error[0] if error else ("stopped by operator" if status == "aborted" else "")
+            summary = _safe_summary(proc)
+            self.outcome = RunOutcome(run_id, status, path, summary, die, message)
+        except _Aborted:
+            self.outcome = RunOutcome(run_id, "aborted", path, {}, die, "stopped before start")
+        except Exception as exc:
+            log.exception("run of %s failed", proc.NAME)
+            self.outcome = RunOutcome(run_id, "failed", path, _safe_summary(proc), die, str(exc))
+        finally:
+            problems = self.bench.safe_state()
+            if problems and self.outcome is not None:
+                self.outcome.error = (self.outcome.error + "; " if self.outcome.error else "") + \
+                    "safe state: " + "; ".join(problems)
+            if self.outcome is not None and run_id >= 0:
+                self.catalog.finish_run(run_id, self.outcome.status, self.outcome.summary,
+                                        self.outcome.error)
+            self._status(self.outcome.status if self.outcome else "failed")
+            self.done.set()
+
+
+class _Aborted(Exception):
+    pass
+
+
+def _safe_summary(proc: BenchProcedure) -> dict[str, Any]:
+    try:
+        return proc.summary()
+    except Exception as exc:
+        log.warning("summary of %s failed: %s", proc.NAME, exc)
+        return {}
+
+
+def _parameter_values(proc: BenchProcedure) -> dict[str, Any]:
+    return {k: v for k, v in proc.parameter_values().items()}
+
+
+def prepare_run(
+    procedure: BenchProcedure,
+    bench: Any,
+    data_root: Path,
+    catalog: Catalog,
+    callbacks: RunCallbacks | None = None,
+    move_prober: bool = True,
+) -> RunHandle:
+    """Validate ``procedure`` against ``bench`` and return a handle for a snapshot of it.
+
+    Raises ValueError/LimitError naming the parameter before anything is applied.
+    """
+    snapshot = copy.deepcopy(procedure)
+    snapshot.validate(bench.limits)
+    return RunHandle(snapshot, bench, data_root, catalog, callbacks, move_prober)
+
+
+__all__ = [
+    "RunCallbacks", "RunHandle", "RunOutcome", "prepare_run", "results_path", "position_prober",
+    "die_folder",
+]

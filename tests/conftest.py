@@ -1,0 +1,29 @@
+"""Shared fixtures: a simulated bench per test, headless Qt."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    """A fresh data root for one test."""
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def sim_bench(data_root):
+    """The simulated bench, on a fresh wafer (seed 1), closed (made safe) after the test."""
+    from instruments.bench import Bench
+
+    bench = Bench.open("simulated", data_dir=data_root, fresh=True)
+    try:
+        yield bench
+    finally:
+        bench.close()
