@@ -221,7 +221,8 @@ class Bench:
 
             lab = SimLab(LabConfig(
                 seed=config.seed if seed is None else seed, data_dir=data_dir, fresh=fresh,
-                time_scale=config.time_scale,
+                time_scale=config.time_scale, smu_wiring=dict(config.smu_terminals),
+                wgfmu_wiring=dict(config.wgfmu_terminals),
             )).start()
             config.resources = lab.resources()
         bench = cls(config, lab)

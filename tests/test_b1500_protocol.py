@@ -60,12 +60,12 @@ def test_check_errors_raises_with_code_and_any_message():
 # -- outputs ------------------------------------------------------------------------------------
 def test_enable_disable_and_all_off():
     with proto([("CN 1,2", None), OK, ("CL 2", None), OK, ("CN", None), OK,
-                ("DZ", None), ("CL", None)]) as b:
+                ("DZ", None), ("CL", None), ("*OPC?", "1")]) as b:
         b.enable(1, 2)
         b.disable(2)
         b.enable()
         b.all_off()
-    with proto([("DZ", None), ("CL", None)]) as b:
+    with proto([("DZ", None), ("CL", None), ("*OPC?", "1")]) as b:
         b.safe_state()
 
 

@@ -37,7 +37,7 @@ def test_simulated_bench_file():
     cfg = load_bench_config("simulated")
     assert cfg.simulated
     assert cfg.smu_terminals == {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
-    assert cfg.wgfmu_terminals == {501: "BL", 502: "SL"}
+    assert cfg.wgfmu_terminals == {501: "BL", 502: "SL", 601: "WL"}
     assert cfg.limits.max_voltage["BL"] == 4.5
     assert cfg.resources == {}
 

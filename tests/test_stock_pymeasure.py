@@ -106,8 +106,8 @@ def test_stock_driver_finds_smus_forces_and_measures_spot(stock):
         b.smu1.force("Voltage", "Auto Ranging", 150, 1e-3)
     b.force_gnd()
     b.smu1.disable()
+    b.check_errors()  # a query: the writes before it have been executed when it returns
     assert lab.dc_bias["BL"] == 0.0
-    b.check_errors()
 
 
 def test_stock_staircase_sweep(stock):

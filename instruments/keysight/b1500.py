@@ -384,12 +384,14 @@ class B1500(AgilentB1500):
         """Zero every output (``DZ``) and disconnect every channel (``CL``). No error check.
 
         Meant for shutdown and emergency stop paths: it never raises because of a pending
-        instrument error, and ``CL`` is sent even if sending ``DZ`` failed.
+        instrument error, and ``CL`` is sent even if sending ``DZ`` failed. It returns once the
+        instrument has executed both (``*OPC?``), so "outputs off" is a fact when it returns.
         """
         try:
             self.write("DZ")
         finally:
             self.write("CL")
+            self.ask("*OPC?")
 
     safe_state = all_off
 

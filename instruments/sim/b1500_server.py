@@ -218,13 +218,20 @@ class B1500Simulator:
             ``advance`` and ``config.seed``).
         channel_map: SMU slot -> terminal (``BL``, ``SL``, ``WL``, ``SUB``); each key is a B1517A.
         seed: seed of the measurement noise (default: the lab's seed, else 0).
+        wgfmu_slots: slots holding a B1530A WGFMU (listed by ``UNT?``); default: the first
+            free slot from 5 on.
     """
 
     def __init__(
-        self, lab: Any, channel_map: dict[int, str] | None = None, seed: int | None = None
+        self,
+        lab: Any,
+        channel_map: dict[int, str] | None = None,
+        seed: int | None = None,
+        wgfmu_slots: tuple[int, ...] | None = None,
     ) -> None:
         self.lab = lab
         self.channel_map = dict(channel_map or DEFAULT_CHANNEL_MAP)
+        self.wgfmu_slots = tuple(wgfmu_slots) if wgfmu_slots is not None else None
         for slot in self.channel_map:
             if not 1 <= slot <= N_SLOTS:
                 raise ValueError(f"SMU slot {slot} is outside 1..{N_SLOTS}")
@@ -425,9 +432,13 @@ class B1500Simulator:
         slots = ["0,0"] * N_SLOTS
         for slot in self.smus:
             slots[slot - 1] = f"{SMU_MODEL},0"
-        free = [i for i in range(4, N_SLOTS) if slots[i] == "0,0"]
-        if free:
-            slots[free[0]] = f"{WGFMU_MODEL},0"
+        if self.wgfmu_slots is None:
+            free = [i for i in range(4, N_SLOTS) if slots[i] == "0,0"]
+            wgfmu_indices = free[:1]
+        else:
+            wgfmu_indices = [s - 1 for s in self.wgfmu_slots if slots[s - 1] == "0,0"]
+        for i in wgfmu_indices:
+            slots[i] = f"{WGFMU_MODEL},0"
         return ";".join(slots)
 
     def _cmd_pa(self, args: list[str]) -> None:
@@ -900,6 +911,7 @@ def make_server(
     port: int = 0,
     channel_map: dict[int, str] | None = None,
     seed: int | None = None,
+    wgfmu_slots: tuple[int, ...] | None = None,
 ) -> LineServer:
     """Build (not start) the simulated B1500A server for ``lab``.
 
@@ -909,12 +921,13 @@ def make_server(
         port: TCP port, 0 for an ephemeral one.
         channel_map: SMU slot -> terminal; default ``{1: "BL", 2: "SL", 3: "WL", 4: "SUB"}``.
         seed: seed of the measurement noise.
+        wgfmu_slots: slots holding a B1530A (default: the first free slot from 5 on).
 
     Returns:
         The :class:`LineServer`; its ``simulator`` attribute is the shared
         :class:`B1500Simulator` (instrument state is shared by all connections).
     """
-    sim = B1500Simulator(lab, channel_map=channel_map, seed=seed)
+    sim = B1500Simulator(lab, channel_map=channel_map, seed=seed, wgfmu_slots=wgfmu_slots)
     server = LineServer("b1500", lambda: sim.handle, host=host, port=port, terminator="\r\n")
     server.simulator = sim  # type: ignore[attr-defined]
     return server

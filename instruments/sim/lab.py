@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from instruments.sim.chip import CellResponse, Chip
@@ -55,6 +57,10 @@ class LabConfig:
         layout: the wafer map shared by the wafer and the prober.
         params: device-model parameters.
         prober: initial set-up of the simulated station (heights, subsites, heater ramp).
+        smu_wiring: B1500 SMU slot -> terminal of the selected cell.
+        wgfmu_wiring: WGFMU channel id (slot * 100 + channel) -> terminal. The default has two
+            B1530A modules: slot 5 on BL/SL and slot 6 with channel 1 on WL, so pulsed SET
+            (low gate) and RESET (high gate) can alternate within one WGFMU sequence.
     """
 
     seed: int = 0
@@ -66,6 +72,12 @@ class LabConfig:
     layout: WaferMap = field(default_factory=WaferMap)
     params: RRAMParams = field(default_factory=RRAMParams)
     prober: ProberConfig = field(default_factory=ProberConfig)
+    smu_wiring: dict[int, str] = field(
+        default_factory=lambda: {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
+    )
+    wgfmu_wiring: dict[int, str] = field(
+        default_factory=lambda: {501: "BL", 502: "SL", 601: "WL"}
+    )
 
 
 class SimLab:
@@ -149,15 +161,18 @@ class SimLab:
         """Start one server per instrument, each in its own thread."""
         from instruments.sim import b1500_server, chip_server, prober_server, wgfmu_server
 
-        makers = {
-            "b1500": b1500_server.make_server,
-            "wgfmu": wgfmu_server.make_server,
+        cfg = self.config
+        wgfmu_slots = tuple(sorted({ch // 100 for ch in cfg.wgfmu_wiring}))
+        makers: dict[str, Callable[..., LineServer]] = {
+            "b1500": partial(b1500_server.make_server, channel_map=cfg.smu_wiring,
+                             wgfmu_slots=wgfmu_slots),
+            "wgfmu": partial(wgfmu_server.make_server, channels=cfg.wgfmu_wiring),
             "prober": prober_server.make_server,
             "chip": chip_server.make_server,
         }
         for name, make in makers.items():
-            port = self.config.ports.get(name, 0)
-            self.servers[name] = make(self, host=self.config.host, port=port).start()
+            port = cfg.ports.get(name, 0)
+            self.servers[name] = make(self, host=cfg.host, port=port).start()
         return self
 
     def resources(self) -> dict[str, str]:

@@ -1,0 +1,1089 @@
+"""Keysight B1530A WGFMU driven through a Python mirror of the WGFMU instrument library.
+
+In the lab the B1530A is programmed through Keysight's WGFMU instrument library (``wgfmu.dll``,
+a C API): a waveform is a *pattern* (an initial voltage followed by vectors ``(dTime, V)``, each a
+linear ramp to ``V`` over ``dTime``), *measure events* sample a pattern, *sequences* put patterns
+(with a repeat count) on channels, and ``execute`` runs all channels at once. :class:`WGFMU`
+exposes the same calls with Python names and Python types, and hands every call to one of two
+backends:
+
+* :class:`CtypesBackend` marshals each call to the vendor library through :mod:`ctypes`
+  (``c_char_p`` names, ``c_double`` times and voltages, ``c_int`` channels and modes, pointers for
+  output arguments) and is given either the loaded library or any object with the same
+  ``WGFMU_*`` attributes (the tests use a recording fake).
+* :class:`SimBackend` sends each call as one text line to the simulated WGFMU server
+  (:mod:`instruments.sim.wgfmu_server`, which documents the line protocol) through pyvisa and
+  reads one reply per call.
+
+Both backends see exactly the same sequence of library calls. A negative return code raises
+:class:`WGFMUError` carrying the library's error summary.
+
+Safety: every pattern voltage is checked against the bench's
+:class:`~instruments.limits.SafetyLimits` for the terminal the channel drives
+(``channel_terminals``, default ``{501: "BL", 502: "SL"}``: the B1530A in slot 5 of the B1500)
+*before* anything is sent; a violation raises :class:`~instruments.limits.LimitError`. A pattern
+is checked against its channel's terminal when it is put in a sequence (and every later vector of
+it too); before that, against the most permissive terminal any channel drives. Hardware rules
+(10 ns time grid, output within -10..+10 V) raise ``ValueError`` before sending.
+
+The module also has a small pulse-experiment helper: :class:`PulseSpec`, :func:`build_pulse_pattern`
+(pure: pulses -> two time-aligned patterns, for BL and SL, plus measure events) and
+:func:`run_pulse_train` (programs, executes and returns ``(t, V, I)``).
+
+Units: seconds, volts, amperes throughout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import partial
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from instruments.limits import LimitError, SafetyLimits
+
+# ---------------------------------------------------------------------------------------------
+# Library constants (values of wgfmu.h)
+# ---------------------------------------------------------------------------------------------
+
+
+class ErrorCode(IntEnum):
+    """Return codes of the library (0 = no error, negative = error)."""
+
+    NO_ERROR = 0
+    PARAMETER_OUT_OF_RANGE = -1
+    ILLEGAL_STRING = -2
+    CONTEXT = -3
+    FUNCTION_NOT_SUPPORTED = -4
+    COMMUNICATION = -5
+    FW = -6
+    LIBRARY = -7
+    ERROR = -8
+    CHANNEL_NOT_FOUND = -9
+    PATTERN_NOT_FOUND = -10
+    EVENT_NOT_FOUND = -11
+    PATTERN_ALREADY_EXISTS = -12
+    SEQUENCER_NOT_RUNNING = -13
+    RESULT_NOT_READY = -14
+    RESULT_OUT_OF_DATE = -15
+
+
+class OperationMode(IntEnum):
+    """``WGFMU_setOperationMode``: DC, fast I-V, pulse generator (50 ohm) or SMU pass-through."""
+
+    DC = 2000
+    FASTIV = 2001
+    PG = 2002
+    SMU = 2003
+
+
+class ForceVoltageRange(IntEnum):
+    """``WGFMU_setForceVoltageRange``."""
+
+    AUTO = 3000
+    V3 = 3001
+    V5 = 3002
+    V10_NEGATIVE = 3003
+    V10_POSITIVE = 3004
+
+
+class MeasureMode(IntEnum):
+    """``WGFMU_setMeasureMode``."""
+
+    VOLTAGE = 4000
+    CURRENT = 4001
+
+
+class MeasureVoltageRange(IntEnum):
+    """``WGFMU_setMeasureVoltageRange``."""
+
+    V5 = 5001
+    V10 = 5002
+
+
+class MeasureCurrentRange(IntEnum):
+    """``WGFMU_setMeasureCurrentRange``."""
+
+    UA1 = 6001
+    UA10 = 6002
+    UA100 = 6003
+    MA1 = 6004
+    MA10 = 6005
+
+
+class MeasureEventData(IntEnum):
+    """``rawData`` argument of ``WGFMU_setMeasureEvent``."""
+
+    AVERAGED = 12000
+    RAW = 12001
+
+
+class Status(IntEnum):
+    """``WGFMU_getStatus``."""
+
+    COMPLETED = 10000
+    DONE = 10001
+    RUNNING = 10002
+    ABORT_COMPLETED = 10003
+    ABORTED = 10004
+    RUNNING_ILLEGAL = 10005
+    IDLE = 10006
+
+
+#: full scale (A) of each current measurement range
+CURRENT_RANGE_AMPS: dict[int, float] = {
+    MeasureCurrentRange.UA1: 1e-6,
+    MeasureCurrentRange.UA10: 10e-6,
+    MeasureCurrentRange.UA100: 100e-6,
+    MeasureCurrentRange.MA1: 1e-3,
+    MeasureCurrentRange.MA10: 10e-3,
+}
+
+#: output window (V) of each force voltage range; AUTO accepts anything the hardware can output
+FORCE_RANGE_WINDOW: dict[int, tuple[float, float]] = {
+    ForceVoltageRange.AUTO: (-10.0, 10.0),
+    ForceVoltageRange.V3: (-3.0, 3.0),
+    ForceVoltageRange.V5: (-5.0, 5.0),
+    ForceVoltageRange.V10_NEGATIVE: (-10.0, 0.0),
+    ForceVoltageRange.V10_POSITIVE: (0.0, 10.0),
+}
+
+#: full scale (V) of each voltage measurement range
+VOLTAGE_RANGE_VOLTS: dict[int, float] = {MeasureVoltageRange.V5: 5.0, MeasureVoltageRange.V10: 10.0}
+
+#: time resolution of vectors and measure events (s)
+TIME_RESOLUTION = 10e-9
+#: output limits of the hardware (V)
+OUTPUT_MIN_V = -10.0
+OUTPUT_MAX_V = 10.0
+#: default wiring: B1530A in slot 5 of the B1500, channel 1 -> BL, channel 2 -> SL
+DEFAULT_CHANNEL_TERMINALS: dict[int, str] = {501: "BL", 502: "SL"}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def to_ticks(seconds: float, what: str, minimum: int = 1) -> int:
+    """Return ``seconds`` as an integer number of 10 ns ticks, or raise ValueError.
+
+    Args:
+        seconds: a duration or time (s); must lie on the 10 ns grid.
+        what: name of the quantity for the error message.
+        minimum: smallest allowed number of ticks (1 = 10 ns, 0 allows zero).
+    """
+    if not math.isfinite(seconds):
+        raise ValueError(f"{what} must be finite, got {seconds!r}")
+    exact = seconds / TIME_RESOLUTION
+    ticks = round(exact)
+    if abs(exact - ticks) > 1e-4 + 1e-9 * abs(ticks):
+        raise ValueError(f"{what} {seconds:g} s is not a multiple of the 10 ns time resolution")
+    if ticks < minimum:
+        raise ValueError(f"{what} {seconds:g} s is below the minimum of {minimum * 10} ns")
+    return int(ticks)
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a valid pattern/event name (letters, digits, ``_.-``, <= 64)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            f"{what} {name!r} must be 1-64 characters of letters, digits, '_', '.' or '-'"
+        )
+    return name
+
+
+def _check_output(volts: float) -> float:
+    volts = float(volts)
+    if not (OUTPUT_MIN_V <= volts <= OUTPUT_MAX_V):
+        raise ValueError(
+            f"{volts:g} V is outside the WGFMU output range [{OUTPUT_MIN_V:g}, {OUTPUT_MAX_V:g}] V"
+        )
+    return volts
+
+
+class WGFMUError(RuntimeError):
+    """A library call returned a negative code.
+
+    Attributes:
+        code: the return code (see :class:`ErrorCode`).
+        function: the library function (``WGFMU_...``).
+        summary: the library's error summary text (``WGFMU_getErrorSummary``).
+    """
+
+    def __init__(self, code: int, function: str, summary: str = "") -> None:
+        self.code = int(code)
+        self.function = function
+        self.summary = summary
+        try:
+            label = ErrorCode(self.code).name
+        except ValueError:
+            label = "UNKNOWN"
+        text = f"{function} returned {self.code} ({label})"
+        if summary:
+            text += f": {summary}"
+        super().__init__(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------
+
+#: argument kinds of the library calls that only take inputs:
+#: s = string, i = int, d = double, D = double array (its length follows as an int in the C call)
+CALL_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "openSession": ("s",),
+    "closeSession": (),
+    "initialize": (),
+    "clear": (),
+    "createPattern": ("s", "d"),
+    "addVector": ("s", "d", "d"),
+    "addVectors": ("s", "D", "D"),
+    "setMeasureEvent": ("s", "s", "d", "i", "d", "d", "i"),
+    "addSequence": ("i", "s", "d"),
+    "setOperationMode": ("i", "i"),
+    "setForceVoltageRange": ("i", "i"),
+    "setMeasureMode": ("i", "i"),
+    "setMeasureVoltageRange": ("i", "i"),
+    "setMeasureCurrentRange": ("i", "i"),
+    "connect": ("i",),
+    "disconnect": ("i",),
+    "execute": (),
+    "abort": (),
+    "waitUntilCompleted": (),
+}
+
+Arg = str | int | float | Sequence[float]
+
+
+def _check_signature(function: str, args: tuple[Arg, ...]) -> tuple[str, ...]:
+    try:
+        kinds = CALL_SIGNATURES[function]
+    except KeyError:
+        raise ValueError(f"unknown WGFMU library call {function!r}") from None
+    if len(kinds) != len(args):
+        raise TypeError(f"WGFMU_{function} takes {len(kinds)} arguments, got {len(args)}")
+    return kinds
+
+
+class Backend(ABC):
+    """Carries library calls to the instrument; returns raw codes (never raises for codes < 0)."""
+
+    @abstractmethod
+    def call(self, function: str, *args: Arg) -> int:
+        """Call ``WGFMU_<function>`` (a name of :data:`CALL_SIGNATURES`); return its code."""
+
+    @abstractmethod
+    def measure_value_size(self, channel: int) -> tuple[int, int, int]:
+        """``WGFMU_getMeasureValueSize``: (code, measured points, total points)."""
+
+    @abstractmethod
+    def measure_values(
+        self, channel: int, offset: int, size: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """``WGFMU_getMeasureValues``: (code, times in s, values in A or V)."""
+
+    @abstractmethod
+    def status(self) -> tuple[int, int, float, float]:
+        """``WGFMU_getStatus``: (code, status, elapsed s, total s)."""
+
+    @abstractmethod
+    def channel_ids(self) -> tuple[int, list[int]]:
+        """``WGFMU_getChannelIdSize`` + ``WGFMU_getChannelIds``: (code, channel ids)."""
+
+    @abstractmethod
+    def error_summary(self) -> str:
+        """``WGFMU_getErrorSummarySize`` + ``WGFMU_getErrorSummary`` (clears the summary)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the transport (nothing by default)."""
+
+
+class CtypesBackend(Backend):
+    """The vendor library (``wgfmu.dll``) through ctypes.
+
+    Args:
+        library: the loaded library (``ctypes.WinDLL``) or any object with ``WGFMU_*`` callables
+            taking ctypes arguments and returning an ``int`` code. Output arguments are passed as
+            ``ctypes.pointer(...)`` (scalars) or ctypes arrays / string buffers.
+    """
+
+    def __init__(self, library: Any) -> None:
+        self._lib = library
+        for name in (*CALL_SIGNATURES, "getMeasureValueSize", "getMeasureValues", "getStatus",
+                     "getChannelIdSize", "getChannelIds", "getErrorSummarySize",
+                     "getErrorSummary"):
+            fn = getattr(library, "WGFMU_" + name, None)
+            if isinstance(fn, ctypes._CFuncPtr):  # a real library: declare the C return type
+                fn.restype = ctypes.c_int
+
+    @classmethod
+    def load(cls, path: str = "wgfmu.dll") -> CtypesBackend:
+        """Load the vendor library (Windows only: the library is ``_stdcall``)."""
+        loader = getattr(ctypes, "WinDLL", None)
+        if loader is None:
+            raise OSError(
+                f"the Keysight WGFMU instrument library is Windows-only; cannot load {path!r} on "
+                f"{sys.platform} (use the simulated bench, or pass a library object)"
+            )
+        return cls(loader(path))
+
+    def _fn(self, name: str) -> Any:
+        try:
+            return getattr(self._lib, "WGFMU_" + name)
+        except AttributeError:
+            raise WGFMUError(
+                ErrorCode.FUNCTION_NOT_SUPPORTED, "WGFMU_" + name, "not in the loaded library"
+            ) from None
+
+    def call(self, function: str, *args: Arg) -> int:
+        kinds = _check_signature(function, args)
+        cargs: list[Any] = []
+        for kind, value in zip(kinds, args, strict=True):
+            if kind == "s":
+                cargs.append(ctypes.c_char_p(str(value).encode("ascii")))
+            elif kind == "i":
+                cargs.append(ctypes.c_int(int(value)))  # type: ignore[arg-type]
+            elif kind == "d":
+                cargs.append(ctypes.c_double(float(value)))  # type: ignore[arg-type]
+            else:  # "D": array then (after the last array) its length
+                values = [float(v) for v in value]  # type: ignore[union-attr]
+                cargs.append((ctypes.c_double * len(values))(*values))
+        if "D" in kinds:
+            cargs.append(ctypes.c_int(len(cargs[-1])))
+        return int(self._fn(function)(*cargs))
+
+    def measure_value_size(self, channel: int) -> tuple[int, int, int]:
+        measured, total = ctypes.c_int(0), ctypes.c_int(0)
+        rc = self._fn("getMeasureValueSize")(
+            ctypes.c_int(int(channel)), ctypes.pointer(measured), ctypes.pointer(total)
+        )
+        return int(rc), measured.value, total.value
+
+    def measure_values(
+        self, channel: int, offset: int, size: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        n = ctypes.c_int(int(size))
+        times = (ctypes.c_double * max(int(size), 1))()
+        values = (ctypes.c_double * max(int(size), 1))()
+        rc = self._fn("getMeasureValues")(
+            ctypes.c_int(int(channel)), ctypes.c_int(int(offset)), ctypes.pointer(n), times, values
+        )
+        got = max(0, min(n.value, int(size)))
+        return int(rc), np.array(times[:got], dtype=float), np.array(values[:got], dtype=float)
+
+    def status(self) -> tuple[int, int, float, float]:
+        st, elapsed, total = ctypes.c_int(0), ctypes.c_double(0.0), ctypes.c_double(0.0)
+        rc = self._fn("getStatus")(
+            ctypes.pointer(st), ctypes.pointer(elapsed), ctypes.pointer(total)
+        )
+        return int(rc), st.value, elapsed.value, total.value
+
+    def channel_ids(self) -> tuple[int, list[int]]:
+        n = ctypes.c_int(0)
+        rc = int(self._fn("getChannelIdSize")(ctypes.pointer(n)))
+        if rc < 0:
+            return rc, []
+        ids = (ctypes.c_int * max(n.value, 1))()
+        size = ctypes.c_int(n.value)
+        rc = int(self._fn("getChannelIds")(ids, ctypes.pointer(size)))
+        return rc, list(ids[: max(0, min(size.value, n.value))])
+
+    def error_summary(self) -> str:
+        n = ctypes.c_int(0)
+        rc = int(self._fn("getErrorSummarySize")(ctypes.pointer(n)))
+        if rc < 0:
+            return f"(error summary unavailable: WGFMU_getErrorSummarySize returned {rc})"
+        buf = ctypes.create_string_buffer(n.value + 1)
+        size = ctypes.c_int(len(buf))
+        rc = int(self._fn("getErrorSummary")(buf, ctypes.pointer(size)))
+        if rc < 0:
+            return f"(error summary unavailable: WGFMU_getErrorSummary returned {rc})"
+        return buf.value.decode("ascii", errors="replace").strip()
+
+
+class SimBackend(Backend):
+    """The simulated WGFMU server, one text line per library call (see ``wgfmu_server``).
+
+    Args:
+        resource: VISA resource of the server, e.g. ``TCPIP::127.0.0.1::5025::SOCKET``.
+        resource_manager: a pyvisa ``ResourceManager`` (default: a pyvisa-py one).
+        timeout_s: reply timeout of ordinary calls (s).
+        execute_timeout_s: reply timeout of ``execute`` (the simulator runs the whole sequence
+            before replying), in seconds.
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        resource_manager: Any = None,
+        timeout_s: float = 10.0,
+        execute_timeout_s: float = 600.0,
+    ) -> None:
+        import pyvisa
+
+        self._rm = resource_manager or pyvisa.ResourceManager("@py")
+        self._own_rm = resource_manager is None
+        self._res = self._rm.open_resource(
+            resource, read_termination="\n", write_termination="\n"
+        )
+        self._timeout_ms = int(timeout_s * 1000)
+        self._execute_timeout_ms = int(execute_timeout_s * 1000)
+        self._res.timeout = self._timeout_ms
+
+    @staticmethod
+    def _format(kind: str, value: Arg) -> str:
+        if kind == "s":
+            return str(value)
+        if kind == "i":
+            return str(int(value))  # type: ignore[arg-type]
+        if kind == "d":
+            return repr(float(value))  # type: ignore[arg-type]
+        return ",".join(repr(float(v)) for v in value)  # type: ignore[union-attr]
+
+    def _query(self, line: str, timeout_ms: int | None = None) -> tuple[int, str]:
+        import pyvisa
+
+        function = "WGFMU_" + line.split(" ", 1)[0]
+        try:
+            if timeout_ms is not None:
+                self._res.timeout = timeout_ms
+            reply = self._res.query(line)
+        except pyvisa.VisaIOError as exc:
+            raise WGFMUError(ErrorCode.COMMUNICATION, function, str(exc)) from exc
+        finally:
+            if timeout_ms is not None:
+                self._res.timeout = self._timeout_ms
+        head, _, payload = reply.strip().partition(" ")
+        try:
+            return int(head), payload
+        except ValueError:
+            raise WGFMUError(
+                ErrorCode.COMMUNICATION, function, f"malformed reply {reply!r}"
+            ) from None
+
+    def call(self, function: str, *args: Arg) -> int:
+        kinds = _check_signature(function, args)
+        parts = [function] + [self._format(k, v) for k, v in zip(kinds, args, strict=True)]
+        timeout = self._execute_timeout_ms if function == "execute" else None
+        return self._query(" ".join(parts), timeout)[0]
+
+    def measure_value_size(self, channel: int) -> tuple[int, int, int]:
+        rc, payload = self._query(f"getMeasureValueSize {int(channel)}")
+        if rc < 0:
+            return rc, 0, 0
+        measured, total = (int(x) for x in payload.split())
+        return rc, measured, total
+
+    def measure_values(
+        self, channel: int, offset: int, size: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        rc, payload = self._query(f"getMeasureValues {int(channel)} {int(offset)} {int(size)}")
+        if rc < 0 or not payload:
+            return rc, np.empty(0), np.empty(0)
+        flat = np.array(payload.replace(";", ",").split(","), dtype=float)
+        return rc, flat[0::2].copy(), flat[1::2].copy()
+
+    def status(self) -> tuple[int, int, float, float]:
+        rc, payload = self._query("getStatus")
+        if rc < 0:
+            return rc, int(Status.IDLE), 0.0, 0.0
+        st, elapsed, total = payload.split()
+        return rc, int(st), float(elapsed), float(total)
+
+    def channel_ids(self) -> tuple[int, list[int]]:
+        rc, payload = self._query("getChannelIds")
+        if rc < 0 or not payload:
+            return rc, []
+        return rc, [int(x) for x in payload.split(",")]
+
+    def error_summary(self) -> str:
+        rc, payload = self._query("getErrorSummary")
+        if rc < 0:
+            return f"(error summary unavailable: WGFMU_getErrorSummary returned {rc})"
+        return payload
+
+    def close(self) -> None:
+        try:
+            self._res.close()
+        finally:
+            if self._own_rm:
+                self._rm.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The library mirror
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PatternMirror:
+    """What this client sent for one pattern: every voltage (V) and the channels it runs on."""
+
+    volts: list[float]
+    channels: set[int] = field(default_factory=set)
+
+
+class WGFMU:
+    """The WGFMU instrument library, call for call, with safety limits.
+
+    Args:
+        backend: :class:`CtypesBackend` (the vendor library) or :class:`SimBackend` (simulator).
+        limits: the bench's safety limits (default: :class:`SafetyLimits` defaults).
+        channel_terminals: which terminal (``BL``, ``SL``, ...) each channel drives.
+
+    Every method raises :class:`WGFMUError` when the library returns a negative code,
+    ``ValueError`` for arguments the hardware cannot do (checked before sending) and
+    :class:`LimitError` for voltages over the bench limits (checked before sending).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        limits: SafetyLimits | None = None,
+        channel_terminals: Mapping[int, str] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.limits = limits or SafetyLimits()
+        terminals = dict(channel_terminals or DEFAULT_CHANNEL_TERMINALS)
+        for ch, term in terminals.items():
+            if term not in self.limits.max_voltage:
+                raise ValueError(f"channel {ch} drives unknown terminal {term!r}")
+        self.channel_terminals: dict[int, str] = {int(k): v for k, v in terminals.items()}
+        self._patterns: dict[str, _PatternMirror] = {}
+
+    # -- construction helpers -------------------------------------------------------------------
+    @classmethod
+    def simulated(cls, resource: str, **kwargs: Any) -> WGFMU:
+        """A WGFMU talking to the simulated server at VISA ``resource``.
+
+        ``limits`` and ``channel_terminals`` go to :class:`WGFMU`, anything else to
+        :class:`SimBackend`.
+        """
+        own = {k: kwargs.pop(k) for k in ("limits", "channel_terminals") if k in kwargs}
+        return cls(SimBackend(resource, **kwargs), **own)
+
+    @classmethod
+    def from_library(cls, library: Any = None, path: str = "wgfmu.dll", **kwargs: Any) -> WGFMU:
+        """A WGFMU on the vendor library (``library`` object, or loaded from ``path``)."""
+        backend = CtypesBackend(library) if library is not None else CtypesBackend.load(path)
+        return cls(backend, **kwargs)
+
+    def __enter__(self) -> WGFMU:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the backend's transport (does not close the session)."""
+        self.backend.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _check(self, function: str, rc: int) -> int:
+        if rc < 0:
+            raise WGFMUError(rc, "WGFMU_" + function, self.backend.error_summary())
+        return rc
+
+    def _call(self, function: str, *args: Arg) -> int:
+        return self._check(function, self.backend.call(function, *args))
+
+    def _terminal(self, channel: int) -> str:
+        try:
+            return self.channel_terminals[int(channel)]
+        except KeyError:
+            raise ValueError(
+                f"channel {channel} is not wired to a terminal (known: "
+                f"{', '.join(str(c) for c in self.channel_terminals)})"
+            ) from None
+
+    def _check_limit(self, pattern: str, volts: float) -> None:
+        """LimitError unless ``volts`` is allowed where ``pattern`` runs (or could run)."""
+        mirror = self._patterns.get(pattern)
+        if mirror is not None and mirror.channels:
+            for ch in sorted(mirror.channels):
+                self.limits.check_voltage(self._terminal(ch), volts)
+            return
+        terminals = sorted(
+            set(self.channel_terminals.values()), key=lambda t: -self.limits.max_voltage[t]
+        )
+        self.limits.check_voltage(terminals[0], volts)  # the most permissive terminal
+
+    # -- session --------------------------------------------------------------------------------
+    def open_session(self, address: str) -> None:
+        """``WGFMU_openSession``: open the B1500 at VISA ``address`` (e.g. ``GPIB0::17::INSTR``)."""
+        if not address or any(c.isspace() for c in address):
+            raise ValueError(f"bad instrument address {address!r}")
+        self._call("openSession", address)
+
+    def close_session(self) -> None:
+        """``WGFMU_closeSession``."""
+        self._call("closeSession")
+        self._patterns.clear()
+
+    def initialize(self) -> None:
+        """``WGFMU_initialize``: reset the channels (modes, ranges, outputs disconnected)."""
+        self._call("initialize")
+
+    def clear(self) -> None:
+        """``WGFMU_clear``: forget every pattern, event, sequence and measured value."""
+        self._call("clear")
+        self._patterns.clear()
+
+    # -- patterns -------------------------------------------------------------------------------
+    def create_pattern(self, name: str, init_v: float) -> None:
+        """``WGFMU_createPattern``: a new pattern starting at ``init_v`` (V)."""
+        check_name(name, "pattern name")
+        init_v = _check_output(init_v)
+        self._check_limit(name, init_v)
+        self._call("createPattern", name, init_v)
+        self._patterns[name] = _PatternMirror(volts=[init_v])
+
+    def add_vector(self, pattern: str, d_time: float, v: float) -> None:
+        """``WGFMU_addVector``: ramp linearly to ``v`` (V) over ``d_time`` (s, 10 ns grid)."""
+        self.add_vectors(pattern, [d_time], [v])
+
+    def add_vectors(
+        self, pattern: str, d_times: Sequence[float], volts: Sequence[float]
+    ) -> None:
+        """``WGFMU_addVectors`` (one vector: ``WGFMU_addVector``); times s, voltages V."""
+        check_name(pattern, "pattern name")
+        d_times = [float(d) for d in d_times]
+        volts = [_check_output(v) for v in volts]
+        if len(d_times) != len(volts) or not d_times:
+            raise ValueError("d_times and volts must be non-empty and of equal length")
+        for d in d_times:
+            to_ticks(d, "vector time")
+        for v in volts:
+            self._check_limit(pattern, v)
+        if len(volts) == 1:
+            self._call("addVector", pattern, d_times[0], volts[0])
+        else:
+            self._call("addVectors", pattern, d_times, volts)
+        if pattern in self._patterns:
+            self._patterns[pattern].volts.extend(volts)
+
+    def set_measure_event(
+        self,
+        pattern: str,
+        event: str,
+        time: float,
+        points: int,
+        interval: float,
+        average: float = 0.0,
+        rdata: int = MeasureEventData.AVERAGED,
+    ) -> None:
+        """``WGFMU_setMeasureEvent``: sample ``points`` values from ``time`` every ``interval``.
+
+        Args:
+            pattern: pattern name.
+            event: event name (unique within the pattern).
+            time: start of the first sample, from the start of the pattern (s, 10 ns grid).
+            points: number of samples (>= 1).
+            interval: sample spacing (s, >= 10 ns, 10 ns grid).
+            average: averaging window of each sample (s, 0 or 10 ns grid, <= interval).
+            rdata: :class:`MeasureEventData` (AVERAGED or RAW).
+        """
+        check_name(pattern, "pattern name")
+        check_name(event, "event name")
+        to_ticks(time, "measure event time", minimum=0)
+        interval_ticks = to_ticks(interval, "measure interval")
+        average_ticks = to_ticks(average, "averaging time", minimum=0)
+        if int(points) != points or points < 1:
+            raise ValueError(f"measurement points must be a positive integer, got {points!r}")
+        if average_ticks > interval_ticks:
+            raise ValueError(f"averaging time {average:g} s exceeds the interval {interval:g} s")
+        if int(rdata) not in (MeasureEventData.AVERAGED, MeasureEventData.RAW):
+            raise ValueError(f"rdata must be 12000 (averaged) or 12001 (raw), got {rdata!r}")
+        self._call(
+            "setMeasureEvent", pattern, event, float(time), int(points), float(interval),
+            float(average), int(rdata),
+        )
+
+    def add_sequence(self, channel: int, pattern: str, count: int = 1) -> None:
+        """``WGFMU_addSequence``: run ``pattern`` ``count`` times on ``channel``.
+
+        Every voltage of the pattern is checked against the limit of the channel's terminal first.
+        """
+        check_name(pattern, "pattern name")
+        terminal = self._terminal(channel)
+        if int(count) != count or count < 1:
+            raise ValueError(f"sequence count must be a positive integer, got {count!r}")
+        mirror = self._patterns.get(pattern)
+        if mirror is not None:
+            for v in mirror.volts:
+                self.limits.check_voltage(terminal, v)
+        self._call("addSequence", int(channel), pattern, float(count))
+        if mirror is not None:
+            mirror.channels.add(int(channel))
+
+    # -- channel setup --------------------------------------------------------------------------
+    def set_operation_mode(self, channel: int, mode: int) -> None:
+        """``WGFMU_setOperationMode`` (:class:`OperationMode`)."""
+        self._call("setOperationMode", int(channel), int(mode))
+
+    def set_force_voltage_range(self, channel: int, rng: int) -> None:
+        """``WGFMU_setForceVoltageRange`` (:class:`ForceVoltageRange`)."""
+        self._call("setForceVoltageRange", int(channel), int(rng))
+
+    def set_measure_mode(self, channel: int, mode: int) -> None:
+        """``WGFMU_setMeasureMode`` (:class:`MeasureMode`)."""
+        self._call("setMeasureMode", int(channel), int(mode))
+
+    def set_measure_voltage_range(self, channel: int, rng: int) -> None:
+        """``WGFMU_setMeasureVoltageRange`` (:class:`MeasureVoltageRange`)."""
+        self._call("setMeasureVoltageRange", int(channel), int(rng))
+
+    def set_measure_current_range(self, channel: int, rng: int) -> None:
+        """``WGFMU_setMeasureCurrentRange`` (:class:`MeasureCurrentRange`)."""
+        self._call("setMeasureCurrentRange", int(channel), int(rng))
+
+    def connect(self, channel: int) -> None:
+        """``WGFMU_connect``: switch the RSU of ``channel`` to the WGFMU."""
+        self._call("connect", int(channel))
+
+    def disconnect(self, channel: int) -> None:
+        """``WGFMU_disconnect``."""
+        self._call("disconnect", int(channel))
+
+    def safe_state(self) -> None:
+        """Outputs off: abort anything running, then disconnect every wired channel.
+
+        Meant for shutdown and stop paths: every step is tried even if an earlier one fails;
+        the first error is raised at the end.
+        """
+        first: Exception | None = None
+        steps = [self.abort] + [partial(self.disconnect, ch) for ch in self.channel_terminals]
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep going: the other channels must still be released
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def identity(self) -> str:
+        """A short description of the installed WGFMU channels (e.g. for a status display)."""
+        return "B1530A WGFMU, channels " + ", ".join(str(c) for c in self.get_channel_ids())
+
+    # -- running --------------------------------------------------------------------------------
+    def execute(self) -> None:
+        """``WGFMU_execute``: run every channel's sequence."""
+        self._call("execute")
+
+    def abort(self) -> None:
+        """``WGFMU_abort``."""
+        self._call("abort")
+
+    def wait_until_completed(self) -> None:
+        """``WGFMU_waitUntilCompleted``."""
+        self._call("waitUntilCompleted")
+
+    def get_status(self) -> tuple[int, float, float]:
+        """``WGFMU_getStatus``: (:class:`Status`, elapsed s, total s)."""
+        rc, st, elapsed, total = self.backend.status()
+        self._check("getStatus", rc)
+        return st, elapsed, total
+
+    def get_channel_ids(self) -> list[int]:
+        """``WGFMU_getChannelIds``: ids of the installed WGFMU channels."""
+        rc, ids = self.backend.channel_ids()
+        self._check("getChannelIds", rc)
+        return ids
+
+    # -- data -----------------------------------------------------------------------------------
+    def get_measure_value_size(self, channel: int) -> tuple[int, int]:
+        """``WGFMU_getMeasureValueSize``: (points measured so far, points expected)."""
+        rc, measured, total = self.backend.measure_value_size(int(channel))
+        self._check("getMeasureValueSize", rc)
+        return measured, total
+
+    def get_measure_values(
+        self, channel: int, offset: int = 0, size: int | None = None, block: int = 20000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``WGFMU_getMeasureValues``: (times s, values A or V) of ``channel``.
+
+        ``size=None`` reads every measured point from ``offset``; reads go in blocks of ``block``.
+        """
+        if size is None:
+            size = self.get_measure_value_size(channel)[0] - int(offset)
+        if offset < 0 or size < 0:
+            raise ValueError(f"bad offset/size {offset}/{size}")
+        times: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        done = 0
+        while done < size:
+            n = min(block, size - done)
+            rc, t, v = self.backend.measure_values(int(channel), int(offset) + done, n)
+            self._check("getMeasureValues", rc)
+            if len(t) == 0:
+                break
+            times.append(t)
+            values.append(v)
+            done += len(t)
+        if not times:
+            return np.empty(0), np.empty(0)
+        return np.concatenate(times), np.concatenate(values)
+
+    def get_error_summary(self) -> str:
+        """``WGFMU_getErrorSummary``: the accumulated error text (and clear it)."""
+        return self.backend.error_summary()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulse experiments
+# ---------------------------------------------------------------------------------------------
+
+MeasureWhen = Literal["none", "pulse", "after"]
+
+
+@dataclass(frozen=True)
+class PulseSpec:
+    """One pulse on BL (SET, read) or SL (RESET), optionally measured.
+
+    Attributes:
+        amplitude: pulse top voltage on ``terminal`` (V).
+        width: flat-top duration (s, 10 ns grid, >= 10 ns).
+        rise: leading-edge ramp (s).
+        fall: trailing-edge ramp (s).
+        base: level of ``terminal`` before and after the pulse (V).
+        terminal: ``"BL"`` or ``"SL"``; the other terminal is held at 0 V.
+        measure: ``"none"``; ``"pulse"`` = sample the current during the flat top;
+            ``"after"`` = apply a read (``read_voltage`` on BL, SL 0 V) after the pulse and
+            sample it.
+        points: samples per measurement (spread over the flat top or the read's second half).
+        read_voltage: read level on BL (V).
+        read_time: read flat duration (s).
+        delay: settling time at base before and after the pulse, and after the read (s).
+    """
+
+    amplitude: float
+    width: float
+    rise: float = 100e-9
+    fall: float = 100e-9
+    base: float = 0.0
+    terminal: Literal["BL", "SL"] = "BL"
+    measure: MeasureWhen = "none"
+    points: int = 1
+    read_voltage: float = 0.1
+    read_time: float = 1e-6
+    delay: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.terminal not in ("BL", "SL"):
+            raise ValueError(f"terminal must be 'BL' or 'SL', got {self.terminal!r}")
+        if self.measure not in ("none", "pulse", "after"):
+            raise ValueError(f"measure must be 'none', 'pulse' or 'after', got {self.measure!r}")
+        if int(self.points) != self.points or self.points < 1:
+            raise ValueError(f"points must be a positive integer, got {self.points!r}")
+        for what in ("width", "rise", "fall", "read_time", "delay"):
+            to_ticks(getattr(self, what), what)
+        for what in ("amplitude", "base", "read_voltage"):
+            _check_output(getattr(self, what))
+
+
+@dataclass(frozen=True)
+class MeasureEventSpec:
+    """A measure event of a built pulse program (times in s, from the start of the pattern)."""
+
+    name: str
+    time: float
+    points: int
+    interval: float
+    average: float
+
+
+@dataclass
+class PulseProgram:
+    """Two time-aligned patterns (BL and SL) and the measure events (on the measured terminal).
+
+    Attributes:
+        init: initial voltage of each terminal's pattern (V).
+        vectors: per terminal, the ``(d_time s, V)`` vectors.
+        events: measure events, on the pattern of the measured terminal.
+        duration: pattern duration (s).
+    """
+
+    init: dict[str, float]
+    vectors: dict[str, list[tuple[float, float]]]
+    events: list[MeasureEventSpec]
+    duration: float
+
+    def waveform(self, terminal: str) -> tuple[np.ndarray, np.ndarray]:
+        """Breakpoints (times s, volts V) of one terminal's pattern."""
+        d = np.array([0.0] + [dt for dt, _ in self.vectors[terminal]])
+        v = np.array([self.init[terminal]] + [vv for _, vv in self.vectors[terminal]])
+        return np.cumsum(d), v
+
+
+class _Tracks:
+    """Builds the BL and SL patterns side by side on the 10 ns grid."""
+
+    def __init__(self) -> None:
+        self.level = {"BL": 0.0, "SL": 0.0}
+        self.vectors: dict[str, list[tuple[float, float]]] = {"BL": [], "SL": []}
+        self.ticks = 0
+
+    def seg(self, ticks: int, **targets: float) -> int:
+        """Ramp every terminal to its target (or hold) over ``ticks``; returns the start tick."""
+        start = self.ticks
+        for term in ("BL", "SL"):
+            self.level[term] = float(targets.get(term, self.level[term]))
+            self.vectors[term].append((ticks * TIME_RESOLUTION, self.level[term]))
+        self.ticks += ticks
+        return start
+
+
+def _spread(window_ticks: int, points: int, what: str) -> int:
+    """Interval (ticks) that fits ``points`` samples into ``window_ticks``."""
+    interval = window_ticks // points
+    if interval < 1:
+        raise ValueError(f"{points} points do not fit into the {what} ({window_ticks * 10} ns)")
+    return interval
+
+
+def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> PulseProgram:
+    """Lay out ``pulses`` one after another as BL and SL patterns (pure, nothing is sent).
+
+    Each pulse: ramp its terminal to ``base`` (other terminal to 0 V) over ``rise``, hold
+    ``delay``, ramp to ``amplitude`` over ``rise``, hold ``width``, ramp to ``base`` over ``fall``,
+    hold ``delay``; with ``measure="after"`` then ramp BL to ``read_voltage`` and SL to 0 V over
+    100 ns, hold ``read_time`` (sampled over its second half), ramp both to 0 V over 100 ns, hold
+    ``delay``. The program ends with both terminals at 0 V.
+    """
+    if not pulses:
+        raise ValueError("no pulses")
+    tr = _Tracks()
+    events: list[MeasureEventSpec] = []
+    edge = to_ticks(100e-9, "edge")
+    for i, p in enumerate(pulses):
+        term, other = p.terminal, ("SL" if p.terminal == "BL" else "BL")
+        rise, fall = to_ticks(p.rise, "rise"), to_ticks(p.fall, "fall")
+        width, delay = to_ticks(p.width, "width"), to_ticks(p.delay, "delay")
+        tr.seg(rise, **{term: p.base, other: 0.0})
+        tr.seg(delay)
+        tr.seg(rise, **{term: p.amplitude})
+        top = tr.seg(width)
+        if p.measure == "pulse":
+            interval = _spread(width, p.points, "pulse top")
+            events.append(MeasureEventSpec(
+                f"m{i}", top * TIME_RESOLUTION, p.points, interval * TIME_RESOLUTION,
+                interval * TIME_RESOLUTION,
+            ))
+        tr.seg(fall, **{term: p.base})
+        tr.seg(delay)
+        if p.measure == "after":
+            read = to_ticks(p.read_time, "read_time")
+            tr.seg(edge, BL=p.read_voltage, SL=0.0)
+            start = tr.seg(read)
+            half = read // 2
+            interval = _spread(read - half, p.points, "read window")
+            events.append(MeasureEventSpec(
+                f"m{i}", (start + half) * TIME_RESOLUTION, p.points,
+                interval * TIME_RESOLUTION, interval * TIME_RESOLUTION,
+            ))
+            tr.seg(edge, BL=0.0, SL=0.0)
+            tr.seg(delay)
+    if tr.level["BL"] != 0.0 or tr.level["SL"] != 0.0:
+        tr.seg(edge, BL=0.0, SL=0.0)
+    return PulseProgram(
+        init={"BL": 0.0, "SL": 0.0}, vectors=tr.vectors, events=events,
+        duration=tr.ticks * TIME_RESOLUTION,
+    )
+
+
+class PulseTrainResult(NamedTuple):
+    """Measured points of a pulse train.
+
+    Attributes:
+        t: sample times from the start of execution (s).
+        v: programmed V_BL - V_SL at each sample (V).
+        i: current measured on the measured terminal's channel (A).
+    """
+
+    t: np.ndarray
+    v: np.ndarray
+    i: np.ndarray
+
+
+def run_pulse_train(
+    wgfmu: WGFMU,
+    pulses: Sequence[PulseSpec],
+    *,
+    repeat: int = 1,
+    current_range: int = MeasureCurrentRange.UA100,
+    measure_terminal: str = "BL",
+    prefix: str = "pt",
+) -> PulseTrainResult:
+    """Program ``pulses`` (repeated ``repeat`` times), execute, and return the measured points.
+
+    Clears the library setup, builds one pattern per terminal (channels from
+    ``wgfmu.channel_terminals``), puts both channels in fast I-V mode (current measurement on the
+    ``measure_terminal`` channel with ``current_range``), connects, executes, reads, and
+    disconnects both channels even on error. Voltages are checked against the limits before
+    anything runs.
+    """
+    channels = {term: ch for ch, term in wgfmu.channel_terminals.items()}
+    missing = {"BL", "SL"} - set(channels)
+    if missing:
+        raise ValueError(f"no WGFMU channel drives {', '.join(sorted(missing))}")
+    if measure_terminal not in ("BL", "SL"):
+        raise ValueError(f"measure_terminal must be 'BL' or 'SL', got {measure_terminal!r}")
+    program = build_pulse_pattern(pulses)
+    for term in ("BL", "SL"):  # refuse before anything is sent
+        for v in [program.init[term]] + [v for _, v in program.vectors[term]]:
+            wgfmu.limits.check_voltage(term, v)
+    wgfmu.clear()
+    names = {term: f"{prefix}_{term.lower()}" for term in ("BL", "SL")}
+    for term, name in names.items():
+        wgfmu.create_pattern(name, program.init[term])
+        d_times, volts = zip(*program.vectors[term], strict=True)
+        wgfmu.add_vectors(name, d_times, volts)
+    for ev in program.events:
+        wgfmu.set_measure_event(
+            names[measure_terminal], ev.name, ev.time, ev.points, ev.interval, ev.average,
+            MeasureEventData.AVERAGED,
+        )
+    for term, ch in channels.items():
+        if term not in names:
+            continue
+        wgfmu.set_operation_mode(ch, OperationMode.FASTIV)
+        if term == measure_terminal:
+            wgfmu.set_measure_mode(ch, MeasureMode.CURRENT)
+            wgfmu.set_measure_current_range(ch, current_range)
+        else:
+            wgfmu.set_measure_mode(ch, MeasureMode.VOLTAGE)
+        wgfmu.add_sequence(ch, names[term], repeat)
+    used = [channels["BL"], channels["SL"]]
+    try:
+        for ch in used:
+            wgfmu.connect(ch)
+        wgfmu.execute()
+        wgfmu.wait_until_completed()
+        t, i = wgfmu.get_measure_values(channels[measure_terminal])
+    finally:
+        for ch in used:
+            try:
+                wgfmu.disconnect(ch)
+            except WGFMUError:
+                pass
+    tb, vb = program.waveform("BL")
+    ts, vs = program.waveform("SL")
+    local = np.mod(t, program.duration) if program.duration > 0 else t
+    v = np.interp(local, tb, vb) - np.interp(local, ts, vs)
+    return PulseTrainResult(t=t, v=v, i=i)
+
+
+__all__ = [
+    "CURRENT_RANGE_AMPS", "DEFAULT_CHANNEL_TERMINALS", "FORCE_RANGE_WINDOW", "TIME_RESOLUTION",
+    "VOLTAGE_RANGE_VOLTS", "Backend", "CtypesBackend", "ErrorCode", "ForceVoltageRange",
+    "LimitError", "MeasureCurrentRange", "MeasureEventData", "MeasureEventSpec", "MeasureMode",
+    "MeasureVoltageRange", "OperationMode", "PulseProgram", "PulseSpec", "PulseTrainResult",
+    "SimBackend", "Status", "WGFMU", "WGFMUError", "build_pulse_pattern", "check_name",
+    "run_pulse_train", "to_ticks",
+]
