@@ -144,6 +144,7 @@ class RunHandle:
         catalog: Catalog,
         callbacks: RunCallbacks | None = None,
         move_prober: bool = True,
+        safe_end: bool = True,
     ) -> None:
         self.procedure = procedure
         self.bench = bench
@@ -151,6 +152,7 @@ class RunHandle:
         self.catalog = catalog
         self.callbacks = callbacks or RunCallbacks()
         self.move_prober = move_prober
+        self.safe_end = safe_end
         self.outcome: RunOutcome | None = None
         self._worker: _Worker | None = None
         self._thread: threading.Thread | None = None
@@ -200,7 +202,9 @@ class RunHandle:
                 self._status("positioning the prober")
                 die = position_prober(self.bench, proc.target_die(), int(proc.subsite))
             else:
-                die = proc.target_die()
+                # the caller (e.g. a wafer run) has positioned and contacted the prober
+                pos = self.bench.prober.map_position()
+                die = (pos.col, pos.row)
             if self._stop.is_set():
                 raise _Aborted()
             path = results_path(self.data_root, proc, die, int(proc.subsite))
@@ -235,7 +239,8 @@ class RunHandle:
             log.exception("run of %s failed", proc.NAME)
             self.outcome = RunOutcome(run_id, "failed", path, _safe_summary(proc), die, str(exc))
         finally:
-            problems = self.bench.safe_state()
+            # outputs are off after the procedure's shutdown; a standalone run also separates
+            problems = self.bench.safe_state() if self.safe_end else []
             if problems and self.outcome is not None:
                 self.outcome.error = (self.outcome.error + "; " if self.outcome.error else "") + \
                     "safe state: " + "; ".join(problems)
@@ -269,14 +274,21 @@ def prepare_run(
     catalog: Catalog,
     callbacks: RunCallbacks | None = None,
     move_prober: bool = True,
+    safe_end: bool = True,
 ) -> RunHandle:
     """Validate ``procedure`` against ``bench`` and return a handle for a snapshot of it.
+
+    Args:
+        move_prober: step to the procedure's die/subsite and contact first; False when the
+            caller has positioned and contacted the prober (the die is read back from it).
+        safe_end: call ``bench.safe_state()`` (outputs off and separate) at the end; False when
+            the caller runs more steps on the same contact (outputs still go off in shutdown).
 
     Raises ValueError/LimitError naming the parameter before anything is applied.
     """
     snapshot = copy.deepcopy(procedure)
     snapshot.validate(bench.limits)
-    return RunHandle(snapshot, bench, data_root, catalog, callbacks, move_prober)
+    return RunHandle(snapshot, bench, data_root, catalog, callbacks, move_prober, safe_end)
 
 
 __all__ = [
