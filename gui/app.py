@@ -1,4 +1,9 @@
-"""Start the Qt application: open the bench, show the main window."""
+"""Start the Qt application: open the bench, show the main window.
+
+With ``screenshot``, the app runs a short scripted session instead of waiting for the operator:
+step the prober to a die, map the 1T1R array's conductance, form one cell and I-V cycle it,
+then save a PNG of the whole main window and exit (0 if every run finished).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,66 @@ from PyQt6.QtWidgets import QApplication
 from gui.main_window import MainWindow
 from instruments.bench import Bench, BenchConfigError
 from instruments.datadir import resolve_data_root
+from procedures.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
+
+DEMO_DIE = (8, 9)
+DEMO_CELL = "5,5"
+
+
+def demo_runs() -> list:
+    """The screenshot session's procedures: map, forming, I-V cycling on one cell."""
+    cmap = PROCEDURES["conductance-map"]()
+    cmap.cells = "all"
+    form = PROCEDURES["forming"]()
+    form.cells = DEMO_CELL
+    form.force = True
+    iv = PROCEDURES["iv-cycling"]()
+    iv.cells = DEMO_CELL
+    iv.cycles = 5
+    runs = [cmap, form, iv]
+    for p in runs:
+        p.die = f"{DEMO_DIE[0]},{DEMO_DIE[1]}"
+    return runs
+
+
+class ScreenshotSession:
+    """Drives the scripted session of ``memprobe gui --screenshot``."""
+
+    def __init__(self, window: MainWindow, path: Path) -> None:
+        self.window = window
+        self.path = path
+        self.exit_code = 0
+        self.pending = demo_runs()
+        window.controller.runFinished.connect(self._on_finished)
+
+    def start(self) -> None:
+        """Step to the demo die, then queue the runs."""
+        if not self.window.step_to_die(*DEMO_DIE):
+            self.exit_code = 1
+        for proc in self.pending:
+            self.window.controller.enqueue(proc)
+
+    def _on_finished(self, outcome: object) -> None:
+        if getattr(outcome, "status", "") != "finished":
+            log.error("screenshot session: run ended %s: %s", getattr(outcome, "status", "?"),
+                      getattr(outcome, "error", ""))
+            self.exit_code = 1
+        if not self.window.controller.busy and not self.window.controller.queue:
+            QTimer.singleShot(200, self._grab)
+
+    def _grab(self) -> None:
+        w = self.window
+        w.plot_tabs.setCurrentWidget(w.iv_plot)
+        w.router.flush()
+        w.refresh_status()
+        if not w.grab().save(str(self.path)):
+            log.error("could not write %s", self.path)
+            self.exit_code = 1
+        else:
+            print(self.path)
+        w.close()
 
 
 def run_app(
@@ -22,7 +85,7 @@ def run_app(
     fresh: bool = False,
     screenshot: Path | None = None,
 ) -> int:
-    """Run the GUI until the window closes; with ``screenshot``, save a PNG and exit.
+    """Run the GUI until the window closes; with ``screenshot``, the scripted session.
 
     Returns the process exit code.
     """
@@ -35,18 +98,12 @@ def run_app(
     except (BenchConfigError, OSError) as exc:
         print(f"memprobe: cannot open bench {bench!r}: {exc}", file=sys.stderr)
         return 2
-    window = MainWindow(the_bench, data_root=root)
+    # a scripted screenshot uses the default layout, not the operator's saved one
+    window = MainWindow(the_bench, data_root=root, restore_layout=screenshot is None)
     window.show()
-    code = 0
+    session = None
     if screenshot is not None:
-        def grab() -> None:
-            nonlocal code
-            window.refresh_status()
-            if not window.grab().save(str(screenshot)):
-                log.error("could not write %s", screenshot)
-                code = 1
-            window.close()
-
-        QTimer.singleShot(300, grab)
+        session = ScreenshotSession(window, Path(screenshot))
+        QTimer.singleShot(100, session.start)
     app.exec()
-    return code
+    return session.exit_code if session is not None else 0

@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from instruments.bench import Bench
+from instruments.bench import Bench, BenchStatus
 
 HEATER_STATES = {"H": "heating", "C": "cooling", "S": "soaking", "R": "at set point"}
 
@@ -24,6 +24,7 @@ class BenchPanel(QWidget):
     def __init__(self, bench: Bench) -> None:
         super().__init__()
         self.bench = bench
+        self.busy = False
         layout = QVBoxLayout(self)
         kind = "simulated lab" if bench.config.simulated else "lab instruments"
         layout.addWidget(QLabel(f"<b>{bench.config.name}</b> ({kind})"))
@@ -54,8 +55,16 @@ class BenchPanel(QWidget):
         layout.addWidget(self.stop_button)
         layout.addStretch(1)
 
-    def refresh(self) -> None:
-        """Read the bench status and show it."""
+    def set_busy(self, busy: bool) -> None:
+        """Show that a run owns the instruments (no status reads meanwhile)."""
+        self.busy = busy
+        if busy:
+            self.height_label.setText("run in progress")
+
+    def refresh(self) -> BenchStatus | None:
+        """Read the bench status and show it; returns it (None while busy)."""
+        if self.busy:
+            return None
         status = self.bench.status()
         self.table.setRowCount(len(status.instruments))
         for i, inst in enumerate(status.instruments):
@@ -68,9 +77,10 @@ class BenchPanel(QWidget):
             for label in (self.height_label, self.position_label, self.die_label,
                           self.temperature_label):
                 label.setText("unknown")
-            return
+            return status
         self.height_label.setText(c.height)
         self.position_label.setText(f"X {c.x_um:,.0f} um   Y {c.y_um:,.0f} um (from home)")
         self.die_label.setText("-" if c.die is None else f"col {c.die[0]}, row {c.die[1]}")
         heater = HEATER_STATES.get(c.heater, c.heater)
         self.temperature_label.setText(f"{c.temperature_c:.1f} °C ({heater})")
+        return status

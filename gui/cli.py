@@ -23,10 +23,13 @@ log = logging.getLogger("memprobe")
 
 def _add_gui(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="start the application (default)")
-    p.add_argument("--bench", default="simulated", help="bench name or TOML file (default: simulated)")
-    p.add_argument("--data", type=Path, default=None, help="data root (default: $MEMPROBE_DATA or ~/memprobe-data)")
+    p.add_argument("--bench", default="simulated",
+                   help="bench name or TOML file (default: simulated)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data root (default: $MEMPROBE_DATA or ~/memprobe-data)")
     p.add_argument("--fresh", action="store_true", help="simulated bench: start from a new wafer")
-    p.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the main window and exit")
+    p.add_argument("--screenshot", type=Path, default=None,
+                   help="run a short demo session, save a PNG of the main window and exit")
     p.set_defaults(func=_cmd_gui)
 
 
@@ -34,7 +37,8 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim-lab", help="serve the simulated lab on loopback until interrupted")
     p.add_argument("--seed", type=int, default=1, help="virtual wafer seed (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
-    p.add_argument("--data", type=Path, default=None, help="data root where the wafer state is kept")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data root where the wafer state is kept")
     p.add_argument("--fresh", action="store_true", help="start from a new, unformed wafer")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall-clock s")
     p.set_defaults(func=_cmd_sim_lab)
@@ -43,7 +47,8 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import run_app  # Qt is imported here only
 
-    return run_app(bench=args.bench, data_dir=args.data, fresh=args.fresh, screenshot=args.screenshot)
+    return run_app(bench=args.bench, data_dir=args.data, fresh=args.fresh,
+                   screenshot=args.screenshot)
 
 
 def _cmd_sim_lab(args: argparse.Namespace) -> int:

@@ -1,73 +1,271 @@
-"""The main window: bench status dock, Stop, log. Later issues add the maps, plots and procedures."""
+"""The main window: bench dock, wafer map, array map, plots, procedures, results, log.
+
+Layout: bench status and wafer map on the left; array map and plots in the centre; the
+procedure panel on the right; results browser and log at the bottom. Docks can be moved; the
+layout and the procedure parameters persist (QSettings).
+
+Rules kept here: the GUI never talks to the instruments while a run is active (the run owns
+them; the bench dock shows "run in progress"), and the prober is only stepped from the GUI when
+idle, always separating before the XY move.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+from PyQt6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+)
 
 from gui.bench_panel import BenchPanel
+from gui.log_pane import LogPane
+from gui.plot_router import PlotRouter
+from gui.plots.cdf_plot import CDFPlot
+from gui.plots.conductance_plot import ConductancePlot
+from gui.plots.iv_plot import IVPlot
+from gui.plots.learning_plot import LearningPlot
+from gui.plots.pulse_plot import PulsePlot
+from gui.procedure_panel import ProcedurePanel
+from gui.results_browser import ResultsBrowser
+from gui.run_controller import RunController
+from gui.widgets.array_map import ArrayMapWidget
+from gui.widgets.wafer_map import WaferMapWidget
 from instruments.bench import Bench
+from instruments.wafermap import WaferMap
+from procedures.catalog import Catalog, RunInfo
+from procedures.targets import format_cells
 
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 1000
+CDF_FIGURES = {  # summary list -> (label, units)
+    "v_form_values": ("V_form", "V"),
+    "r_lrs_values": ("R_LRS", "Ω"),
+    "r_hrs_values": ("R_HRS", "Ω"),
+}
 
 
 class MainWindow(QMainWindow):
     """MemProbe's main window on an open bench."""
 
-    def __init__(self, bench: Bench, data_root: Path) -> None:
+    def __init__(self, bench: Bench, data_root: Path, catalog: Catalog | None = None,
+                 restore_layout: bool = True) -> None:
         super().__init__()
         self.bench = bench
-        self.data_root = data_root
+        self.data_root = Path(data_root)
+        self.catalog = catalog or Catalog(self.data_root)
+        self.controller = RunController(bench, self.data_root, self.catalog, self)
+        self.last_message = ""
         self.setWindowTitle(f"MemProbe — bench: {bench.config.name}")
-        self.resize(1280, 800)
+        self.resize(1600, 1000)
 
-        centre = QLabel(
-            "MemProbe\n\nBench connected. Procedures, wafer map and array map arrive in the next "
-            "releases;\nuse the command line (memprobe --help) meanwhile."
-        )
-        centre.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setCentralWidget(centre)
+        # centre: array map | plots
+        self.array_map = ArrayMapWidget(32, 32)
+        self.iv_plot = IVPlot()
+        self.pulse_plot = PulsePlot()
+        self.conductance_plot = ConductancePlot()
+        self.cdf_plot = CDFPlot()
+        self.learning_plot = LearningPlot()
+        self.plot_tabs = QTabWidget()
+        for widget, title in ((self.iv_plot, "I-V"), (self.pulse_plot, "Pulse"),
+                              (self.conductance_plot, "G vs pulse"),
+                              (self.cdf_plot, "Distributions"),
+                              (self.learning_plot, "Learning")):
+            self.plot_tabs.addTab(widget, title)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.array_map)
+        splitter.addWidget(self.plot_tabs)
+        splitter.setSizes([520, 520])
+        self.setCentralWidget(splitter)
+        self.router = PlotRouter(self.iv_plot, self.pulse_plot, self.conductance_plot,
+                                 self.learning_plot, self.array_map)
 
+        # docks
         self.bench_panel = BenchPanel(bench)
-        dock = QDockWidget("Bench", self)
-        dock.setObjectName("bench-dock")
-        dock.setWidget(self.bench_panel)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.wafer_map = WaferMapWidget(_layout_of(bench))
+        self.procedure_panel = ProcedurePanel(self.controller)
+        self.results_browser = ResultsBrowser(self.catalog)
+        self.log_pane = LogPane()
+        self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Wafer map", self.wafer_map, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Procedure", self.procedure_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        results_dock = self._dock("Results", self.results_browser,
+                                  Qt.DockWidgetArea.BottomDockWidgetArea)
+        log_dock = self._dock("Log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(results_dock, log_dock)
+        results_dock.raise_()
+        docks = [self.findChild(QDockWidget, n) for n in ("dock-bench", "dock-procedure")]
+        self.resizeDocks(docks, [380, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([results_dock], [200], Qt.Orientation.Vertical)
 
-        self.stop_action = QAction("Stop", self)
-        self.stop_action.setShortcut(QKeySequence("Ctrl+."))
-        self.stop_action.setToolTip("Outputs off and chuck separated (Ctrl+.)")
-        self.stop_action.triggered.connect(self.stop_all)
+        # actions
+        self.stop_action = self._action("Stop", "Ctrl+.", self.stop_all,
+                                        "Abort the run, outputs off, chuck separated")
+        self.queue_action = self._action("Queue run", "Ctrl+R",
+                                         self.procedure_panel.queue_current,
+                                         "Queue the procedure with the shown parameters")
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("run-toolbar")
+        toolbar.addAction(self.queue_action)
         toolbar.addAction(self.stop_action)
         self.bench_panel.stop_button.clicked.connect(self.stop_all)
+        self.busy_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.busy_label)
+
+        # wiring
+        self.wafer_map.dieClicked.connect(self._die_clicked)
+        self.wafer_map.dieDoubleClicked.connect(self.step_to_die)
+        self.wafer_map.stepRequested.connect(self.step_to_die)
+        self.array_map.selectionChanged.connect(self._cells_selected)
+        self.controller.runStarted.connect(self._run_started)
+        self.controller.rowReceived.connect(self.router.feed_row)
+        self.controller.batchReceived.connect(self.router.feed_columns)
+        self.controller.runFinished.connect(self._run_finished)
+        self.controller.busyChanged.connect(self._busy_changed)
+        self.results_browser.runOpened.connect(self.show_run)
+        self.results_browser.table.itemSelectionChanged.connect(self._update_distributions)
 
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh_status)
         self._timer.start(STATUS_PERIOD_MS)
-        self._restore_settings()
+        if restore_layout:
+            self._restore_settings()
         self.refresh_status()
 
+    # -- construction helpers -------------------------------------------------------------------
+    def _dock(self, title: str, widget: Any, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, shortcut: str, slot: Any, tip: str) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip} ({shortcut})")
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def message(self, text: str, error: bool = False) -> None:
+        """Show a message in the status bar (and the log)."""
+        self.last_message = text
+        self.statusBar().showMessage(text, 10000)
+        (log.warning if error else log.info)(text)
+
+    # -- bench ----------------------------------------------------------------------------------
     def refresh_status(self) -> None:
-        """Re-read the bench state into the bench panel."""
-        self.bench_panel.refresh()
+        """Re-read the bench state (not while a run owns the instruments)."""
+        if self.controller.busy:
+            return
+        status = self.bench_panel.refresh()
+        if status is not None and status.chuck is not None and status.chuck.die is not None:
+            self.wafer_map.set_current_die(*status.chuck.die)
 
     def stop_all(self) -> None:
-        """Outputs off, chuck separated; report any instrument that could not be made safe."""
+        """Abort the current run and empty the queue; outputs off and chuck separated."""
+        was_busy = self.controller.busy
+        self.controller.abort_all()
+        if was_busy:
+            # the run's own end makes the bench safe; wait briefly so the message is true
+            self.controller.wait_idle(10.0)
         problems = self.bench.safe_state()
-        self.refresh_status()
         if problems:
-            QMessageBox.warning(self, "Stop", "Not everything could be made safe:\n" + "\n".join(problems))
+            self.message("Stop: not everything could be made safe: " + "; ".join(problems),
+                         error=True)
         else:
-            self.statusBar().showMessage("Stopped: outputs off, chuck separated", 5000)
+            self.message("Stopped: outputs off, chuck separated")
 
+    def step_to_die(self, col: int, row: int) -> bool:
+        """Step the prober to die (col, row) if safe: idle bench, separate first."""
+        if self.controller.busy:
+            self.message(f"Not stepping to die {col},{row}: a run is in progress "
+                         "(stop it first)", error=True)
+            return False
+        if (col, row) not in self.wafer_map.wafer_map.die_set:
+            self.message(f"Die {col},{row} is not on the wafer map", error=True)
+            return False
+        try:
+            self.bench.prober.separate()
+            self.bench.prober.step_next_die(col, row, 0)
+            pos = self.bench.prober.map_position()
+        except Exception as exc:
+            self.message(f"Prober refused to step to {col},{row}: {exc}", error=True)
+            return False
+        self.wafer_map.set_current_die(pos.col, pos.row)
+        self.procedure_panel.set_parameter("die", f"{pos.col},{pos.row}")
+        self.message(f"Prober at die {pos.col},{pos.row} (separated)")
+        self.refresh_status()
+        return True
+
+    def _die_clicked(self, col: int, row: int) -> None:
+        self.wafer_map.set_selected_die(col, row)
+        self.procedure_panel.set_parameter("die", f"{col},{row}")
+
+    def _cells_selected(self, cells: list) -> None:
+        if not cells:
+            return
+        array = "2T2R" if self.array_map.shape[1] == 2 * 32 else "1T1R"
+        if array == "2T2R":
+            cells = sorted({(r, c // 2) for r, c in cells})
+        self.procedure_panel.set_parameter("array", array)
+        self.procedure_panel.set_parameter("cells", format_cells([tuple(c) for c in cells]))
+
+    # -- runs -----------------------------------------------------------------------------------
+    def _run_started(self, item: Any) -> None:
+        proc = item.procedure
+        self.router.start(list(proc.DATA_COLUMNS), proc.array)
+        compliance = getattr(proc, "compliance", None) or getattr(proc, "set_compliance", None)
+        self.iv_plot.set_compliance(compliance)
+        self.message(f"Running {item.label}")
+
+    def _run_finished(self, outcome: Any) -> None:
+        self.message(f"Run {outcome.run_id} {outcome.status}: {outcome.file}"
+                     + (f" ({outcome.error})" if outcome.error else ""),
+                     error=outcome.status != "finished")
+        self.results_browser.refresh()
+        self._update_wafer_values()
+
+    def _busy_changed(self, busy: bool) -> None:
+        self.busy_label.setText("● run in progress" if busy else "")
+        self.bench_panel.set_busy(busy)
+
+    def show_run(self, info: RunInfo, data: Any) -> None:
+        """Restore a past run's plots from its data."""
+        self.router.start(list(data.columns), info.array or "1T1R")
+        self.router.feed_columns({c: data[c].to_numpy() for c in data.columns})
+        self.router.flush()
+        self.message(f"Opened run {info.id} ({info.procedure}, {info.status})")
+
+    def _update_distributions(self) -> None:
+        rows = {i.row() for i in self.results_browser.table.selectionModel().selectedRows()}
+        runs = [self.results_browser.runs[r] for r in sorted(rows)]
+        for key, (label, units) in CDF_FIGURES.items():
+            values = [v for r in runs for v in (r.summary.get(key) or []) if v is not None]
+            if values:
+                self.cdf_plot.set_samples(label, np.asarray(values, dtype=float), units)
+
+    def _update_wafer_values(self) -> None:
+        """Colour the wafer map by median V_form of the catalog's forming runs per die."""
+        values: dict[tuple[int, int], list[float]] = {}
+        for r in self.catalog.runs(procedure="forming", status="finished"):
+            if r.die is not None and r.summary.get("v_form") is not None:
+                values.setdefault(r.die, []).append(float(r.summary["v_form"]))
+        if values:
+            self.wafer_map.set_values({d: float(np.median(v)) for d, v in values.items()},
+                                      label="median V_form", units="V")
+
+    # -- settings -------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = QSettings()
         geometry = s.value("main/geometry")
@@ -77,11 +275,28 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         s = QSettings()
         s.setValue("main/geometry", self.saveGeometry())
         s.setValue("main/state", self.saveState())
         s.setValue("main/last_bench", str(self.bench.config.source or self.bench.config.name))
+        self.procedure_panel.save_settings()
         self._timer.stop()
+        self.controller.abort_all()
+        self.controller.wait_idle(10.0)
+        self.log_pane.detach()
         self.bench.close()
         super().closeEvent(event)
+
+
+def _layout_of(bench: Bench) -> WaferMap:
+    """The wafer map geometry as the prober reports it (default 200 mm map if it cannot)."""
+    try:
+        p = bench.prober.wafer_map_params
+        return WaferMap(diameter_mm=p.diameter_mm, die_width_um=p.die_width_um,
+                        die_height_um=p.die_height_um, flat_angle_deg=p.flat_angle_deg,
+                        x_offset_um=p.x_offset_um, y_offset_um=p.y_offset_um,
+                        edge_exclusion_mm=p.edge_area_um / 1000.0)
+    except Exception as exc:
+        log.warning("wafer map parameters unknown (%s); using a default 200 mm map", exc)
+        return WaferMap()

@@ -194,6 +194,7 @@ class Bench:
         self.chip: Any = None
         self._rm: Any = None
         self._closed = False
+        self._identities: dict[str, str] = {}
 
     @classmethod
     def open(
@@ -294,8 +295,10 @@ class Bench:
             drv = getattr(self, name)
             resource = self.config.resources.get(name, "")
             try:
-                ident = drv.identity() if name == "wgfmu" else str(drv.id).strip()
-                items.append(InstrumentStatus(name, resource, ident, True))
+                if name not in self._identities:  # asked once; the prober answers below
+                    ident = drv.identity() if name == "wgfmu" else str(drv.id).strip()
+                    self._identities[name] = ident
+                items.append(InstrumentStatus(name, resource, self._identities[name], True))
             except Exception as exc:
                 items.append(InstrumentStatus(name, resource, "", False, str(exc)))
         chuck = None

@@ -1,0 +1,117 @@
+"""Routes measured rows to the plots and the array map, by the columns they carry.
+
+Live rows arrive one at a time (``results``) or as a dict of lists (``batch results``); rows
+of a past run arrive as a DataFrame. Both go through :meth:`PlotRouter.feed_columns`, so a
+reopened run draws exactly as it did live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gui.plots.conductance_plot import ConductancePlot
+from gui.plots.iv_plot import IVPlot
+from gui.plots.learning_plot import LearningPlot
+from gui.plots.pulse_plot import PulsePlot
+from gui.widgets.array_map import ArrayMapWidget
+
+ARRAY_COLS = 32
+
+
+def _col(data: Mapping[str, Any], name: str) -> np.ndarray | None:
+    if name not in data:
+        return None
+    return np.atleast_1d(np.asarray(data[name], dtype=float))
+
+
+class PlotRouter:
+    """Feeds rows to the plots that can show them."""
+
+    def __init__(self, iv: IVPlot, pulse: PulsePlot, conductance: ConductancePlot,
+                 learning: LearningPlot, array_map: ArrayMapWidget) -> None:
+        self.iv = iv
+        self.pulse = pulse
+        self.conductance = conductance
+        self.learning = learning
+        self.array_map = array_map
+        self.array = "1T1R"
+
+    def start(self, columns: list[str], array: str = "1T1R") -> None:
+        """A run with these data columns begins: clear the plots it will draw on (the others
+        keep showing the previous runs); size the array map for its array."""
+        self.array = array
+        cols = set(columns)
+        if "Pulse" in cols:
+            self.conductance.clear()
+        if {"Applied V (V)", "Time (s)"} <= cols:
+            self.pulse.clear()
+        if {"Voltage (V)", "Current (A)"} <= cols and "Time (s)" not in cols:
+            self.iv.clear()
+        if cols & {"Epoch", "Iteration"}:
+            self.learning.clear()
+        if "Conductance (S)" in cols and "Pulse" not in cols:
+            # a new map: start from an empty array (other runs keep the last map on screen)
+            if array == "2T2R":
+                self.array_map.set_shape(32, 2 * ARRAY_COLS, group_cols=2)
+            else:
+                self.array_map.set_shape(32, ARRAY_COLS, group_cols=1)
+
+    def feed_row(self, row: Mapping[str, Any]) -> None:
+        """One live row."""
+        self.feed_columns({k: [v] for k, v in row.items()})
+
+    def feed_columns(self, data: Mapping[str, Any]) -> None:
+        """Columns of equal length (a batch, or a whole past run)."""
+        v = _col(data, "Voltage (V)")
+        i = _col(data, "Current (A)")
+        rows = _col(data, "Cell row")
+        cols = _col(data, "Cell col")
+        g = _col(data, "Conductance (S)")
+        if g is None:
+            g = _col(data, "Read G (S)")
+        if v is not None and i is not None and _col(data, "Time (s)") is None:
+            cycle = _col(data, "Cycle")
+            if cycle is None:  # forming: one curve per cell
+                cycle = (rows * ARRAY_COLS + cols) if rows is not None and cols is not None \
+                    else np.zeros_like(v)
+            self.iv.add_points(cycle.astype(int), v, i)
+        if g is not None and rows is not None and cols is not None and "Pulse" not in data:
+            side = _col(data, "Side")
+            c = cols * 2 + side if (self.array == "2T2R" and side is not None) else cols
+            ok = np.isfinite(g)
+            self.array_map.update_cells(rows[ok].astype(int), c[ok].astype(int), g[ok])
+        pulse = _col(data, "Pulse")
+        if pulse is not None and g is not None:
+            kinds = data.get("Kind")
+            kind_list = (["set" if k == 1 else "reset" if k == -1 else "read"
+                          for k in np.atleast_1d(kinds)] if kinds is not None
+                         else ["read"] * len(pulse))
+            ok = np.isfinite(g)
+            self.conductance.add_points(pulse[ok], g[ok], [k for k, o in zip(kind_list, ok,
+                                                                             strict=True) if o])
+        t = _col(data, "Time (s)")
+        applied = _col(data, "Applied V (V)")
+        measured = _col(data, "Measured I (A)")
+        if t is not None and applied is not None:
+            ok = np.isfinite(applied)
+            if ok.any():
+                self.pulse.set_waveform(t[ok], applied[ok],
+                                        measured[ok] if measured is not None else None)
+        x = _col(data, "Epoch")
+        if x is None:
+            x = _col(data, "Iteration")
+        if x is not None:
+            for name in data:
+                if "accuracy" in name.lower() or "acceptance" in name.lower():
+                    y = _col(data, name)
+                    if y is not None:
+                        ok = np.isfinite(y)
+                        self.learning.add_points(name, x[ok], y[ok])
+
+    def flush(self) -> None:
+        """Redraw everything now (tests, screenshots)."""
+        for w in (self.iv, self.pulse, self.conductance, self.learning, self.array_map):
+            w.flush()

@@ -1,0 +1,120 @@
+"""Results browser: runs from the catalog, filtered; opening one restores its plots."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from pymeasure.experiment import Results
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from procedures.catalog import Catalog, RunInfo
+from procedures.registry import PROCEDURES
+from procedures.targets import parse_die
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["id", "procedure", "status", "die", "subsite", "array", "started", "summary"]
+KEY_FIGURES = ("v_form", "r_lrs", "r_hrs", "on_off", "g_median", "ber_2t2r", "ber_1t1r",
+               "test_accuracy")
+
+
+def load_run_data(info: RunInfo) -> pd.DataFrame:
+    """A past run's data (pymeasure results CSV; partial files of aborted runs load too)."""
+    return Results.load(info.file).data
+
+
+class ResultsBrowser(QWidget):
+    """Table of catalog runs with filters; double-click (or Open) emits ``runOpened``."""
+
+    runOpened = pyqtSignal(object, object)  # RunInfo, DataFrame
+
+    def __init__(self, catalog: Catalog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.runs: list[RunInfo] = []
+        layout = QVBoxLayout(self)
+        filters = QHBoxLayout()
+        self.procedure_filter = QComboBox()
+        self.procedure_filter.addItems(["(all procedures)", *sorted(PROCEDURES)])
+        self.status_filter = QComboBox()
+        self.status_filter.addItems(["(any status)", "running", "finished", "aborted", "failed"])
+        self.die_filter = QLineEdit()
+        self.die_filter.setPlaceholderText("die col,row")
+        self.refresh_button = QPushButton("Refresh")
+        self.open_button = QPushButton("Open")
+        for w in (self.procedure_filter, self.status_filter, self.die_filter,
+                  self.refresh_button, self.open_button):
+            filters.addWidget(w)
+        layout.addLayout(filters)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        layout.addWidget(self.table)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.open_button.clicked.connect(self.open_selected)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
+        self.procedure_filter.currentIndexChanged.connect(self.refresh)
+        self.status_filter.currentIndexChanged.connect(self.refresh)
+        self.die_filter.editingFinished.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-query the catalog with the filters."""
+        proc = self.procedure_filter.currentText()
+        status = self.status_filter.currentText()
+        try:
+            die = parse_die(self.die_filter.text())
+        except ValueError:
+            die = None
+        self.runs = self.catalog.runs(
+            procedure=None if proc.startswith("(") else proc,
+            status=None if status.startswith("(") else status,
+            die=die,
+        )[::-1]  # newest first
+        self.table.setRowCount(len(self.runs))
+        for i, r in enumerate(self.runs):
+            figures = ", ".join(f"{k}={_fmt(r.summary[k])}" for k in KEY_FIGURES
+                                if r.summary.get(k) is not None)
+            cells = [str(r.id), r.procedure, r.status,
+                     f"{r.die[0]},{r.die[1]}" if r.die else "-",
+                     "-" if r.subsite is None else str(r.subsite), r.array,
+                     r.started_at[:19].replace("T", " "), figures]
+            for j, text in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+    def open_selected(self) -> None:
+        """Open the selected run."""
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.open_row(rows[0].row())
+
+    def open_row(self, row: int) -> None:
+        """Load row ``row``'s data and emit ``runOpened``."""
+        info = self.runs[row]
+        try:
+            data = load_run_data(info)
+        except Exception as exc:
+            QMessageBox.warning(self, "Open run", f"Cannot read {info.file}: {exc}")
+            return
+        self.runOpened.emit(info, data)
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,142 @@
+"""The Qt side of running procedures: a queue, one run at a time, signals for the plots.
+
+Runs execute in pymeasure's worker thread (through :mod:`procedures.runner`); their callbacks
+are re-emitted here as Qt signals, which Qt queues onto the GUI thread. Widgets never touch the
+instruments while a run is active (``busy``): the instruments are the run's alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+
+from procedures.base import BenchProcedure
+from procedures.catalog import Catalog
+from procedures.runner import RunCallbacks, RunHandle, RunOutcome, prepare_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QueuedRun:
+    """A procedure snapshot waiting in the queue (parameters frozen when queued)."""
+
+    procedure: BenchProcedure
+    label: str
+    queued_at: float = field(default_factory=time.time)
+
+
+class RunController(QObject):
+    """Queue of runs on one bench; emits progress, rows and outcomes as Qt signals."""
+
+    queueChanged = pyqtSignal()
+    runStarted = pyqtSignal(object)  # QueuedRun
+    rowReceived = pyqtSignal(dict)
+    batchReceived = pyqtSignal(dict)
+    progressChanged = pyqtSignal(float, float)  # percent, seconds remaining (NaN unknown)
+    statusChanged = pyqtSignal(str)
+    runFinished = pyqtSignal(object)  # RunOutcome
+    busyChanged = pyqtSignal(bool)
+
+    def __init__(self, bench: Any, data_root: Path, catalog: Catalog,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bench = bench
+        self.data_root = Path(data_root)
+        self.catalog = catalog
+        self.queue: list[QueuedRun] = []
+        self.current: QueuedRun | None = None
+        self.handle: RunHandle | None = None
+        self.last_outcome: RunOutcome | None = None
+        self._t_start = 0.0
+        self._poll = QTimer(self)
+        self._poll.setInterval(100)
+        self._poll.timeout.connect(self._check_done)
+
+    @property
+    def busy(self) -> bool:
+        """A run is in progress (the instruments belong to it)."""
+        return self.handle is not None
+
+    def enqueue(self, procedure: BenchProcedure, label: str = "") -> QueuedRun:
+        """Validate against the bench limits and queue a snapshot; starts it if idle.
+
+        Raises ValueError/LimitError (nothing queued) for a bad parameter.
+        """
+        import copy
+
+        snapshot = copy.deepcopy(procedure)
+        snapshot.validate(self.bench.limits)
+        item = QueuedRun(snapshot, label or f"{snapshot.NAME} {snapshot.cells}")
+        self.queue.append(item)
+        self.queueChanged.emit()
+        if not self.busy:
+            self._start_next()
+        return item
+
+    def remove(self, index: int) -> None:
+        """Drop a waiting run from the queue."""
+        if 0 <= index < len(self.queue):
+            del self.queue[index]
+            self.queueChanged.emit()
+
+    def abort(self) -> None:
+        """Stop the current run (outputs go off, chuck separates) and clear nothing else."""
+        if self.handle is not None:
+            self.statusChanged.emit("stopping")
+            self.handle.stop()
+
+    def abort_all(self) -> None:
+        """Empty the queue and stop the current run."""
+        self.queue.clear()
+        self.queueChanged.emit()
+        self.abort()
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Block (processing no events) until the current run ends; for scripts and tests."""
+        if self.handle is None:
+            return True
+        return self.handle.done.wait(timeout_s)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _start_next(self) -> None:
+        if not self.queue:
+            return
+        item = self.queue.pop(0)
+        self.queueChanged.emit()
+        callbacks = RunCallbacks(
+            on_row=self.rowReceived.emit,
+            on_batch=self.batchReceived.emit,
+            on_progress=self._on_progress,
+            on_status=self.statusChanged.emit,
+        )
+        self.current = item
+        self._t_start = time.monotonic()
+        self.handle = prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
+                                  callbacks)
+        self.busyChanged.emit(True)
+        self.runStarted.emit(item)
+        self.handle.start()
+        self._poll.start()
+
+    def _on_progress(self, percent: float) -> None:
+        elapsed = time.monotonic() - self._t_start
+        remaining = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
+        self.progressChanged.emit(percent, remaining)
+
+    def _check_done(self) -> None:
+        if self.handle is None or not self.handle.done.is_set():
+            return
+        self._poll.stop()
+        outcome = self.handle.outcome
+        self.handle = None
+        self.current = None
+        self.last_outcome = outcome
+        self.busyChanged.emit(False)
+        self.runFinished.emit(outcome)
+        self._start_next()
