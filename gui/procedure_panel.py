@@ -31,7 +31,6 @@ from PyQt6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -165,6 +164,12 @@ class ProcedurePanel(QWidget):
         buttons.addWidget(self.abort_button)
         layout.addLayout(buttons)
 
+        self.error_label = QLabel()
+        self.error_label.setObjectName("error-label")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         layout.addWidget(self.progress)
@@ -242,11 +247,18 @@ class ProcedurePanel(QWidget):
         try:
             proc = self.build_procedure()
             self.controller.enqueue(proc)
-        except ValueError as exc:
-            QMessageBox.warning(self, "Cannot queue", f"{self.procedure_name()}: {exc}")
+        except ValueError as exc:  # LimitError included: nothing was queued or applied
+            self.show_error(f"Not queued — {self.procedure_name()}: {exc}")
             return False
+        self.error_label.hide()
         self.save_settings()
         return True
+
+    def show_error(self, text: str) -> None:
+        """Show why the last request was refused (non-modal, stays until the next queue)."""
+        self.error_label.setText(text)
+        self.error_label.show()
+        log.warning(text)
 
     def _on_progress(self, percent: float, remaining: float) -> None:
         self.progress.setValue(int(percent * 10))

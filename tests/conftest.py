@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Qt settings (window layout, last parameters) of the tests never touch the user's own
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="memprobe-test-config-")
 
 import pytest  # noqa: E402
 
