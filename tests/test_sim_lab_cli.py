@@ -1,0 +1,127 @@
+"""`memprobe sim-lab` served standalone, driven by STOCK pymeasure clients; the wafer persists."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+from pymeasure.instruments.agilent import AgilentB1500
+from pymeasure.instruments.formfactor import Velox
+
+
+def _start_lab(data, *extra):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gui", "sim-lab", "--seed", "3", "--data", str(data), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise AssertionError(proc.stderr.read())
+    return proc, json.loads(line)
+
+
+def _stop_lab(proc):
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+
+
+def _measure_bl(b1500: AgilentB1500) -> tuple[str, float]:
+    b1500.meas_mode("SPOT", b1500.smu1)
+    b1500.send_trigger()
+    (reading,) = b1500.read_channels(1)
+    b1500.adapter.flush_read_buffer()  # the '\n' of '\r\n' that read_channels leaves (sockets)
+    return reading[0], reading[3]
+
+
+def _clients(res):
+    b1500 = AgilentB1500(res["b1500"], visa_library="@py", timeout=5000)
+    velox = Velox(res["prober"], visa_library="@py", read_termination="\n", timeout=5000)
+    return b1500, velox
+
+
+def test_stock_clients_step_form_and_the_wafer_remembers(tmp_path):
+    data = tmp_path / "data"
+    proc, res = _start_lab(data, "--fresh")
+    try:
+        assert set(res) == {"b1500", "wgfmu", "prober", "chip"}
+        assert all(r.startswith("TCPIP::127.0.0.1::") and r.endswith("::SOCKET")
+                   for r in res.values())
+        b1500, velox = _clients(res)
+        assert "Velox" in velox.ask("*IDN?")
+        # Velox: walk the route a few dies, then go to a die and contact
+        first = velox.wafermap.step_first_die()
+        second = velox.wafermap.step_next_die()
+        assert first[:2] != second[:2]
+        velox.wafermap.step_to_die(9, 9)
+        velox.chuck.move_contact()
+        # B1500: find the SMUs, bias WL, force BL and measure: an unformed cell leaks < 0.1 uS
+        b1500.initialize_all_smus()
+        b1500.data_format(1)
+        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
+            smu.enable()
+        b1500.smu3.force("Voltage", "Auto Ranging", 1.5, 1e-4)
+        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        status, i_before = _measure_bl(b1500)
+        assert abs(i_before) < 0.1e-6 * 0.1
+        # forming by hand: staircase until the 100 uA compliance is reached
+        formed_at = None
+        for k in range(10, 90):
+            v = k * 0.05
+            b1500.smu1.force("Voltage", "Auto Ranging", v, 1e-4)
+            status, i = _measure_bl(b1500)
+            if status == "C" or i > 80e-6:
+                formed_at = v
+                break
+        assert formed_at is not None and 2.0 < formed_at < 4.0
+        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
+        _, i_after = _measure_bl(b1500)
+        assert i_after > 2e-6  # LRS: > 20 uS at 0.1 V
+        b1500.force_gnd()
+        velox.chuck.move_separation()
+        b1500.adapter.close()
+        velox.adapter.close()
+    finally:
+        _stop_lab(proc)
+
+    # a new session on the same data root: the cell is still formed
+    proc, res = _start_lab(data)
+    try:
+        b1500, velox = _clients(res)
+        velox.wafermap.step_to_die(9, 9)
+        velox.chuck.move_contact()
+        b1500.initialize_all_smus()
+        b1500.data_format(1)
+        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
+            smu.enable()
+        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
+        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        _, i_again = _measure_bl(b1500)
+        assert i_again == pytest.approx(i_after, rel=0.2)
+        b1500.adapter.close()
+        velox.adapter.close()
+    finally:
+        _stop_lab(proc)
+
+    # --fresh starts a new wafer
+    proc, res = _start_lab(data, "--fresh")
+    try:
+        b1500, velox = _clients(res)
+        velox.wafermap.step_to_die(9, 9)
+        velox.chuck.move_contact()
+        b1500.initialize_all_smus()
+        b1500.data_format(1)
+        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
+            smu.enable()
+        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
+        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        _, i_fresh = _measure_bl(b1500)
+        assert abs(i_fresh) < 0.01e-6
+        b1500.adapter.close()
+        velox.adapter.close()
+    finally:
+        _stop_lab(proc)
