@@ -203,6 +203,7 @@ class Bench:
         data_dir: Path | None = None,
         fresh: bool = False,
         seed: int | None = None,
+        lab_overrides: dict[str, Any] | None = None,
     ) -> Bench:
         """Open a bench by name, path or config; a simulated bench starts its lab first.
 
@@ -211,6 +212,9 @@ class Bench:
             data_dir: data root (the simulated wafer's state is kept under it).
             fresh: simulated bench only: start from a new wafer.
             seed: simulated bench only: override the seed of the bench file.
+            lab_overrides: simulated bench only: extra :class:`~instruments.sim.lab.LabConfig`
+                fields (e.g. ``{"params": RRAMParams(endurance_cycles_median=2e4)}`` for a
+                wafer that wears out early); ignored for a lab bench.
         """
         config = (
             name_or_path if isinstance(name_or_path, BenchConfig)
@@ -220,11 +224,13 @@ class Bench:
         if config.simulated:
             from instruments.sim.lab import LabConfig, SimLab
 
-            lab = SimLab(LabConfig(
+            lab_kwargs: dict[str, Any] = dict(
                 seed=config.seed if seed is None else seed, data_dir=data_dir, fresh=fresh,
                 time_scale=config.time_scale, smu_wiring=dict(config.smu_terminals),
                 wgfmu_wiring=dict(config.wgfmu_terminals),
-            )).start()
+            )
+            lab_kwargs.update(lab_overrides or {})
+            lab = SimLab(LabConfig(**lab_kwargs)).start()
             config.resources = lab.resources()
         bench = cls(config, lab)
         try:
@@ -334,8 +340,8 @@ class Bench:
                     drv.adapter.close()
             except Exception as exc:
                 log.warning("closing %s: %s", name, exc)
-        if self._rm is not None:
-            self._rm.close()
+        # self._rm is not closed: pyvisa shares one ResourceManager per backend in a process,
+        # and closing it would close the sessions of any other bench or client as well.
         if self.lab is not None:
             self.lab.stop()
 

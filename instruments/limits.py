@@ -74,8 +74,8 @@ class SafetyLimits:
         """Build from a bench TOML ``[limits]`` table (keys as the attributes)."""
         kwargs = dict(table)
         if "max_voltage" in kwargs:
-            merged = cls().max_voltage | {k.upper(): float(v) for k, v in kwargs["max_voltage"].items()}
-            kwargs["max_voltage"] = merged
+            given = {k.upper(): float(v) for k, v in kwargs["max_voltage"].items()}
+            kwargs["max_voltage"] = cls().max_voltage | given
         unknown = set(kwargs) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown keys in [limits]: {', '.join(sorted(unknown))}")

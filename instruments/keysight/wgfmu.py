@@ -428,7 +428,6 @@ class SimBackend(Backend):
         import pyvisa
 
         self._rm = resource_manager or pyvisa.ResourceManager("@py")
-        self._own_rm = resource_manager is None
         self._res = self._rm.open_resource(
             resource, read_termination="\n", write_termination="\n"
         )
@@ -509,11 +508,9 @@ class SimBackend(Backend):
         return payload
 
     def close(self) -> None:
-        try:
-            self._res.close()
-        finally:
-            if self._own_rm:
-                self._rm.close()
+        # Only the resource: pyvisa's ResourceManager is shared by the whole process (one per
+        # backend library), so closing it would close every other instrument's session too.
+        self._res.close()
 
 
 # ---------------------------------------------------------------------------------------------
