@@ -11,13 +11,13 @@ Reference: physics.md, "Measurement methods: forming"; V_form ~2.2-3.1 V for 1 u
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter
 
 from instruments.limits import SafetyLimits
+from procedures import programming
 from procedures.base import BenchProcedure
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ class FormingProcedure(BenchProcedure):
 
     def execute(self) -> None:
         cells = self.target_cells()
-        levels = np.arange(self.v_start, self.v_stop + self.v_step / 2, self.v_step)
         io = self.io
         for k, (row, col) in enumerate(cells):
             if self.should_stop():
@@ -82,7 +81,7 @@ class FormingProcedure(BenchProcedure):
                             "re-form)", row, col, before.conductance * 1e6)
                 self.refused.append((row, col))
                 continue
-            v_form = self._ramp(row, col, levels)
+            v_form = self._ramp(row, col)
             after = io.read(self.v_read, self.v_wl_read)
             self.g_after[(row, col)] = after.conductance
             if v_form is not None:
@@ -93,30 +92,15 @@ class FormingProcedure(BenchProcedure):
                 f"every target cell is already formed ({len(cells)}); set force=true to re-form"
             )
 
-    def _ramp(self, row: int, col: int, levels: np.ndarray) -> float | None:
-        """Staircase up until the jump, then down; returns V_form or None (not formed)."""
-        io = self.io
-        threshold = self.jump_fraction * self.compliance
-        v_form = None
-        step = 0
-        last_v = 0.0
-        for v in levels:
-            if self.should_stop():
-                break
-            r = io.step_bl(float(v), self.v_wl, self.compliance)
-            self._row(row, col, step, +1, float(v), r.current, r.compliance)
-            step += 1
-            last_v = float(v)
-            if r.current >= threshold or r.compliance:
-                v_form = float(v)
-                break
-        # ramp down (also after an abort: never leave BL high)
-        n_down = max(1, math.ceil(last_v / self.ramp_down_step))
-        for v in np.linspace(last_v, 0.0, n_down + 1)[1:]:
-            r = io.step_bl(float(v), self.v_wl, self.compliance)
-            self._row(row, col, step, -1, float(v), r.current, r.compliance)
-            step += 1
-        return v_form
+    def _ramp(self, row: int, col: int) -> float | None:
+        """Staircase up until the jump, then down (always); returns V_form or None."""
+        return programming.form_cell(
+            self.io, v_stop=self.v_stop, v_step=self.v_step, compliance=self.compliance,
+            v_wl=self.v_wl, jump_fraction=self.jump_fraction, should_stop=self.should_stop,
+            v_start=self.v_start, ramp_down_step=self.ramp_down_step,
+            on_step=lambda step, direction, v, r: self._row(
+                row, col, step, direction, v, r.current, r.compliance),
+        )
 
     def _row(self, row: int, col: int, step: int, direction: int, v: float, i: float,
              comp: bool) -> None:

@@ -23,7 +23,6 @@ are shared with the retention and conductance-map procedures.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter
 
 from instruments.limits import SafetyLimits
+from procedures import programming
 from procedures.base import BenchProcedure
 from procedures.cell_io import CellIO, disable_nagle
 from procedures.extract import (
@@ -43,6 +43,7 @@ from procedures.extract import (
     set_voltage,
 )
 from procedures.forming import FORMED_CONDUCTANCE_S
+from procedures.programming import FormingRamp
 
 log = logging.getLogger(__name__)
 
@@ -52,58 +53,13 @@ StopCheck = Callable[[], bool]
 # ------------------------------------------------------------------------------------------------
 # Cell programming helpers (shared with retention and conductance-map)
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FormingRamp:
-    """The forming staircase (as ``FormingProcedure``): BL ``v_start``..``v_stop`` in ``v_step``.
-
-    Attributes:
-        v_start, v_stop, v_step: V on BL (SL 0 V).
-        compliance: A, SMU compliance on BL/SL.
-        v_wl: V on the word line.
-        jump_fraction: forming is detected at this fraction of ``compliance``.
-        ramp_down_step: V per step of the ramp back to 0 V.
-    """
-
-    v_start: float = 0.5
-    v_stop: float = 4.0
-    v_step: float = 0.05
-    compliance: float = 100e-6
-    v_wl: float = 1.5
-    jump_fraction: float = 0.8
-    ramp_down_step: float = 0.2
-
-    def check(self, limits: SafetyLimits) -> None:
-        """LimitError/ValueError if the ramp is unsafe or inconsistent."""
-        if self.v_start >= self.v_stop:
-            raise ValueError(f"forming v_start ({self.v_start} V) must be below v_stop "
-                             f"({self.v_stop} V)")
-        limits.check_voltage("BL", self.v_stop)
-        limits.check_voltage("WL", self.v_wl)
-        limits.check_compliance(self.compliance, self.v_stop)
-
-
 def form_cell(io: CellIO, ramp: FormingRamp, should_stop: StopCheck | None = None) -> float | None:
-    """Form the selected cell: staircase up until the current jumps, then back to 0 V.
-
-    Returns V_form (V) or None (no jump up to ``v_stop``, or stopped). BL is always ramped
-    back to 0 V, also when ``should_stop`` cuts the staircase short.
-    """
-    threshold = ramp.jump_fraction * ramp.compliance
-    levels = np.arange(ramp.v_start, ramp.v_stop + ramp.v_step / 2, ramp.v_step)
-    v_form = None
-    last_v = 0.0
-    for v in levels:
-        if should_stop and should_stop():
-            break
-        r = io.step_bl(float(v), ramp.v_wl, ramp.compliance)
-        last_v = float(v)
-        if r.current >= threshold or r.compliance:
-            v_form = last_v
-            break
-    n_down = max(1, math.ceil(last_v / ramp.ramp_down_step))
-    for v in np.linspace(last_v, 0.0, n_down + 1)[1:]:
-        io.step_bl(float(v), ramp.v_wl, ramp.compliance)
-    return v_form
+    """Form the selected cell with ``ramp`` (see :func:`procedures.programming.form_cell`)."""
+    return programming.form_cell(
+        io, v_stop=ramp.v_stop, v_step=ramp.v_step, compliance=ramp.compliance,
+        v_wl=ramp.v_wl, jump_fraction=ramp.jump_fraction, should_stop=should_stop,
+        v_start=ramp.v_start, ramp_down_step=ramp.ramp_down_step,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from procedures.base import BenchProcedure
+from procedures.ber_2t2r import BER2T2RProcedure
 from procedures.conductance_map import ConductanceMapProcedure
 from procedures.forming import FormingProcedure
 from procedures.iv_cycling import IVCyclingProcedure
@@ -15,6 +16,7 @@ PROCEDURES: dict[str, type[BenchProcedure]] = {
         IVCyclingProcedure,
         RetentionProcedure,
         ConductanceMapProcedure,
+        BER2T2RProcedure,
     )
 }
 

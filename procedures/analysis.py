@@ -1,0 +1,219 @@
+"""pandas access to the run catalog and the results files, for notebooks and scripts.
+
+* :func:`runs_frame`: one row per catalog entry, the summary figures flattened into columns;
+* :func:`run_data`: the data rows of one run (pymeasure ``Results.load``; partial files of
+  aborted or killed runs load too);
+* :func:`summary_table`: median, 5th and 95th percentile of summary figures per die (or any
+  grouping of :func:`runs_frame` columns).
+
+Every function takes a :class:`~procedures.catalog.Catalog`, a data root directory (the catalog
+is ``<root>/catalog.sqlite``) or an SQLAlchemy URL. Example::
+
+    from procedures.analysis import runs_frame, summary_table
+    runs = runs_frame("data", procedure="forming", status="finished")
+    table = summary_table("data", "forming", figures=["v_form", "r_lrs"])
+    table["v_form_median"].unstack("die_row")  # a wafer map of the median V_form
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pymeasure.experiment import Results
+
+from procedures.catalog import Catalog, RunInfo
+
+CatalogLike = Catalog | str | Path
+
+BASE_COLUMNS = (
+    "id", "procedure", "status", "lot", "wafer", "die_col", "die_row", "subsite", "array",
+    "temperature_c", "operator", "bench", "message", "started_at", "ended_at", "file",
+)
+"""Columns of :func:`runs_frame` taken from the catalog entry (summary figures follow)."""
+
+_CATALOG_FILTERS = ("procedure", "die", "status", "wafer")
+STATS = (("median", 0.5), ("p5", 0.05), ("p95", 0.95))
+"""Statistics of :func:`summary_table`: column suffix and quantile."""
+
+
+@contextmanager
+def _open(catalog_or_root: CatalogLike) -> Iterator[Catalog]:
+    """The catalog itself, or one opened on a root/URL and closed afterwards."""
+    if isinstance(catalog_or_root, Catalog):
+        yield catalog_or_root
+        return
+    catalog = Catalog(catalog_or_root)
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
+def _catalog_root(catalog: Catalog) -> Path | None:
+    """Directory of an SQLite catalog file (relative file paths are tried against it)."""
+    prefix = "sqlite:///"
+    if catalog.url.startswith(prefix):
+        return Path(catalog.url[len(prefix):]).parent
+    return None
+
+
+def _resolve(file: str, root: Path | None) -> Path:
+    path = Path(file)
+    if not path.is_absolute() and not path.exists() and root is not None:
+        candidate = root / path
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar figures of a summary (nested dicts as ``a.b``); lists and None are left out."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, (bool, int, float, str, np.generic)):
+            out[name] = value
+    return out
+
+
+def _row(info: RunInfo, root: Path | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": info.id, "procedure": info.procedure, "status": info.status, "lot": info.lot,
+        "wafer": info.wafer, "die_col": info.die[0] if info.die else None,
+        "die_row": info.die[1] if info.die else None, "subsite": info.subsite,
+        "array": info.array, "temperature_c": info.temperature_c, "operator": info.operator,
+        "bench": info.bench, "message": info.message, "started_at": info.started_at or None,
+        "ended_at": info.ended_at, "file": str(_resolve(info.file, root)) if info.file else "",
+    }
+    for key, value in _flatten(info.summary).items():
+        row[key if key not in row else f"summary.{key}"] = value
+    return row
+
+
+def runs_frame(catalog_or_root: CatalogLike, **filters: Any) -> pd.DataFrame:
+    """One row per run: catalog columns (:data:`BASE_COLUMNS`) then the summary figures.
+
+    Args:
+        catalog_or_root: a Catalog, a data root or an SQLAlchemy URL.
+        **filters: ``procedure``, ``status``, ``wafer`` (strings) and ``die`` ((col, row)) are
+            passed to :meth:`Catalog.runs`; any other column name filters on equality (a list,
+            tuple or set value matches any of its members), e.g. ``array="2T2R"``,
+            ``status=("finished", "aborted")``.
+
+    Returns:
+        DataFrame indexed 0..n-1, oldest run first; ``started_at``/``ended_at`` are UTC
+        timestamps, ``die_col``/``die_row``/``subsite`` nullable integers, figures missing from
+        a run's summary are NaN/None. Summary keys that clash with a catalog column are
+        prefixed ``summary.``.
+    """
+    catalog_kw: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in filters.items():
+        if key == "die":
+            catalog_kw[key] = None if value is None else (int(value[0]), int(value[1]))
+        elif key in _CATALOG_FILTERS and not isinstance(value, (list, tuple, set)):
+            catalog_kw[key] = value
+        else:
+            extra[key] = value
+    with _open(catalog_or_root) as catalog:
+        root = _catalog_root(catalog)
+        infos = catalog.runs(**catalog_kw)
+        rows = [_row(info, root) for info in infos]
+    frame = pd.DataFrame(rows, columns=None if rows else list(BASE_COLUMNS))
+    for col in ("started_at", "ended_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    for col in ("die_col", "die_row", "subsite", "id"):
+        frame[col] = frame[col].astype("Int64")
+    for key, value in extra.items():
+        if key not in frame.columns:
+            raise KeyError(f"no column {key!r} to filter on; columns: {', '.join(frame.columns)}")
+        if isinstance(value, (list, tuple, set)):
+            frame = frame[frame[key].isin(list(value))]
+        else:
+            frame = frame[frame[key] == value]
+    return frame.reset_index(drop=True)
+
+
+def run_data(catalog_or_root: CatalogLike, run_id: int) -> pd.DataFrame:
+    """The data rows of run ``run_id`` as a DataFrame (columns as in the procedure's file).
+
+    The file is read with pymeasure's ``Results.load``, so it works for runs that are still
+    running or were aborted or killed (their partial files). ``frame.attrs["run"]`` holds the
+    catalog entry (:meth:`RunInfo.to_json`). Raises KeyError for an unknown run and
+    FileNotFoundError if its file is gone.
+    """
+    with _open(catalog_or_root) as catalog:
+        info = catalog.get(int(run_id))
+        path = _resolve(info.file, _catalog_root(catalog))
+    if not info.file or not path.is_file():
+        raise FileNotFoundError(f"results file of run {run_id} not found: {info.file!r}")
+    results = Results.load(str(path))
+    data = results.data.copy().reset_index(drop=True)
+    data.attrs["run"] = info.to_json()
+    return data
+
+
+def summary_table(
+    catalog_or_root: CatalogLike,
+    procedure: str,
+    figures: Sequence[str] | None = None,
+    by: Sequence[str] | str = ("die_col", "die_row"),
+    status: str | Sequence[str] = "finished",
+) -> pd.DataFrame:
+    """Median, 5th and 95th percentile of summary figures per group (per die by default).
+
+    Args:
+        catalog_or_root: a Catalog, a data root or an SQLAlchemy URL.
+        procedure: procedure name (e.g. ``"forming"``).
+        figures: summary figures to aggregate; None = every numeric figure of the runs.
+        by: :func:`runs_frame` column(s) to group by (runs with a missing key are left out).
+        status: run status(es) to include (aborted runs have partial figures).
+
+    Returns:
+        DataFrame indexed by ``by`` with ``n_runs`` and, for every figure ``f``, the columns
+        ``f_median``, ``f_p5`` and ``f_p95`` (NaN ignored; linear interpolation between runs).
+        Raises ValueError naming a requested figure that is absent or not numeric.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    statuses = (status,) if isinstance(status, str) else tuple(status)
+    frame = runs_frame(catalog_or_root, procedure=procedure, status=statuses)
+    missing_keys = [k for k in keys if k not in frame.columns]
+    if missing_keys:
+        raise ValueError(f"cannot group by {missing_keys}: not columns of runs_frame")
+    summary_cols = [c for c in frame.columns if c not in BASE_COLUMNS and c not in keys]
+    numeric = [c for c in summary_cols
+               if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
+                   frame[c])]
+    if figures is None:
+        chosen = numeric
+    else:
+        chosen = list(figures)
+        bad = [f for f in chosen if f not in numeric]
+        if bad:
+            raise ValueError(
+                f"figures {bad} are not numeric summary figures of {procedure!r} runs; "
+                f"available: {', '.join(numeric) or '(none)'}"
+            )
+    frame = frame.dropna(subset=keys)
+    columns = ["n_runs"] + [f"{f}_{name}" for f in chosen for name, _ in STATS]
+    if frame.empty:
+        return pd.DataFrame(columns=columns, index=pd.MultiIndex.from_tuples([], names=keys)
+                            if len(keys) > 1 else pd.Index([], name=keys[0]))
+    values = frame[keys + chosen].copy()
+    values[chosen] = values[chosen].astype(float)
+    grouped = values.groupby(keys, sort=True)
+    out = pd.DataFrame({"n_runs": grouped.size()})
+    for f in chosen:
+        for name, q in STATS:
+            out[f"{f}_{name}"] = grouped[f].quantile(q)
+    return out[columns]
+
+
+__all__ = ["BASE_COLUMNS", "STATS", "run_data", "runs_frame", "summary_table"]
