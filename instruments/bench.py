@@ -128,6 +128,27 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
     return cfg
 
 
+def disable_nagle(resources: list[Any]) -> int:
+    """Set TCP_NODELAY on pyvisa-py TCP socket sessions; returns how many were set.
+
+    pyvisa-py leaves Nagle's algorithm on: a command followed by a query then waits for the
+    peer's delayed ACK (~40 ms on Linux) — ~45 ms per ``force_voltage`` instead of ~0.5 ms.
+    GPIB, serial and non-pyvisa-py sessions are skipped. Idempotent.
+    """
+    import socket
+
+    n = 0
+    for res in resources:
+        try:
+            sock = res.visalib.sessions[res.session].interface
+        except Exception:  # not a pyvisa-py session: nothing to do
+            continue
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            n += 1
+    return n
+
+
 # ------------------------------------------------------------------------------------------------
 # The open bench
 # ------------------------------------------------------------------------------------------------
@@ -270,6 +291,10 @@ class Bench:
             )
         self.wgfmu.open_session(res["wgfmu"])
         self.b1500.initialize()
+        sessions = [getattr(d.adapter, "connection", None) for d in (self.b1500, self.prober,
+                                                                      self.chip)]
+        sessions.append(getattr(self.wgfmu.backend, "_res", None))
+        disable_nagle(sessions)
 
     # -- safety ---------------------------------------------------------------------------------
     def safe_state(self) -> list[str]:

@@ -43,7 +43,7 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
-from procedures.cell_io import ReadScan, disable_nagle
+from procedures.cell_io import ReadScan
 from procedures.forming import FORMED_CONDUCTANCE_S
 from procedures.programming import ProgramSettings, form_cell, program_cell
 
@@ -144,8 +144,6 @@ class BER2T2RProcedure(BenchProcedure):
         self.r_hrs: list[float] = []
         self.r_refs: list[float] = []
         self.repeats_done = 0
-        if self.bench is not None:
-            disable_nagle(self.bench)
 
     def execute(self) -> None:
         pairs = self.target_cells()

@@ -181,28 +181,8 @@ def wait(
 
 
 def disable_nagle(bench: Any) -> int:
-    """Set TCP_NODELAY on the bench's pyvisa-py TCP socket sessions; returns how many were set.
-
-    A command followed by a query on a socket with Nagle's algorithm on waits for the peer's
-    delayed ACK (~40 ms on Linux) — ~45 ms per ``force_voltage`` instead of ~1 ms. Harmless for
-    GPIB/serial sessions (skipped) and idempotent.
-    """
-    import socket
-
-    n = 0
-    for name in ("b1500", "chip", "prober"):
-        drv = getattr(bench, name, None)
-        conn = getattr(getattr(drv, "adapter", None), "connection", None)
-        try:
-            sess = conn.visalib.sessions[conn.session]  # type: ignore[union-attr]
-            sock = sess.interface
-            if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET,
-                                                                    socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                n += 1
-        except Exception:  # not a pyvisa-py socket session: nothing to do
-            continue
-    return n
+    """Obsolete: ``Bench.open`` now sets TCP_NODELAY itself. Kept until the last callers go."""
+    return 0
 
 
 class ReadScan:

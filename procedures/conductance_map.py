@@ -35,7 +35,7 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, ListParameter
 
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
-from procedures.cell_io import ReadScan, disable_nagle
+from procedures.cell_io import ReadScan
 from procedures.extract import finite_or_none
 from procedures.forming import FORMED_CONDUCTANCE_S
 from procedures.iv_cycling import (
@@ -234,8 +234,6 @@ class ConductanceMapProcedure(BenchProcedure):
         self.target_state: dict[tuple[int, int, str], int] = {}
         self.formed_now = 0
         self.read_seconds = 0.0
-        if self.bench is not None:
-            disable_nagle(self.bench)
 
     def execute(self) -> None:
         devices = self.targets()

@@ -33,7 +33,7 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParame
 from instruments.limits import SafetyLimits
 from procedures import programming
 from procedures.base import BenchProcedure
-from procedures.cell_io import CellIO, disable_nagle
+from procedures.cell_io import CellIO
 from procedures.extract import (
     CycleFigures,
     finite_or_none,
@@ -185,8 +185,6 @@ class IVCyclingProcedure(BenchProcedure):
         self.figures: dict[tuple[int, int], CycleFigures] = {}
         self.v_forms: dict[tuple[int, int], float] = {}
         self.not_formed: list[tuple[int, int]] = []
-        if self.bench is not None:
-            disable_nagle(self.bench)
 
     def execute(self) -> None:
         io = self.io

@@ -5,8 +5,11 @@ from __future__ import annotations
 from procedures.base import BenchProcedure
 from procedures.ber_2t2r import BER2T2RProcedure
 from procedures.conductance_map import ConductanceMapProcedure
+from procedures.endurance import EnduranceProcedure
 from procedures.forming import FormingProcedure
 from procedures.iv_cycling import IVCyclingProcedure
+from procedures.program_verify import ProgramVerifyProcedure
+from procedures.pulse_train import PulseTrainProcedure
 from procedures.retention import RetentionProcedure
 
 PROCEDURES: dict[str, type[BenchProcedure]] = {
@@ -15,6 +18,9 @@ PROCEDURES: dict[str, type[BenchProcedure]] = {
         FormingProcedure,
         IVCyclingProcedure,
         RetentionProcedure,
+        PulseTrainProcedure,
+        ProgramVerifyProcedure,
+        EnduranceProcedure,
         ConductanceMapProcedure,
         BER2T2RProcedure,
     )

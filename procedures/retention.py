@@ -33,7 +33,7 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
-from procedures.cell_io import bench_clock, disable_nagle, wait
+from procedures.cell_io import bench_clock, wait
 from procedures.extract import finite_or_none, median, relative_change
 from procedures.forming import FORMED_CONDUCTANCE_S
 from procedures.iv_cycling import (
@@ -145,7 +145,6 @@ class RetentionProcedure(BenchProcedure):
         self.points_done = 0
         if self.bench is None:
             return
-        disable_nagle(self.bench)
         self._reach_temperature()
         if self.should_stop():
             return

@@ -7,7 +7,6 @@ import pytest
 from pymeasure.experiment import Results
 
 from procedures.catalog import Catalog
-from procedures.cell_io import disable_nagle
 from procedures.conductance_map import ConductanceMapProcedure, checkerboard, load_pattern
 from procedures.runner import RunCallbacks, prepare_run
 
@@ -16,7 +15,6 @@ DIE_TEXT = "9,9"
 
 
 def _run(bench, root, callbacks=None, **params):
-    disable_nagle(bench)
     proc = ConductanceMapProcedure()
     for k, v in params.items():
         setattr(proc, k, v)

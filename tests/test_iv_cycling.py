@@ -8,7 +8,7 @@ from pymeasure.experiment import Results
 
 from instruments.limits import LimitError
 from procedures.catalog import Catalog
-from procedures.cell_io import CellIO, disable_nagle
+from procedures.cell_io import CellIO
 from procedures.extract import reset_voltage, set_voltage
 from procedures.forming import FormingProcedure
 from procedures.iv_cycling import (
@@ -33,7 +33,6 @@ def _run(bench, root, cls, callbacks=None, **params):
 
 
 def _form(bench, root, cells):
-    disable_nagle(bench)
     out = _run(bench, root, FormingProcedure, cells=cells, die=DIE_TEXT).run()
     assert out.status == "finished", out.error
     return out
@@ -94,7 +93,6 @@ def test_set_first_ends_in_hrs_matching_the_model(sim_bench, data_root):
 
 def test_extracted_thresholds_follow_the_drawn_ones(sim_bench, data_root):
     """Per cycle, V_set/V_reset against the thresholds the model drew for that cycle."""
-    disable_nagle(sim_bench)
     sim_bench.prober.step_next_die(*DIE, 0)
     sim_bench.prober.contact()
     chip = sim_bench.lab.wafer.chip(*DIE)
@@ -125,7 +123,6 @@ def test_extracted_thresholds_follow_the_drawn_ones(sim_bench, data_root):
 
 
 def test_unformed_cells_refused_unless_form_first(sim_bench, data_root):
-    disable_nagle(sim_bench)
     out = _run(sim_bench, data_root, IVCyclingProcedure, cells="3,0-1", die=DIE_TEXT,
                cycles=1).run()
     assert out.status == "failed"

@@ -9,7 +9,7 @@ from pymeasure.experiment import Results
 
 from instruments.limits import LimitError
 from procedures.catalog import Catalog
-from procedures.cell_io import bench_clock, disable_nagle, wait
+from procedures.cell_io import bench_clock, wait
 from procedures.retention import STATE_HRS, STATE_LRS, RetentionProcedure
 from procedures.runner import RunCallbacks, prepare_run
 
@@ -17,7 +17,6 @@ DIE_TEXT = "9,9"
 
 
 def _run(bench, root, callbacks=None, **params):
-    disable_nagle(bench)
     proc = RetentionProcedure()
     for k, v in params.items():
         setattr(proc, k, v)
