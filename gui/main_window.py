@@ -19,11 +19,14 @@ import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QLabel,
     QMainWindow,
     QSplitter,
     QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gui.bench_panel import BenchPanel
@@ -47,6 +50,15 @@ from procedures.targets import format_cells
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 1000
+WAFER_FIGURES = {  # shown name -> (summary key, units)
+    "V_form": ("v_form", "V"),
+    "R_LRS": ("r_lrs", "Ω"),
+    "R_HRS": ("r_hrs", "Ω"),
+    "on/off": ("on_off", ""),
+    "G median (map)": ("g_median", "S"),
+    "BER 2T2R": ("ber_2t2r", ""),
+    "BER 1T1R": ("ber_1t1r", ""),
+}
 CDF_FIGURES = {  # summary list -> (label, units)
     "v_form_values": ("V_form", "V"),
     "r_lrs_values": ("R_LRS", "Ω"),
@@ -92,11 +104,21 @@ class MainWindow(QMainWindow):
         # docks
         self.bench_panel = BenchPanel(bench)
         self.wafer_map = WaferMapWidget(_layout_of(bench))
+        self.wafer_figure = QComboBox()
+        self.wafer_figure.setObjectName("wafer-figure")
+        self.wafer_figure.addItems(list(WAFER_FIGURES))
+        self.wafer_figure.setToolTip("Colour the wafer map by the median of this figure per die")
+        self.wafer_figure.currentTextChanged.connect(self._update_wafer_values)
+        wafer_box = QWidget()
+        wafer_layout = QVBoxLayout(wafer_box)
+        wafer_layout.setContentsMargins(0, 0, 0, 0)
+        wafer_layout.addWidget(self.wafer_figure)
+        wafer_layout.addWidget(self.wafer_map, 1)
         self.procedure_panel = ProcedurePanel(self.controller)
         self.results_browser = ResultsBrowser(self.catalog)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Wafer map", self.wafer_map, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Wafer map", wafer_box, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Procedure", self.procedure_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         results_dock = self._dock("Results", self.results_browser,
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -255,15 +277,20 @@ class MainWindow(QMainWindow):
             if values:
                 self.cdf_plot.set_samples(label, np.asarray(values, dtype=float), units)
 
-    def _update_wafer_values(self) -> None:
-        """Colour the wafer map by median V_form of the catalog's forming runs per die."""
+    def _update_wafer_values(self, *_: Any) -> None:
+        """Colour the wafer map by the chosen figure: median over the die's finished runs."""
+        label = self.wafer_figure.currentText()
+        key, units = WAFER_FIGURES[label]
         values: dict[tuple[int, int], list[float]] = {}
-        for r in self.catalog.runs(procedure="forming", status="finished"):
-            if r.die is not None and r.summary.get("v_form") is not None:
-                values.setdefault(r.die, []).append(float(r.summary["v_form"]))
+        for r in self.catalog.runs(status="finished"):
+            v = r.summary.get(key)
+            if r.die is not None and isinstance(v, int | float):
+                values.setdefault(r.die, []).append(float(v))
         if values:
             self.wafer_map.set_values({d: float(np.median(v)) for d, v in values.items()},
-                                      label="median V_form", units="V")
+                                      label=f"median {label}", units=units)
+        else:
+            self.wafer_map.clear_values()
 
     # -- settings -------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -44,7 +44,7 @@ class PlotRouter:
         keep showing the previous runs); size the array map for its array."""
         self.array = array
         cols = set(columns)
-        if "Pulse" in cols:
+        if "Pulse" in cols or "R_LRS (ohm)" in cols:
             self.conductance.clear()
         if {"Applied V (V)", "Time (s)"} <= cols:
             self.pulse.clear()
@@ -78,7 +78,7 @@ class PlotRouter:
                 cycle = (rows * ARRAY_COLS + cols) if rows is not None and cols is not None \
                     else np.zeros_like(v)
             self.iv.add_points(cycle.astype(int), v, i)
-        if g is not None and rows is not None and cols is not None and "Pulse" not in data:
+        if g is not None and rows is not None and cols is not None:  # maps and programming
             side = _col(data, "Side")
             c = cols * 2 + side if (self.array == "2T2R" and side is not None) else cols
             ok = np.isfinite(g)
@@ -92,6 +92,13 @@ class PlotRouter:
             ok = np.isfinite(g)
             self.conductance.add_points(pulse[ok], g[ok], [k for k, o in zip(kind_list, ok,
                                                                              strict=True) if o])
+        r_lrs = _col(data, "R_LRS (ohm)")
+        r_hrs = _col(data, "R_HRS (ohm)")
+        cycle = _col(data, "Cycle")
+        if cycle is not None and r_lrs is not None and r_hrs is not None:  # endurance
+            for r, kind in ((r_lrs, "set"), (r_hrs, "reset")):
+                ok = np.isfinite(r) & (r > 0)
+                self.conductance.add_points(cycle[ok], 1.0 / r[ok], [kind] * int(ok.sum()))
         t = _col(data, "Time (s)")
         applied = _col(data, "Applied V (V)")
         measured = _col(data, "Measured I (A)")

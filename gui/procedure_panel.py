@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 TARGET_KEYS = ("die", "subsite", "array", "cells")
 IDENTITY_KEYS = ("lot", "wafer_id", "operator")
+DEFAULT_PROCEDURE = "conductance-map"
 
 
 def ordered_parameters(cls: type[BenchProcedure]) -> list[tuple[str, Parameter]]:
@@ -185,6 +186,11 @@ class ProcedurePanel(QWidget):
         controller.queueChanged.connect(self._refresh_queue)
         controller.busyChanged.connect(self._on_busy)
         controller.runFinished.connect(self._on_finished)
+        last = QSettings().value("procedures/last", DEFAULT_PROCEDURE)
+        if last in PROCEDURES:
+            self.combo.blockSignals(True)
+            self.combo.setCurrentText(last)
+            self.combo.blockSignals(False)
         self._build_form(self.combo.currentText())
 
     # -- form -----------------------------------------------------------------------------------

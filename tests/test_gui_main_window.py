@@ -98,6 +98,8 @@ def test_forming_and_cycling_feed_the_iv_plot_and_distributions(qtbot, window):
 
 
 def test_array_selection_becomes_the_target(qtbot, window):
+    assert window.procedure_panel.procedure_name() == "conductance-map"  # the default
+    window.procedure_panel.set_procedure("forming")
     window.array_map.set_selection([(1, 2), (1, 3)])
     window.array_map.selectionChanged.emit(window.array_map.selected_cells())
     panel = window.procedure_panel
@@ -185,3 +187,17 @@ def test_screenshot_contract(tmp_path):
 
     img = QImage(str(png))
     assert img.width() >= 1200 and img.height() >= 800
+
+
+def test_pulse_train_feeds_the_pulse_and_conductance_plots(qtbot, window):
+    out = _run_and_wait(qtbot, window, "pulse-train", die="9,9", cells="4,4", count=5,
+                        form_first=True, record_waveform=True, kind="reset", v_wl=2.8,
+                        amplitude=2.2)
+    assert out.status == "finished", out.error
+    window.router.flush()
+    n, g = window.conductance_plot.data()
+    assert list(n) == [0, 1, 2, 3, 4, 5] and np.all(np.isfinite(g))  # initial read + 5
+    t, v = window.pulse_plot.voltage_data()
+    assert len(t) > 2 and np.nanmax(v) == pytest.approx(2.2, rel=0.05)
+    # the programmed cell shows on the array map
+    assert np.isfinite(window.array_map.conductance()[4, 4])
