@@ -47,6 +47,7 @@ class BenchProcedure(Procedure):
     #: set by the runner before startup
     bench: Any = None
     io: Any = None
+    data_root: Any = None
 
     # -- target -------------------------------------------------------------------------------
     def target_cells(self) -> list[Cell]:

@@ -8,6 +8,8 @@ from procedures.conductance_map import ConductanceMapProcedure
 from procedures.endurance import EnduranceProcedure
 from procedures.forming import FormingProcedure
 from procedures.iv_cycling import IVCyclingProcedure
+from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
+from procedures.learning.mcmc_procedure import MCMCBayesProcedure, MCMCCalibrationProcedure
 from procedures.program_verify import ProgramVerifyProcedure
 from procedures.pulse_train import PulseTrainProcedure
 from procedures.retention import RetentionProcedure
@@ -23,6 +25,9 @@ PROCEDURES: dict[str, type[BenchProcedure]] = {
         EnduranceProcedure,
         ConductanceMapProcedure,
         BER2T2RProcedure,
+        BNNMetaplasticProcedure,
+        MCMCCalibrationProcedure,
+        MCMCBayesProcedure,
     )
 }
 

@@ -198,6 +198,7 @@ class RunHandle:
         try:
             proc.bench = self.bench
             proc.io = CellIO(self.bench)
+            proc.data_root = self.data_root
             if self.move_prober:
                 self._status("positioning the prober")
                 die = position_prober(self.bench, proc.target_die(), int(proc.subsite))

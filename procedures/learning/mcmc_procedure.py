@@ -1,0 +1,328 @@
+"""``mcmc-calibration`` and ``mcmc-bayes``: Bayesian learning with device variability.
+
+``mcmc-calibration`` programs every selected 1T1R cell by RESET then SET at ``levels``
+compliances from ``c_min`` to ``c_max`` (``repeats`` times, interleaved) and reads the
+conductance after each SET: one row per program. The fit (mean and spread of G per compliance,
+per-cell gain) is what ``mcmc-bayes`` uses to centre its proposals; the results file *is* the
+calibration (``Calibration.from_results``).
+
+``mcmc-bayes`` samples a Bayesian logistic regression of the breast-cancer data (PCA to
+``n_features`` + bias, one device per parameter) by Metropolis-Hastings with physical proposals
+(:mod:`procedures.learning.mcmc`). Its ``calibration`` parameter names an ``mcmc-calibration``
+result (a results CSV path, or a catalog run id); empty runs the calibration inline on its own
+cells first (chip) or uses the model's nominal law (ideal). One row per iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymeasure.experiment import (
+    BooleanParameter,
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+)
+
+from instruments.limits import SafetyLimits
+from procedures.base import BenchProcedure
+from procedures.learning.mcmc import (
+    Calibration,
+    ChipProposals,
+    ConductanceSampler,
+    IdealProposals,
+    MCMCConfig,
+    breast_cancer_data,
+)
+from procedures.learning.synapses import ChipConductances, DeviceProgram
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CELLS = "0-3,0-9"
+"""4 rows (models) x 10 columns: 9 parameters (8 PCA features + bias) and one spare per row."""
+
+
+class _ConductanceParameters(BenchProcedure):
+    """Parameters and helpers shared by the calibration and the sampler (1T1R programs)."""
+
+    array = ListParameter("Array", choices=["1T1R"], default="1T1R",
+                          description="array of the conductances (1T1R only)")
+    cells = Parameter("Cells", default=DEFAULT_CELLS,
+                      description="1T1R cells: rows = model slots, columns = parameters + spares")
+    c_min = FloatParameter("Lowest SET compliance", units="A", default=10e-6, minimum=1e-6,
+                           maximum=1e-3)
+    c_max = FloatParameter("Highest SET compliance", units="A", default=160e-6, minimum=2e-6,
+                           maximum=1e-3)
+    form_first = BooleanParameter("Form unformed cells first", default=True)
+    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
+    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
+                              maximum=5)
+    v_reset = FloatParameter("RESET voltage (SL)", units="V", default=2.0, minimum=0.1,
+                             maximum=5)
+    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
+                                maximum=5)
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
+                                 maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+                                     minimum=1e-7, maximum=10e-3)
+
+    def device_program(self) -> DeviceProgram:
+        """Bias conditions (the SET compliance varies per program, up to ``c_max``)."""
+        return DeviceProgram(
+            v_set=self.v_set, v_wl_set=self.v_wl_set, set_compliance=self.c_max,
+            v_reset=self.v_reset, v_wl_reset=self.v_wl_reset, form_v_stop=self.form_v_stop,
+            form_compliance=self.form_compliance,
+        )
+
+    def validate(self, limits: SafetyLimits) -> None:
+        super().validate(limits)
+        if self.array != "1T1R":
+            raise ValueError(f"array must be 1T1R for {self.NAME}, not {self.array!r}")
+        if self.c_min >= self.c_max:
+            raise ValueError(f"c_min ({self.c_min} A) must be below c_max ({self.c_max} A)")
+        self.device_program().check(limits)
+
+    def _grid(self) -> tuple[list[int], list[int]]:
+        cells = self.target_cells()
+        return sorted({r for r, _ in cells}), sorted({c for _, c in cells})
+
+    def _calibrate(self, backend: ChipConductances, levels: int, repeats: int,
+                   emit_rows: bool) -> Calibration | None:
+        """Program every target cell at every level (interleaved); None if stopped."""
+        comps = np.linspace(self.c_min, self.c_max, int(levels))
+        cells = self.target_cells()
+        c_list, g_list, cell_list = [], [], []
+        total = max(1, int(repeats) * len(comps) * len(cells))
+        done = 0
+        for rep in range(int(repeats)):
+            for lev, ic in enumerate(comps):
+                for row, col in cells:
+                    if self.should_stop():
+                        return None
+                    if not backend.ensure_formed(row, col, self.should_stop):
+                        continue
+                    g = backend.program(row, col, float(ic))
+                    done += 1
+                    if g is None:
+                        continue
+                    c_list.append(float(ic))
+                    g_list.append(g)
+                    cell_list.append((row, col))
+                    if emit_rows:
+                        self.emit("results", {
+                            "Cell row": row, "Cell col": col, "Level": lev, "Repeat": rep,
+                            "Compliance (A)": float(ic), "Conductance (S)": g,
+                        })
+                if emit_rows:
+                    self.progress(done / total)
+        return Calibration.from_samples(np.array(c_list), np.array(g_list), cell_list,
+                                        source="inline")
+
+
+class MCMCCalibrationProcedure(_ConductanceParameters):
+    """Compliance -> conductance calibration of 1T1R cells (mean, spread, per-cell gain)."""
+
+    NAME = "mcmc-calibration"
+
+    levels = IntegerParameter("Compliance levels", default=6, minimum=2, maximum=100)
+    repeats = IntegerParameter("Repeats", default=3, minimum=1, maximum=1000)
+
+    DATA_COLUMNS = ["Cell row", "Cell col", "Level", "Repeat", "Compliance (A)",
+                    "Conductance (S)"]
+
+    def startup(self) -> None:
+        self.calibration: Calibration | None = None
+        self.backend: ChipConductances | None = None
+
+    def execute(self) -> None:
+        self.backend = ChipConductances(self.io, self.device_program(), self.form_first)
+        self.calibration = self._calibrate(self.backend, self.levels, self.repeats, True)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        cal = getattr(self, "calibration", None)
+        if cal is not None:
+            out.update(cal.figures())
+        b = getattr(self, "backend", None)
+        if b is not None:
+            out.update(device_programs=b.counters.device_programs, wear=b.wear(),
+                       device_failures=b.counters.device_failures,
+                       devices_formed=b.counters.devices_formed)
+        return out
+
+
+def load_calibration(text: str, data_root: Path | None) -> Calibration:
+    """A calibration from an ``mcmc-calibration`` results file path or a catalog run id."""
+    from pymeasure.experiment import Results
+
+    text = text.strip()
+    if text.isdigit():
+        from procedures.catalog import Catalog
+
+        if data_root is None:
+            from instruments.datadir import default_data_root
+
+            data_root = default_data_root()
+        catalog = Catalog(data_root)
+        try:
+            info = catalog.get(int(text))
+        finally:
+            catalog.close()
+        if info.procedure != MCMCCalibrationProcedure.NAME:
+            raise ValueError(f"calibration: run {text} is a {info.procedure!r} run, not "
+                             f"{MCMCCalibrationProcedure.NAME!r}")
+        path = Path(info.file)
+    else:
+        path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"calibration: no results file {str(path)!r}")
+    return Calibration.from_results(Results.load(str(path)).data, source=str(path))
+
+
+class MCMCBayesProcedure(_ConductanceParameters):
+    """Bayesian logistic regression by MCMC with physical proposals (Dalgaty et al. 2021)."""
+
+    NAME = "mcmc-bayes"
+
+    iterations = IntegerParameter("Iterations", default=500, minimum=1, maximum=1_000_000)
+    burn_in = IntegerParameter("Burn-in", default=150, minimum=0, maximum=1_000_000,
+                               description="iterations before posterior samples are kept")
+    seed = IntegerParameter("Seed", default=0, minimum=0, maximum=2**31 - 1,
+                            description="accept/reject draws (the proposals are the devices')")
+    n_features = IntegerParameter("PCA features", default=8, minimum=1, maximum=30)
+    g_ref = FloatParameter("Conductance of weight 0", units="S", default=60e-6, minimum=1e-6,
+                           maximum=1e-3)
+    g_scale = FloatParameter("Conductance per unit weight", units="S", default=10e-6,
+                             minimum=1e-7, maximum=1e-3)
+    prior_sigma = FloatParameter("Prior sigma of the weights", default=2.0, minimum=0.01,
+                                 maximum=1000)
+    calibration = Parameter("Calibration", default="",
+                            description="mcmc-calibration results file or run id; empty = "
+                                        "calibrate inline (chip) / nominal model (ideal)")
+    cal_levels = IntegerParameter("Inline calibration levels", default=5, minimum=2,
+                                  maximum=100)
+    cal_repeats = IntegerParameter("Inline calibration repeats", default=2, minimum=1,
+                                   maximum=100)
+    test_fraction = FloatParameter("Test fraction", default=0.3, minimum=0.05, maximum=0.9)
+    split_seed = IntegerParameter("Split seed", default=0, minimum=0, maximum=2**31 - 1,
+                                  description="train/test split of the data set (fixed)")
+    backend = ListParameter("Conductances", choices=["chip", "ideal"], default="chip",
+                            description="chip: 1T1R cells of the contacted die; ideal: software "
+                                        "draws from the calibration")
+
+    DATA_COLUMNS = [
+        "Iteration", "Accepted", "Acceptance rate", "Log-likelihood", "Proposal log-likelihood",
+        "Test accuracy", "Train accuracy", "Samples", "Device programs", "Device failures",
+        "Wear (cycles)",
+    ]
+
+    #: data root for resolving a calibration run id (the runner may set it)
+    data_root: Path | None = None
+
+    def validate(self, limits: SafetyLimits) -> None:
+        if self.backend == "chip":
+            super().validate(limits)
+            rows, cols = self._grid()
+            if len(cols) < self.n_features + 1:
+                raise ValueError(f"cells: the model needs {self.n_features + 1} columns "
+                                 f"(n_features + bias), cells offers {len(cols)}")
+            if len(rows) < 2:
+                raise ValueError("cells: MCMC needs at least two rows (current + proposal)")
+        else:
+            self.check_parameters()
+        if self.burn_in >= self.iterations:
+            raise ValueError(f"burn_in ({self.burn_in}) must be below iterations "
+                             f"({self.iterations})")
+
+    def _data_root(self) -> Path | None:
+        if self.data_root is not None:
+            return Path(self.data_root)
+        lab = getattr(self.bench, "lab", None)
+        d = getattr(getattr(lab, "config", None), "data_dir", None)
+        return Path(d) if d is not None else None
+
+    def startup(self) -> None:
+        self.sampler: ConductanceSampler | None = None
+        self.cal: Calibration | None = None
+        self.cells_backend: ChipConductances | None = None
+        self.proposals: Any = None
+
+    def execute(self) -> None:
+        data = breast_cancer_data(int(self.n_features), int(self.split_seed),
+                                  float(self.test_fraction))
+        rng = np.random.default_rng(int(self.seed))
+        if self.backend == "chip":
+            self.cells_backend = ChipConductances(self.io, self.device_program(), self.form_first)
+        if self.calibration.strip():
+            self.cal = load_calibration(self.calibration, self._data_root())
+        elif self.backend == "chip":
+            assert self.cells_backend is not None
+            log.info("no calibration given: calibrating the cells inline")
+            self.cal = self._calibrate(self.cells_backend, self.cal_levels, self.cal_repeats,
+                                       emit_rows=False)
+            if self.cal is None:
+                return
+        else:
+            self.cal = Calibration.nominal()
+        if self.backend == "chip":
+            rows, cols = self._grid()
+            self.proposals = ChipProposals(self.cells_backend, self.cal, rows, cols,
+                                           data.x_train.shape[1])
+        else:
+            self.proposals = IdealProposals(self.cal, rng)
+        cfg = MCMCConfig(g_ref=self.g_ref, g_scale=self.g_scale, prior_sigma=self.prior_sigma,
+                         burn_in=int(self.burn_in))
+        self.sampler = s = ConductanceSampler(self.proposals, data, self.cal, cfg, rng)
+        if not s.start(self.should_stop):
+            return
+        for k in range(int(self.iterations)):
+            if self.should_stop():
+                return
+            r = s.step(self.should_stop)
+            if r is None:
+                return
+            c = self.proposals.counters
+            self.emit("results", {
+                "Iteration": r.iteration, "Accepted": int(r.accepted),
+                "Acceptance rate": r.acceptance_rate, "Log-likelihood": r.log_likelihood,
+                "Proposal log-likelihood": r.proposal_log_likelihood,
+                "Test accuracy": r.test_accuracy, "Train accuracy": r.train_accuracy,
+                "Samples": r.samples, "Device programs": c.device_programs,
+                "Device failures": c.device_failures, "Wear (cycles)": self.proposals.wear(),
+            })
+            self.progress((k + 1) / int(self.iterations))
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"backend": self.backend}
+        s = getattr(self, "sampler", None)
+        if s is not None and s.iteration > 0:
+            out.update(
+                test_accuracy=s.test_accuracy(), train_accuracy=s.train_accuracy(),
+                acceptance_rate=s.accepted / s.iteration, iterations_done=s.iteration,
+                samples=len(s.samples), log_likelihood=s.log_lik,
+            )
+            if s.samples:
+                out["posterior_mean_weights"] = [
+                    float(v) for v in s.weights(np.mean(s.samples, axis=0))]
+        cal = getattr(self, "cal", None)
+        if cal is not None:
+            out["calibration"] = cal.source
+            out.update(cal.figures())
+        p = getattr(self, "proposals", None)
+        if p is not None:
+            c = p.counters
+            out.update(device_programs=c.device_programs, wear=p.wear(),
+                       device_failures=c.device_failures, devices_formed=c.devices_formed)
+            if c.failed_devices:
+                out["failed_devices"] = [list(d) for d in c.failed_devices]
+        elif getattr(self, "cells_backend", None) is not None:
+            c = self.cells_backend.counters
+            out.update(device_programs=c.device_programs, device_failures=c.device_failures)
+        return out
+
+
+__all__ = ["MCMCBayesProcedure", "MCMCCalibrationProcedure", "load_calibration"]
