@@ -40,6 +40,7 @@ from gui.plots.pulse_plot import PulsePlot
 from gui.procedure_panel import ProcedurePanel
 from gui.results_browser import ResultsBrowser
 from gui.run_controller import RunController
+from gui.wafer_panel import WaferPanel
 from gui.widgets.array_map import ArrayMapWidget
 from gui.widgets.wafer_map import WaferMapWidget
 from instruments.bench import Bench
@@ -115,11 +116,17 @@ class MainWindow(QMainWindow):
         wafer_layout.addWidget(self.wafer_figure)
         wafer_layout.addWidget(self.wafer_map, 1)
         self.procedure_panel = ProcedurePanel(self.controller)
+        self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
         self.results_browser = ResultsBrowser(self.catalog)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Wafer map", wafer_box, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Procedure", self.procedure_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        proc_dock = self._dock("Procedure", self.procedure_panel,
+                               Qt.DockWidgetArea.RightDockWidgetArea)
+        wafer_dock = self._dock("Wafer run", self.wafer_panel,
+                                Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(proc_dock, wafer_dock)
+        proc_dock.raise_()
         results_dock = self._dock("Results", self.results_browser,
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
         log_dock = self._dock("Log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -154,6 +161,11 @@ class MainWindow(QMainWindow):
         self.controller.runFinished.connect(self._run_finished)
         self.controller.busyChanged.connect(self._busy_changed)
         self.results_browser.runOpened.connect(self.show_run)
+        self.wafer_panel.signals.row.connect(self.router.feed_row)
+        self.wafer_panel.signals.batch.connect(self.router.feed_columns)
+        self.wafer_panel.signals.dieStarted.connect(self._wafer_die_started)
+        self.wafer_panel.runningChanged.connect(self._busy_changed)
+        self.wafer_panel.finished.connect(lambda _o: self.results_browser.refresh())
         self.results_browser.table.itemSelectionChanged.connect(self._update_distributions)
 
         self._timer = QTimer(self)
@@ -186,9 +198,14 @@ class MainWindow(QMainWindow):
         (log.warning if error else log.info)(text)
 
     # -- bench ----------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """A procedure run or a wafer run owns the instruments."""
+        return self.controller.busy or self.wafer_panel.busy
+
     def refresh_status(self) -> None:
         """Re-read the bench state (not while a run owns the instruments)."""
-        if self.controller.busy:
+        if self.busy:
             return
         status = self.bench_panel.refresh()
         if status is not None and status.chuck is not None and status.chuck.die is not None:
@@ -197,6 +214,7 @@ class MainWindow(QMainWindow):
     def stop_all(self) -> None:
         """Abort the current run and empty the queue; outputs off and chuck separated."""
         was_busy = self.controller.busy
+        self.wafer_panel.abort()
         self.controller.abort_all()
         if was_busy:
             # the run's own end makes the bench safe; wait briefly so the message is true
@@ -210,7 +228,7 @@ class MainWindow(QMainWindow):
 
     def step_to_die(self, col: int, row: int) -> bool:
         """Step the prober to die (col, row) if safe: idle bench, separate first."""
-        if self.controller.busy:
+        if self.busy:
             self.message(f"Not stepping to die {col},{row}: a run is in progress "
                          "(stop it first)", error=True)
             return False
@@ -258,9 +276,17 @@ class MainWindow(QMainWindow):
         self.results_browser.refresh()
         self._update_wafer_values()
 
-    def _busy_changed(self, busy: bool) -> None:
+    def _busy_changed(self, _busy: bool) -> None:
+        busy = self.busy
         self.busy_label.setText("● run in progress" if busy else "")
         self.bench_panel.set_busy(busy)
+        self.procedure_panel.queue_button.setEnabled(not self.wafer_panel.busy)
+        self.wafer_panel.start_button.setEnabled(
+            not self.controller.busy and self.wafer_panel.recipe is not None and not
+            self.wafer_panel.busy)
+
+    def _wafer_die_started(self, die: Any, index: int, total: int) -> None:
+        self.router.start(["Conductance (S)", "Voltage (V)", "Current (A)"], "1T1R")
 
     def show_run(self, info: RunInfo, data: Any) -> None:
         """Restore a past run's plots from its data."""
@@ -309,6 +335,9 @@ class MainWindow(QMainWindow):
         s.setValue("main/last_bench", str(self.bench.config.source or self.bench.config.name))
         self.procedure_panel.save_settings()
         self._timer.stop()
+        if self.wafer_panel.busy:
+            self.wafer_panel.abort()
+            self.wafer_panel.run.wait(30.0)
         self.controller.abort_all()
         self.controller.wait_idle(10.0)
         self.log_pane.detach()

@@ -50,7 +50,7 @@ class PlotRouter:
             self.pulse.clear()
         if {"Voltage (V)", "Current (A)"} <= cols and "Time (s)" not in cols:
             self.iv.clear()
-        if cols & {"Epoch", "Iteration"}:
+        if cols & {"Epoch", "Iteration", "Step"}:
             self.learning.clear()
         if "Conductance (S)" in cols and "Pulse" not in cols:
             # a new map: start from an empty array (other runs keep the last map on screen)
@@ -107,9 +107,8 @@ class PlotRouter:
             if ok.any():
                 self.pulse.set_waveform(t[ok], applied[ok],
                                         measured[ok] if measured is not None else None)
-        x = _col(data, "Epoch")
-        if x is None:
-            x = _col(data, "Iteration")
+        x = next((c for c in (_col(data, k) for k in ("Iteration", "Step", "Epoch"))
+                  if c is not None), None)
         if x is not None:
             for name in data:
                 if "accuracy" in name.lower() or "acceptance" in name.lower():

@@ -201,3 +201,14 @@ def test_pulse_train_feeds_the_pulse_and_conductance_plots(qtbot, window):
     assert len(t) > 2 and np.nanmax(np.abs(v)) == pytest.approx(2.2, rel=0.05)  # V_BL - V_SL
     # the programmed cell shows on the array map
     assert np.isfinite(window.array_map.conductance()[4, 4])
+
+
+def test_learning_run_draws_learning_curves(qtbot, window):
+    out = _run_and_wait(qtbot, window, "bnn-metaplastic", die="9,9", backend="ideal", tasks=2,
+                        epochs=1, meta=1.0)
+    assert out.status == "finished", out.error
+    window.router.flush()
+    names = window.learning_plot.series
+    assert any("Task 1" in n for n in names) and "Mean accuracy" in names
+    x, y = window.learning_plot.data("Mean accuracy")
+    assert len(x) >= 2 and np.all((y >= 0) & (y <= 1))
