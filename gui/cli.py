@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gui.cli_run import add_run_parsers
+from gui.cli_wafer import add_wafer_parser
 from instruments.datadir import resolve_data_root
 
 log = logging.getLogger("memprobe")
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gui(sub)
     _add_sim_lab(sub)
     add_run_parsers(sub)
+    add_wafer_parser(sub)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""``memprobe wafer``: run (or resume) a wafer recipe headless.
+
+``memprobe wafer RECIPE [--bench B] [--data DIR] [--resume] [--dies COL,ROW;...] [--fresh]
+[--quiet]``. The recipe (a file or a name in ``resources/recipes``) is checked against the bench
+file's limits before the bench is opened. A progress bar (dies done / total, ETA) goes to
+stderr; the last line printed on stdout is the wafer output folder (``wafer_summary.csv``,
+``bins.xml``, maps, ``cursor.json``). Ctrl-C (or SIGTERM) aborts after making the bench safe;
+``--resume`` continues the newest run of the recipe (nothing to do if it is complete; a new run
+if there is none).
+
+Exit codes: 0 completed, 1 aborted or failed, 2 bad recipe or arguments, 3 bench not available,
+4 preflight failed (nothing moved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from gui.cli_run import ProgressBar
+from instruments.bench import BenchConfigError, load_bench_config
+from instruments.datadir import resolve_data_root
+
+
+class WaferProgressBar(ProgressBar):
+    """The run progress bar, with an ETA measured from the session's own start (a resumed run
+    starts part-way)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        super().__init__(f"wafer 0/{total} dies", stream)
+        self.total = total
+        self._done = -1
+
+    def show(self, done: int, fraction: float, eta_s: float | None) -> None:
+        """Redraw: ``done`` dies of ``total``, ``fraction`` 0..1, ETA in s (None unknown)."""
+        percent = 100.0 * fraction
+        if abs(percent - self._last) < 0.5 and done == self._done and percent < 100:
+            return
+        self._last = percent
+        self._done = done
+        filled = int(self.width * min(1.0, fraction))
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta = "--:--" if eta_s is None else f"{int(eta_s) // 60:02d}:{int(eta_s) % 60:02d}"
+        self.label = f"wafer {done}/{self.total} dies"
+        self.stream.write(f"\r{self.label} [{bar}] {percent:5.1f} %  ETA {eta}  ")
+        self.stream.flush()
+
+
+def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``wafer`` to the ``memprobe`` parser."""
+    p = sub.add_parser("wafer", help="run a wafer recipe (route of dies, binning, resume)")
+    p.add_argument("recipe", help="recipe TOML file or name in resources/recipes (demo-wafer)")
+    p.add_argument("--bench", default="simulated", help="bench name or TOML file")
+    p.add_argument("--data", type=Path, default=None, help="data root")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest run of this recipe (after a kill or abort)")
+    p.add_argument("--dies", default=None, metavar="COL,ROW;...",
+                   help="only these dies (recipe indices), in route order")
+    p.add_argument("--fresh", action="store_true", help="simulated bench: start a new wafer")
+    p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
+    p.add_argument("--no-maps", action="store_true", help="skip the PNG wafer maps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_wafer)
+
+
+def _quiet_runs(record: logging.LogRecord) -> bool:
+    """Log filter: drop INFO and DEBUG records of pymeasure and the procedures (pymeasure's
+    worker resets its own logger level on every run, so a level alone would not do)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(
+        ("pymeasure", "procedures"))
+
+
+def _err(text: str) -> None:
+    print(f"memprobe wafer: {text}", file=sys.stderr, flush=True)
+
+
+def cmd_wafer(args: argparse.Namespace) -> int:
+    """``memprobe wafer``."""
+    from procedures.recipe import RecipeError, load_recipe
+    from procedures.wafer_run import parse_dies
+
+    if not getattr(args, "verbose", False):  # per-run INFO lines would drown the progress bar
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_runs)
+    if args.fresh and args.resume:
+        _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
+        return 2
+    try:
+        recipe = load_recipe(args.recipe)
+        config = load_bench_config(args.bench)
+        recipe.validate(config.limits)  # before the bench is opened: nothing can be applied
+        dies = parse_dies(args.dies) if args.dies else None
+        if dies is not None:
+            recipe.plan_route(dies)
+    except (RecipeError, BenchConfigError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    return _execute(recipe, config, dies, args)
+
+
+def _execute(recipe: Any, config: Any, dies: Any, args: argparse.Namespace) -> int:
+    from instruments.bench import Bench
+    from procedures.catalog import Catalog
+    from procedures.wafer_run import (
+        WaferCallbacks,
+        WaferRun,
+        WaferRunError,
+        latest_run,
+        load_cursor,
+    )
+
+    root = resolve_data_root(args.data)
+    out_dir = latest_run(root, recipe) if args.resume else None
+    if out_dir is not None and load_cursor(out_dir).get("state") == "completed":
+        _err(f"the last run of {recipe.name} is already complete; nothing to resume")
+        print(out_dir, flush=True)
+        return 0
+    if args.resume and out_dir is None:
+        _err(f"no run of {recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id} to resume; "
+             "starting a new one")
+    catalog = Catalog(root)  # marks runs of killed processes as aborted
+    if out_dir is not None and dies is not None:
+        route = [tuple(d) for d in load_cursor(out_dir)["route"]]
+        if route != recipe.plan_route(dies):
+            _err(f"--dies differs from the route of the run being resumed ({out_dir})")
+            catalog.close()
+            return 2
+    bar: WaferProgressBar | None = None
+    try:
+        bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
+    except (OSError, BenchConfigError) as exc:
+        _err(f"cannot open bench {config.name}: {exc}")
+        catalog.close()
+        return 3
+    run = None
+    try:
+        callbacks = WaferCallbacks()
+        if out_dir is not None:
+            run = WaferRun.reopen(recipe, bench, root, catalog, out_dir, callbacks)
+        else:
+            run = WaferRun.create(recipe, bench, root, catalog, dies, callbacks)
+        run.draw_maps = not args.no_maps
+        if not args.quiet:
+            bar = WaferProgressBar(len(run.route))
+            b = bar
+            callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
+        handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, lambda *_: run.abort() if run else None)
+        try:
+            run.start()
+            while run.wait(0.2) is None:
+                time.sleep(0)
+        finally:
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+        outcome = run.outcome
+        assert outcome is not None
+    except (WaferRunError, ValueError) as exc:
+        _err(str(exc))
+        if run is not None:
+            print(run.out_dir)
+        return 2
+    finally:
+        bench.close()
+        catalog.close()
+    if bar is not None:
+        bar.finish(outcome.state)
+    y = outcome.yield_counts
+    print(f"memprobe wafer: {outcome.state}: {outcome.dies_done}/{outcome.dies_total} dies; "
+          f"tested {y.get('tested')}, passed {y.get('passed')}, failed {y.get('failed')}"
+          + (f"; {outcome.error}" if outcome.error else ""), file=sys.stderr, flush=True)
+    print(outcome.out_dir, flush=True)
+    if outcome.state == "completed":
+        return 0
+    if outcome.preflight_failed:
+        return 4
+    return 1
+
+
+__all__ = ["WaferProgressBar", "add_wafer_parser", "cmd_wafer"]

@@ -1,0 +1,128 @@
+"""Crash safety: ``memprobe wafer`` killed (SIGKILL) at random points and resumed each time.
+
+In the end every die is done exactly once (cursor and summary), every results file the catalog
+names exists and loads with pymeasure, nothing is left ``running``, and every run a kill
+interrupted is kept but marked ``aborted``.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymeasure.experiment import Results
+
+from procedures.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+RECIPE = """\
+name = "killme"
+
+[wafer]
+lot = "K"
+wafer_id = "W9"
+
+[route]
+dies = [[8, 8], [9, 8], [10, 8], [11, 8], [11, 9], [10, 9], [9, 9], [8, 9]]
+
+[[steps]]
+name = "form"
+procedure = "forming"
+cells = "0,0-3"
+params = { v_start = 1.5, v_stop = 4.0, v_step = 0.1 }
+split = { param = "compliance", values = [5e-5, 1e-4] }
+
+[[steps]]
+name = "map"
+procedure = "conductance-map"
+cells = "0-1,0-15"
+
+[[bins]]
+code = 1
+name = "good"
+pass = true
+limits = { "form.cells_formed" = [3, 4] }
+"""
+UNITS = ["0/0/0", "0/0/1", "0/1/0"]
+
+
+def _cursor(root: Path) -> dict | None:
+    found = sorted(root.glob("K/W9/wafer-runs/killme_*/cursor.json"))
+    if not found:
+        return None
+    try:
+        return json.loads(found[-1].read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _start(recipe: Path, root: Path, resume: bool) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gui.cli", "wafer", str(recipe), "--data", str(root),
+           "--quiet", "--no-maps"] + (["--resume"] if resume else [])
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_sigkill_at_random_points_then_resume_completes_consistently(tmp_path):
+    root = tmp_path / "data"
+    recipe = tmp_path / "killme.toml"
+    recipe.write_text(RECIPE)
+    rng = np.random.default_rng(20240607)
+    killed = 0
+    for attempt in range(3):
+        proc = _start(recipe, root, resume=attempt > 0)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            c = _cursor(root)  # wait until this session has started measuring
+            if c is not None and len(c.get("sessions", [])) > attempt and c["state"] == "running":
+                break
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.05, 0.9)))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed += 1
+        proc.communicate(timeout=30)
+    assert killed == 3  # each kill hit a running process (3 x <= 0.9 s cannot finish 8 dies)
+    final = _start(recipe, root, resume=True)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    out_dir = Path(out.strip().splitlines()[-1])  # last line: the wafer output folder
+    assert (out_dir / "wafer_summary.csv").is_file() and (out_dir / "bins.xml").is_file()
+
+    cursor = json.loads((out_dir / "cursor.json").read_text())
+    assert cursor["state"] == "completed"
+    route = [tuple(d) for d in cursor["route"]]
+    assert len(route) == 8
+    counted_ids = set()
+    for die in route:
+        rec = cursor["dies"][f"{die[0]},{die[1]}"]
+        assert rec["state"] == "done" and rec["bin"] == 1
+        units = sorted(e["unit"] for e in rec["runs"] if e["counted"])
+        assert units == UNITS  # every step exactly once: nothing redone, nothing skipped
+        counted_ids |= {e["run_id"] for e in rec["runs"] if e["counted"]}
+    summary = pd.read_csv(out_dir / "wafer_summary.csv")
+    assert sorted(zip(summary["col"], summary["row"], strict=True)) == sorted(route)
+
+    catalog = Catalog(root)
+    try:
+        runs = catalog.runs(wafer="W9")
+        assert runs and not [r for r in runs if r.status == "running"]
+        orphans = {o["run_id"] for o in cursor["orphans"]}
+        for r in runs:
+            assert Path(r.file).is_file(), r.file
+            Results.load(r.file)  # readable by pymeasure, also a killed run's partial file
+            if r.id in counted_ids:
+                assert r.status == "finished" and r.summary["wafer_bin"] == 1
+            else:  # interrupted by a kill: kept, marked
+                assert r.id in orphans
+                assert r.status == "aborted" and "interrupted" in r.message
+        assert len(counted_ids) == 8 * len(UNITS)
+        assert len(runs) == len(counted_ids) + len(orphans)
+    finally:
+        catalog.close()
