@@ -78,12 +78,11 @@ def bench_rows(n_rows: int, folder: Path) -> float:
 def bench_instruments(n: int, n_form: int, folder: Path) -> dict[str, float]:
     """Round trip, read and forming-step overheads on a fresh simulated bench."""
     from instruments.bench import Bench
-    from procedures.cell_io import CellIO, ReadScan, disable_nagle
+    from procedures.cell_io import CellIO, ReadScan
     from procedures.programming import form_cell
 
     bench = Bench.open("simulated", data_dir=folder, fresh=True)
     try:
-        disable_nagle(bench)
         bench.prober.contact()
         io = CellIO(bench)
         io.select("1T1R", 0, 0)

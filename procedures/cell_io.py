@@ -180,11 +180,6 @@ def wait(
         time.sleep(min(slice_s, left))
 
 
-def disable_nagle(bench: Any) -> int:
-    """Obsolete: ``Bench.open`` now sets TCP_NODELAY itself. Kept until the last callers go."""
-    return 0
-
-
 class ReadScan:
     """Fast reads of many cells: the read bias stays on, each cell costs a re-select + one TI.
 

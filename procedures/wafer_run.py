@@ -566,9 +566,8 @@ class WaferRun:
             p.set_external_mode(True)
         except Exception as exc:
             raise PreflightError(f"cannot switch the station to remote mode: {exc}") from None
-        from procedures.cell_io import CellIO, disable_nagle
+        from procedures.cell_io import CellIO
 
-        disable_nagle(self.bench)
         self._io = CellIO(self.bench)
         problems = self._safe()
         if problems:
