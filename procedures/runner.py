@@ -214,13 +214,13 @@ class RunHandle:
                 temperature = float(self.bench.prober.heater().temperature)
             except Exception as exc:
                 log.warning("chuck temperature unknown: %s", exc)
+            results = Results(proc, str(path))  # the file (header) exists before the entry
             run_id = self.catalog.start_run(
                 proc.NAME, _parameter_values(proc), path, die=die, subsite=int(proc.subsite),
                 array=proc.array, cells=[list(c) for c in proc.target_cells()],
                 temperature_c=temperature, lot=proc.lot, wafer=proc.wafer_id,
                 operator=proc.operator, bench=self.bench.config.name,
             )
-            results = Results(proc, str(path))
             self._worker = _Worker(results, self.callbacks)
             if self._stop.is_set():
                 self._worker.stop()
