@@ -1,0 +1,62 @@
+"""The wafer-run panel of the main window, on the simulated bench (pytest-qt)."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import QSettings
+
+from gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, sim_bench, data_root):
+    QSettings().clear()
+    w = MainWindow(sim_bench, data_root, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.wafer_panel.busy:
+        w.wafer_panel.abort()
+        w.wafer_panel.run.wait(60)
+
+
+def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
+    panel = window.wafer_panel
+    assert panel.load("demo-wafer")
+    assert len(window.wafer_map.route) == 12 and panel.start_button.isEnabled()
+    finished_dies = []
+    panel.signals.dieFinished.connect(lambda r: finished_dies.append(r.die))
+    # three dies: a good one, the shorted (6,2) and the dead (7,2) one
+    assert panel.start(dies=[(9, 9), (6, 2), (7, 2)])
+    assert window.busy and not panel.start_button.isEnabled()
+    # manual stepping is refused while the wafer run owns the bench
+    assert not window.step_to_die(3, 8)
+    qtbot.waitUntil(lambda: len(finished_dies) >= 1, timeout=120_000)
+    panel.pause()
+    qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
+    assert not sim_bench.lab.prober.in_contact
+    assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())
+    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
+        assert panel.resume()
+    outcome = blocker.args[0]
+    assert outcome.state == "completed", outcome.error
+    bins = window.wafer_map.bins()
+    assert set(bins) == {(9, 9), (6, 2), (7, 2)}
+    table = panel.recipe.bin_table()
+    assert table[bins[(6, 2)]].special == "short"
+    assert table[bins[(7, 2)]].special == "no-contact"
+    assert "tested 3" in panel.yield_label.text()
+    assert (outcome.out_dir / "wafer_summary.csv").exists()
+    assert (outcome.out_dir / "bins.xml").exists()
+    assert not window.busy
+
+
+def test_bad_recipe_is_refused_with_the_key(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text((__import__("procedures.recipe", fromlist=["RECIPE_DIR"]).RECIPE_DIR
+                    / "demo-wafer.toml").read_text().replace('procedure = "forming"',
+                                                             'procedure = "teleport"'))
+    assert not window.wafer_panel.load(bad)
+    text = window.wafer_panel.status_label.text()
+    assert "teleport" in text and "procedure" in text
+    assert window.wafer_panel.recipe is None
