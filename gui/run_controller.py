@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 
 from procedures.base import BenchProcedure
 from procedures.catalog import Catalog
@@ -133,6 +133,9 @@ class RunController(QObject):
         if self.handle is None or not self.handle.done.is_set():
             return
         self._poll.stop()
+        # deliver the rows the worker queued before it ended, so that listeners of
+        # runFinished see the complete data
+        QCoreApplication.sendPostedEvents()
         outcome = self.handle.outcome
         self.handle = None
         self.current = None

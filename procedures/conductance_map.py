@@ -46,6 +46,7 @@ from procedures.iv_cycling import (
     reset_cell,
     set_cell,
 )
+from procedures.parameter_sets import DCProgramParameters
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def checkerboard(rows: int, cols: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # The procedure
 # ------------------------------------------------------------------------------------------------
-class ConductanceMapProcedure(BenchProcedure):
+class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
     """Read the conductance of every selected cell (optionally after programming a pattern)."""
 
     NAME = "conductance-map"
@@ -157,18 +158,6 @@ class ConductanceMapProcedure(BenchProcedure):
     image_path = Parameter("Pattern file", default="",
                            description=".csv/.txt/.npy/.pgm image [row, col]; >= half max = LRS")
     form_first = BooleanParameter("Form unformed cells first", default=False)
-    set_stop = FloatParameter("SET stop voltage (BL)", units="V", default=1.5, minimum=0.1,
-                              maximum=10)
-    set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-7,
-                                    maximum=10e-3)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
-    reset_stop = FloatParameter("RESET stop voltage (SL)", units="V", default=1.8, minimum=0.1,
-                                maximum=10)
-    reset_compliance = FloatParameter("RESET compliance", units="A", default=1e-3, minimum=1e-7,
-                                      maximum=10e-3)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
-                                maximum=5)
 
     DATA_COLUMNS = [
         "Cell row", "Cell col", "Side", "Target", "Current (A)", "Conductance (S)",

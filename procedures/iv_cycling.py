@@ -43,6 +43,7 @@ from procedures.extract import (
     set_voltage,
 )
 from procedures.forming import FORMED_CONDUCTANCE_S
+from procedures.parameter_sets import DCProgramParameters, FormFirstParameters
 from procedures.programming import FormingRamp
 
 log = logging.getLogger(__name__)
@@ -110,24 +111,12 @@ class UnformedCellError(RuntimeError):
 # ------------------------------------------------------------------------------------------------
 # The procedure
 # ------------------------------------------------------------------------------------------------
-class IVCyclingProcedure(BenchProcedure):
+class IVCyclingProcedure(FormFirstParameters, DCProgramParameters, BenchProcedure):
     """Quasi-static SET/RESET cycling of 1T1R cells with V_set, V_reset, R_LRS, R_HRS per cycle."""
 
     NAME = "iv-cycling"
 
     cycles = IntegerParameter("Cycles", default=10, minimum=1, maximum=100000)
-    set_stop = FloatParameter("SET stop voltage (BL)", units="V", default=1.5, minimum=0.1,
-                              maximum=10)
-    reset_stop = FloatParameter("RESET stop voltage (SL)", units="V", default=1.8, minimum=0.1,
-                                maximum=10)
-    set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-7,
-                                    maximum=10e-3)
-    reset_compliance = FloatParameter("RESET compliance", units="A", default=1e-3, minimum=1e-7,
-                                      maximum=10e-3)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
-                                maximum=5)
     steps = IntegerParameter("Steps per leg", default=40, minimum=2, maximum=5000)
     step_delay = FloatParameter("Step delay", units="s", default=1e-3, minimum=0, maximum=1)
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
@@ -136,13 +125,6 @@ class IVCyclingProcedure(BenchProcedure):
     reset_first = BooleanParameter("RESET first", default=True)
     set_fraction = FloatParameter("SET jump threshold", units="x compliance", default=0.5,
                                   minimum=0.05, maximum=1.0)
-    form_first = BooleanParameter("Form unformed cells first", default=False)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
-                                     minimum=1e-7, maximum=10e-3)
-    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
-                               maximum=5)
 
     DATA_COLUMNS = [
         "Cell row", "Cell col", "Cycle", "Leg", "Step", "Voltage (V)", "Current (A)",
@@ -150,11 +132,6 @@ class IVCyclingProcedure(BenchProcedure):
     ]
 
     # -- configuration ------------------------------------------------------------------------
-    def forming_ramp(self) -> FormingRamp:
-        """The forming staircase used by ``form_first``."""
-        return FormingRamp(v_stop=self.form_v_stop, compliance=self.form_compliance,
-                           v_wl=self.form_v_wl)
-
     def set_bias(self) -> SwitchBias:
         """The SET leg."""
         return SwitchBias(self.set_stop, self.v_wl_set, self.set_compliance, self.steps,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pymeasure.experiment import BooleanParameter, FloatParameter
+from pymeasure.experiment import FloatParameter
 
 from instruments.keysight.wgfmu import (
     TIME_RESOLUTION,
@@ -48,7 +48,8 @@ from instruments.keysight.wgfmu import (
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
 from procedures.forming import FORMED_CONDUCTANCE_S
-from procedures.iv_cycling import FormingRamp, UnformedCellError, form_cell
+from procedures.iv_cycling import UnformedCellError, form_cell
+from procedures.parameter_sets import FormFirstParameters
 
 log = logging.getLogger(__name__)
 
@@ -486,29 +487,17 @@ class PulseSession:
 # ------------------------------------------------------------------------------------------------
 # Procedures built on pulses
 # ------------------------------------------------------------------------------------------------
-class PulsedProcedure(BenchProcedure):
+class PulsedProcedure(FormFirstParameters, BenchProcedure):
     """Shared parameters and helpers of the WGFMU procedures (read, forming first)."""
 
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
     v_wl_read = FloatParameter("Read word-line voltage", units="V", default=2.5, minimum=0,
                                maximum=5)
     read_time = FloatParameter("Read time", units="s", default=2e-6, minimum=20e-9, maximum=1e-3)
-    form_first = BooleanParameter("Form unformed cells first", default=False)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
-                                     minimum=1e-7, maximum=10e-3)
-    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
-                               maximum=5)
 
     def read_pulse(self) -> ReadPulse:
         """The WGFMU read of every procedure step."""
         return ReadPulse(self.v_read, self.v_wl_read, self.read_time)
-
-    def forming_ramp(self) -> FormingRamp:
-        """The forming staircase used by ``form_first`` (B1500 SMUs)."""
-        return FormingRamp(v_stop=self.form_v_stop, compliance=self.form_compliance,
-                           v_wl=self.form_v_wl)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

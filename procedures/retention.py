@@ -44,6 +44,7 @@ from procedures.iv_cycling import (
     reset_cell,
     set_cell,
 )
+from procedures.parameter_sets import DCProgramParameters
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ TEMPERATURE_TOLERANCE_C = 2.0
 """C. The chuck counts as at temperature when the prober reports ready and within this."""
 
 
-class RetentionProcedure(BenchProcedure):
+class RetentionProcedure(DCProgramParameters, BenchProcedure):
     """Conductance retention of programmed cells at a chuck temperature."""
 
     NAME = "retention"
@@ -75,18 +76,6 @@ class RetentionProcedure(BenchProcedure):
                                   default="split")
     lrs_threshold = FloatParameter("LRS threshold", units="S", default=30e-6, minimum=1e-9,
                                    maximum=1e-2)
-    set_stop = FloatParameter("SET stop voltage (BL)", units="V", default=1.5, minimum=0.1,
-                              maximum=10)
-    set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-7,
-                                    maximum=10e-3)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
-    reset_stop = FloatParameter("RESET stop voltage (SL)", units="V", default=1.8, minimum=0.1,
-                                maximum=10)
-    reset_compliance = FloatParameter("RESET compliance", units="A", default=1e-3, minimum=1e-7,
-                                      maximum=10e-3)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
-                                maximum=5)
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
     v_wl_read = FloatParameter("Read word-line voltage", units="V", default=2.5, minimum=0,
                                maximum=5)
