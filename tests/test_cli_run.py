@@ -40,3 +40,27 @@ def test_unknown_procedure(capsys):
 def test_runs_on_an_empty_catalog(capsys, data_root):
     assert main(["runs", "--data", str(data_root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_run_procedures_headless_and_list_them_as_json(capsys, data_root):
+    from pymeasure.experiment import Results
+
+    args = ["--data", str(data_root), "--die", "9,9", "--quiet"]
+    assert main(["run", "forming", "--cell", "0,0-1", "--fresh", *args]) == 0
+    form_file = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "c09r09" in form_file and Results.load(form_file).data.shape[0] > 10
+    assert main(["run", "iv-cycling", "--cell", "0,1", "--set", "cycles=3", *args]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--data", str(data_root), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["procedure"] for r in runs] == ["forming", "iv-cycling"]
+    for r in runs:
+        assert {"id", "procedure", "parameters", "status", "die", "subsite", "array", "cells",
+                "file", "summary"} <= set(r)
+        assert r["status"] == "finished" and r["die"] == [9, 9] and r["array"] == "1T1R"
+    assert 2.0 < runs[0]["summary"]["v_form"] < 4.0 and runs[0]["cells"] == [[0, 0], [0, 1]]
+    # iv-cycling refuses unformed cells (form_first is off): it finished because the wafer state
+    # persisted between the two commands and cell (0,1) was formed by the first one
+    assert runs[1]["summary"]["on_off"] >= 5 and runs[1]["parameters"]["cycles"] == 3
+    assert main(["runs", "--data", str(data_root), "--procedure", "forming"]) == 0
+    assert "forming" in capsys.readouterr().out
