@@ -43,6 +43,26 @@ def _clients(res):
     return b1500, velox
 
 
+def _read_cell_on_die_9_9(res) -> float:
+    """Stock clients: step to die (9,9), contact, read cell (0,0) at 0.1 V (WL 2.5 V); A."""
+    b1500, velox = _clients(res)
+    try:
+        velox.wafermap.step_to_die(9, 9)
+        velox.chuck.move_contact()
+        b1500.initialize_all_smus()
+        b1500.data_format(1)
+        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
+            smu.enable()
+        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
+        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        return _measure_bl(b1500)[1]
+    finally:
+        b1500.force_gnd()
+        velox.chuck.move_separation()
+        b1500.adapter.close()
+        velox.adapter.close()
+
+
 def test_stock_clients_step_form_and_the_wafer_remembers(tmp_path):
     data = tmp_path / "data"
     proc, res = _start_lab(data, "--fresh")
@@ -91,37 +111,13 @@ def test_stock_clients_step_form_and_the_wafer_remembers(tmp_path):
     # a new session on the same data root: the cell is still formed
     proc, res = _start_lab(data)
     try:
-        b1500, velox = _clients(res)
-        velox.wafermap.step_to_die(9, 9)
-        velox.chuck.move_contact()
-        b1500.initialize_all_smus()
-        b1500.data_format(1)
-        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
-            smu.enable()
-        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
-        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
-        _, i_again = _measure_bl(b1500)
-        assert i_again == pytest.approx(i_after, rel=0.2)
-        b1500.adapter.close()
-        velox.adapter.close()
+        assert _read_cell_on_die_9_9(res) == pytest.approx(i_after, rel=0.2)
     finally:
         _stop_lab(proc)
 
     # --fresh starts a new wafer
     proc, res = _start_lab(data, "--fresh")
     try:
-        b1500, velox = _clients(res)
-        velox.wafermap.step_to_die(9, 9)
-        velox.chuck.move_contact()
-        b1500.initialize_all_smus()
-        b1500.data_format(1)
-        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
-            smu.enable()
-        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
-        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
-        _, i_fresh = _measure_bl(b1500)
-        assert abs(i_fresh) < 0.01e-6
-        b1500.adapter.close()
-        velox.adapter.close()
+        assert abs(_read_cell_on_die_9_9(res)) < 0.01e-6
     finally:
         _stop_lab(proc)
