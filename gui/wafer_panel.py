@@ -141,6 +141,8 @@ class WaferPanel(QWidget):
                                       for code, b in recipe.bin_table().items()})
         self.wafer_map.clear_bins()
         self.wafer_map.set_route(route)
+        self.wafer_map.set_subsites([(sub.label, sub.dx_um, sub.dy_um)
+                                     for sub in recipe.subsites])
         self.recipe_label.setText(f"<b>{recipe.name}</b>: {len(route)} dies, "
                                   f"{len(recipe.steps)} steps per die — {recipe.description}")
         resumable = find_resumable(self.data_root, recipe)

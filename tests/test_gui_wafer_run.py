@@ -60,3 +60,16 @@ def test_bad_recipe_is_refused_with_the_key(qtbot, window, tmp_path):
     text = window.wafer_panel.status_label.text()
     assert "teleport" in text and "procedure" in text
     assert window.wafer_panel.recipe is None
+
+
+def test_recipe_subsites_are_drawn_on_the_current_die(qtbot, window, tmp_path):
+    from procedures.recipe import RECIPE_DIR
+
+    text = (RECIPE_DIR / "demo-wafer.toml").read_text()
+    text = text.replace("[contact]", "[[subsites]]\nlabel = \"A\"\ndx_um = 0\ndy_um = 0\n\n"
+                        "[[subsites]]\nlabel = \"B\"\ndx_um = 2000\ndy_um = -1500\n\n"
+                        "[contact]", 1)
+    recipe = tmp_path / "subsites.toml"
+    recipe.write_text(text)
+    assert window.wafer_panel.load(recipe), window.wafer_panel.status_label.text()
+    assert window.wafer_map._subsites == [("A", 0.0, 0.0), ("B", 2000.0, -1500.0)]
