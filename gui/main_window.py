@@ -163,7 +163,8 @@ class MainWindow(QMainWindow):
         self.results_browser.runOpened.connect(self.show_run)
         self.wafer_panel.signals.row.connect(self.router.feed_row)
         self.wafer_panel.signals.batch.connect(self.router.feed_columns)
-        self.wafer_panel.signals.dieStarted.connect(self._wafer_die_started)
+        self.wafer_panel.signals.runStarted.connect(
+            lambda proc: self.router.start(list(proc.DATA_COLUMNS), proc.array))
         self.wafer_panel.runningChanged.connect(self._busy_changed)
         self.wafer_panel.finished.connect(lambda _o: self.results_browser.refresh())
         self.results_browser.table.itemSelectionChanged.connect(self._update_distributions)
@@ -284,9 +285,6 @@ class MainWindow(QMainWindow):
         self.wafer_panel.start_button.setEnabled(
             not self.controller.busy and self.wafer_panel.recipe is not None and not
             self.wafer_panel.busy)
-
-    def _wafer_die_started(self, die: Any, index: int, total: int) -> None:
-        self.router.start(["Conductance (S)", "Voltage (V)", "Current (A)"], "1T1R")
 
     def show_run(self, info: RunInfo, data: Any) -> None:
         """Restore a past run's plots from its data."""

@@ -47,6 +47,7 @@ class _Signals(QObject):
     status = pyqtSignal(str)
     row = pyqtSignal(dict)
     batch = pyqtSignal(dict)
+    runStarted = pyqtSignal(object)  # the procedure of a step, as it starts
 
 
 class WaferPanel(QWidget):
@@ -160,7 +161,8 @@ class WaferPanel(QWidget):
             on_die_finished=s.dieFinished.emit,
             on_progress=s.progress.emit,
             on_status=s.status.emit,
-            run=RunCallbacks(on_row=s.row.emit, on_batch=s.batch.emit),
+            run=RunCallbacks(on_row=s.row.emit, on_batch=s.batch.emit,
+                             on_start=s.runStarted.emit),
         )
 
     def start(self, dies: list[tuple[int, int]] | None = None) -> bool:

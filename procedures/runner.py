@@ -63,6 +63,7 @@ class RunCallbacks:
     on_batch: Callable[[dict[str, Any]], None] | None = None
     on_progress: Callable[[float], None] | None = None
     on_status: Callable[[str], None] | None = None
+    on_start: Callable[[BenchProcedure], None] | None = None  # just before the first row
 
 
 class _Worker(Worker):
@@ -225,6 +226,11 @@ class RunHandle:
             if self._stop.is_set():
                 self._worker.stop()
             self._status("running")
+            if self.callbacks.on_start:
+                try:
+                    self.callbacks.on_start(proc)
+                except Exception:  # a display problem must never stop a measurement
+                    log.exception("start callback failed")
             self._worker.start()
             self._worker.join(timeout=None)
             while self._worker.is_alive():

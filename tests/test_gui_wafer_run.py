@@ -47,6 +47,10 @@ def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
     assert table[bins[(7, 2)]].special == "no-contact"
     assert "tested 3" in panel.yield_label.text()
     assert (outcome.out_dir / "wafer_summary.csv").exists()
+    # each step starts its own plots: the I-V plot shows the last die's cycling (cycles 0-9),
+    # not its forming curves (one per cell, 12 cells)
+    window.router.flush()
+    assert window.iv_plot.cycles and max(window.iv_plot.cycles) <= 9
     assert (outcome.out_dir / "bins.xml").exists()
     assert not window.busy
 
