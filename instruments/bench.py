@@ -359,8 +359,10 @@ class Bench:
                 continue
             try:
                 if name == "wgfmu":
-                    self.wgfmu.close_session()
-                    self.wgfmu.backend.close()
+                    try:
+                        self.wgfmu.close_session()
+                    finally:
+                        self.wgfmu.backend.close()
                 else:
                     drv.adapter.close()
             except Exception as exc:

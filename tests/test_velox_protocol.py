@@ -94,7 +94,7 @@ def test_contact_refused_without_a_taught_height() -> None:
 
 
 def test_step_replies_and_end_of_route() -> None:
-    pairs = [
+    steps = [
         ("StepFirstDie 1", "0: 7 1 0 3"),
         ("StepNextDie", "0: 8 1 0 3"),
         ("StepNextDie 5 6 0", "0: 5 6 0 3"),
@@ -103,6 +103,8 @@ def test_step_replies_and_end_of_route() -> None:
         ("BinStepDie 2 9 9", "0: 9 9 0 3"),
         ("StepNextDie", "703: EndOfWafer"),
     ]
+    # every step is an XY move: the driver reads the chuck state first
+    pairs = [pair for step in steps for pair in (("ReadChuckStatus", SEPARATED), step)]
     with expected_protocol(VeloxProber, pairs) as p:
         first = p.step_first_die()
         assert (first.col, first.row, first.site, first.last_site_index) == (7, 1, 0, 3)
@@ -114,6 +116,12 @@ def test_step_replies_and_end_of_route() -> None:
         end = p.step_next_die()
         assert end.end_of_route and end.die is None
         assert p.wafermap.end_reached
+
+
+def test_step_is_refused_in_contact_and_nothing_is_sent() -> None:
+    with expected_protocol(VeloxProber, [("ReadChuckStatus", IN_CONTACT)]) as p:
+        with pytest.raises(ProberSafetyError, match="StepNextDie"):
+            p.step_next_die(5, 6)
 
 
 def test_errors_raise_velox_error_with_the_code() -> None:

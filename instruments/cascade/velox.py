@@ -401,6 +401,7 @@ class VeloxProber(Velox):
 
     # -- wafer map --------------------------------------------------------------------------
     def _step(self, command: str) -> StepResult:
+        self._require_separated(command.split()[0])  # a step is an XY move
         f = self.ask(command).split()
         if self.wafermap.end_reached:
             return StepResult(None, None, None, None, end_of_route=True)

@@ -193,6 +193,19 @@ class B1500SMU(SMU):
             source_type, mode, source_range, start, stop, steps, comp, Pcomp
         )
 
+    def synchronous_sweep_source(
+        self,
+        source_type: str,
+        source_range: int | str,
+        start: float,
+        stop: float,
+        comp: float,
+        Pcomp: float | str = "",  # noqa: N803 - pymeasure's name
+    ) -> None:
+        """pymeasure's ``synchronous_sweep_source`` (``WSV``/``WSI``) after checking the limits."""
+        self._check(source_type, [float(start), float(stop)], comp)
+        super().synchronous_sweep_source(source_type, source_range, start, stop, comp, Pcomp)
+
     def sampling_source(
         self, source_type: str, source_range: int | str, base: float, bias: float, comp: float
     ) -> None:

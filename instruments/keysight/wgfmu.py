@@ -737,7 +737,13 @@ class WGFMU:
         self._call("setMeasureVoltageRange", int(channel), int(rng))
 
     def set_measure_current_range(self, channel: int, rng: int) -> None:
-        """``WGFMU_setMeasureCurrentRange`` (:class:`MeasureCurrentRange`)."""
+        """``WGFMU_setMeasureCurrentRange`` (:class:`MeasureCurrentRange`).
+
+        The range's full scale counts as the channel's current compliance: LimitError (nothing
+        sent) when it exceeds the bench's ``max_compliance``.
+        """
+        if int(rng) in CURRENT_RANGE_AMPS:
+            self.limits.check_compliance(CURRENT_RANGE_AMPS[int(rng)])
         self._call("setMeasureCurrentRange", int(channel), int(rng))
 
     def connect(self, channel: int) -> None:
@@ -1064,6 +1070,10 @@ def run_pulse_train(
         wgfmu.wait_until_completed()
         t, i = wgfmu.get_measure_values(channels[measure_terminal])
     finally:
+        try:  # abort a sequence still running (e.g. after a timeout), then disconnect
+            wgfmu.abort()
+        except WGFMUError:
+            pass
         for ch in used:
             try:
                 wgfmu.disconnect(ch)

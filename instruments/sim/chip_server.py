@@ -98,12 +98,12 @@ class ChipControllerState:
         header, _, arg = text.partition(" ")
         header = header.upper()
         is_query = header.endswith("?")
-        try:
-            with self.lab.lock:
+        with self.lab.lock:  # the error queue is shared by every connection, like the selection
+            try:
                 return self._dispatch(header, arg.strip())
-        except _CommandError as exc:
-            self.push_error(exc.error, exc.detail)
-            return ERROR_REPLY if is_query else None
+            except _CommandError as exc:
+                self.push_error(exc.error, exc.detail)
+                return ERROR_REPLY if is_query else None
 
     def _dispatch(self, header: str, arg: str) -> str | None:
         sel = self.lab.selection

@@ -25,10 +25,6 @@ from instruments.wafermap import WaferMap
 
 log = logging.getLogger(__name__)
 
-ARRAYS = ("1T1R", "2T2R")
-SIDES = ("BL", "BLB")
-
-
 @dataclass
 class CellSelection:
     """The cell the chip controller routes the instrument channels to.
@@ -111,7 +107,8 @@ class SimLab:
     def advance(self, seconds: float) -> None:
         """Let simulated time run ahead by ``seconds`` (bias durations, waits)."""
         if seconds > 0:
-            self._extra_time += seconds
+            with self.lock:  # servers and procedure threads both advance the clock
+                self._extra_time += seconds
 
     # -- physics ------------------------------------------------------------------------------
     def contacted_chip(self) -> Chip | None:
@@ -170,9 +167,15 @@ class SimLab:
             "prober": prober_server.make_server,
             "chip": chip_server.make_server,
         }
-        for name, make in makers.items():
-            port = cfg.ports.get(name, 0)
-            self.servers[name] = make(self, host=cfg.host, port=port).start()
+        try:
+            for name, make in makers.items():
+                port = cfg.ports.get(name, 0)
+                self.servers[name] = make(self, host=cfg.host, port=port).start()
+        except Exception:  # e.g. a fixed port in use: leave no server running
+            for srv in self.servers.values():
+                srv.stop()
+            self.servers.clear()
+            raise
         return self
 
     def resources(self) -> dict[str, str]:
