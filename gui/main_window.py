@@ -117,6 +117,13 @@ class MainWindow(QMainWindow):
         wafer_layout.addWidget(self.wafer_map, 1)
         self.procedure_panel = ProcedurePanel(self.controller)
         self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
+        # one owner of the bench at a time: a procedure run or a wafer run
+        self.controller.blocked_by = lambda: (
+            "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
+            else "")
+        self.wafer_panel.blocked_by = lambda: (
+            "a procedure run owns the bench (wait for it or stop it)"
+            if self.controller.busy or self.controller.queue else "")
         self.results_browser = ResultsBrowser(self.catalog)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -214,12 +221,16 @@ class MainWindow(QMainWindow):
 
     def stop_all(self) -> None:
         """Abort the current run and empty the queue; outputs off and chuck separated."""
-        was_busy = self.controller.busy
         self.wafer_panel.abort()
         self.controller.abort_all()
-        if was_busy:
-            # the run's own end makes the bench safe; wait briefly so the message is true
-            self.controller.wait_idle(10.0)
+        # each run makes the bench safe as it ends; wait for that before touching the bench
+        self.controller.wait_idle(10.0)
+        if self.wafer_panel.busy:
+            self.wafer_panel.run.wait(10.0)
+        if self.busy:
+            self.message("Stop requested: the run is still ending and will turn outputs off "
+                         "and separate the chuck itself", error=True)
+            return
         problems = self.bench.safe_state()
         if problems:
             self.message("Stop: not everything could be made safe: " + "; ".join(problems),
@@ -282,6 +293,7 @@ class MainWindow(QMainWindow):
         self.busy_label.setText("● run in progress" if busy else "")
         self.bench_panel.set_busy(busy)
         self.procedure_panel.queue_button.setEnabled(not self.wafer_panel.busy)
+        self.queue_action.setEnabled(not self.wafer_panel.busy)
         self.wafer_panel.start_button.setEnabled(
             not self.controller.busy and self.wafer_panel.recipe is not None and not
             self.wafer_panel.busy)

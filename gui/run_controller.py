@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class RunController(QObject):
         self._poll = QTimer(self)
         self._poll.setInterval(100)
         self._poll.timeout.connect(self._check_done)
+        #: returns why the bench is not free for a run ("" when free); set by the main window
+        self.blocked_by: Callable[[], str] = lambda: ""
 
     @property
     def busy(self) -> bool:
@@ -70,6 +73,9 @@ class RunController(QObject):
         """
         import copy
 
+        reason = self.blocked_by()
+        if reason:
+            raise ValueError(f"not queued: {reason}")
         snapshot = copy.deepcopy(procedure)
         snapshot.validate(self.bench.limits)
         item = QueuedRun(snapshot, label or f"{snapshot.NAME} {snapshot.cells}")
@@ -108,7 +114,6 @@ class RunController(QObject):
         if not self.queue:
             return
         item = self.queue.pop(0)
-        self.queueChanged.emit()
         callbacks = RunCallbacks(
             on_row=self.rowReceived.emit,
             on_batch=self.batchReceived.emit,
@@ -116,6 +121,7 @@ class RunController(QObject):
             on_status=self.statusChanged.emit,
         )
         self.current = item
+        self.queueChanged.emit()
         self._t_start = time.monotonic()
         self.handle = prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
                                   callbacks)
@@ -139,6 +145,7 @@ class RunController(QObject):
         outcome = self.handle.outcome
         self.handle = None
         self.current = None
+        self.queueChanged.emit()
         self.last_outcome = outcome
         self.busyChanged.emit(False)
         self.runFinished.emit(outcome)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,8 @@ class WaferPanel(QWidget):
         self._poll.setInterval(200)
         self._poll.timeout.connect(self._check_done)
         self.passed = self.failed = 0
+        #: returns why the bench is not free for a wafer run ("" when free); set by the window
+        self.blocked_by: Callable[[], str] = lambda: ""
         self._update_buttons()
 
     @property
@@ -167,7 +170,7 @@ class WaferPanel(QWidget):
 
     def start(self, dies: list[tuple[int, int]] | None = None) -> bool:
         """Start a new wafer run of the loaded recipe (``dies``: only these)."""
-        if self.recipe is None or self.busy:
+        if self.recipe is None or self.busy or self._blocked():
             return False
         try:
             self.run = WaferRun.create(self.recipe, self.bench, self.data_root, self.catalog,
@@ -185,7 +188,7 @@ class WaferPanel(QWidget):
             self.run.resume()
             self.status_label.setText("resuming")
             return True
-        if self.recipe is None:
+        if self.recipe is None or self._blocked():
             return False
         out_dir = find_resumable(self.data_root, self.recipe)
         if out_dir is None:
@@ -202,6 +205,12 @@ class WaferPanel(QWidget):
             if rec.get("bin") is not None:
                 self.wafer_map.set_die_bin(die[0], die[1], int(rec["bin"]))
         return self._launch()
+
+    def _blocked(self) -> bool:
+        reason = self.blocked_by()
+        if reason:
+            self.status_label.setText(f"Not started: {reason}")
+        return bool(reason)
 
     def _launch(self) -> bool:
         assert self.run is not None

@@ -232,9 +232,9 @@ class RunHandle:
                 except Exception:  # a display problem must never stop a measurement
                     log.exception("start callback failed")
             self._worker.start()
-            self._worker.join(timeout=None)
-            while self._worker.is_alive():
-                self._worker.join(0.2)
+            # Thread.join: pymeasure's Worker.join only waits for the stop flag, which is set
+            # as soon as the run is aborted (a loop on it would spin until the worker ends)
+            threading.Thread.join(self._worker)
             status = STATUS_NAMES.get(proc.status, "failed")
             error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
             message = error[0] if error else ("stopped by operator" if status == "aborted" else "")
@@ -246,16 +246,25 @@ class RunHandle:
             log.exception("run of %s failed", proc.NAME)
             self.outcome = RunOutcome(run_id, "failed", path, _safe_summary(proc), die, str(exc))
         finally:
-            # outputs are off after the procedure's shutdown; a standalone run also separates
-            problems = self.bench.safe_state() if self.safe_end else []
-            if problems and self.outcome is not None:
-                self.outcome.error = (self.outcome.error + "; " if self.outcome.error else "") + \
-                    "safe state: " + "; ".join(problems)
-            if self.outcome is not None and run_id >= 0:
+            try:
+                self._finish(run_id)
+            finally:
+                self.done.set()  # whatever failed above, waiters must not hang
+
+    def _finish(self, run_id: int) -> None:
+        # outputs are off after the procedure's shutdown; a standalone run also separates
+        problems = self.bench.safe_state() if self.safe_end else []
+        if problems and self.outcome is not None:
+            self.outcome.error = (self.outcome.error + "; " if self.outcome.error else "") + \
+                "safe state: " + "; ".join(problems)
+        if self.outcome is not None and run_id >= 0:
+            try:
                 self.catalog.finish_run(run_id, self.outcome.status, self.outcome.summary,
                                         self.outcome.error)
-            self._status(self.outcome.status if self.outcome else "failed")
-            self.done.set()
+            except Exception as exc:  # the file is complete; the entry stays "running"
+                log.error("catalog entry %d not updated: %s", run_id, exc)
+                self.outcome.error += f"; catalog not updated: {exc}"
+        self._status(self.outcome.status if self.outcome else "failed")
 
 
 class _Aborted(Exception):

@@ -29,8 +29,11 @@ def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
     # three dies: a good one, the shorted (6,2) and the dead (7,2) one
     assert panel.start(dies=[(9, 9), (6, 2), (7, 2)])
     assert window.busy and not panel.start_button.isEnabled()
-    # manual stepping is refused while the wafer run owns the bench
+    # manual stepping and procedure runs are refused while the wafer run owns the bench
     assert not window.step_to_die(3, 8)
+    assert not window.procedure_panel.queue_current()
+    assert "wafer run owns the bench" in window.procedure_panel.error_label.text()
+    assert not window.controller.busy and not window.controller.queue
     qtbot.waitUntil(lambda: len(finished_dies) >= 1, timeout=120_000)
     panel.pause()
     qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
@@ -77,3 +80,18 @@ def test_recipe_subsites_are_drawn_on_the_current_die(qtbot, window, tmp_path):
     recipe.write_text(text)
     assert window.wafer_panel.load(recipe), window.wafer_panel.status_label.text()
     assert window.wafer_map._subsites == [("A", 0.0, 0.0), ("B", 2000.0, -1500.0)]
+
+
+def test_wafer_run_refused_while_a_procedure_runs(qtbot, window):
+    panel = window.procedure_panel
+    panel.set_procedure("conductance-map")
+    panel.set_parameter("die", "9,9")
+    panel.set_parameter("cells", "all")
+    with qtbot.waitSignal(window.controller.rowReceived, timeout=20_000):
+        assert panel.queue_current()
+    assert window.wafer_panel.load("demo-wafer")
+    assert not window.wafer_panel.start()
+    assert "procedure run owns the bench" in window.wafer_panel.status_label.text()
+    assert window.wafer_panel.run is None
+    window.controller.abort()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=20_000)
