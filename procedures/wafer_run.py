@@ -510,10 +510,15 @@ class WaferRun:
                                                    "passed": y.passed, "failed": y.failed}
                 except Exception as exc:
                     log.warning("could not read the prober's yield: %s", exc)
-            self._set_state(state, error)
-            counts = self.write_outputs()
-        self.outcome = WaferOutcome(state, self.out_dir, self.dies_done(), len(self.route),
-                                    counts, error, dict(self.timings), preflight_failed)
+            counts: dict[str, Any] = {}
+            try:
+                self._set_state(state, error)
+                counts = self.write_outputs()
+            except Exception as exc:  # a disk problem: report it, waiters must not hang
+                log.exception("could not save the wafer run's state or outputs")
+                state, error = "failed", f"{error}; saving: {exc}".lstrip("; ")
+            self.outcome = WaferOutcome(state, self.out_dir, self.dies_done(), len(self.route),
+                                        counts, error, dict(self.timings), preflight_failed)
         return self.outcome
 
     def write_outputs(self) -> dict[str, Any]:
