@@ -46,6 +46,7 @@ from gui.widgets.wafer_map import WaferMapWidget
 from instruments.bench import Bench
 from instruments.wafermap import WaferMap
 from procedures.catalog import Catalog, RunInfo
+from procedures.runner import position_prober
 from procedures.targets import format_cells
 
 log = logging.getLogger(__name__)
@@ -248,15 +249,13 @@ class MainWindow(QMainWindow):
             self.message(f"Die {col},{row} is not on the wafer map", error=True)
             return False
         try:
-            self.bench.prober.separate()
-            self.bench.prober.step_next_die(col, row, 0)
-            pos = self.bench.prober.map_position()
+            at = position_prober(self.bench, (col, row), 0, contact=False)
         except Exception as exc:
             self.message(f"Prober refused to step to {col},{row}: {exc}", error=True)
             return False
-        self.wafer_map.set_current_die(pos.col, pos.row)
-        self.procedure_panel.set_parameter("die", f"{pos.col},{pos.row}")
-        self.message(f"Prober at die {pos.col},{pos.row} (separated)")
+        self.wafer_map.set_current_die(*at)
+        self.procedure_panel.set_parameter("die", f"{at[0]},{at[1]}")
+        self.message(f"Prober at die {at[0]},{at[1]} (separated)")
         self.refresh_status()
         return True
 

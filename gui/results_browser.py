@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-from pymeasure.experiment import Results
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -20,6 +18,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from procedures.analysis import run_data
 from procedures.catalog import Catalog, RunInfo
 from procedures.registry import PROCEDURES
 from procedures.targets import parse_die
@@ -29,11 +28,6 @@ log = logging.getLogger(__name__)
 COLUMNS = ["id", "procedure", "status", "die", "subsite", "array", "started", "summary"]
 KEY_FIGURES = ("v_form", "r_lrs", "r_hrs", "on_off", "g_median", "ber_2t2r", "ber_1t1r",
                "test_accuracy")
-
-
-def load_run_data(info: RunInfo) -> pd.DataFrame:
-    """A past run's data (pymeasure results CSV; partial files of aborted runs load too)."""
-    return Results.load(info.file).data
 
 
 class ResultsBrowser(QWidget):
@@ -109,7 +103,7 @@ class ResultsBrowser(QWidget):
         """Load row ``row``'s data and emit ``runOpened``."""
         info = self.runs[row]
         try:
-            data = load_run_data(info)
+            data = run_data(self.catalog, info.id)  # partial files of aborted runs load too
         except Exception as exc:
             QMessageBox.warning(self, "Open run", f"Cannot read {info.file}: {exc}")
             return

@@ -117,8 +117,11 @@ def _safe(text: str) -> str:
     return cleaned or "unnamed"
 
 
-def position_prober(bench: Any, die: tuple[int, int] | None, subsite: int) -> tuple[int, int]:
-    """Step the prober to ``die``/``subsite`` (None: stay), contact, and return the die it reports.
+def position_prober(
+    bench: Any, die: tuple[int, int] | None, subsite: int, contact: bool = True
+) -> tuple[int, int]:
+    """Step the prober to ``die``/``subsite`` (None: stay), contact (if asked), and return the
+    die the prober reports.
 
     Stepping always separates first (never XY in contact); contact comes last.
     """
@@ -130,7 +133,8 @@ def position_prober(bench: Any, die: tuple[int, int] | None, subsite: int) -> tu
     reported = (pos.col, pos.row)
     if die is not None and reported != die:
         raise RuntimeError(f"prober reports die {reported} after stepping to {die}")
-    prober.contact()
+    if contact:
+        prober.contact()
     return reported
 
 
