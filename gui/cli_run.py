@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
-from procedures.base import BenchProcedure
+from procedures.base import BenchProcedure, set_parameters
 from procedures.registry import PROCEDURES, procedure_class
 
 
@@ -71,22 +71,7 @@ def describe_parameters(cls: type[BenchProcedure]) -> str:
 
 def apply_settings(proc: BenchProcedure, settings: dict[str, str]) -> None:
     """Set parameters from text; ValueError naming the parameter and its allowed range."""
-    objects = proc.parameter_objects()
-    for key, text in settings.items():
-        if key not in objects:
-            raise ValueError(f"unknown parameter {key!r} for {proc.NAME}; "
-                             f"known: {', '.join(objects)}")
-        param = objects[key]
-        try:
-            param.value = text
-        except ValueError as exc:
-            rng = ""
-            if hasattr(param, "minimum"):
-                rng = f" (allowed {param.minimum:g} .. {param.maximum:g} {param.units or ''})"
-            elif getattr(param, "choices", None):
-                rng = f" (allowed: {', '.join(map(str, param.choices))})"
-            raise ValueError(f"parameter {key} = {text!r}: {exc}{rng}") from None
-        setattr(proc, key, param.value)
+    set_parameters(proc, settings)
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:

@@ -40,7 +40,7 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.run_controller import RunController
-from procedures.base import BenchProcedure
+from procedures.base import BenchProcedure, set_parameters
 from procedures.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
@@ -241,10 +241,7 @@ class ProcedurePanel(QWidget):
     def build_procedure(self) -> BenchProcedure:
         """A procedure instance with the form's values (parameter checks raise ValueError)."""
         proc = PROCEDURES[self.procedure_name()]()
-        objects = proc.parameter_objects()
-        for key, value in self.values().items():
-            objects[key].value = value  # pymeasure validates ranges and choices here
-            setattr(proc, key, objects[key].value)
+        set_parameters(proc, self.values())  # pymeasure validates ranges and choices
         return proc
 
     # -- actions --------------------------------------------------------------------------------

@@ -92,3 +92,23 @@ class BenchProcedure(Procedure):
         wg = getattr(self.bench, "wgfmu", None)
         if wg is not None:
             wg.safe_state()
+
+
+def set_parameters(proc: Any, settings: dict[str, Any]) -> None:
+    """Set pymeasure parameters of ``proc`` from values; ValueError naming the parameter."""
+    objects = proc.parameter_objects()
+    for key, value in settings.items():
+        if key not in objects:
+            raise ValueError(f"unknown parameter {key!r} for {proc.NAME}; "
+                             f"known: {', '.join(objects)}")
+        param = objects[key]
+        try:
+            param.value = value
+        except (TypeError, ValueError) as exc:
+            rng = ""
+            if hasattr(param, "minimum") and hasattr(param, "maximum"):
+                rng = f" (allowed {param.minimum:g} .. {param.maximum:g} {param.units or ''})"
+            elif getattr(param, "choices", None):
+                rng = f" (allowed: {', '.join(map(str, param.choices))})"
+            raise ValueError(f"parameter {key} = {value!r}: {exc}{rng}") from None
+        setattr(proc, key, param.value)

@@ -66,6 +66,7 @@ from typing import Any
 
 from instruments.limits import SafetyLimits
 from instruments.wafermap import DieIndex, WaferMap
+from procedures.base import set_parameters
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "resources" / "recipes"
 ORIGINS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -1020,25 +1021,6 @@ class _Parser:
                 raise self.fail(("bins",), "add a catch-all bin (one without limits)")
             out.append(_DEFAULT_FAIL)
         return out
-
-
-def set_parameters(proc: Any, settings: dict[str, Any]) -> None:
-    """Set pymeasure parameters of ``proc`` from values; ValueError naming the parameter."""
-    objects = proc.parameter_objects()
-    for key, value in settings.items():
-        if key not in objects:
-            raise ValueError(f"unknown parameter {key!r} for {proc.NAME}")
-        param = objects[key]
-        try:
-            param.value = value
-        except (TypeError, ValueError) as exc:
-            rng = ""
-            if hasattr(param, "minimum") and hasattr(param, "maximum"):
-                rng = f" (allowed {param.minimum:g} .. {param.maximum:g} {param.units or ''})"
-            elif getattr(param, "choices", None):
-                rng = f" (allowed: {', '.join(map(str, param.choices))})"
-            raise ValueError(f"parameter {key} = {value!r}: {exc}{rng}") from None
-        setattr(proc, key, param.value)
 
 
 def _read_only(step: StepSpec) -> bool:
