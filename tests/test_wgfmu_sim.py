@@ -299,6 +299,20 @@ def test_repeats_with_measurements_are_simulated(wg, lab):
     assert lab.time == pytest.approx(40 * period)
 
 
+def test_too_many_repeats_with_measurements_are_refused_not_run(wg, lab):
+    set_reset_patterns(wg)
+    wg.set_measure_event("bl", "top", 600e-9, 1, 10e-9)
+    setup_current(wg, 501, MeasureCurrentRange.MA1)
+    wg.add_sequence(501, "bl", 10_000_000)
+    wg.add_sequence(502, "sl", 10_000_000)
+    wg.connect(501)
+    wg.connect(502)
+    with pytest.raises(WGFMUError) as info:
+        wg.execute()
+    assert info.value.code == ErrorCode.LIBRARY and "too many" in info.value.summary
+    assert lab.time == 0 and lab.chip.cycles == []  # nothing was applied
+
+
 # -- pulse trains --------------------------------------------------------------------------------
 
 

@@ -789,6 +789,12 @@ class WGFMUSession:
         if period.count > 1 and not has_samples and self._fast_path(period):
             return
         steps = _compile(period, 0, period.length)
+        if period.count * len(steps) > MAX_EXPANDED_POINTS:  # would hold the lab lock for minutes
+            raise _Fail(
+                ErrorCode.LIBRARY,
+                f"{period.count} repeats of a pattern with measure events are too many for the "
+                f"simulator (at most {MAX_EXPANDED_POINTS} steps); measure in fewer repeats",
+            )
         store = {ch: np.empty((period.count, n)) for ch, n in n_samples.items() if n}
         for it in range(period.count):
             for step in steps:
