@@ -43,3 +43,19 @@ class DCProgramParameters:
                                       maximum=10e-3)
     v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
                                 maximum=5)
+
+
+class DeviceOpParameters:
+    """SET, RESET and forming conditions of the learning procedures' device writes."""
+
+    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
+    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
+                              maximum=5)
+    v_reset = FloatParameter("RESET voltage (SL)", units="V", default=2.0, minimum=0.1,
+                             maximum=5)
+    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
+                                maximum=5)
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
+                                 maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+                                     minimum=1e-7, maximum=10e-3)

@@ -47,6 +47,7 @@ from procedures.learning.synapses import (
     IdealPairs,
     single_die_layout,
 )
+from procedures.parameter_sets import DeviceOpParameters
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ MAX_TASKS = 8
 TASK_COLUMNS = [f"Task {k + 1} accuracy" for k in range(MAX_TASKS)]
 
 
-class BNNMetaplasticProcedure(BenchProcedure):
+class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     """Continual learning of a binarized network on 2T2R synapses, metaplastic Adam (m)."""
 
     NAME = "bnn-metaplastic"
@@ -83,19 +84,8 @@ class BNNMetaplasticProcedure(BenchProcedure):
     backend = ListParameter("Synapses", choices=["chip", "ideal"], default="chip",
                             description="chip: 2T2R pairs of the contacted die; ideal: software")
     form_first = BooleanParameter("Form unformed devices first", default=True)
-    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
     set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-6,
                                     maximum=10e-3)
-    v_reset = FloatParameter("RESET voltage (SL)", units="V", default=2.0, minimum=0.1,
-                             maximum=5)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
-                                maximum=5)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
-                                     minimum=1e-7, maximum=10e-3)
 
     DATA_COLUMNS = [
         "Task", "Epoch", "Step", "Loss", "Train accuracy", *TASK_COLUMNS, "Mean accuracy",

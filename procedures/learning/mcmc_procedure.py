@@ -39,6 +39,7 @@ from procedures.learning.mcmc import (
     breast_cancer_data,
 )
 from procedures.learning.synapses import ChipConductances, DeviceProgram
+from procedures.parameter_sets import DeviceOpParameters
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ DEFAULT_CELLS = "0-3,0-9"
 """4 rows (models) x 10 columns: 9 parameters (8 PCA features + bias) and one spare per row."""
 
 
-class _ConductanceParameters(BenchProcedure):
+class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
     """Parameters and helpers shared by the calibration and the sampler (1T1R programs)."""
 
     array = ListParameter("Array", choices=["1T1R"], default="1T1R",
@@ -58,17 +59,6 @@ class _ConductanceParameters(BenchProcedure):
     c_max = FloatParameter("Highest SET compliance", units="A", default=160e-6, minimum=2e-6,
                            maximum=1e-3)
     form_first = BooleanParameter("Form unformed cells first", default=True)
-    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
-    v_reset = FloatParameter("RESET voltage (SL)", units="V", default=2.0, minimum=0.1,
-                             maximum=5)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
-                                maximum=5)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
-                                     minimum=1e-7, maximum=10e-3)
 
     def device_program(self) -> DeviceProgram:
         """Bias conditions (the SET compliance varies per program, up to ``c_max``)."""
