@@ -30,3 +30,16 @@ def sim_bench(data_root):
         yield bench
     finally:
         bench.close()
+
+
+@pytest.fixture(scope="module")
+def module_bench(tmp_path_factory):
+    """One simulated bench (fresh wafer) shared by a test module, with its data root."""
+    from instruments.bench import Bench
+
+    root = tmp_path_factory.mktemp("module-data")
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    try:
+        yield bench, root
+    finally:
+        bench.close()

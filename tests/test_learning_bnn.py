@@ -25,16 +25,9 @@ SMALL = {"inputs": "4x4", "n_hidden": 4, "tasks": 2, "epochs": 1, "train_limit":
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
+def bench(module_bench):
     """One simulated bench for the module: the 2T2R devices are formed once."""
-    from instruments.bench import Bench
-
-    root = tmp_path_factory.mktemp("bnn-data")
-    b = Bench.open("simulated", data_dir=root, fresh=True)
-    try:
-        yield b, root
-    finally:
-        b.close()
+    return module_bench
 
 
 def _run(bench, root, callbacks=None, start_only=False, **params):

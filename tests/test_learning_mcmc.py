@@ -28,16 +28,9 @@ CELLS = "0-2,0-9"
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
+def bench(module_bench):
     """One simulated bench for the module (cells formed once), with its data root."""
-    from instruments.bench import Bench
-
-    root = tmp_path_factory.mktemp("mcmc-data")
-    b = Bench.open("simulated", data_dir=root, fresh=True)
-    try:
-        yield b, root
-    finally:
-        b.close()
+    return module_bench
 
 
 @pytest.fixture(scope="module")
