@@ -92,7 +92,11 @@ def run_app(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MemProbe")
     app.setOrganizationName("MemProbe")
-    root = resolve_data_root(data_dir)
+    try:
+        root = resolve_data_root(data_dir)
+    except ValueError as exc:  # a file, not writable: one line, nothing opened
+        print(f"memprobe: {exc}", file=sys.stderr)
+        return 2
     try:
         the_bench = Bench.open(bench, data_dir=root, fresh=fresh)
     except (BenchConfigError, OSError) as exc:

@@ -55,11 +55,11 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 def _cmd_sim_lab(args: argparse.Namespace) -> int:
     from instruments.sim.lab import LabConfig, SimLab
 
-    cfg = LabConfig(
-        seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh, host=args.host,
-        time_scale=args.time_scale,
-    )
     try:
+        cfg = LabConfig(
+            seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
+            host=args.host, time_scale=args.time_scale,
+        )
         lab = SimLab(cfg).start()
     except (OSError, ValueError) as exc:
         print(f"memprobe sim-lab: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
 from procedures.base import BenchProcedure, set_parameters
 from procedures.registry import PROCEDURES, procedure_class
+from procedures.validation import validate_procedure
 
 
 class ProgressBar:
@@ -50,6 +52,13 @@ class ProgressBar:
         self.stream.write(f"\r{self.label}: {status} in {time.monotonic() - self.t0:.1f} s"
                           + " " * 30 + "\n")
         self.stream.flush()
+
+
+def quiet_runs(record: logging.LogRecord) -> bool:
+    """Log filter: drop INFO and DEBUG records of pymeasure and the procedures (pymeasure's
+    worker resets its own logger level on every run, so a level alone would not do)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(
+        ("pymeasure", "procedures"))
 
 
 def describe_parameters(cls: type[BenchProcedure]) -> str:
@@ -147,32 +156,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.help:
         print(describe_parameters(cls))
         return 0
+    if not getattr(args, "verbose", False):  # a bad input is one line; INFO would drown it
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_runs)
     try:
         config = load_bench_config(args.bench)
         proc = build_procedure(args)
-        proc.validate(config.limits)  # before the bench is opened: nothing can be applied
+        # before the bench is opened: nothing can be applied
+        validate_procedure(proc, config.limits)
+        root = resolve_data_root(args.data)
     except (ValueError, LimitError, BenchConfigError) as exc:
         print(f"memprobe run {args.procedure}: {exc}", file=sys.stderr)
         return 2
-    return _execute(proc, config, args)
+    return _execute(proc, config, root, args)
 
 
-def _execute(proc: BenchProcedure, config: Any, args: argparse.Namespace) -> int:
+def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
     from procedures.catalog import Catalog
     from procedures.runner import RunCallbacks, prepare_run
 
-    root = resolve_data_root(args.data)
     catalog = Catalog(root)
     bar = None if args.quiet else ProgressBar(proc.NAME)
     try:
         bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
     except (OSError, BenchConfigError) as exc:
         print(f"memprobe run: cannot open bench {config.name}: {exc}", file=sys.stderr)
+        catalog.close()
         return 3
     try:
         callbacks = RunCallbacks(on_progress=bar.update if bar else None)
-        handle = prepare_run(proc, bench, root, catalog, callbacks)
+        try:  # the target against the prober's map: queries only, nothing has moved
+            handle = prepare_run(proc, bench, root, catalog, callbacks)
+        except ValueError as exc:
+            print(f"memprobe run {proc.NAME}: {exc}", file=sys.stderr)
+            return 2
         previous = signal.signal(signal.SIGINT, lambda *_: handle.stop())
         try:
             handle.start()
@@ -203,7 +221,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"memprobe runs: {exc}", file=sys.stderr)
         return 2
-    catalog = Catalog(resolve_data_root(args.data))
+    try:
+        root = resolve_data_root(args.data)
+    except ValueError as exc:
+        print(f"memprobe runs: {exc}", file=sys.stderr)
+        return 2
+    catalog = Catalog(root)
     try:
         runs = catalog.runs(procedure=args.procedure, die=die, status=args.status)
     finally:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gui.cli_run import ProgressBar
+from gui.cli_run import ProgressBar, quiet_runs
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 
@@ -68,13 +68,6 @@ def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_wafer)
 
 
-def _quiet_runs(record: logging.LogRecord) -> bool:
-    """Log filter: drop INFO and DEBUG records of pymeasure and the procedures (pymeasure's
-    worker resets its own logger level on every run, so a level alone would not do)."""
-    return record.levelno >= logging.WARNING or not record.name.startswith(
-        ("pymeasure", "procedures"))
-
-
 def _err(text: str) -> None:
     print(f"memprobe wafer: {text}", file=sys.stderr, flush=True)
 
@@ -86,7 +79,7 @@ def cmd_wafer(args: argparse.Namespace) -> int:
 
     if not getattr(args, "verbose", False):  # per-run INFO lines would drown the progress bar
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_quiet_runs)
+            handler.addFilter(quiet_runs)
     if args.fresh and args.resume:
         _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
         return 2
@@ -97,13 +90,14 @@ def cmd_wafer(args: argparse.Namespace) -> int:
         dies = parse_dies(args.dies) if args.dies else None
         if dies is not None:
             recipe.plan_route(dies)
+        root = resolve_data_root(args.data)  # a writable folder, before anything moves
     except (RecipeError, BenchConfigError, ValueError) as exc:
         _err(str(exc))
         return 2
-    return _execute(recipe, config, dies, args)
+    return _execute(recipe, config, dies, root, args)
 
 
-def _execute(recipe: Any, config: Any, dies: Any, args: argparse.Namespace) -> int:
+def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
     from procedures.catalog import Catalog
     from procedures.wafer_run import (
@@ -114,7 +108,6 @@ def _execute(recipe: Any, config: Any, dies: Any, args: argparse.Namespace) -> i
         load_cursor,
     )
 
-    root = resolve_data_root(args.data)
     out_dir = latest_run(root, recipe) if args.resume else None
     if out_dir is not None and load_cursor(out_dir).get("state") == "completed":
         _err(f"the last run of {recipe.name} is already complete; nothing to resume")

@@ -76,8 +76,10 @@ class RunController(QObject):
         reason = self.blocked_by()
         if reason:
             raise ValueError(f"not queued: {reason}")
+        from procedures.validation import validate_procedure
+
         snapshot = copy.deepcopy(procedure)
-        snapshot.validate(self.bench.limits)
+        validate_procedure(snapshot, self.bench.limits)  # messages name the parameter
         item = QueuedRun(snapshot, label or f"{snapshot.NAME} {snapshot.cells}")
         self.queue.append(item)
         self.queueChanged.emit()
@@ -123,8 +125,16 @@ class RunController(QObject):
         self.current = item
         self.queueChanged.emit()
         self._t_start = time.monotonic()
-        self.handle = prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
-                                  callbacks)
+        try:  # checks the die/subsite against the prober's map (queries only)
+            self.handle = prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
+                                      callbacks)
+        except ValueError as exc:  # nothing was applied: report, then the next queued run
+            log.error("run %s refused: %s", item.label, exc)
+            self.current = None
+            self.statusChanged.emit(f"refused: {exc}")
+            self.queueChanged.emit()
+            self._start_next()
+            return
         self.busyChanged.emit(True)
         self.runStarted.emit(item)
         self.handle.start()

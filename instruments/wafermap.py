@@ -51,6 +51,20 @@ class WaferMap:
         if not 0 <= self.edge_exclusion_mm < self.diameter_mm / 2:
             raise ValueError("edge exclusion must be >= 0 and smaller than the radius")
 
+    @classmethod
+    def from_velox(cls, params: object, home: DieIndex | None = None) -> WaferMap:
+        """The map of a prober's ``GetWaferMapParams2`` reply (a ``WaferMapParams``: diameter
+        mm, die width/height um, flat angle deg, x/y offset um, edge area um)."""
+        p: object = params
+        return cls(
+            diameter_mm=p.diameter_mm, die_width_um=p.die_width_um,  # type: ignore[attr-defined]
+            die_height_um=p.die_height_um,  # type: ignore[attr-defined]
+            edge_exclusion_mm=p.edge_area_um / 1000.0,  # type: ignore[attr-defined]
+            flat_angle_deg=p.flat_angle_deg,  # type: ignore[attr-defined]
+            x_offset_um=p.x_offset_um, y_offset_um=p.y_offset_um,  # type: ignore[attr-defined]
+            home=home,
+        )
+
     # -- grid -------------------------------------------------------------------------------
     @property
     def n_cols(self) -> int:

@@ -22,6 +22,7 @@ from pymeasure.experiment import IntegerParameter, ListParameter, Parameter, Pro
 
 from instruments.limits import SafetyLimits
 from procedures.targets import ARRAY_SHAPES, Cell, parse_cells, parse_die
+from procedures.validation import check_parameter_values, coerce_parameter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class BenchProcedure(Procedure):
         Raises ``ValueError`` (``LimitError`` for safety limits) naming the parameter.
         """
         self.check_parameters()
+        check_parameter_values(self)  # NaN/inf, 1.5 or true for an integer, names in paths
         self.target_die()
         self.target_cells()
 
@@ -95,13 +97,18 @@ class BenchProcedure(Procedure):
 
 
 def set_parameters(proc: Any, settings: dict[str, Any]) -> None:
-    """Set pymeasure parameters of ``proc`` from values; ValueError naming the parameter."""
+    """Set pymeasure parameters of ``proc`` from values; ValueError naming the parameter.
+
+    Float and integer values are converted strictly (:func:`~procedures.validation.
+    coerce_parameter`: no NaN/inf, no 1.5 or true for an integer).
+    """
     objects = proc.parameter_objects()
     for key, value in settings.items():
         if key not in objects:
             raise ValueError(f"unknown parameter {key!r} for {proc.NAME}; "
                              f"known: {', '.join(objects)}")
         param = objects[key]
+        value = coerce_parameter(key, param, value)
         try:
             param.value = value
         except (TypeError, ValueError) as exc:

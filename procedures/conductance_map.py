@@ -194,9 +194,9 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        limits.check_voltage("BL", self.v_read)
-        limits.check_voltage("WL", self.v_wl_read)
-        limits.check_compliance(self.read_compliance, self.v_read)
+        limits.check_voltage("BL", self.v_read, "v_read")
+        limits.check_voltage("WL", self.v_wl_read, "v_wl_read")
+        limits.check_compliance(self.read_compliance, self.v_read, "read_compliance", "v_read")
         if self.pattern == "none":
             return
         try:

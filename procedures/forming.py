@@ -54,10 +54,11 @@ class FormingProcedure(BenchProcedure):
         super().validate(limits)
         if self.v_start >= self.v_stop:
             raise ValueError(f"v_start ({self.v_start} V) must be below v_stop ({self.v_stop} V)")
-        limits.check_voltage("BL", self.v_stop)
-        limits.check_voltage("BL", self.v_read)
-        limits.check_voltage("WL", max(self.v_wl, self.v_wl_read))
-        limits.check_compliance(self.compliance, self.v_stop)
+        limits.check_voltage("BL", self.v_stop, "v_stop")
+        limits.check_voltage("BL", self.v_read, "v_read")
+        limits.check_voltage("WL", self.v_wl, "v_wl")
+        limits.check_voltage("WL", self.v_wl_read, "v_wl_read")
+        limits.check_compliance(self.compliance, self.v_stop, "compliance", "v_stop")
         if self.array != "1T1R":
             # 2T2R devices are formed one side at a time through the same path; the pair
             # procedures (ber-2t2r) form both sides themselves.

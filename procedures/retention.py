@@ -103,12 +103,12 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        limits.check_temperature(self.temperature_c)
+        limits.check_temperature(self.temperature_c, "temperature_c")
         if self.array != "1T1R":
             raise ValueError("retention runs on the 1T1R array (array = 1T1R)")
-        limits.check_voltage("BL", self.v_read)
-        limits.check_voltage("WL", self.v_wl_read)
-        limits.check_compliance(1e-3, self.v_read)
+        limits.check_voltage("BL", self.v_read, "v_read")
+        limits.check_voltage("WL", self.v_wl_read, "v_wl_read")
+        limits.check_compliance(1e-3, self.v_read, volts_name="v_read")
         if self.program:
             self.set_bias().check(limits, "BL")
             self.reset_bias().check(limits, "SL")

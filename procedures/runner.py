@@ -33,6 +33,7 @@ from pymeasure.experiment import Procedure, Results, Worker
 from procedures.base import BenchProcedure
 from procedures.catalog import Catalog
 from procedures.cell_io import CellIO
+from procedures.validation import check_target, safe_component, validate_procedure
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +100,17 @@ def results_path(
     root: Path, procedure: BenchProcedure, die: tuple[int, int] | None, subsite: int
 ) -> Path:
     """A new, unique results file path for ``procedure`` on ``die``/``subsite``."""
-    folder = (Path(root) / _safe(procedure.lot) / _safe(procedure.wafer_id) / die_folder(die)
-              / f"s{subsite:02d}")
+    folder = (Path(root) / safe_component(procedure.lot) / safe_component(procedure.wafer_id)
+              / die_folder(die) / f"s{subsite:02d}")
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{procedure.NAME}_{stamp}"
+    base = f"{safe_component(procedure.NAME)}_{stamp}"
     path = folder / f"{base}.csv"
     n = 1
     while path.exists():
         n += 1
         path = folder / f"{base}_{n}.csv"
     return path
-
-
-def _safe(text: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text).strip())
-    return cleaned or "unnamed"
 
 
 def position_prober(
@@ -304,10 +300,13 @@ def prepare_run(
         safe_end: call ``bench.safe_state()`` (outputs off and separate) at the end; False when
             the caller runs more steps on the same contact (outputs still go off in shutdown).
 
-    Raises ValueError/LimitError naming the parameter before anything is applied.
+    Raises ValueError/LimitError naming the parameter before anything is applied; with
+    ``move_prober`` the die and subsite are checked against the prober's map (queries only).
     """
     snapshot = copy.deepcopy(procedure)
-    snapshot.validate(bench.limits)
+    validate_procedure(snapshot, bench.limits)
+    if move_prober:
+        check_target(bench, snapshot.target_die(), int(snapshot.subsite))
     return RunHandle(snapshot, bench, data_root, catalog, callbacks, move_prober, safe_end)
 
 

@@ -53,6 +53,8 @@ def parse_cells(text: str, array: str = "1T1R") -> list[Cell]:
             raise ValueError(
                 f"bad cell {part.strip()!r} for {array} ({rows} rows x {cols} columns): {exc}"
             ) from None
+    if not cells:
+        raise ValueError(f"no cell in {text!r} (use e.g. '0,0', '0-3,0-31' or 'all')")
     seen: set[Cell] = set()
     return [c for c in cells if not (c in seen or seen.add(c))]
 

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from instruments.wafermap import DieIndex, WaferMap
+from procedures.validation import safe_component
 
 log = logging.getLogger(__name__)
 
@@ -669,7 +670,7 @@ def default_map_columns(df: pd.DataFrame, limit: int = 16) -> list[str]:
 
 def safe_name(column: str) -> str:
     """A file name for a summary column (``form.v_form`` -> ``form.v_form``)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in column)
+    return safe_component(column)
 
 
 def write_outputs(

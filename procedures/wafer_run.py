@@ -63,6 +63,7 @@ from instruments.wafermap import DieIndex
 from procedures.catalog import Catalog
 from procedures.recipe import BinRule, Recipe, RecipeError, StepRun, set_parameters
 from procedures.runner import RunCallbacks, RunOutcome, prepare_run
+from procedures.validation import safe_component
 from procedures.wafer_outputs import atomic_write, die_figures, run_figures, write_outputs
 
 log = logging.getLogger(__name__)
@@ -172,19 +173,14 @@ def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
 
 
-def _safe(text: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text).strip())
-    return cleaned or "unnamed"
-
-
 def _key(die: DieIndex) -> str:
     return f"{die[0]},{die[1]}"
 
 
 def wafer_runs_dir(data_root: Path, recipe: Recipe) -> Path:
     """Folder holding the wafer output folders of ``recipe``'s lot and wafer."""
-    return (Path(data_root) / _safe(recipe.wafer.lot) / _safe(recipe.wafer.wafer_id)
-            / "wafer-runs")
+    return (Path(data_root) / safe_component(recipe.wafer.lot)
+            / safe_component(recipe.wafer.wafer_id) / "wafer-runs")
 
 
 def latest_run(data_root: Path, recipe: Recipe, unfinished: bool = False) -> Path | None:
@@ -193,7 +189,7 @@ def latest_run(data_root: Path, recipe: Recipe, unfinished: bool = False) -> Pat
     base = wafer_runs_dir(data_root, recipe)
     if not base.is_dir():
         return None
-    for folder in sorted(base.glob(f"{_safe(recipe.name)}_*"), reverse=True):
+    for folder in sorted(base.glob(f"{safe_component(recipe.name)}_*"), reverse=True):
         try:
             cursor = json.loads((folder / CURSOR_NAME).read_text())
         except (OSError, ValueError):
@@ -290,11 +286,11 @@ class WaferRun:
         if out_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             base = wafer_runs_dir(data_root, recipe)
-            out_dir = base / f"{_safe(recipe.name)}_{stamp}"
+            out_dir = base / f"{safe_component(recipe.name)}_{stamp}"
             n = 1
             while out_dir.exists():
                 n += 1
-                out_dir = base / f"{_safe(recipe.name)}_{stamp}_{n}"
+                out_dir = base / f"{safe_component(recipe.name)}_{stamp}_{n}"
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(out_dir / "recipe.toml", recipe.text)
