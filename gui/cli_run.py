@@ -13,6 +13,8 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +61,19 @@ def quiet_runs(record: logging.LogRecord) -> bool:
     worker resets its own logger level on every run, so a level alone would not do)."""
     return record.levelno >= logging.WARNING or not record.name.startswith(
         ("pymeasure", "procedures"))
+
+
+@contextmanager
+def quiet_run_logs(verbose: bool) -> Iterator[None]:
+    """While active (unless ``verbose``): :func:`quiet_runs` on the root logger's handlers."""
+    handlers = [] if verbose else list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet_runs)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet_runs)
 
 
 def describe_parameters(cls: type[BenchProcedure]) -> str:
@@ -156,9 +171,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.help:
         print(describe_parameters(cls))
         return 0
-    if not getattr(args, "verbose", False):  # a bad input is one line; INFO would drown it
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(quiet_runs)
+    with quiet_run_logs(getattr(args, "verbose", False)):  # a bad input is one line
+        return _checked_run(cls, args)
+
+
+def _checked_run(cls: type[BenchProcedure], args: argparse.Namespace) -> int:
     try:
         config = load_bench_config(args.bench)
         proc = build_procedure(args)

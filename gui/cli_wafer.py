@@ -15,14 +15,13 @@ Exit codes: 0 completed, 1 aborted or failed, 2 bad recipe or arguments, 3 bench
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gui.cli_run import ProgressBar, quiet_runs
+from gui.cli_run import ProgressBar, quiet_run_logs
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 
@@ -74,12 +73,15 @@ def _err(text: str) -> None:
 
 def cmd_wafer(args: argparse.Namespace) -> int:
     """``memprobe wafer``."""
+    # per-run INFO lines would drown the progress bar
+    with quiet_run_logs(getattr(args, "verbose", False)):
+        return _checked_wafer(args)
+
+
+def _checked_wafer(args: argparse.Namespace) -> int:
     from procedures.recipe import RecipeError, load_recipe
     from procedures.wafer_run import parse_dies
 
-    if not getattr(args, "verbose", False):  # per-run INFO lines would drown the progress bar
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(quiet_runs)
     if args.fresh and args.resume:
         _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
         return 2

@@ -15,12 +15,12 @@ Usage::
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from instruments.limits import SafetyLimits
+from instruments.tomlschema import TomlError
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ BENCH_DIR = Path(__file__).resolve().parent.parent / "resources" / "benches"
 INSTRUMENT_NAMES = ("b1500", "wgfmu", "prober", "chip")
 
 
-class BenchConfigError(ValueError):
-    """A bench file is missing, malformed or inconsistent."""
+class BenchConfigError(TomlError):
+    """A bench file is missing, malformed or inconsistent (``key``/``line`` locate it)."""
 
 
 @dataclass
@@ -47,6 +47,8 @@ class BenchConfig:
         seed: simulated wafer seed.
         time_scale: simulated seconds per wall-clock second.
         wgfmu_library: path/name of the vendor WGFMU library (lab benches).
+        visa_library: pyvisa backend the drivers open their resources with: ``""`` the system
+            VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
         chip_type: chip layout name.
         source: the file the config was read from.
     """
@@ -63,6 +65,7 @@ class BenchConfig:
     seed: int = 1
     time_scale: float = 1.0
     wgfmu_library: str = "wgfmu.dll"
+    visa_library: str = "@py"
     chip_type: str = "memprobe-rram-1k"
     source: Path | None = None
 
@@ -87,45 +90,38 @@ def bench_path(name_or_path: str | Path) -> Path:
 
 
 def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
-    """Read a bench TOML file (by name from resources/benches or by path)."""
+    """Read a bench TOML file (by name from resources/benches or by path), checked against
+    :class:`~instruments.bench_schema.BenchSchema`; BenchConfigError naming file, line, key."""
+    from instruments.bench_schema import BenchSchema
+    from instruments.tomlschema import parse_toml, validate_toml
+
     path = bench_path(name_or_path)
     try:
-        doc: dict[str, Any] = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchConfigError(f"{path}: {exc}") from exc
-    kind = doc.get("kind", "simulated")
-    if kind not in ("simulated", "lab"):
-        raise BenchConfigError(f"{path}: kind must be 'simulated' or 'lab', not {kind!r}")
-    wiring = doc.get("wiring", {})
-    try:
-        cfg = BenchConfig(
-            name=str(doc.get("name", path.stem)),
-            kind=kind,
-            description=str(doc.get("description", "")),
-            limits=SafetyLimits.from_dict(doc.get("limits", {})),
-            chip_type=str(doc.get("chip", {}).get("type", "memprobe-rram-1k")),
-            source=path,
-        )
-        if "smu" in wiring:
-            cfg.smu_terminals = {int(k): str(v).upper() for k, v in wiring["smu"].items()}
-        if "wgfmu" in wiring:
-            cfg.wgfmu_terminals = {int(k): str(v).upper() for k, v in wiring["wgfmu"].items()}
-        sim = doc.get("simulated", {})
-        cfg.seed = int(sim.get("seed", cfg.seed))
-        cfg.time_scale = float(sim.get("time_scale", cfg.time_scale))
-        inst = doc.get("instruments", {})
-        cfg.wgfmu_library = str(inst.get("wgfmu_library", cfg.wgfmu_library))
-        cfg.resources = {k: str(v) for k, v in inst.items() if k in INSTRUMENT_NAMES}
-    except (TypeError, ValueError) as exc:
-        raise BenchConfigError(f"{path}: {exc}") from exc
-    for term in list(cfg.smu_terminals.values()) + list(cfg.wgfmu_terminals.values()):
-        if term not in cfg.limits.max_voltage:
-            raise BenchConfigError(f"{path}: wiring names terminal {term!r} with no voltage limit")
-    if cfg.kind == "lab":
-        missing = [n for n in INSTRUMENT_NAMES if n not in cfg.resources]
-        if missing:
-            raise BenchConfigError(f"{path}: [instruments] lacks {', '.join(missing)}")
-    return cfg
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchConfigError(f"{path}: cannot be read: {exc}") from None
+    doc, line, problem = parse_toml(text, str(path))
+    if problem:
+        raise BenchConfigError(f"{path}{f':{line}' if line else ''}: {problem}")
+    if not doc:
+        raise BenchConfigError(f"{path}: the bench file is empty (it needs at least kind and "
+                               "[limits]; see resources/benches/)")
+    sch = validate_toml(BenchSchema, doc, text, str(path), error=BenchConfigError)
+    lim = sch.limits
+    inst = sch.instruments
+    return BenchConfig(
+        name=sch.name or path.stem, kind=sch.kind, description=sch.description,
+        resources={n: r for n in INSTRUMENT_NAMES if (r := getattr(inst, n))},
+        smu_terminals=dict(sch.wiring.smu), wgfmu_terminals=dict(sch.wiring.wgfmu),
+        limits=SafetyLimits(
+            max_voltage=dict(lim.max_voltage), max_compliance=lim.max_compliance,
+            max_power=lim.max_power, max_chuck_temperature=lim.max_chuck_temperature,
+            min_chuck_temperature=lim.min_chuck_temperature,
+        ),
+        seed=sch.simulated.seed, time_scale=sch.simulated.time_scale,
+        wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
+        chip_type=sch.chip.type, source=path,
+    )
 
 
 def disable_nagle(resources: list[Any]) -> int:
@@ -271,9 +267,10 @@ class Bench:
 
         cfg = self.config
         res = cfg.resources
-        # pyvisa-py serves TCPIP sockets (the simulated lab) and GPIB through linux-gpib
-        self._rm = pyvisa.ResourceManager("@py")
-        opts: dict[str, Any] = {"visa_library": "@py"}
+        # the bench file's VISA library: the system VISA drives a lab PC's GPIB card,
+        # pyvisa-py serves the simulated lab's TCPIP sockets
+        self._rm = pyvisa.ResourceManager(cfg.visa_library)
+        opts: dict[str, Any] = {"visa_library": cfg.visa_library}
         self.b1500 = B1500(
             res["b1500"], limits=cfg.limits, channel_map=cfg.smu_terminals,
             timeout=20000, **opts,

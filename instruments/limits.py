@@ -84,15 +84,3 @@ class SafetyLimits:
                 f"[{self.min_chuck_temperature:g}, {self.max_chuck_temperature:g}] C"
             )
         return celsius
-
-    @classmethod
-    def from_dict(cls, table: dict) -> SafetyLimits:
-        """Build from a bench TOML ``[limits]`` table (keys as the attributes)."""
-        kwargs = dict(table)
-        if "max_voltage" in kwargs:
-            given = {k.upper(): float(v) for k, v in kwargs["max_voltage"].items()}
-            kwargs["max_voltage"] = cls().max_voltage | given
-        unknown = set(kwargs) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown keys in [limits]: {', '.join(sorted(unknown))}")
-        return cls(**kwargs)

@@ -136,11 +136,18 @@ def coerce_parameter(name: str, param: Any, value: Any) -> Any:
     return out
 
 
+def _parameters(proc: Any) -> dict[str, Any]:
+    """A procedure's Parameter objects *without* casting its values into them (pymeasure's
+    ``parameter_objects()`` casts: an IntegerParameter would turn 1.5 into 1 on the way)."""
+    found = getattr(proc, "_parameters", None)
+    return dict(found) if isinstance(found, dict) else proc.parameter_objects()
+
+
 def check_parameter_values(proc: Any) -> None:
     """Every float parameter finite and every integer parameter an integer within its range,
     every name used in a path valid; ValueError naming the first parameter at fault."""
-    for name, param in proc.parameter_objects().items():
-        value = getattr(proc, name, param.value)
+    for name, param in _parameters(proc).items():
+        value = getattr(proc, name, None)
         if isinstance(param, BooleanParameter) or value is None:
             continue
         if isinstance(param, IntegerParameter | FloatParameter):
@@ -161,7 +168,7 @@ def _culprits(proc: Any, message: str) -> list[str]:
     """Float parameters of ``proc`` whose value appears in a limit message."""
     numbers = set(re.findall(r"-?[\d.]+(?:e[-+]?\d+)?", message))
     out = []
-    for name, param in proc.parameter_objects().items():
+    for name, param in _parameters(proc).items():
         if isinstance(param, FloatParameter):
             value = getattr(proc, name, None)
             if isinstance(value, int | float) and f"{value:g}" in numbers:

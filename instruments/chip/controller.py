@@ -47,7 +47,8 @@ class ChipController(SCPIMixin, Instrument):
     """The RRAM test chip's digital controller.
 
     Args:
-        adapter: VISA resource (serial port ``ASRL/dev/ttyUSB0::INSTR`` or
+        adapter: VISA resource (serial port ``ASRL3::INSTR`` = COM3 on Windows,
+            ``ASRL/dev/ttyUSB0::INSTR`` on Linux, or
             ``TCPIP::127.0.0.1::PORT::SOCKET``) or adapter.
         name: instrument name.
         **kwargs: passed to pymeasure; terminations default to ``\\n``, serial ports to 115200 Bd.

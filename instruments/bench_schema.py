@@ -1,0 +1,214 @@
+"""Schema of a bench TOML file (pydantic v2), with bounds from the instruments' ratings.
+
+A bench file must say what it is: ``kind`` and a complete ``[limits]`` table are required (an
+empty file is an error, never a silent fallback to default limits). Unknown keys, wrong types,
+NaN/inf and values beyond what the instruments can do are refused with the file, line and key.
+
+Where each bound comes from (the bench's own limits are meant to be far lower):
+
+========================  ================  ====================================================
+key                       bound             source
+========================  ================  ====================================================
+limits.max_voltage.<T>    0 < V <= 100 V    B1517A HRSMU: +/-100 V output (Keysight B1500A
+                                            data sheet); a terminal wired *only* to WGFMU
+                                            channels: <= 10 V (B1530A output -10..+10 V)
+limits.max_compliance     0 < I <= 0.1 A    B1517A HRSMU: 100 mA highest current range
+limits.max_power          0 < P <= 2 W      B1517A HRSMU: 2 W maximum output power (100 V at
+                                            20 mA or 20 V at 100 mA)
+limits.*_chuck_temp...    -60 .. 300 C      FormFactor thermal chuck systems (Summit/Elite
+                                            200 mm): -60 C .. +300 C; min < max
+simulated.time_scale      0 < s <= 1e4      a simulated clock that runs forward; faster than
+                                            1e4 x makes heater and retention waits meaningless
+simulated.seed            0 .. 2**32 - 1    numpy's seed range
+wiring.smu keys           1 .. 10           B1500A mainframe: 10 module slots
+wiring.wgfmu keys         slot*100 + ch     slot 1..10, channel 1..2 (B1530A: two channels)
+========================  ================  ====================================================
+
+``instruments.visa_library`` chooses the pyvisa backend the drivers open their resources with:
+``""`` is pyvisa's default, the system VISA (Keysight IO Libraries or NI-VISA: what drives a lab
+PC's GPIB card), ``"@py"`` is pyvisa-py (sockets, serial; GPIB only through linux-gpib), or a path
+to a VISA library. Default: ``""`` for a lab bench, ``"@py"`` for the simulated bench.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from instruments.tomlschema import StrictModel
+
+TERMINALS = ("BL", "SL", "WL", "SUB")
+
+SMU_MAX_V = 100.0
+"""B1517A HRSMU output voltage rating, V."""
+WGFMU_MAX_V = 10.0
+"""B1530A WGFMU output range, V (-10 .. +10 V)."""
+SMU_MAX_I = 0.1
+"""B1517A HRSMU highest current range, A."""
+SMU_MAX_P = 2.0
+"""B1517A HRSMU maximum output power, W."""
+CHUCK_MIN_C, CHUCK_MAX_C = -60.0, 300.0
+"""Thermal chuck range of FormFactor 200 mm stations, degC."""
+MAX_TIME_SCALE = 1e4
+"""Fastest simulated clock, simulated s per wall-clock s."""
+
+DEFAULT_VISA = {"lab": "", "simulated": "@py"}
+"""VISA library per bench kind: the system VISA on a lab PC, pyvisa-py for the twin."""
+
+Volts = Annotated[float, Field(gt=0, le=SMU_MAX_V, description="B1517A HRSMU output rating",
+                               json_schema_extra={"units": "V"})]
+
+
+def _terminal(value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in TERMINALS:
+        raise ValueError(f"terminal must be one of {', '.join(TERMINALS)}, not {value!r}")
+    return value.upper()
+
+
+class LimitsSchema(StrictModel):
+    """``[limits]``: every key required."""
+
+    max_voltage: dict[str, Volts] = Field(description="B1517A HRSMU output rating",
+                                          json_schema_extra={"units": "V"})
+    max_compliance: float = Field(gt=0, le=SMU_MAX_I, json_schema_extra={"units": "A"},
+                                  description="B1517A HRSMU 100 mA range")
+    max_power: float = Field(gt=0, le=SMU_MAX_P, json_schema_extra={"units": "W"},
+                             description="B1517A HRSMU 2 W output power")
+    max_chuck_temperature: float = Field(ge=CHUCK_MIN_C, le=CHUCK_MAX_C,
+                                         json_schema_extra={"units": "C"},
+                                         description="thermal chuck range -60 .. 300 C")
+    min_chuck_temperature: float = Field(ge=CHUCK_MIN_C, le=CHUCK_MAX_C,
+                                         json_schema_extra={"units": "C"},
+                                         description="thermal chuck range -60 .. 300 C")
+
+    @field_validator("max_voltage", mode="before")
+    @classmethod
+    def _terminals(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key in value:
+                _terminal(key)
+            return {k.upper(): v for k, v in value.items()}
+        return value
+
+    @field_validator("max_voltage")
+    @classmethod
+    def _every_terminal(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = [t for t in TERMINALS if t not in value]
+        if missing:
+            raise ValueError(f"give a limit for every terminal; missing: {', '.join(missing)}")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> LimitsSchema:
+        if self.min_chuck_temperature >= self.max_chuck_temperature:
+            raise ValueError("min_chuck_temperature must be below max_chuck_temperature")
+        return self
+
+
+class WiringSchema(StrictModel):
+    """``[wiring]``: B1500 SMU slot -> terminal, WGFMU channel id -> terminal."""
+
+    smu: dict[int, str] = Field(default_factory=lambda: {1: "BL", 2: "SL", 3: "WL", 4: "SUB"})
+    wgfmu: dict[int, str] = Field(default_factory=lambda: {501: "BL", 502: "SL"})
+
+    @field_validator("smu", mode="before")
+    @classmethod
+    def _smu(cls, value: object) -> object:
+        return _channels(value, lambda n: 1 <= n <= 10, "an SMU slot 1..10")
+
+    @field_validator("wgfmu", mode="before")
+    @classmethod
+    def _wgfmu(cls, value: object) -> object:
+        return _channels(value, lambda n: 1 <= n // 100 <= 10 and n % 100 in (1, 2),
+                         "a WGFMU channel id slot*100+channel (101..1002, channel 1 or 2)")
+
+
+def _channels(value: object, ok: object, what: str) -> object:
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, term in value.items():
+        try:
+            n = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key!r} is not {what}") from None
+        if not ok(n):  # type: ignore[operator]
+            raise ValueError(f"{key!r} is not {what}")
+        out[n] = _terminal(term)
+    return out
+
+
+class InstrumentsSchema(StrictModel):
+    """``[instruments]``: VISA resource per instrument, the WGFMU library, the VISA library."""
+
+    b1500: str | None = None
+    wgfmu: str | None = None
+    prober: str | None = None
+    chip: str | None = None
+    wgfmu_library: str = "wgfmu.dll"
+    visa_library: str | None = Field(
+        default=None, description='pyvisa backend: "" system VISA, "@py" pyvisa-py, or a path')
+
+
+class SimulatedSchema(StrictModel):
+    """``[simulated]``: the twin's seed and clock."""
+
+    seed: int = Field(default=1, ge=0, le=2**32 - 1, description="numpy seed range")
+    time_scale: float = Field(default=1.0, gt=0, le=MAX_TIME_SCALE,
+                              description="simulated s per wall-clock s")
+
+
+class ChipSchema(StrictModel):
+    """``[chip]``."""
+
+    type: str = "memprobe-rram-1k"
+
+
+class BenchSchema(StrictModel):
+    """A whole bench file. Field order = the order problems are reported in."""
+
+    name: str | None = None
+    description: str = ""
+    kind: Literal["simulated", "lab"]
+    instruments: InstrumentsSchema = Field(default_factory=InstrumentsSchema)
+    wiring: WiringSchema = Field(default_factory=WiringSchema)
+    simulated: SimulatedSchema = Field(default_factory=SimulatedSchema)
+    limits: LimitsSchema
+    chip: ChipSchema = Field(default_factory=ChipSchema)
+
+    @field_validator("instruments")
+    @classmethod
+    def _lab_has_every_instrument(cls, value: InstrumentsSchema, info: object) -> object:
+        kind = getattr(info, "data", {}).get("kind")
+        if kind == "lab":
+            missing = [n for n in ("b1500", "wgfmu", "prober", "chip")
+                       if not getattr(value, n)]
+            if missing:
+                raise ValueError(f"[instruments] lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _within_wired_ratings(cls, value: LimitsSchema, info: object) -> LimitsSchema:
+        wiring = getattr(info, "data", {}).get("wiring")
+        if wiring is None:
+            return value
+        for term in set(wiring.wgfmu.values()) - set(wiring.smu.values()):
+            if value.max_voltage[term] > WGFMU_MAX_V:
+                raise ValueError(f"max_voltage.{term} = {value.max_voltage[term]:g} V is over "
+                                 f"the B1530A WGFMU output range ({WGFMU_MAX_V:g} V), the only "
+                                 "instrument wired to it")
+        return value
+
+    @property
+    def visa(self) -> str:
+        """The VISA library to open resources with (the bench kind's default if not given)."""
+        given = self.instruments.visa_library
+        return DEFAULT_VISA[self.kind] if given is None else given
+
+
+__all__ = [
+    "BenchSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema",
+    "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "WGFMU_MAX_V",
+]
