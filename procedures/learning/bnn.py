@@ -1,23 +1,31 @@
-"""A small binarized neural network in numpy, trained with the metaplastic Adam rule.
+"""A binarized neural network in numpy, trained with the metaplastic Adam rule.
 
-Model (all binary quantities are +-1):
+Model and normalisation protocol (after Laborieux et al., Nat. Commun. 2021, and the fully
+connected BNN of their public code, repository SynapticMetaplasticityBNN):
 
-* input: the 8x8 scikit-learn digits, cropped/pooled (:data:`INPUT_LAYOUTS`) and binarised at
-  ``pixel > threshold`` -> x in {-1, +1}^n_in;
-* hidden layer: ``h = sign(W1_b . x / sqrt(n_in) + t)`` with binary weights ``W1_b`` (one 2T2R pair
-  each) and a real threshold ``t`` per neuron (kept off-chip, as in CMOS neuron circuits);
-* output layer: ``z = gain * W2_b . h / sqrt(n_hidden) + c`` (binary weights ``W2_b``, real
-  biases ``c``), softmax cross-entropy.
+* input: scikit-learn's 8x8 digits as **real values** (pixel / 16, standardised with the mean and
+  standard deviation of the training pixels; :data:`INPUT_LAYOUTS` crops or pools them). The
+  first layer multiplies these real inputs by binary weights (on the host, from the bits read).
+* hidden layer: ``h = sign(BN_1(W1_b . x))``; output ``z = BN_2(W2_b . h)``, softmax
+  cross-entropy. ``W_b`` are binary (+-1, one 2T2R pair each); there are no biases.
+* batch normalisation uses the **statistics of the batch** it normalises, in training *and* in
+  testing (no running statistics, as ``track_running_stats=False``); a test pass normalises the
+  whole test set of a task as one batch.
+* per-task normalisation parameters: the affine parameters (gamma, beta) of both batch norms
+  are trained with plain Adam, **stay on the computer** (never on chip), and are saved at the end
+  of each task (:meth:`BinarizedMLP.save_norm`). Before testing an earlier task its own saved
+  gamma/beta are restored (:meth:`BinarizedMLP.load_norm`); the current task uses the current
+  ones (the "task" scenario of the paper). The binary weights are shared by every task.
+* the optimiser (Adam moments) restarts at each new task (:meth:`BinarizedMLP.new_task`).
 
 ``W_b = sign(W_h)`` where ``W_h`` are the real hidden weights kept on the computer. Gradients
 are straight-through (BinaryConnect): ``dL/dW_h = dL/dW_b`` and ``d sign(a)/da = 1{|a| <= 1}``.
 
-Metaplastic Adam (Laborieux et al., Nat. Commun. 2021): an Adam update of ``W_h`` that would
-reduce ``|W_h|`` (push toward a sign flip) is multiplied by ``f_meta = 1 - tanh^2(m |W_h|)``;
-updates that increase ``|W_h|`` are applied in full, so frequently confirmed weights grow and
-consolidate. ``m = 0`` is a plain BNN.
+Metaplastic Adam: an Adam update of ``W_h`` that would reduce ``|W_h|`` (push toward a sign
+flip) is multiplied by ``f_meta = 1 - tanh^2(m |W_h|)``; updates that increase ``|W_h|`` are
+applied in full, so frequently confirmed weights grow and consolidate. ``m = 0`` is a plain BNN.
 
-The forward pass accepts the binary weights as arguments: on the chip they are the bits read by
+The forward pass takes the binary weights as arguments: on the chip they are the bits read by
 the sense amplifiers (which may differ from ``sign(W_h)`` through read errors or failed devices).
 No state is global; every random draw comes from a ``numpy.random.Generator`` passed in.
 """
@@ -29,11 +37,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 INPUT_LAYOUTS: dict[str, int] = {"8x8": 64, "8x6": 48, "4x4": 16}
-"""Input layouts of the digits -> number of binary inputs.
+"""Input layouts of the digits -> number of (real-valued) inputs.
 
 ``8x8``: every pixel; ``8x6``: columns 1-6 (columns 0 and 7 are nearly always blank);
 ``4x4``: 2x2 average pooling.
 """
+
+BN_EPS = 1e-5
+"""Variance floor of the batch norm (pre-activation units squared)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -44,7 +55,7 @@ class Task:
     """One continual-learning task: a fixed pixel permutation of the digits.
 
     Attributes:
-        x_train, x_test: +-1 float arrays (samples, n_in).
+        x_train, x_test: float arrays (samples, n_in), standardised pixels.
         y_train, y_test: int labels 0..9.
         permutation: the input permutation (identity for task 0).
     """
@@ -56,29 +67,25 @@ class Task:
     permutation: np.ndarray
 
 
-def digits_inputs(layout: str = "8x6", threshold: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Binary (+-1) inputs and labels of all 1797 digits for ``layout``.
-
-    ``threshold`` is a fraction of the full intensity (16): pixel > 16 * threshold -> +1.
-    """
+def digits_inputs(layout: str = "8x8") -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (0..1, real) and labels of all 1797 digits for ``layout``."""
     from sklearn.datasets import load_digits
 
     if layout not in INPUT_LAYOUTS:
         raise ValueError(f"input layout must be one of {sorted(INPUT_LAYOUTS)}, not {layout!r}")
     d = load_digits()
-    img = d.images.astype(float)  # (n, 8, 8), 0..16
+    img = d.images.astype(float) / 16.0  # (n, 8, 8)
     if layout == "8x6":
         img = img[:, :, 1:7]
     elif layout == "4x4":
         img = img.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4))
-    x = np.where(img.reshape(len(img), -1) > 16.0 * threshold, 1.0, -1.0)
-    return x, d.target.astype(int)
+    return img.reshape(len(img), -1), d.target.astype(int)
 
 
 def permuted_digits_tasks(
     n_tasks: int,
     seed: int,
-    layout: str = "8x6",
+    layout: str = "8x8",
     test_fraction: float = 0.25,
     train_limit: int = 0,
     split_seed: int = 0,
@@ -86,8 +93,9 @@ def permuted_digits_tasks(
     """``n_tasks`` permuted-pixel tasks; task 0 keeps the natural pixel order.
 
     The train/test split is fixed by ``split_seed`` (stratified, the same for every task and
-    every ``seed``); the permutations of tasks 1.. come from ``seed``. ``train_limit`` > 0 keeps
-    only the first ``train_limit`` training samples (for quick runs).
+    every ``seed``); the permutations of tasks 1.. come from ``seed``. Pixels are standardised
+    with the mean and standard deviation of the training pixels (one scalar pair).
+    ``train_limit`` > 0 keeps only the first ``train_limit`` training samples (quick runs).
     """
     from sklearn.model_selection import train_test_split
 
@@ -97,6 +105,8 @@ def permuted_digits_tasks(
     )
     if train_limit > 0:
         idx_tr = idx_tr[:train_limit]
+    mu, sd = float(x[idx_tr].mean()), float(x[idx_tr].std())
+    x = (x - mu) / sd
     rng = np.random.default_rng([int(seed), 7919])
     tasks = []
     for k in range(n_tasks):
@@ -114,7 +124,7 @@ class BNNConfig:
     """Configuration of :class:`BinarizedMLP` and its optimiser.
 
     Attributes:
-        n_in: binary inputs.
+        n_in: real-valued inputs.
         n_hidden: binary hidden neurons.
         n_out: classes.
         lr: Adam learning rate (hidden-weight units per step).
@@ -125,15 +135,15 @@ class BNNConfig:
             norm).
     """
 
-    n_in: int = 48
-    n_hidden: int = 16
+    n_in: int = 64
+    n_hidden: int = 128
     n_out: int = 10
-    lr: float = 0.005
+    lr: float = 0.04
     meta: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    init_scale: float = 0.01
+    init_scale: float = 0.05
     ste_window: float = 1.0
 
     @property
@@ -189,21 +199,45 @@ class MetaplasticAdam:
             p += upd
 
 
+@dataclass(frozen=True)
+class NormState:
+    """The batch norms' affine parameters of one task (kept off-chip).
+
+    Attributes:
+        gamma, beta: per layer (hidden, output), arrays of the layer's width.
+    """
+
+    gamma: tuple[np.ndarray, ...]
+    beta: tuple[np.ndarray, ...]
+
+
 class BinarizedMLP:
     """Two-layer binarized perceptron with real hidden weights (see the module docstring)."""
 
     def __init__(self, config: BNNConfig, rng: np.random.Generator) -> None:
         self.config = c = config
         self.w_hidden = [rng.uniform(-c.init_scale, c.init_scale, s) for s in c.shapes]
-        # batch norm of the hidden and output pre-activations (real, off-chip)
         self.gamma = [np.ones(c.n_hidden), np.ones(c.n_out)]
         self.beta = [np.zeros(c.n_hidden), np.zeros(c.n_out)]
-        self.run_mean = [np.zeros(c.n_hidden), np.zeros(c.n_out)]
-        self.run_var = [np.ones(c.n_hidden), np.ones(c.n_out)]
+        self.new_task()
+
+    def new_task(self) -> None:
+        """A fresh optimiser (Adam moments reset), as at the start of every task."""
+        c = self.config
         self.optimizer = MetaplasticAdam(
             lr=c.lr, meta=c.meta, meta_mask=[True, True, False, False, False, False],
             beta1=c.beta1, beta2=c.beta2, eps=c.eps,
         )
+
+    # -- per-task normalisation ----------------------------------------------------------------
+    def save_norm(self) -> NormState:
+        """A copy of the current batch-norm affine parameters."""
+        return NormState(tuple(g.copy() for g in self.gamma), tuple(b.copy() for b in self.beta))
+
+    def load_norm(self, state: NormState) -> None:
+        """Restore batch-norm affine parameters saved by :meth:`save_norm`."""
+        self.gamma = [g.copy() for g in state.gamma]
+        self.beta = [b.copy() for b in state.beta]
 
     # -- weights ------------------------------------------------------------------------------
     def binary_weights(self) -> list[np.ndarray]:
@@ -223,48 +257,40 @@ class BinarizedMLP:
             k += n
         return out
 
-    def thresholds(self) -> np.ndarray:
-        """Inference threshold of each hidden neuron on the raw popcount sum W1_b . x.
-
-        Batch norm followed by sign is a comparison of the popcount with a threshold (the form
-        a neuron circuit next to the array implements): h = +1 iff sum >= threshold (for
-        gamma > 0; the comparison flips for gamma < 0).
-        """
-        sd = np.sqrt(self.run_var[0] + BN_EPS)
-        return self.run_mean[0] - self.beta[0] * sd / self.gamma[0]
-
     # -- forward / backward -------------------------------------------------------------------
-    def _bn(self, k: int, s: np.ndarray, train: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Batch norm of layer ``k``; returns (output, normalised, 1/std)."""
-        if train:
-            mu = s.mean(axis=0)
-            var = s.var(axis=0)
-            mom = BN_MOMENTUM
-            self.run_mean[k] = (1 - mom) * self.run_mean[k] + mom * mu
-            self.run_var[k] = (1 - mom) * self.run_var[k] + mom * var
-        else:
-            mu, var = self.run_mean[k], self.run_var[k]
-        inv = 1.0 / np.sqrt(var + BN_EPS)
+    def _bn(self, k: int, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batch norm of layer ``k`` with the batch's statistics; (output, normalised, 1/std)."""
+        mu = s.mean(axis=0)
+        inv = 1.0 / np.sqrt(s.var(axis=0) + BN_EPS)
         xhat = (s - mu) * inv
         return self.gamma[k] * xhat + self.beta[k], xhat, inv
 
-    def _forward(self, x: np.ndarray, wb: list[np.ndarray], train: bool = False
-                 ) -> tuple[np.ndarray, ...]:
-        s1 = x @ wb[0].T  # XNOR-popcount as a +-1 dot product
-        a, xhat1, inv1 = self._bn(0, s1, train)
+    def _forward(self, x: np.ndarray, wb: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        s1 = x @ wb[0].T  # real inputs x binary weights (host side, from the bits read)
+        a, xhat1, inv1 = self._bn(0, s1)
         h = sign(a)
-        s2 = h @ wb[1].T
-        z, xhat2, inv2 = self._bn(1, s2, train)
+        s2 = h @ wb[1].T  # XNOR-popcount as a +-1 dot product
+        z, xhat2, inv2 = self._bn(1, s2)
         return a, h, z, xhat1, inv1, xhat2, inv2
 
-    def predict(self, x: np.ndarray, wb: list[np.ndarray] | None = None) -> np.ndarray:
-        """Class predictions for inputs ``x`` with binary weights ``wb`` (default sign(W_h))."""
+    def predict(self, x: np.ndarray, wb: list[np.ndarray] | None = None,
+                norm: NormState | None = None) -> np.ndarray:
+        """Class predictions for the batch ``x`` (normalised as one batch) with binary weights
+        ``wb`` (default sign(W_h)) and the affine parameters ``norm`` (default: current)."""
         wb = self.binary_weights() if wb is None else wb
-        return np.argmax(self._forward(x, wb)[2], axis=1)
+        if norm is None:
+            return np.argmax(self._forward(x, wb)[2], axis=1)
+        current = self.save_norm()
+        self.load_norm(norm)
+        try:
+            return np.argmax(self._forward(x, wb)[2], axis=1)
+        finally:
+            self.load_norm(current)
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray, wb: list[np.ndarray] | None = None) -> float:
-        """Fraction of correct predictions."""
-        return float(np.mean(self.predict(x, wb) == y))
+    def accuracy(self, x: np.ndarray, y: np.ndarray, wb: list[np.ndarray] | None = None,
+                 norm: NormState | None = None) -> float:
+        """Fraction of correct predictions (see :meth:`predict`)."""
+        return float(np.mean(self.predict(x, wb, norm) == y))
 
     def train_step(self, x: np.ndarray, y: np.ndarray, wb: list[np.ndarray] | None = None
                    ) -> float:
@@ -274,7 +300,7 @@ class BinarizedMLP:
         """
         c = self.config
         wb = self.binary_weights() if wb is None else wb
-        a, h, z, xhat1, inv1, xhat2, inv2 = self._forward(x, wb, train=True)
+        a, h, z, xhat1, inv1, xhat2, inv2 = self._forward(x, wb)
         z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
@@ -297,12 +323,6 @@ class BinarizedMLP:
         return loss
 
 
-BN_EPS = 1e-5
-"""Variance floor of the batch norm (popcount units squared)."""
-BN_MOMENTUM = 0.1
-"""Update fraction of the batch norm's running statistics per mini-batch."""
-
-
 def _bn_backward(
     dy: np.ndarray, xhat: np.ndarray, inv: np.ndarray, gamma: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -316,16 +336,33 @@ def _bn_backward(
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """A shuffled split of ``range(n)`` into mini-batches of ``batch_size`` (last may be short)."""
+    """A shuffled split of ``range(n)`` into mini-batches of ``batch_size``.
+
+    A last batch shorter than 2 samples joins the previous one (batch statistics need >= 2).
+    """
     order = rng.permutation(n)
-    return [order[k:k + batch_size] for k in range(0, n, batch_size)]
+    out = [order[k:k + batch_size] for k in range(0, n, batch_size)]
+    if len(out) > 1 and len(out[-1]) < 2:
+        out[-2] = np.concatenate([out[-2], out.pop()])
+    return out
+
+
+def task_accuracies(net: BinarizedMLP, tasks: list[Task], current: int,
+                    norms: list[NormState], wb: list[np.ndarray] | None = None) -> list[float]:
+    """Test accuracy on tasks ``0..current``: earlier tasks with their own saved affine
+    parameters (``norms[j]``), the current task with the current ones."""
+    out = []
+    for j in range(current + 1):
+        norm = norms[j] if j < current else None
+        out.append(net.accuracy(tasks[j].x_test, tasks[j].y_test, wb, norm))
+    return out
 
 
 @dataclass
 class ContinualResult:
     """Accuracy matrix of a software continual-learning run.
 
-    ``acc[i, j]`` is the test accuracy on task ``j`` after training task ``i``.
+    ``acc[i, j]`` is the test accuracy on task ``j`` after training task ``i`` (NaN for j > i).
     """
 
     acc: np.ndarray
@@ -342,22 +379,25 @@ def train_continual_ideal(
     """
     rng = np.random.default_rng(seed)
     net = BinarizedMLP(config, rng)
-    acc = np.zeros((len(tasks), len(tasks)))
+    acc = np.full((len(tasks), len(tasks)), np.nan)
     signs = net.flat_signs()
     flips = 0
+    norms: list[NormState] = []
     for i, task in enumerate(tasks):
+        net.new_task()
         for _ in range(epochs):
             for b in batches(len(task.y_train), batch_size, rng):
                 net.train_step(task.x_train[b], task.y_train[b])
                 new = net.flat_signs()
                 flips += int(np.count_nonzero(new != signs))
                 signs = new
-        for j, t in enumerate(tasks):
-            acc[i, j] = net.accuracy(t.x_test, t.y_test)
+        acc[i, : i + 1] = task_accuracies(net, tasks, i, norms)
+        norms.append(net.save_norm())
     return ContinualResult(acc, flips)
 
 
 __all__ = [
-    "BNNConfig", "BinarizedMLP", "ContinualResult", "INPUT_LAYOUTS", "MetaplasticAdam", "Task",
-    "batches", "digits_inputs", "permuted_digits_tasks", "sign", "train_continual_ideal",
+    "BN_EPS", "BNNConfig", "BinarizedMLP", "ContinualResult", "INPUT_LAYOUTS", "MetaplasticAdam",
+    "NormState", "Task", "batches", "digits_inputs", "permuted_digits_tasks", "sign",
+    "task_accuracies", "train_continual_ideal",
 ]

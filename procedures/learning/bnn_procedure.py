@@ -1,20 +1,26 @@
-"""``bnn-metaplastic``: continual learning of a binarized network stored in 2T2R pairs.
+"""``bnn-metaplastic``: continual learning of a binarized network tiled over 2T2R arrays.
 
-The binary weights of a small binarized perceptron (:mod:`procedures.learning.bnn`, default
-48 binary inputs -> 16 hidden -> 10 classes = 928 weights) live in the 2T2R array of the
-contacted die, one pair per weight (:mod:`procedures.learning.synapses`); the real hidden
-weights, the batch-norm thresholds and the optimiser stay on the computer.
+The binary weights of a binarized perceptron (:mod:`procedures.learning.bnn`, default 64 real
+inputs -> 128 hidden -> 10 classes = 9,472 weights) live in the 2T2R arrays of several dies
+(default 10 dies, ~948 pairs each), one pair per weight, through the researcher API
+(:class:`~procedures.learning.chip_api.BinaryWeights`). What stays on the computer: the real
+hidden weights, the optimiser, and the batch norms' affine parameters of every task.
 
-Per mini-batch: the weights are read by the precharge sense amplifiers (one PCSA read per array
-row), the forward/backward pass is computed off-chip from the bits read (XNOR-popcount), the
-metaplastic Adam rule (Laborieux et al. 2021, ``meta`` = m) updates the hidden weights, and every
-weight whose sign flipped is programmed (SET one side, RESET the other), verified by a PCSA read,
-and remapped to a spare pair if a device is found stuck. Tasks are permuted-pixel versions of the
-scikit-learn 8x8 digits (task 1 = natural order); after every epoch the accuracy on every task
-seen so far is measured with the bits read from the chip.
+Normalisation protocol (Laborieux et al. 2021 and their public code): batch norm with the
+statistics of the batch (training batches; the whole test set of a task when testing), no
+running statistics; gamma/beta (off-chip) are saved at the end of each task and restored before
+testing that task later; the first layer takes the real-valued pixels (its weighted sum is
+computed on the host from the bits read). Adam restarts at each task.
+
+Per mini-batch: the forward/backward pass uses the bits the host wrote and verified (cached, no
+array read); the metaplastic Adam rule (``meta`` = m) updates the hidden weights; every weight
+whose sign flipped is programmed, grouped by die so each die with a flip is visited once (step,
+program, PCSA verify, repair stuck pairs with a spare of the same die). After every epoch all
+tiles are read back by the PCSA (bit errors counted) and every task seen so far is tested with
+the bits read. Tasks are permuted-pixel versions of scikit-learn's 8x8 digits.
 
 ``backend = ideal`` runs the same training with software synapses (no bench access) - the
-reference for the statistics across m (``benchmarks/learning_table.py``).
+reference for the statistics across m and seeds (``benchmarks/learning_table.py``).
 """
 
 from __future__ import annotations
@@ -34,55 +40,78 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
+from procedures.cell_io import bench_clock
 from procedures.learning.bnn import (
     INPUT_LAYOUTS,
     BinarizedMLP,
     BNNConfig,
+    NormState,
     batches,
     permuted_digits_tasks,
+    task_accuracies,
 )
-from procedures.learning.synapses import (
-    ChipPairs,
-    DeviceProgram,
-    IdealPairs,
-    single_die_layout,
-)
+from procedures.learning.chip_api import ChipSession
+from procedures.learning.synapses import DeviceProgram, IdealPairs
 from procedures.parameter_sets import DeviceOpParameters
+from procedures.targets import parse_cells, parse_die
 
 log = logging.getLogger(__name__)
 
 MAX_TASKS = 8
 """Most tasks of one run (one accuracy column each)."""
 TASK_COLUMNS = [f"Task {k + 1} accuracy" for k in range(MAX_TASKS)]
+DEFAULT_DIES = "8,9;9,9;10,9;11,9;12,9;12,10;11,10;10,10;9,10;8,10"
+"""Ten neighbouring dies (a serpentine over a 5 x 2 block near the wafer centre)."""
+
+
+def parse_dies(text: str) -> list[tuple[int, int]]:
+    """``'c,r;c,r;...'`` -> [(col, row), ...]; ValueError naming the parameter."""
+    out = []
+    for part in (text or "").split(";"):
+        if part.strip():
+            try:
+                die = parse_die(part)
+            except ValueError as exc:
+                raise ValueError(f"dies: {exc}") from None
+            assert die is not None
+            out.append(die)
+    if not out:
+        raise ValueError("dies: give at least one die as 'col,row' (several: 'c,r;c,r')")
+    if len(set(out)) != len(out):
+        raise ValueError(f"dies: a die is listed twice in {text!r}")
+    return out
 
 
 class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
-    """Continual learning of a binarized network on 2T2R synapses, metaplastic Adam (m)."""
+    """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam."""
 
     NAME = "bnn-metaplastic"
 
     array = ListParameter("Array", choices=["2T2R"], default="2T2R",
                           description="array holding the binary weights (2T2R only)")
     cells = Parameter("Cells", default="all",
-                      description="2T2R pairs available (weights fill them in order, the rest "
-                                  "are spares): 'r0-r1,p0-p1' or 'all'")
-    meta = FloatParameter("Metaplasticity m", default=1.5, minimum=0, maximum=100,
+                      description="2T2R pairs used on each die (weights spread evenly over the "
+                                  "dies, the rest are spares): 'r0-r1,p0-p1' or 'all'")
+    dies = Parameter("Dies", default=DEFAULT_DIES,
+                     description="dies whose 2T2R arrays hold the tiles: 'c,r;c,r;...'")
+    meta = FloatParameter("Metaplasticity m", default=1.35, minimum=0, maximum=100,
                           description="f_meta = 1 - tanh^2(m |W_h|); 0 = plain BNN")
     tasks = IntegerParameter("Tasks", default=2, minimum=1, maximum=MAX_TASKS,
                              description="permuted-digits tasks learned in sequence")
-    epochs = IntegerParameter("Epochs per task", default=3, minimum=1, maximum=1000)
+    epochs = IntegerParameter("Epochs per task", default=12, minimum=1, maximum=1000)
     seed = IntegerParameter("Seed", default=0, minimum=0, maximum=2**31 - 1,
                             description="initial weights, batch order and task permutations")
-    n_hidden = IntegerParameter("Hidden neurons", default=16, minimum=1, maximum=256)
-    inputs = ListParameter("Input pixels", choices=list(INPUT_LAYOUTS), default="8x6",
-                           description="8x8 digits as is, cropped to 8x6, or pooled to 4x4")
-    learning_rate = FloatParameter("Learning rate", default=0.05, minimum=1e-5, maximum=1.0,
+    n_hidden = IntegerParameter("Hidden neurons", default=128, minimum=1, maximum=1024)
+    inputs = ListParameter("Input pixels", choices=list(INPUT_LAYOUTS), default="8x8",
+                           description="8x8 digits as is, cropped to 8x6, or pooled to 4x4 "
+                                       "(real values)")
+    learning_rate = FloatParameter("Learning rate", default=0.04, minimum=1e-5, maximum=1.0,
                                    description="Adam step on the hidden weights")
-    batch_size = IntegerParameter("Batch size", default=32, minimum=1, maximum=2048)
+    batch_size = IntegerParameter("Batch size", default=32, minimum=2, maximum=2048)
     train_limit = IntegerParameter("Training samples", default=0, minimum=0, maximum=2000,
                                    description="use only this many training samples (0 = all)")
     backend = ListParameter("Synapses", choices=["chip", "ideal"], default="chip",
-                            description="chip: 2T2R pairs of the contacted die; ideal: software")
+                            description="chip: 2T2R pairs of the dies; ideal: software")
     form_first = BooleanParameter("Form unformed devices first", default=True)
     set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-6,
                                     maximum=10e-3)
@@ -90,6 +119,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     DATA_COLUMNS = [
         "Task", "Epoch", "Step", "Loss", "Train accuracy", *TASK_COLUMNS, "Mean accuracy",
         "Device programs", "Pair programs", "Bit errors", "Device failures", "Wear (cycles)",
+        "Prober moves", "Bench time (s)",
     ]
 
     # -- configuration --------------------------------------------------------------------------
@@ -106,18 +136,23 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
             form_compliance=self.form_compliance,
         )
 
+    def tile_dies(self) -> list[tuple[int, int]]:
+        """The dies of the tiles (the ``dies`` parameter)."""
+        return parse_dies(self.dies)
+
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
         if self.array != "2T2R":
             raise ValueError(f"array must be 2T2R for {self.NAME}, not {self.array!r}")
         if self.backend == "chip":
             self.device_program().check(limits)
+            dies = self.tile_dies()
             n = self.network_config().n_weights
-            pairs = self.target_cells()
-            if n > len(pairs):
+            pairs = len(parse_cells(self.cells, "2T2R"))
+            if math.ceil(n / len(dies)) > pairs:
                 raise ValueError(
-                    f"n_hidden/inputs: the network needs {n} 2T2R pairs but cells offers "
-                    f"{len(pairs)} (one die's array has 1024); reduce n_hidden or inputs"
+                    f"dies/cells: the network needs {n} 2T2R pairs but {len(dies)} dies x "
+                    f"{pairs} pairs is too few; add dies, select more pairs or reduce n_hidden"
                 )
 
     # -- run --------------------------------------------------------------------------------------
@@ -126,6 +161,10 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         self.last_accuracies: list[float] = []
         self.synapses: Any = None
         self.epochs_done = 0
+        self.t0 = bench_clock(self.bench) if self.bench is not None else 0.0
+
+    def _bench_time(self) -> float:
+        return bench_clock(self.bench) - self.t0 if self.bench is not None else 0.0
 
     def execute(self) -> None:
         cfg = self.network_config()
@@ -134,31 +173,29 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         rng = np.random.default_rng(int(self.seed))
         net = BinarizedMLP(cfg, rng)
         if self.backend == "chip":
-            layout = single_die_layout(cfg.n_weights, self.target_cells())
-            self.synapses = ChipPairs(self.io, layout, self.device_program(), self.form_first)
+            self.session = ChipSession(self.bench, self.device_program(), self.form_first,
+                                       int(self.subsite))
+            self.synapses = self.session.binary_weights(cfg.shapes, self.tile_dies(), self.cells)
         else:
             self.synapses = IdealPairs(cfg.n_weights)
         syn = self.synapses
-        signs = net.flat_signs()
-        if not syn.write_initial(signs, self.should_stop):
+        if not syn.write(net.flat_signs(), self.should_stop):
             return
-        n_batches = math.ceil(len(tasks[0].y_train) / int(self.batch_size))
+        n_batches = len(batches(len(tasks[0].y_train), int(self.batch_size),
+                                np.random.default_rng(0)))  # a count: the run's rng untouched
         total = int(self.tasks) * int(self.epochs) * n_batches
-        done = 0
-        step = 0
+        done = step = 0
+        self.norms: list[NormState] = []
         for t, task in enumerate(tasks):
+            net.new_task()
             for epoch in range(int(self.epochs)):
                 losses = []
                 for b in batches(len(task.y_train), int(self.batch_size), rng):
                     if self.should_stop():
                         return
-                    wb = net.unflatten(syn.read())
+                    wb = net.unflatten(syn.bits())  # what the host wrote and verified
                     losses.append(net.train_step(task.x_train[b], task.y_train[b], wb))
-                    new = net.flat_signs()
-                    flips = np.flatnonzero(new != signs)
-                    if flips.size:
-                        syn.program(flips, new, self.should_stop)
-                    signs = new
+                    syn.update(net.flat_signs(), self.should_stop)
                     done += 1
                     self.progress(done / total)
                 if self.should_stop():
@@ -166,12 +203,13 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
                 self._evaluate(net, tasks, t, epoch, step, float(np.mean(losses)))
                 step += 1
                 self.epochs_done = step
+            self.norms.append(net.save_norm())
 
     def _evaluate(self, net: BinarizedMLP, tasks: list, t: int, epoch: int, step: int,
                   loss: float) -> None:
-        """Accuracy on every task seen so far with the weights read from the synapses."""
+        """Accuracy on every task seen so far with the weights read back from the synapses."""
         wb = net.unflatten(self.synapses.read())
-        accs = [net.accuracy(tasks[j].x_test, tasks[j].y_test, wb) for j in range(t + 1)]
+        accs = task_accuracies(net, tasks, t, self.norms, wb)
         train_acc = net.accuracy(tasks[t].x_train, tasks[t].y_train, wb)
         self.acc_matrix[t, : t + 1] = accs
         if t == int(self.tasks) - 1:
@@ -182,7 +220,8 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
             "Train accuracy": train_acc, "Mean accuracy": float(np.mean(accs)),
             "Device programs": c.device_programs, "Pair programs": c.pair_programs,
             "Bit errors": c.bit_errors, "Device failures": c.device_failures,
-            "Wear (cycles)": self.synapses.wear(),
+            "Wear (cycles)": self.synapses.wear(), "Prober moves": c.prober_moves,
+            "Bench time (s)": self._bench_time(),
         }
         for j, col in enumerate(TASK_COLUMNS):
             row[col] = accs[j] if j < len(accs) else float("nan")
@@ -204,6 +243,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         if syn is not None:
             c = syn.counters
             out.update({
+                "n_weights": int(self.network_config().n_weights),
                 "device_programs": c.device_programs,
                 "initial_programs": c.initial_programs,
                 "pair_programs": c.pair_programs,
@@ -212,11 +252,16 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
                 "devices_formed": c.devices_formed,
                 "device_failures": c.device_failures,
                 "program_retries": c.retries,
+                "prober_moves": c.prober_moves,
+                "die_visits": c.die_visits,
                 "wear": syn.wear(),
             })
+            if self.backend == "chip":
+                out["dies"] = [list(d) for d in self.tile_dies()]
+                out["bench_time_s"] = self._bench_time()
             if c.failed_devices:
                 out["failed_devices"] = [list(d) for d in c.failed_devices]
         return out
 
 
-__all__ = ["BNNMetaplasticProcedure", "MAX_TASKS"]
+__all__ = ["DEFAULT_DIES", "MAX_TASKS", "BNNMetaplasticProcedure", "parse_dies"]

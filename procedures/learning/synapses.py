@@ -8,13 +8,10 @@ precharge sense amplifier reads bit 1 when R_BL < R_BLB), weight -1 the reverse.
 * Layout (:class:`PairLayout`): the flat weight vector (input layer first, row-major) is packed
   into the selected pairs in order, 32 weights per array row; the selected pairs left over are
   *spares*. A 48 -> 16 -> 10 network needs 928 pairs (29 rows) of the 1024 pairs of one die.
-* Tiling: a layout is a list of :class:`Tile` (one 2T2R array each, identified by its die); the
-  flat weights fill the tiles in order. :class:`ChipPairs` drives the tile of the contacted die
-  only, and refuses a layout with more tiles. Plan for more arrays: each tile's bits are read by
-  stepping the prober to its die (separate, step, contact) once per mini-batch and cached; flips
-  are grouped by tile so each die is visited at most twice per batch (program, verify-read).
-  On a chip with several 2T2R arrays the tile would name the array instead of the die and the
-  controller's ``ARR:SEL`` replaces the prober move.
+* Tiling: :class:`ChipPairs` drives the 2T2R array of the contacted die;
+  :class:`procedures.learning.chip_api.BinaryWeights` spreads a network over the arrays of
+  several dies (one :class:`ChipPairs` per die, sharing one :class:`SynapseCounters`) and steps
+  the prober between them.
 * Programming: a pair is programmed only when its weight flips: SET the side that becomes LRS,
   RESET the side that becomes HRS (2 device operations, every one counted). The initial write
   after forming (both sides LRS) RESETs one side per pair (1 operation, counted separately).
@@ -23,7 +20,9 @@ precharge sense amplifier reads bit 1 when R_BL < R_BLB), weight -1 the reverse.
   (1T1R read): a device that should be HRS but reads above ``g_hrs_max`` (stuck in LRS, the
   endurance failure of the model) or one that did not form marks the pair failed, and its
   weight moves to a spare pair (formed on demand). Wrong bits without a failed device are read
-  errors (counted, not remapped).
+  errors (counted, not remapped). Eight devices in a row that do not form stop the run: the die
+  is dead or shorted.
+* Wear: counted operations only (one cycle per RESET); a procedure never reads the twin's model.
 
 Conductances on 1T1R cells (``mcmc-bayes``)
 -------------------------------------------
@@ -54,6 +53,8 @@ PAIRS_PER_ROW = 32
 STUCK_RATIO = 0.9
 """A RESET leaving a device above this fraction of its previous conductance did not switch."""
 ROWS_2T2R = 32
+DEAD_DIE_PAIRS = 8
+"""Devices in a row that do not form before a tile's die is declared dead (RuntimeError)."""
 StopCheck = Callable[[], bool]
 
 
@@ -132,6 +133,9 @@ class SynapseCounters:
         devices_formed: devices formed by this run.
         device_failures: devices found stuck or unformable (and survived by remapping).
         retries: extra programs after a failed verify.
+        prober_moves: die-to-die steps of the prober (separate, step, contact) for tiling.
+        die_visits: visits of a tile's die (a visit without a move: the die was contacted).
+        failed_devices: (row, col or pair, side or reason) of every failed device.
     """
 
     device_programs: int = 0
@@ -143,6 +147,8 @@ class SynapseCounters:
     devices_formed: int = 0
     device_failures: int = 0
     retries: int = 0
+    prober_moves: int = 0
+    die_visits: int = 0
     failed_devices: list[tuple[int, int, str]] = field(default_factory=list)
 
 
@@ -213,13 +219,13 @@ class IdealPairs:
     name = "ideal"
 
     def __init__(self, n_weights: int) -> None:
-        self.bits = np.zeros(n_weights, dtype=bool)
+        self._bits = np.zeros(n_weights, dtype=bool)
         self.counters = SynapseCounters()
 
     def write_initial(self, signs: np.ndarray, should_stop: StopCheck | None = None) -> bool:
         """Store the first weights (True = +1); counts one RESET per pair. False if stopped."""
-        self.bits = np.asarray(signs, dtype=bool).copy()
-        n = int(self.bits.size)
+        self._bits = np.asarray(signs, dtype=bool).copy()
+        n = int(self._bits.size)
         self.counters.device_programs += n
         self.counters.initial_programs += n
         self.counters.resets += n
@@ -229,7 +235,7 @@ class IdealPairs:
                 should_stop: StopCheck | None = None) -> int:
         """Flip weights ``idx`` to ``signs[idx]``; returns how many were programmed."""
         idx = np.asarray(idx, dtype=int)
-        self.bits[idx] = np.asarray(signs, dtype=bool)[idx]
+        self._bits[idx] = np.asarray(signs, dtype=bool)[idx]
         c = self.counters
         c.pair_programs += int(idx.size)
         c.device_programs += 2 * int(idx.size)
@@ -238,7 +244,21 @@ class IdealPairs:
 
     def read(self) -> np.ndarray:
         """The stored weights (True = +1)."""
-        return self.bits.copy()
+        return self._bits.copy()
+
+    # the interface of procedures.learning.chip_api.BinaryWeights
+    def write(self, signs: np.ndarray, should_stop: StopCheck | None = None) -> bool:
+        """Same as :meth:`write_initial`."""
+        return self.write_initial(signs, should_stop)
+
+    def bits(self) -> np.ndarray:
+        """The stored weights (True = +1)."""
+        return self._bits.copy()
+
+    def update(self, signs: np.ndarray, should_stop: StopCheck | None = None) -> int:
+        """Program the weights whose sign differs from the stored one; returns how many."""
+        signs = np.asarray(signs, dtype=bool)
+        return self.program(np.flatnonzero(signs != self._bits), signs, should_stop)
 
     def wear(self) -> int:
         """Cycles added (RESET operations)."""
@@ -258,19 +278,21 @@ class ChipPairs:
     name = "chip"
 
     def __init__(self, io: CellIO, layout: PairLayout, program: DeviceProgram,
-                 form_first: bool = True) -> None:
-        if len(layout.tiles) != 1 or layout.tiles[0].die is not None:
-            raise ValueError("ChipPairs drives one 2T2R array (the contacted die); see the "
-                             "tiling plan in procedures.learning.synapses")
+                 form_first: bool = True, counters: SynapseCounters | None = None,
+                 name: str = "the contacted die") -> None:
+        if len(layout.tiles) != 1:
+            raise ValueError("ChipPairs drives one 2T2R array (the contacted die); "
+                             "procedures.learning.chip_api.BinaryWeights tiles several dies")
         self.io = io
         self.layout = layout
         self.prog = program
         self.form_first = form_first
-        self.counters = SynapseCounters()
+        self.name = name
+        self.counters = SynapseCounters() if counters is None else counters
         self.target = np.zeros(layout.n_weights, dtype=bool)
         self._formed: set[tuple[int, int, str]] = set()
         self._fresh: set[tuple[int, int, str]] = set()  # formed by this run, still LRS
-        self._wear0 = sim_wear(io.bench)
+        self._unformable = 0  # pairs in a row that did not form (a dead die stops the run)
 
     # -- device operations --------------------------------------------------------------------
     def _select(self, row: int, pair: int, side: str) -> None:
@@ -310,7 +332,13 @@ class ChipPairs:
                         return False
                     ok = False
                     self._fail(row, pair, side, "did not form")
+                    self._unformable += 1
+                    if self._unformable >= DEAD_DIE_PAIRS:
+                        raise RuntimeError(
+                            f"{self.name}: {self._unformable} devices in a row did not form; "
+                            f"the die looks dead or shorted, choose other dies")
                     continue
+                self._unformable = 0
                 self.counters.devices_formed += 1
                 self._fresh.add(key)
             self._formed.add(key)
@@ -447,10 +475,7 @@ class ChipPairs:
             self._fail(row, pair, "BLB" if self.target[k] else "BL", "stuck in LRS")
 
     def wear(self) -> int:
-        """Cycles added: the simulated model's wear increase when known, else RESETs counted."""
-        w = sim_wear(self.io.bench)
-        if w is not None and self._wear0 is not None:
-            return int(w - self._wear0)
+        """Cycles added by this run, from the operations counted (one per RESET)."""
         return self.counters.resets
 
 
@@ -463,20 +488,6 @@ def form_device(io: CellIO, prog: DeviceProgram, should_stop: StopCheck | None =
     return form_cell(io, v_stop=prog.form_v_stop, v_step=prog.form_v_step,
                      compliance=prog.form_compliance, v_wl=prog.form_v_wl, jump_fraction=0.8,
                      should_stop=should_stop, v_start=prog.form_v_start, ramp_down_step=0.5)
-
-
-def sim_wear(bench: Any) -> int | None:
-    """Total SET/RESET cycles (model wear) of the contacted simulated die; None on a lab bench."""
-    lab = getattr(bench, "lab", None)
-    if lab is None:
-        return None
-    with lab.lock:
-        chip = lab.contacted_chip()
-        if chip is None:
-            return None
-        return int(chip.pop.wear.sum())
-
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -501,7 +512,6 @@ class ChipConductances:
         self.failed: set[tuple[int, int]] = set()
         self._formed: set[tuple[int, int]] = set()
         self.last_g: dict[tuple[int, int], float] = {}
-        self._wear0 = sim_wear(io.bench)
 
     def ensure_formed(self, row: int, col: int, should_stop: StopCheck | None = None) -> bool:
         """Form cell (row, col) if it reads unformed; False if it does not form (marked failed)."""
@@ -570,15 +580,12 @@ class ChipConductances:
         return float(r.conductance)
 
     def wear(self) -> int:
-        """Cycles added: the simulated model's wear increase when known, else RESETs counted."""
-        w = sim_wear(self.io.bench)
-        if w is not None and self._wear0 is not None:
-            return int(w - self._wear0)
+        """Cycles added by this run, from the operations counted (one per RESET)."""
         return self.counters.resets
 
 
 __all__ = [
     "ChipConductances", "ChipPairs", "DeviceProgram", "IdealPairs", "PairLayout",
     "SynapseCounters", "Tile",
-    "form_device", "sim_wear", "single_die_layout",
+    "form_device", "single_die_layout",
 ]

@@ -1,0 +1,327 @@
+"""Program the chip from your own code: weight matrices on 2T2R pairs or 1T1R cells.
+
+A small, documented API for notebooks and scripts (``docs/learning-api.md`` has a worked example
+that the tests execute). It uses only the bench's drivers, so the same code runs on the simulated
+and on a lab bench; :class:`ChipSession` checks its bias conditions against the bench's safety
+limits before anything is applied, and the bench's owner lock (taken by ``Bench.open``) keeps
+other programs off the instruments while it runs.
+
+* :class:`ChipSession` -- the entry point on an open bench: bias conditions, one set of operation
+  counters (:class:`~procedures.learning.synapses.SynapseCounters`: every SET, RESET, forming,
+  PCSA row read, device read, prober move), the prober stepper.
+* :class:`BinaryWeights` -- binary matrices (+-1) tiled over the 2T2R arrays of one or several
+  dies (one pair per weight, 1,024 pairs per die). Programming a weight = RESET the side that
+  becomes HRS, SET the side that becomes LRS; every write is verified by a PCSA read, retried,
+  and a pair with a stuck device is moved to a spare pair of its die. The host **caches the bits
+  it wrote and verified** (:meth:`BinaryWeights.bits`), so training loops need not re-read the
+  arrays; :meth:`BinaryWeights.read` reads them back through the sense amplifiers.
+* :meth:`BinaryWeights.xnor_popcount` -- the in-memory XNOR-popcount of a layer with binary
+  inputs, computed on the host from the bits read by the PCSA (the chip controller has no
+  XNOR/popcount command yet).
+* :class:`ConductanceCells` -- real values as 1T1R conductances (RESET then SET at a chosen
+  compliance; the read after the SET is the value).
+
+Tiling over dies: tile ``k`` is the 2T2R array of ``dies[k]``; the weights are spread evenly over
+the tiles (the pairs left over in each die are its spares). Operations are grouped by tile: the
+prober visits a die once per call (``program``: every flip of the die, its verify reads and
+repairs), starting with the contacted die so that consecutive calls move as little as possible.
+A move is always separate -> step -> (check the reported die) -> contact, through the runner's
+:func:`~procedures.runner.position_prober`; the SMU outputs are turned off before every move.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from procedures.cell_io import CellIO
+from procedures.learning.synapses import (
+    ChipConductances,
+    ChipPairs,
+    DeviceProgram,
+    SynapseCounters,
+    single_die_layout,
+)
+from procedures.targets import parse_cells
+
+Die = tuple[int, int]
+StopCheck = Callable[[], bool]
+PAIRS_PER_DIE = 1024
+"""2T2R pairs of one die's array (32 rows x 32 pairs)."""
+
+
+class DieStepper:
+    """Moves the prober between the dies of a tiled layout; counts every move.
+
+    Args:
+        bench: the open bench.
+        io: its cell operations (outputs are turned off before a move).
+        counters: where moves and visits are counted.
+        subsite: subsite of every die.
+    """
+
+    def __init__(self, bench: Any, io: CellIO, counters: SynapseCounters, subsite: int = 0
+                 ) -> None:
+        self.bench = bench
+        self.io = io
+        self.counters = counters
+        self.subsite = int(subsite)
+        pos = bench.prober.map_position()
+        self.current: Die = (int(pos.col), int(pos.row))
+
+    def visit(self, die: Die) -> None:
+        """Be in contact on ``die``: step there (separate, step, contact) unless already there."""
+        from procedures.runner import position_prober
+
+        self.counters.die_visits += 1
+        if tuple(die) == self.current:
+            return
+        self.io.off()  # no bias while the needles leave the pads
+        self.current = position_prober(self.bench, tuple(die), self.subsite)
+        self.counters.prober_moves += 1
+
+    def order(self, dies: Sequence[Die]) -> list[int]:
+        """Indices of ``dies`` in visiting order: the contacted die first, then the others."""
+        idx = list(range(len(dies)))
+        here = [k for k in idx if tuple(dies[k]) == self.current]
+        return here + [k for k in idx if k not in here]
+
+
+class ChipSession:
+    """Researcher entry point on an open bench (see the module docstring).
+
+    Args:
+        bench: an open :class:`~instruments.bench.Bench` (simulated or lab).
+        program: bias conditions of every device operation (checked against the bench limits).
+        form_first: form unformed devices before their first use.
+        subsite: subsite of the dies used.
+    Raises LimitError/ValueError (before anything is applied) for unsafe bias conditions.
+    """
+
+    def __init__(self, bench: Any, program: DeviceProgram | None = None,
+                 form_first: bool = True, subsite: int = 0) -> None:
+        self.bench = bench
+        self.program = DeviceProgram() if program is None else program
+        self.program.check(bench.limits)
+        self.form_first = form_first
+        self.io = CellIO(bench)
+        self.counters = SynapseCounters()
+        self.stepper = DieStepper(bench, self.io, self.counters, subsite)
+
+    @property
+    def die(self) -> Die:
+        """The die the prober is on."""
+        return self.stepper.current
+
+    def binary_weights(self, shapes: Sequence[tuple[int, int]],
+                       dies: Sequence[Die] | None = None, pairs: str = "all") -> BinaryWeights:
+        """Binary matrices of ``shapes`` (out, in) tiled over ``dies`` (default: the contacted
+        die only); ``pairs`` selects the pairs of each die (``'r0-r1,p0-p1'`` or ``'all'``)."""
+        return BinaryWeights(self, shapes, list(dies) if dies else [self.die], pairs)
+
+    def conductances(self, cells: str | Sequence[tuple[int, int]]) -> ConductanceCells:
+        """1T1R cells of the contacted die (``'r0-r1,c0-c1'``, ``'all'`` or a list)."""
+        return ConductanceCells(self, cells)
+
+    def close(self) -> None:
+        """Outputs off (the bench's own close also separates the chuck)."""
+        self.io.off()
+
+
+class BinaryWeights:
+    """Binary (+-1) matrices on the 2T2R pairs of one or several dies (module docstring).
+
+    The flat weight vector is every matrix flattened row-major, in order; weight ``k`` lives in
+    tile ``k * n_tiles // n_weights`` (an even spread), at the next pair of that tile.
+    """
+
+    def __init__(self, session: ChipSession, shapes: Sequence[tuple[int, int]],
+                 dies: Sequence[Die], pairs: str = "all") -> None:
+        self.session = session
+        self.shapes = [(int(a), int(b)) for a, b in shapes]
+        self.n_weights = sum(a * b for a, b in self.shapes)
+        if not dies:
+            raise ValueError("dies: at least one die is needed")
+        if len(set(map(tuple, dies))) != len(dies):
+            raise ValueError(f"dies: each die may hold one tile only, got {list(dies)}")
+        self.dies = [tuple(int(v) for v in d) for d in dies]
+        cells = parse_cells(pairs, "2T2R")
+        per_tile = math.ceil(self.n_weights / len(self.dies))
+        if per_tile > len(cells):
+            need = math.ceil(self.n_weights / len(cells))
+            raise ValueError(
+                f"the matrices need {self.n_weights} 2T2R pairs; {len(self.dies)} dies x "
+                f"{len(cells)} pairs is too few: use at least {need} dies or fewer weights")
+        self.tile_of = (np.arange(self.n_weights) * len(self.dies)) // self.n_weights
+        self.members = [np.flatnonzero(self.tile_of == t) for t in range(len(self.dies))]
+        s = session
+        self.tiles = [
+            ChipPairs(s.io, single_die_layout(len(m), cells), s.program, s.form_first,
+                      counters=s.counters, name=f"die {d}")
+            for d, m in zip(self.dies, self.members, strict=True)
+        ]
+        self._bits = np.zeros(self.n_weights, dtype=bool)
+
+    @property
+    def counters(self) -> SynapseCounters:
+        """The session's operation counters."""
+        return self.session.counters
+
+    # -- conversions ------------------------------------------------------------------------------
+    def flatten(self, matrices: Sequence[np.ndarray]) -> np.ndarray:
+        """Matrices (+-1 or bool) -> flat bool vector (True = +1)."""
+        if len(matrices) != len(self.shapes):
+            raise ValueError(f"expected {len(self.shapes)} matrices, got {len(matrices)}")
+        flat = []
+        for m, shape in zip(matrices, self.shapes, strict=True):
+            a = np.asarray(m)
+            if a.shape != shape:
+                raise ValueError(f"matrix of shape {a.shape} given for a {shape} slot")
+            flat.append((a > 0).ravel() if a.dtype != bool else a.ravel())
+        return np.concatenate(flat)
+
+    def matrices(self, bits: np.ndarray | None = None) -> list[np.ndarray]:
+        """Flat bits (default: the cached ones) -> +-1 float matrices."""
+        bits = self._bits if bits is None else np.asarray(bits, dtype=bool)
+        out, k = [], 0
+        for a, b in self.shapes:
+            out.append(np.where(bits[k:k + a * b].reshape(a, b), 1.0, -1.0))
+            k += a * b
+        return out
+
+    def bits(self) -> np.ndarray:
+        """The bits the host wrote and verified (True = +1); no device access."""
+        return self._bits.copy()
+
+    # -- device access ----------------------------------------------------------------------------
+    def _as_flat(self, values: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        if isinstance(values, np.ndarray) and values.ndim == 1 and values.size == self.n_weights:
+            return values.astype(bool) if values.dtype == bool else values > 0
+        return self.flatten(values)  # type: ignore[arg-type]
+
+    def write(self, values: np.ndarray | Sequence[np.ndarray],
+              should_stop: StopCheck | None = None) -> bool:
+        """Form (if needed), write and verify every weight, die by die. False if stopped."""
+        flat = self._as_flat(values)
+        for t in self.session.stepper.order(self.dies):
+            if should_stop is not None and should_stop():
+                return False
+            self.session.stepper.visit(self.dies[t])
+            if not self.tiles[t].write_initial(flat[self.members[t]], should_stop):
+                return False
+            self._bits[self.members[t]] = flat[self.members[t]]
+        return True
+
+    def program(self, idx: np.ndarray, values: np.ndarray | Sequence[np.ndarray],
+                should_stop: StopCheck | None = None) -> int:
+        """Program the weights ``idx`` (flat indices) to ``values[idx]``, grouped by die.
+
+        Each die holding one of them is visited once (program, verify, repair). Returns the
+        number programmed (fewer if stopped).
+        """
+        flat = self._as_flat(values)
+        idx = np.unique(np.asarray(idx, dtype=int))
+        done = 0
+        for t in self.session.stepper.order(self.dies):
+            mine = idx[self.tile_of[idx] == t]
+            if mine.size == 0:
+                continue
+            if should_stop is not None and should_stop():
+                break
+            self.session.stepper.visit(self.dies[t])
+            local = np.searchsorted(self.members[t], mine)
+            target = self.tiles[t].target.copy()
+            target[local] = flat[mine]
+            n = self.tiles[t].program(local, target, should_stop)
+            self._bits[mine[:n]] = flat[mine[:n]]
+            done += n
+        return done
+
+    def update(self, values: np.ndarray | Sequence[np.ndarray],
+               should_stop: StopCheck | None = None) -> int:
+        """Program only the weights whose sign differs from the cached bits; returns how many."""
+        flat = self._as_flat(values)
+        return self.program(np.flatnonzero(flat != self._bits), flat, should_stop)
+
+    def read(self) -> np.ndarray:
+        """Read every tile through the PCSA (one row read per used row, die by die).
+
+        Bits that differ from those written count as bit errors (their pairs are checked and
+        repaired if a device is stuck); the bits returned are those read.
+        """
+        out = np.zeros(self.n_weights, dtype=bool)
+        for t in self.session.stepper.order(self.dies):
+            self.session.stepper.visit(self.dies[t])
+            out[self.members[t]] = self.tiles[t].read()
+        return out
+
+    def xnor_popcount(self, layer: int, x: np.ndarray, bits: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """Popcount of XNOR(weights, inputs) per output neuron of matrix ``layer``.
+
+        ``x``: binary inputs (bool or +-1), shape (samples, in). ``bits``: the weights as read
+        (default: read from the chip now). Returns int counts (samples, out); the +-1 dot
+        product is ``2 * count - in``.
+        """
+        bits = self.read() if bits is None else np.asarray(bits, dtype=bool)
+        w = self.matrices(bits)[layer] > 0
+        xb = np.asarray(x) > 0
+        if xb.ndim != 2 or xb.shape[1] != w.shape[1]:
+            raise ValueError(f"inputs must have shape (samples, {w.shape[1]}), got {xb.shape}")
+        return (xb[:, None, :] == w[None, :, :]).sum(axis=2)
+
+    def wear(self) -> int:
+        """SET/RESET cycles added, counted (one per RESET)."""
+        return self.counters.resets
+
+
+class ConductanceCells:
+    """Real values stored as 1T1R conductances on the contacted die.
+
+    Args:
+        session: the chip session.
+        cells: ``'r0-r1,c0-c1'``, ``'all'`` or a list of (row, col).
+    """
+
+    def __init__(self, session: ChipSession, cells: str | Sequence[tuple[int, int]]) -> None:
+        self.session = session
+        self.cells = parse_cells(cells, "1T1R") if isinstance(cells, str) else [
+            (int(r), int(c)) for r, c in cells]
+        self.backend = ChipConductances(session.io, session.program, session.form_first)
+        self.backend.counters = session.counters
+
+    def program(self, compliances: Sequence[float] | np.ndarray,
+                should_stop: StopCheck | None = None) -> np.ndarray:
+        """RESET then SET every cell at its compliance (A); returns the conductances read (S).
+
+        A cell that does not form or is stuck reads NaN (it is reported in the counters).
+        """
+        comp = np.broadcast_to(np.asarray(compliances, dtype=float), (len(self.cells),))
+        lim = self.session.bench.limits
+        for ic in np.unique(comp):
+            lim.check_compliance(float(ic), self.session.program.v_set)
+        out = np.full(len(self.cells), np.nan)
+        for k, (row, col) in enumerate(self.cells):
+            if should_stop is not None and should_stop():
+                break
+            if not self.backend.ensure_formed(row, col, should_stop):
+                continue
+            g = self.backend.program(row, col, float(comp[k]))
+            out[k] = np.nan if g is None else g
+        return out
+
+    def read(self) -> np.ndarray:
+        """Read every cell (S) at the session's read bias."""
+        io, p = self.session.io, self.session.program
+        out = np.empty(len(self.cells))
+        for k, (row, col) in enumerate(self.cells):
+            io.select("1T1R", row, col)
+            out[k] = io.read(p.v_read, p.v_wl_read).conductance
+            self.session.counters.reads += 1
+        return out
+
+
+__all__ = ["PAIRS_PER_DIE", "BinaryWeights", "ChipSession", "ConductanceCells", "DieStepper"]
