@@ -304,6 +304,7 @@ def prepare_run(
     ``move_prober`` the die and subsite are checked against the prober's map (queries only).
     """
     snapshot = copy.deepcopy(procedure)
+    snapshot.data_root = data_root  # validate may resolve catalog references (run ids)
     validate_procedure(snapshot, bench.limits)
     if move_prober:
         check_target(bench, snapshot.target_die(), int(snapshot.subsite))

@@ -200,3 +200,47 @@ def test_calibration_reference_must_be_a_calibration_run(bench, calibration_run)
         load_calibration(str(other.run_id), root)
     with pytest.raises(ValueError, match="no results file"):
         load_calibration("/nonexistent/cal.csv", root)
+
+
+def test_summary_contract_baseline_and_splits(bench):
+    """``split_seed`` varies the split; the summary has acceptance and the software baseline."""
+    b, root = bench
+    runs = [_bayes(b, root, backend="ideal", iterations=200, burn_in=50, seed=1, split_seed=k)
+            for k in (0, 1)]
+    for k, out in enumerate(runs):
+        assert out.status == "finished", out.error
+        s = Catalog(root).get(out.run_id).summary
+        assert s["split_seed"] == k
+        assert 0 < s["acceptance"] < 1 and s["acceptance"] == s["acceptance_rate"]
+        assert 0.85 < s["baseline_accuracy"] <= 1 and 0.85 < s["baseline_window_accuracy"] <= 1
+        assert s["test_accuracy"] > 0.85
+        params = Catalog(root).get(out.run_id).parameters
+        assert {"iterations", "burn_in", "seed", "split_seed"} <= set(params)
+    # another split: another test set, so the baselines differ
+    s0, s1 = (Catalog(root).get(o.run_id).summary for o in runs)
+    assert (s0["baseline_accuracy"], s0["baseline_train_accuracy"]) != (
+        s1["baseline_accuracy"], s1["baseline_train_accuracy"])
+
+
+def test_baseline_is_the_map_of_the_same_prior():
+    from procedures.learning.mcmc import breast_cancer_data, logistic_baseline
+
+    data = breast_cancer_data(8, 0)
+    wide = logistic_baseline(data, 2.0, (-100.0, 100.0))
+    assert wide["baseline_window_accuracy"] == pytest.approx(wide["baseline_accuracy"], abs=0.01)
+    tight = logistic_baseline(data, 2.0, (-0.05, 0.05))  # almost no room: a poorer model
+    assert tight["baseline_window_accuracy"] < wide["baseline_accuracy"]
+
+
+def test_bad_calibration_reference_is_refused_before_the_prober_moves(bench):
+    b, root = bench
+    b.prober.separate()
+    before = b.prober.map_position()
+    for ref in ("/nonexistent/cal.csv", "999999"):
+        proc = MCMCBayesProcedure()
+        proc.die, proc.cells, proc.calibration = "10,10", CELLS, ref
+        with pytest.raises(ValueError, match="calibration"):
+            prepare_run(proc, b, root, Catalog(root))
+    after = b.prober.map_position()
+    assert (after.col, after.row) == (before.col, before.row)
+    assert not b.prober.chuck_status().in_contact

@@ -452,6 +452,11 @@ class ConductanceSampler:
             p = probabilities(self.weights(self.g), x)
         return float(np.mean((p > 0.5) == (y == 1)))
 
+    def weight_bounds(self) -> tuple[float, float]:
+        """The weights the calibrated conductance window can hold: (G_min, G_max) -> w."""
+        return (float(self.weights(np.array([self.cal.g_min]))[0]),
+                float(self.weights(np.array([self.cal.g_max]))[0]))
+
     def test_accuracy(self) -> float:
         """Held-out accuracy of the posterior average (current sample before burn-in ends)."""
         return self._acc(self._p_sum, self.data.x_test, self.data.y_test)
@@ -461,7 +466,43 @@ class ConductanceSampler:
         return self._acc(self._p_train_sum, self.data.x_train, self.data.y_train)
 
 
+def logistic_baseline(data: BinaryData, prior_sigma: float,
+                      w_bounds: tuple[float, float] | None = None) -> dict[str, float]:
+    """Software point estimate on the same features: the MAP logistic regression.
+
+    The Gaussian prior of the sampler (sigma ``prior_sigma``) is an L2 penalty; scikit-learn's
+    ``LogisticRegression(C=prior_sigma**2, fit_intercept=False)`` on the features with their
+    bias column is exactly that MAP. With ``w_bounds`` (the weights the conductance window can
+    represent, see :meth:`ConductanceSampler.weight_bounds`) the same MAP is also solved inside
+    the bounds (scipy L-BFGS-B): the like-for-like comparison with the chip.
+
+    Returns ``baseline_accuracy`` (test, unbounded MAP), ``baseline_train_accuracy`` and, with
+    bounds, ``baseline_window_accuracy``.
+    """
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=float(prior_sigma) ** 2, fit_intercept=False, max_iter=2000)
+    fit.fit(data.x_train, data.y_train)
+    out = {"baseline_accuracy": float(fit.score(data.x_test, data.y_test)),
+           "baseline_train_accuracy": float(fit.score(data.x_train, data.y_train))}
+    if w_bounds is not None:
+        def neg_log_post(w: np.ndarray) -> tuple[float, np.ndarray]:
+            p = probabilities(w, data.x_train)
+            nlp = -log_likelihood(w, data.x_train, data.y_train) + 0.5 * float(
+                w @ w) / prior_sigma ** 2
+            return nlp, data.x_train.T @ (p - data.y_train) + w / prior_sigma ** 2
+
+        w0 = np.clip(fit.coef_.ravel(), *w_bounds)
+        res = minimize(neg_log_post, w0, jac=True, method="L-BFGS-B",
+                       bounds=[w_bounds] * len(w0))
+        pred = probabilities(res.x, data.x_test) > 0.5
+        out["baseline_window_accuracy"] = float(np.mean(pred == (data.y_test == 1)))
+    return out
+
+
 __all__ = [
+    "logistic_baseline",
     "BinaryData", "Calibration", "ChipProposals", "ConductanceSampler", "IdealProposals",
     "IterationRow", "MCMCConfig", "ProposalBackend", "breast_cancer_data", "log_likelihood",
     "probabilities",

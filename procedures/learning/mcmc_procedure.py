@@ -10,7 +10,16 @@ calibration (``Calibration.from_results``).
 ``n_features`` + bias, one device per parameter) by Metropolis-Hastings with physical proposals
 (:mod:`procedures.learning.mcmc`). Its ``calibration`` parameter names an ``mcmc-calibration``
 result (a results CSV path, or a catalog run id); empty runs the calibration inline on its own
-cells first (chip) or uses the model's nominal law (ideal). One row per iteration.
+cells first (chip) or uses the model's nominal law (ideal); a bad reference is refused by
+``validate``, before the prober moves. One row per iteration.
+
+Honest statistics: ``split_seed`` picks the train/test split (``seed`` only the chain's
+accept/reject draws), so tables report mean +- sd over splits. The summary carries the
+acceptance rate (``acceptance``) and a software point estimate on the same features
+(``baseline_accuracy``: MAP logistic regression with the same Gaussian prior, scikit-learn;
+``baseline_window_accuracy``: the same MAP restricted to the weights the calibrated conductance
+window can represent, i.e. the same conductance scale as on chip). Wear (``wear``) is counted
+from the operations the run applied (one cycle per RESET), never read from the twin.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from procedures.learning.mcmc import (
     IdealProposals,
     MCMCConfig,
     breast_cancer_data,
+    logistic_baseline,
 )
 from procedures.learning.synapses import ChipConductances, DeviceProgram
 from procedures.parameter_sets import DeviceOpParameters
@@ -160,6 +170,8 @@ def load_calibration(text: str, data_root: Path | None) -> Calibration:
         catalog = Catalog(data_root)
         try:
             info = catalog.get(int(text))
+        except KeyError:
+            raise ValueError(f"calibration: no run {text} in the catalog of {data_root}") from None
         finally:
             catalog.close()
         if info.procedure != MCMCCalibrationProcedure.NAME:
@@ -199,7 +211,8 @@ class MCMCBayesProcedure(_ConductanceParameters):
                                    maximum=100)
     test_fraction = FloatParameter("Test fraction", default=0.3, minimum=0.05, maximum=0.9)
     split_seed = IntegerParameter("Split seed", default=0, minimum=0, maximum=2**31 - 1,
-                                  description="train/test split of the data set (fixed)")
+                                  description="train/test split of the data set (vary it for "
+                                              "honest statistics: mean +- sd over splits)")
     backend = ListParameter("Conductances", choices=["chip", "ideal"], default="chip",
                             description="chip: 1T1R cells of the contacted die; ideal: software "
                                         "draws from the calibration")
@@ -227,6 +240,9 @@ class MCMCBayesProcedure(_ConductanceParameters):
         if self.burn_in >= self.iterations:
             raise ValueError(f"burn_in ({self.burn_in}) must be below iterations "
                              f"({self.iterations})")
+        # a bad calibration reference is refused here, before the prober moves or contacts
+        self._cal_loaded = (load_calibration(self.calibration, self._data_root())
+                            if self.calibration.strip() else None)
 
     def _data_root(self) -> Path | None:
         if self.data_root is not None:
@@ -248,7 +264,8 @@ class MCMCBayesProcedure(_ConductanceParameters):
         if self.backend == "chip":
             self.cells_backend = ChipConductances(self.io, self.device_program(), self.form_first)
         if self.calibration.strip():
-            self.cal = load_calibration(self.calibration, self._data_root())
+            self.cal = getattr(self, "_cal_loaded", None) or load_calibration(
+                self.calibration, self._data_root())
         elif self.backend == "chip":
             assert self.cells_backend is not None
             log.info("no calibration given: calibrating the cells inline")
@@ -267,6 +284,7 @@ class MCMCBayesProcedure(_ConductanceParameters):
         cfg = MCMCConfig(g_ref=self.g_ref, g_scale=self.g_scale, prior_sigma=self.prior_sigma,
                          burn_in=int(self.burn_in))
         self.sampler = s = ConductanceSampler(self.proposals, data, self.cal, cfg, rng)
+        self.baseline = logistic_baseline(data, float(self.prior_sigma), s.weight_bounds())
         if not s.start(self.should_stop):
             return
         for k in range(int(self.iterations)):
@@ -292,12 +310,15 @@ class MCMCBayesProcedure(_ConductanceParameters):
         if s is not None and s.iteration > 0:
             out.update(
                 test_accuracy=s.test_accuracy(), train_accuracy=s.train_accuracy(),
+                acceptance=s.accepted / s.iteration,
                 acceptance_rate=s.accepted / s.iteration, iterations_done=s.iteration,
                 samples=len(s.samples), log_likelihood=s.log_lik,
             )
             if s.samples:
                 out["posterior_mean_weights"] = [
                     float(v) for v in s.weights(np.mean(s.samples, axis=0))]
+        out.update(getattr(self, "baseline", None) or {})
+        out["split_seed"] = int(self.split_seed)
         cal = getattr(self, "cal", None)
         if cal is not None:
             out["calibration"] = cal.source
