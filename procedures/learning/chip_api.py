@@ -71,6 +71,7 @@ class DieStepper:
         self.subsite = int(subsite)
         pos = bench.prober.map_position()
         self.current: Die = (int(pos.col), int(pos.row))
+        self.contacted = bool(bench.prober.chuck_status().in_contact)
 
     def visit(self, die: Die) -> None:
         """Be in contact on ``die``: step there (separate, step, contact) unless already there."""
@@ -78,9 +79,13 @@ class DieStepper:
 
         self.counters.die_visits += 1
         if tuple(die) == self.current:
+            if not self.contacted:  # on the die but separated: contact only (no XY move)
+                self.bench.prober.contact()
+                self.contacted = True
             return
         self.io.off()  # no bias while the needles leave the pads
         self.current = position_prober(self.bench, tuple(die), self.subsite)
+        self.contacted = True
         self.counters.prober_moves += 1
 
     def order(self, dies: Sequence[Die]) -> list[int]:
@@ -122,9 +127,11 @@ class ChipSession:
         die only); ``pairs`` selects the pairs of each die (``'r0-r1,p0-p1'`` or ``'all'``)."""
         return BinaryWeights(self, shapes, list(dies) if dies else [self.die], pairs)
 
-    def conductances(self, cells: str | Sequence[tuple[int, int]]) -> ConductanceCells:
-        """1T1R cells of the contacted die (``'r0-r1,c0-c1'``, ``'all'`` or a list)."""
-        return ConductanceCells(self, cells)
+    def conductances(self, cells: str | Sequence[tuple[int, int]], die: Die | None = None
+                     ) -> ConductanceCells:
+        """1T1R cells (``'r0-r1,c0-c1'``, ``'all'`` or a list) of ``die`` (default: the die
+        the prober is on)."""
+        return ConductanceCells(self, cells, self.die if die is None else tuple(die))
 
     def close(self) -> None:
         """Outputs off (the bench's own close also separates the chuck)."""
@@ -279,15 +286,18 @@ class BinaryWeights:
 
 
 class ConductanceCells:
-    """Real values stored as 1T1R conductances on the contacted die.
+    """Real values stored as 1T1R conductances on one die.
 
     Args:
         session: the chip session.
         cells: ``'r0-r1,c0-c1'``, ``'all'`` or a list of (row, col).
+        die: the die (the prober visits it before every program or read).
     """
 
-    def __init__(self, session: ChipSession, cells: str | Sequence[tuple[int, int]]) -> None:
+    def __init__(self, session: ChipSession, cells: str | Sequence[tuple[int, int]],
+                 die: Die) -> None:
         self.session = session
+        self.die = die
         self.cells = parse_cells(cells, "1T1R") if isinstance(cells, str) else [
             (int(r), int(c)) for r, c in cells]
         self.backend = ChipConductances(session.io, session.program, session.form_first)
@@ -304,6 +314,7 @@ class ConductanceCells:
         for ic in np.unique(comp):
             lim.check_compliance(float(ic), self.session.program.v_set)
         out = np.full(len(self.cells), np.nan)
+        self.session.stepper.visit(self.die)
         for k, (row, col) in enumerate(self.cells):
             if should_stop is not None and should_stop():
                 break
@@ -317,6 +328,7 @@ class ConductanceCells:
         """Read every cell (S) at the session's read bias."""
         io, p = self.session.io, self.session.program
         out = np.empty(len(self.cells))
+        self.session.stepper.visit(self.die)
         for k, (row, col) in enumerate(self.cells):
             io.select("1T1R", row, col)
             out[k] = io.read(p.v_read, p.v_wl_read).conductance
