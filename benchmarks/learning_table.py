@@ -1,18 +1,23 @@
-"""Figures for the README's learning tables: metaplastic BNN across m, MCMC across seeds.
+"""Figures for the README's learning tables: metaplastic BNN across m and seeds, MCMC across
+train/test splits.
 
 Usage::
 
-    .venv/bin/python benchmarks/learning_table.py            # full tables (several minutes)
-    .venv/bin/python benchmarks/learning_table.py --quick    # fewer seeds / iterations
+    .venv/bin/python benchmarks/learning_table.py              # everything (long: chip runs)
+    .venv/bin/python benchmarks/learning_table.py --skip-chip  # software (ideal) rows only
+    .venv/bin/python benchmarks/learning_table.py --only bnn   # one part (bnn or mcmc)
 
-BNN (``bnn-metaplastic``): 48 binary inputs (8x6 digits) -> 16 hidden -> 10, Adam lr 0.05,
-batch 32, 2 permuted-digits tasks x 5 epochs. The statistics across m use the *ideal* (software)
-synapses over many seeds; the *chip* rows run the procedure end to end on the simulated bench
-(928 2T2R pairs of one die, every flip programmed and verified, weights read by the PCSA).
+BNN (``bnn-metaplastic`` defaults): 64 real-valued inputs (8x8 digits) -> 128 hidden -> 10
+(9,472 binary weights), batch statistics, per-task batch-norm parameters off-chip, Adam lr 0.04,
+batch 32, 2 permuted-digits tasks x 12 epochs. The statistics across m and seeds use the *ideal*
+(software) synapses; the *chip* rows run the procedure end to end on a fresh simulated wafer
+(the network tiled over ten dies' 2T2R arrays, every flip programmed and verified, the arrays
+read back by the PCSA after every epoch, prober moves counted).
 
 MCMC (``mcmc-bayes``): breast cancer, 8 PCA features + bias (9 devices per model), g_ref 60 uS,
-10 uS per unit weight. *ideal*: proposals drawn from the nominal device law; *chip*: 1T1R cells
-of the simulated die with an ``mcmc-calibration`` run first.
+10 uS per unit weight, over train/test splits (``split_seed``; the chain seed equals it). The
+baseline is the MAP logistic regression with the same prior on the same features (unbounded, and
+inside the conductance window of the calibration).
 """
 
 from __future__ import annotations
@@ -31,122 +36,135 @@ from procedures.learning.mcmc import (
     IdealProposals,
     MCMCConfig,
     breast_cancer_data,
+    logistic_baseline,
 )
 
-M_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+M_VALUES = (0.0, 0.5, 1.0, 1.35, 2.0)
 
 
-def bnn_ideal(seeds: int, epochs: int) -> None:
+def _pm(a: np.ndarray) -> str:
+    return f"{100 * a.mean():.1f} ± {100 * a.std():.1f} %"
+
+
+def bnn_ideal(seeds: int) -> None:
+    from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
+
+    proc = BNNMetaplasticProcedure()
+    epochs, bs = int(proc.epochs), int(proc.batch_size)
+    base = proc.network_config()
     print(f"\n## BNN, ideal synapses: 2 permuted-digits tasks x {epochs} epochs, {seeds} seeds "
-          "(mean +- sd)\n")
-    print("| m | task 1 after task 1 | task 1 after task 2 | task 2 | mean | sign flips |")
+          "(mean ± sd)\n")
+    print("| m | task 1 after task 1 | task 1 after task 2 | task 2 | mean of both | "
+          "weight flips |")
     print("|---|---|---|---|---|---|")
     for m in M_VALUES:
         rows = []
         for seed in range(seeds):
-            tasks = permuted_digits_tasks(2, seed, "8x6")
-            r = train_continual_ideal(BNNConfig(meta=m, lr=0.05), tasks, epochs, 32, seed)
+            cfg = BNNConfig(**{**base.__dict__, "meta": m})
+            r = train_continual_ideal(cfg, permuted_digits_tasks(2, seed), epochs, bs, seed)
             rows.append([r.acc[0, 0], r.acc[1, 0], r.acc[1, 1], r.acc[1].mean(), r.flips])
         a = np.array(rows)
-        mu, sd = a.mean(0), a.std(0)
-        print(f"| {m:g} | {100 * mu[0]:.1f} +- {100 * sd[0]:.1f} % | "
-              f"{100 * mu[1]:.1f} +- {100 * sd[1]:.1f} % | {100 * mu[2]:.1f} +- "
-              f"{100 * sd[2]:.1f} % | {100 * mu[3]:.1f} % | {mu[4]:.0f} |")
+        print(f"| {m:g} | {_pm(a[:, 0])} | {_pm(a[:, 1])} | {_pm(a[:, 2])} | "
+              f"{100 * a[:, 3].mean():.1f} % | {a[:, 4].mean():.0f} |", flush=True)
 
 
-def _runner(root: Path):
+def bnn_chip(m_values: tuple[float, ...], root: Path) -> None:
     from instruments.bench import Bench
     from procedures.catalog import Catalog
-
-    bench = Bench.open("simulated", data_dir=root, fresh=True)
-    return bench, Catalog(root)
-
-
-def bnn_chip(m_values: tuple[float, ...], epochs: int, root: Path) -> None:
     from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
     from procedures.runner import prepare_run
 
-    print(f"\n## BNN on the simulated chip (seed 0, die 9,9, 2 tasks x {epochs} epochs)\n")
-    print("| m | task 1 after task 2 | task 2 | mean | device programs | pair programs | "
-          "bit errors | wear (cycles) | failures | run time |")
+    print("\n## BNN on the simulated chip (defaults: seed 0, ten dies, fresh wafer per run)\n")
+    print("| m | task 1 after task 2 | task 2 | device programs | pair programs | "
+          "prober moves | bit errors | failures | modeled bench time | wall time |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    bench, catalog = _runner(root)
-    try:
-        for m in m_values:
+    for m in m_values:
+        data = root / f"m{m:g}"
+        bench = Bench.open("simulated", data_dir=data, fresh=True)
+        catalog = Catalog(data)
+        try:
             proc = BNNMetaplasticProcedure()
-            proc.die, proc.meta, proc.epochs, proc.seed, proc.tasks = "9,9", m, epochs, 0, 2
+            proc.die, proc.meta = "8,9", m
             t0 = time.monotonic()
-            out = prepare_run(proc, bench, root, catalog).run()
+            out = prepare_run(proc, bench, data, catalog).run()
             s = out.summary
             if out.status != "finished":
                 print(f"| {m:g} | {out.status}: {out.error} |")
                 continue
             a = s["task_accuracies"]
             print(f"| {m:g} | {100 * a[0]:.1f} % | {100 * a[1]:.1f} % | "
-                  f"{100 * s['test_accuracy']:.1f} % | {s['device_programs']} | "
-                  f"{s['pair_programs']} | {s['bit_errors']} | {s['wear']} | "
-                  f"{s['device_failures']} | {time.monotonic() - t0:.0f} s |")
-    finally:
-        bench.close()
-        catalog.close()
+                  f"{s['device_programs']:,} | {s['pair_programs']:,} | {s['prober_moves']:,} | "
+                  f"{s['bit_errors']} | {s['device_failures']} | "
+                  f"{s['bench_time_s'] / 3600:.1f} h | {time.monotonic() - t0:.0f} s |",
+                  flush=True)
+        finally:
+            bench.close()
+            catalog.close()
 
 
-def mcmc_ideal(seeds: int, iterations: int, burn_in: int) -> None:
-    data = breast_cancer_data(8)
+def mcmc_ideal(splits: int, iterations: int, burn_in: int) -> None:
     cal = Calibration.nominal()
-    acc, rate = [], []
-    for seed in range(seeds):
-        rng = np.random.default_rng(seed)
+    rows = []
+    for split in range(splits):
+        data = breast_cancer_data(8, split)
+        rng = np.random.default_rng(split)
         s = ConductanceSampler(IdealProposals(cal, rng), data, cal,
                                MCMCConfig(burn_in=burn_in), rng)
         s.start()
         for _ in range(iterations):
-            row = s.step()
-        acc.append(s.test_accuracy())
-        rate.append(row.acceptance_rate)
-    a = np.array(acc)
-    print(f"\n## MCMC, ideal proposals ({seeds} seeds, {iterations} iterations, burn-in "
-          f"{burn_in})\n")
-    print(f"test accuracy {100 * a.mean():.1f} +- {100 * a.std():.1f} % (min "
-          f"{100 * a.min():.1f}, max {100 * a.max():.1f}); acceptance "
-          f"{100 * np.mean(rate):.1f} %")
+            s.step()
+        b = logistic_baseline(data, 2.0, s.weight_bounds())
+        rows.append([s.test_accuracy(), s.accepted / s.iteration, b["baseline_accuracy"],
+                     b["baseline_window_accuracy"]])
+    a = np.array(rows)
+    print(f"\n## MCMC, ideal proposals ({splits} train/test splits, {iterations} iterations, "
+          f"burn-in {burn_in}; mean ± sd)\n")
+    print("| | MCMC test accuracy | acceptance | MAP baseline | MAP in the conductance window |")
+    print("|---|---|---|---|---|")
+    print(f"| ideal | {_pm(a[:, 0])} | {100 * a[:, 1].mean():.1f} % | {_pm(a[:, 2])} | "
+          f"{_pm(a[:, 3])} |", flush=True)
 
 
-def mcmc_chip(seeds: int, iterations: int, burn_in: int, root: Path) -> None:
+def mcmc_chip(splits: int, iterations: int, burn_in: int, root: Path) -> None:
+    from instruments.bench import Bench
+    from procedures.catalog import Catalog
     from procedures.learning.mcmc_procedure import MCMCBayesProcedure, MCMCCalibrationProcedure
     from procedures.runner import prepare_run
 
-    bench, catalog = _runner(root)
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    catalog = Catalog(root)
     print(f"\n## MCMC on the simulated chip ({iterations} iterations, burn-in {burn_in}, "
-          "cells 0-3,0-9 of die 9,9)\n")
+          "cells 0-3,0-9 of die 9,9, one calibration run first)\n")
     try:
         cal = MCMCCalibrationProcedure()
         cal.die = "9,9"
         c = prepare_run(cal, bench, root, catalog).run()
-        print(f"calibration run {c.run_id}: levels {c.summary['cal_compliance']} A -> mean "
-              f"{[round(g * 1e6, 1) for g in c.summary['cal_g_mean']]} uS, sd "
-              f"{[round(g * 1e6, 1) for g in c.summary['cal_g_std']]} uS\n")
-        print("| seed | test accuracy | acceptance | device programs | wear (cycles) | failures "
-              "| run time |")
-        print("|---|---|---|---|---|---|---|")
-        accs = []
-        for seed in range(seeds):
+        print("| split | test accuracy | acceptance | MAP baseline | MAP in window | "
+              "device programs | wear (cycles, counted) | failures | run time |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        rows = []
+        for split in range(splits):
             proc = MCMCBayesProcedure()
-            proc.die, proc.seed, proc.iterations, proc.burn_in = "9,9", seed, iterations, burn_in
+            proc.die, proc.seed, proc.split_seed = "9,9", split, split
+            proc.iterations, proc.burn_in = iterations, burn_in
             proc.calibration = str(c.run_id)
             t0 = time.monotonic()
             out = prepare_run(proc, bench, root, catalog).run()
             s = out.summary
             if out.status != "finished":
-                print(f"| {seed} | {out.status}: {out.error} |")
+                print(f"| {split} | {out.status}: {out.error} |")
                 continue
-            accs.append(s["test_accuracy"])
-            print(f"| {seed} | {100 * s['test_accuracy']:.1f} % | "
-                  f"{100 * s['acceptance_rate']:.1f} % | {s['device_programs']} | {s['wear']} | "
-                  f"{s['device_failures']} | {time.monotonic() - t0:.0f} s |")
-        a = np.array(accs)
-        print(f"\nchip: test accuracy {100 * a.mean():.1f} +- {100 * a.std():.1f} % over "
-              f"{a.size} seeds")
+            rows.append([s["test_accuracy"], s["acceptance"], s["baseline_accuracy"],
+                         s["baseline_window_accuracy"]])
+            print(f"| {split} | {100 * s['test_accuracy']:.1f} % | "
+                  f"{100 * s['acceptance']:.1f} % | {100 * s['baseline_accuracy']:.1f} % | "
+                  f"{100 * s['baseline_window_accuracy']:.1f} % | {s['device_programs']:,} | "
+                  f"{s['wear']:,} | {s['device_failures']} | {time.monotonic() - t0:.0f} s |",
+                  flush=True)
+        a = np.array(rows)
+        print(f"\nchip over {len(a)} splits: MCMC {_pm(a[:, 0])}, acceptance "
+              f"{100 * a[:, 1].mean():.1f} %, MAP baseline {_pm(a[:, 2])}, in window "
+              f"{_pm(a[:, 3])}")
     finally:
         bench.close()
         catalog.close()
@@ -156,17 +174,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds and iterations")
     ap.add_argument("--skip-chip", action="store_true", help="software (ideal) rows only")
+    ap.add_argument("--only", choices=["bnn", "mcmc"], default=None, help="one part only")
     args = ap.parse_args()
-    seeds = 4 if args.quick else 10
-    bnn_ideal(seeds, 5)
-    mcmc_ideal(seeds, 600 if args.quick else 1000, 200 if args.quick else 300)
+    seeds = 3 if args.quick else 10
+    if args.only in (None, "bnn"):
+        bnn_ideal(seeds)
+    if args.only in (None, "mcmc"):
+        mcmc_ideal(seeds, 600 if args.quick else 1000, 200 if args.quick else 300)
     if args.skip_chip:
         return
     with tempfile.TemporaryDirectory() as tmp:
-        bnn_chip((0.0, 2.0) if not args.quick else (2.0,), 5 if not args.quick else 1,
-                 Path(tmp) / "bnn")
-        mcmc_chip(3 if not args.quick else 1, 1000 if not args.quick else 200,
-                  300 if not args.quick else 60, Path(tmp) / "mcmc")
+        if args.only in (None, "bnn"):
+            bnn_chip((1.35,) if args.quick else (0.0, 1.35), Path(tmp) / "bnn")
+        if args.only in (None, "mcmc"):
+            mcmc_chip(1 if args.quick else 3, 200 if args.quick else 1000,
+                      60 if args.quick else 300, Path(tmp) / "mcmc")
 
 
 if __name__ == "__main__":
