@@ -74,6 +74,8 @@ def test_bad_settings_are_refused_before_anything_is_applied(sim_bench):
     chip = ChipSession(sim_bench)
     with pytest.raises(ValueError, match="at least 2 dies"):
         chip.binary_weights([(40, 40)], dies=[(9, 9)], pairs="0-31,0-31")
+    with pytest.raises(ValueError, match="99"):
+        chip.binary_weights([(4, 4)], dies=[(9, 9), (99, 99)])  # not on the wafer map
     with pytest.raises(ValueError, match="each die"):
         chip.binary_weights([(4, 4)], dies=[(9, 9), (9, 9)])
     after = sim_bench.prober.map_position()

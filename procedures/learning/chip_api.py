@@ -46,6 +46,7 @@ from procedures.learning.synapses import (
     single_die_layout,
 )
 from procedures.targets import parse_cells
+from procedures.validation import check_target
 
 Die = tuple[int, int]
 StopCheck = Callable[[], bool]
@@ -155,6 +156,8 @@ class BinaryWeights:
         if len(set(map(tuple, dies))) != len(dies):
             raise ValueError(f"dies: each die may hold one tile only, got {list(dies)}")
         self.dies = [tuple(int(v) for v in d) for d in dies]
+        for d in self.dies:  # on the prober's wafer map? (queries only, nothing moves)
+            check_target(session.bench, d, session.stepper.subsite)
         cells = parse_cells(pairs, "2T2R")
         per_tile = math.ceil(self.n_weights / len(self.dies))
         if per_tile > len(cells):
