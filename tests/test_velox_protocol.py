@@ -135,9 +135,9 @@ def test_errors_raise_velox_error_with_the_code() -> None:
 
 def test_map_position_yield_and_home() -> None:
     pairs = [
-        ("ReadMapPosition2", "0: 7 1 -22500.00 82500.00 2 3 1 256"),
+        ("ReadMapPosition2", "0: 7 1 -22500.00 82500.00 2 3 1 256 1 256"),
         ("ReadMapYield", "0: 256 10 8 2"),
-        ("StepNextSubDie", "0: 3 3"),
+        ("ReadChuckStatus", SEPARATED), ("StepNextSubDie", "0: 3 3"),
         ("BinMapDie 4", "0: 7 1"),
         ("BinMapDie 4 8 2", "0: 8 2"),
         ("SetMapHome", "0:"),
@@ -146,6 +146,7 @@ def test_map_position_yield_and_home() -> None:
     with expected_protocol(VeloxProber, pairs) as p:
         pos = p.map_position()
         assert (pos.col, pos.row, pos.site, pos.die_number, pos.dies_count) == (7, 1, 2, 1, 256)
+        assert (pos.cluster_number, pos.clusters_count) == (1, 256)
         assert pos.x_from_home_um == -22500.0
         y = p.map_yield()
         assert (y.total, y.tested, y.passed, y.failed) == (256, 10, 8, 2)
@@ -167,8 +168,8 @@ def test_heater_set_point_checked_against_limits_and_separation() -> None:
         with pytest.raises(ProberSafetyError):
             p.set_heater_temp(85.0)
     pairs = [
-        ("ReadChuckStatus", SEPARATED), ("SetHeaterTemp 85 C", "0: 85.00 C"),
-        ("ReadChuckStatus", SEPARATED), ("HeatChuck 85 C", "0: 85.00 C"),
+        ("ReadChuckStatus", SEPARATED), ("SetHeaterTemp 85 C 1", "0: 85.00 C"),
+        ("ReadChuckStatus", SEPARATED), ("HeatChuck 85 C 1", "0: 85.00 C"),
         ("GetHeaterTemp C", "0: 84.70 C S"),
     ]
     with expected_protocol(VeloxProber, pairs, limits=limits,
@@ -204,10 +205,113 @@ def test_status_modes_and_safe_state() -> None:
 
 
 def test_wafer_map_params_round_trip() -> None:
-    reply = "0: 200.00 10000.00 10000.00 0.00 0.00 0.00 0.00 3000.00"
+    reply = "0: 200.00 10000.00 10000.00 0.00 0 0.00 0.00 3000.00"
     pairs = [("GetWaferMapParams2", reply),
              ("SetWaferMapParams2 200 5000 5000 0 90 0 0 3000", "0:")]
     with expected_protocol(VeloxProber, pairs) as p:
         params = p.wafer_map_params
         assert params == WaferMapParams(200, 10000, 10000, 0, 0, 0, 0, 3000)
+        assert isinstance(params.flat_angle_deg, int)
         p.set_wafer_map_params(WaferMapParams(200, 5000, 5000, 0, 90, 0, 0, 3000))
+
+
+# -- every motion path goes through the interlock ------------------------------------------------
+@pytest.mark.parametrize("call, command", [
+    (lambda p: p.wafermap.step_next_die(), "StepNextDie"),
+    (lambda p: p.wafermap.step_to_die(3, 4), "StepNextDie 3 4"),
+    (lambda p: p.wafermap.step_to_die(3, 4, 1), "StepNextDie 3 4 1"),
+    (lambda p: p.wafermap.step_first_die(), "StepFirstDie"),
+    (lambda p: p.chuck.move(5, 5, pos_ref="relative", unit="jogs"), "MoveChuck 5 5 R J 100"),
+    (lambda p: p.chuck.move_index(1, 1), "MoveChuckIndex 1 1 H 100"),
+    (lambda p: p.move_chuck_subsite(100, 0), "MoveChuckSubsite 100 0 Y 100"),
+    (lambda p: p.ask("StepToDie 4"), "StepToDie 4"),
+    (lambda p: p.ask("MoveChuckLoad 0"), "MoveChuckLoad 0"),
+    (lambda p: p.ask("InitChuck 7 0 0"), "InitChuck 7 0 0"),
+    (lambda p: p.ask("movechuck 1 1 R Y"), "movechuck 1 1 R Y"),
+])
+def test_inherited_and_raw_motion_paths_are_interlocked(call, command: str) -> None:
+    with expected_protocol(VeloxProber, [("ReadChuckStatus", IN_CONTACT)]) as p:
+        with pytest.raises(ProberSafetyError):
+            call(p)
+    pairs = [("ReadChuckStatus", SEPARATED), (command, "0: 1 2 0 3")]
+    with expected_protocol(VeloxProber, pairs) as p:
+        call(p)
+
+
+def test_between_presets_the_driver_compares_z_with_the_heights() -> None:
+    between = "0: 7 20 0 0 T 1 0 0 0 P 0"
+    pairs = [
+        ("ReadChuckStatus", between), ("ReadChuckHeights Y", HEIGHTS),
+        ("ReadChuckPosition Y Z", "0: 0.00 0.00 9000.00"),  # 1000 um below contact: separated
+        ("StepNextDie", "0: 1 2 0 3"),
+        ("ReadChuckStatus", between), ("ReadChuckHeights Y", HEIGHTS),
+        ("ReadChuckPosition Y Z", "0: 0.00 0.00 9850.00"),  # 150 um below contact: not
+    ]
+    with expected_protocol(VeloxProber, pairs) as p:
+        assert p.step_next_die().die == (1, 2)
+        with pytest.raises(ProberSafetyError, match="9850"):
+            p.step_next_die()
+
+
+def test_auto_separate_separates_then_moves() -> None:
+    pairs = [
+        ("ReadChuckStatus", IN_CONTACT), ("MoveChuckSeparation 100", "0:"),
+        ("ReadChuckStatus", SEPARATED), ("StepNextDie", "0: 1 2 0 3"),
+    ]
+    with expected_protocol(VeloxProber, pairs, auto_separate=True) as p:
+        assert p.wafermap.step_next_die() == [1, 2, 0, 3]
+
+
+def test_raw_heater_commands_are_checked_too() -> None:
+    limits = SafetyLimits(max_chuck_temperature=150.0)
+    with expected_protocol(VeloxProber, [], limits=limits) as p:
+        with pytest.raises(LimitError):
+            p.ask("SetHeaterTemp 500 K")  # 226.85 C
+        with pytest.raises(ProberSafetyError):
+            p.ask("HeatChuck")
+    with expected_protocol(VeloxProber, [("ReadChuckStatus", IN_CONTACT)], limits=limits) as p:
+        with pytest.raises(ProberSafetyError):
+            p.ask("SetHeaterTemp 100 F 0")
+
+
+def test_raw_contact_needs_a_taught_height() -> None:
+    with expected_protocol(VeloxProber, [("ReadChuckHeights Y", NO_HEIGHTS)]) as p:
+        with pytest.raises(ProberSafetyError):
+            p.chuck.move_contact()
+
+
+# -- message-server transport ----------------------------------------------------------------
+def test_message_server_registers_frames_and_checks_ids() -> None:
+    pairs = [
+        ("FCN=1:RegisterProberApp:MemProbe MemProbe 0", "Rsp=1:0:"),
+        ("Cmd=2:ReportSoftwareVersion:", "Rsp=2:0:3.2.0.0 Velox"),
+        ("Cmd=3:ReadChuckStatus:", "Rsp=3:0:7 20 0 0 T 1 S 0 0 P 0"),
+        # a stale reply (id 2) and a notification arrive before the real one: both skipped
+        ("Cmd=4:StepNextDie:", "Rsp=2:0:old"),
+        (None, "Ntf=1:WMNewCurrentDie:1 2"),
+        (None, "Rsp=4:0:1 2 0 3"),
+        ("Cmd=5:ReadChuckStatus:", "Rsp=5:0:7 20 0 0 T 1 S 0 0 P 0"),
+        ("Cmd=6:StepNextDie:", "Rsp=6:703:EndOfWafer"),
+        ("Cmd=7:MoveChuckSeparation:100", "Rsp=7:520:ContactHeightNotSet"),
+    ]
+    with expected_protocol(VeloxProber, pairs, transport="message-server") as p:
+        assert p.id == "FormFactor,Velox,3.2.0.0 Velox"
+        assert p.step_next_die().die == (1, 2)
+        assert p.step_next_die().end_of_route
+        with pytest.raises(VeloxError) as exc:
+            p.separate()
+        assert exc.value.code == 520
+
+
+def test_message_server_ids_wrap_after_999() -> None:
+    from instruments.cascade import velox_commands as vc
+
+    assert vc.next_message_id(998) == 999 and vc.next_message_id(999) == 1
+    assert vc.frame_command(12, "MoveChuckZ", "100 R Y 50") == "Cmd=12:MoveChuckZ:100 R Y 50"
+    assert vc.parse_response("Rsp=12:0:a:b c\r\n") == (12, 0, "a:b c")
+
+
+def test_unknown_transport_is_refused() -> None:
+    with pytest.raises(ValueError, match="transport"):
+        with expected_protocol(VeloxProber, [], transport="carrier-pigeon"):
+            pass

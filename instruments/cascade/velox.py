@@ -2,17 +2,39 @@
 
 :class:`VeloxProber` extends pymeasure's :class:`pymeasure.instruments.formfactor.Velox` with the
 commands a wafer run needs (chuck status and heights, map position, binning, die/site stepping,
-heater, external mode, wafer-map parameters) and with operator safety rules enforced *before*
-anything is sent:
+heater, external mode, wafer-map parameters), two transports, and operator safety rules enforced
+*before* anything is sent.
 
-* X/Y moves (:meth:`VeloxProber.move_chuck_xy`) read the real chuck status first and are refused
-  unless the prober reports the chuck at separation height;
-* :meth:`VeloxProber.contact` is refused when no contact height is taught;
-* chuck temperature set points are checked against the bench :class:`SafetyLimits` and only
-  accepted while separated.
+Interlocks (nobody can bypass them through the driver)
+------------------------------------------------------
+Every command goes out through :meth:`VeloxProber.write`, which looks its name up in the
+vocabulary (:mod:`instruments.cascade.velox_commands`) first. So the driver's own methods,
+pymeasure's inherited ones (``prober.chuck.move(...)``, ``prober.wafermap.step_next_die()``,
+``step_to_die()``, ``step_first_die()``) and raw ``prober.ask("StepNextDie")`` all pass the same
+checks:
 
-Replies are ``<code>: <values>``; code 0 is success, 703 is "end of route" (normal completion of a
-wafer, reported as ``StepResult.end_of_route``), anything else raises :class:`VeloxError`.
+* a command that moves the chuck in X/Y (MoveChuck, MoveChuckIndex, MoveChuckSubsite, the steps,
+  MoveChuckLoad, InitChuck, ...) reads the real chuck state (ReadChuckStatus, and the heights
+  and Z when the preset height is none of C/O/A/S) and is refused with
+  :class:`ProberSafetyError` unless the chuck is separated; with ``auto_separate=True`` the driver
+  separates first (MoveChuckSeparation) and reads the state again;
+* MoveChuckContact is refused when no contact height is taught;
+* SetHeaterTemp/HeatChuck are checked against the bench :class:`SafetyLimits` and only sent while
+  separated (as X/Y moves; ``auto_separate`` separates first); the driver also sends
+  ``UseContactSafety``/``ReduceContact`` = 1 so the station separates on its side too.
+
+Only writing to ``prober.adapter`` directly bypasses the driver.
+
+Transports
+----------
+``transport="plain"`` (GPIB, raw sockets): lines ``Name args`` -> ``<code>: <values>``.
+``transport="message-server"`` (FormFactor's message server, TCP port 1412): the driver registers
+first (``FCN=1:RegisterProberApp:<app> <app> 0``), then frames every command
+``Cmd=<id>:<Name>:<args>`` and reads ``Rsp=<id>:<code>:<values>``, checking the id (stale replies
+and notifications are skipped). The bench file chooses (``[prober] transport``).
+
+Replies: code 0 is success, 703 is "end of route" (normal completion of a wafer, reported as
+``StepResult.end_of_route``), anything else raises :class:`VeloxError`.
 
 Notes on pymeasure 0.16's ``Velox`` (kept as is, worked around here):
 
@@ -24,10 +46,8 @@ Notes on pymeasure 0.16's ``Velox`` (kept as is, worked around here):
 * ``WaferMap.step_to_die`` drops a site index of 0 (``if s_pos:``) and discards the reply;
   ``step_next_die`` at the end of the route returns the message words instead of coordinates.
 * Its docstrings call the fourth StepFirstDie/StepNextDie value the "total number of subdies";
-  the Velox command reference names it LastSiteIndex (to be confirmed on a station).
-* Missing: ReadChuckStatus, ReadChuckHeights, ReadMapPosition2, BinStepDie, BinMapDie,
-  ReadMapYield, StepNextSubDie, SetMapHome, heater commands, SetExternalMode, ReadProberStatus,
-  wafer-map parameters, and any interlock before X/Y moves.
+  the Velox command reference names it LastSiteIndex.
+* It interlocks nothing: its ``chuck`` and ``wafermap`` channels send moves in contact.
 """
 
 from __future__ import annotations
@@ -42,13 +62,14 @@ from pymeasure.instruments.formfactor import Velox
 from pymeasure.instruments.formfactor.velox import Chuck
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from instruments.cascade import velox_commands as vc
 from instruments.limits import SafetyLimits
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-END_OF_ROUTE = 703
-VELOCITY_RANGE = (0.1, 100.0)
+END_OF_ROUTE = vc.E_END_OF_ROUTE
+VELOCITY_RANGE = vc.VELOCITY_RANGE
 POSITION_REFERENCES = {"home": "H", "zero": "Z", "center": "C", "diehome": "D", "relative": "R"}
 PRESET_HEIGHTS = {"contact": "C", "overtravel": "O", "align": "A", "separation": "S"}
 
@@ -170,6 +191,8 @@ class MapPosition:
     last_site_index: int
     die_number: int
     dies_count: int
+    cluster_number: int = 0
+    clusters_count: int = 0
 
     @property
     def die(self) -> tuple[int, int]:
@@ -215,29 +238,15 @@ class WaferMapParams:
     die_width_um: float
     die_height_um: float
     flat_length_mm: float
-    flat_angle_deg: float
+    flat_angle_deg: int
     x_offset_um: float
     y_offset_um: float
     edge_area_um: float
 
 
 class SafeChuck(Chuck):
-    """pymeasure's chuck channel with the X/Y interlock: ``move``/``move_index`` check first."""
-
-    def move(
-        self, x: float, y: float, pos_ref: str = "home", unit: str = "microns",
-        velocity: float = 100,
-    ) -> str:
-        """As pymeasure's ``Chuck.move``, refused (ProberSafetyError) unless separated."""
-        self.parent._require_separated("an X/Y move")
-        return super().move(x, y, pos_ref=pos_ref, unit=unit, velocity=velocity)
-
-    def move_index(
-        self, x_steps: int, y_steps: int, pos_ref: str = "home", velocity: float = 100
-    ) -> str:
-        """As pymeasure's ``Chuck.move_index``, refused (ProberSafetyError) unless separated."""
-        self.parent._require_separated("an index move")
-        return super().move_index(x_steps, y_steps, pos_ref=pos_ref, velocity=velocity)
+    """pymeasure's chuck channel; its moves pass the driver's interlock (in ``write``), and
+    ``move_contact`` refuses when no contact height is taught."""
 
     def move_contact(self, velocity: float = 100) -> None:
         """As pymeasure's ``Chuck.move_contact``, refused when no contact height is taught."""
@@ -251,10 +260,14 @@ class VeloxProber(Velox):
         adapter: VISA resource (``TCPIP::host::port::SOCKET``, ``GPIB0::28::INSTR``) or adapter.
         name: instrument name.
         limits: bench safety limits (chuck temperature range); defaults to ``SafetyLimits()``.
+        transport: ``"plain"`` lines or FormFactor's ``"message-server"`` framing.
+        app_name: the name the driver registers with on the message server.
+        auto_separate: separate first (instead of refusing) before an X/Y move or a
+            temperature change while not separated.
         **kwargs: passed to pymeasure (``timeout`` in ms, terminations, ...).
 
-    The inherited ``chuck`` channel is replaced by :class:`SafeChuck`, so pymeasure-style calls
-    (``prober.chuck.move(...)``) get the same interlock.
+    The inherited ``chuck`` and ``wafermap`` channels keep pymeasure's API; their commands go
+    through :meth:`write`, so they get the same interlock.
     """
 
     chuck = Instrument.ChannelCreator(SafeChuck)
@@ -264,12 +277,68 @@ class VeloxProber(Velox):
         adapter: object,
         name: str = "FormFactor Velox prober",
         limits: SafetyLimits | None = None,
+        transport: str = "plain",
+        app_name: str = "MemProbe",
+        auto_separate: bool = False,
         **kwargs: object,
     ) -> None:
+        if transport not in vc.TRANSPORTS:
+            raise ValueError(f"prober transport {transport!r}: use one of {vc.TRANSPORTS}")
         kwargs.setdefault("read_termination", "\n")
         kwargs.setdefault("write_termination", "\n")
+        self.transport = transport
+        self.auto_separate = auto_separate
+        self._msg_id = 1
         super().__init__(adapter, name=name, **kwargs)
         self.limits = limits or SafetyLimits()
+        if transport == "message-server":
+            self._register(app_name)
+
+    # -- transport ------------------------------------------------------------------------------
+    def _register(self, app_name: str) -> None:
+        """Register with the message server; its one-line answer is read and logged."""
+        self.adapter.write(vc.registration_message(app_name))
+        try:
+            with self._io_timeout(2.0, at_most=True):
+                answer = self.adapter.read()
+        except Exception as exc:  # noqa: BLE001 - a server that does not answer is logged only
+            log.warning("%s: no answer to the registration (%s)", self.name, exc)
+            return
+        log.info("%s: registered as %s: %s", self.name, app_name, answer.strip())
+
+    def write(self, command: str, **kwargs: object) -> None:
+        """Send ``command`` after the interlock checks (see the module docstring), framed for
+        the transport."""
+        self._guard(command)
+        if self.transport == "message-server":
+            name, _, args = command.strip().partition(" ")
+            self._msg_id = vc.next_message_id(self._msg_id)
+            command = vc.frame_command(self._msg_id, name, args.strip())
+        super().write(command, **kwargs)
+
+    def _read_reply(self) -> str:
+        got = super(Velox, self).read()  # the adapter's read, without Velox.read's parsing
+        if self.transport != "message-server":
+            return got
+        for _ in range(64):  # skip notifications and replies to timed-out commands
+            try:
+                msg_id, code, values = vc.parse_response(got)
+            except ValueError:
+                log.info("%s: skipped %r", self.name, got.strip())
+            else:
+                if msg_id == self._msg_id:
+                    return f"{code}: {values}" if values else f"{code}:"
+                log.info("%s: skipped stale reply %r", self.name, got.strip())
+            got = super(Velox, self).read()
+        raise VeloxError(-1, f"no reply with id {self._msg_id} from the message server")
+
+    @property
+    def id(self) -> str:  # noqa: A003 - pymeasure's name
+        """Identification: ``*IDN?`` on the plain transport; on the message server (which has
+        no ``*IDN?``) ``FormFactor,Velox,<software version>``."""
+        if self.transport == "message-server":
+            return f"FormFactor,Velox,{self.ask('ReportSoftwareVersion')}"
+        return self.ask("*IDN?")
 
     # -- replies ----------------------------------------------------------------------------
     def read(self) -> str:
@@ -280,7 +349,7 @@ class VeloxProber(Velox):
         self.error_code = 0
         self.error_message = ""
         self.wafermap.end_reached = False
-        got = super(Velox, self).read()  # the adapter's read, without Velox.read's parsing
+        got = self._read_reply()
         head, sep, rest = got.partition(":")
         if not sep or not head.strip().lstrip("-").isdigit():
             return got.strip()
@@ -339,11 +408,9 @@ class VeloxProber(Velox):
         return strict_range(velocity, VELOCITY_RANGE)
 
     def contact(self, velocity: float = 100) -> None:
-        """Move to contact height; refused (ProberSafetyError) when no contact height is taught."""
-        self._velocity(velocity)
-        if not self.chuck_heights().contact_set:
-            raise ProberSafetyError("no contact height is taught on the prober; refusing contact")
-        self.ask(f"MoveChuckContact {velocity}")
+        """Move to contact height; refused (ProberSafetyError) when no contact height is taught
+        (checked in :meth:`write`)."""
+        self.ask(f"MoveChuckContact {self._velocity(velocity)}")
 
     def separate(self, velocity: float = 100) -> None:
         """Move to separation height."""
@@ -371,15 +438,60 @@ class VeloxProber(Velox):
         else:
             log.warning("%s: no contact height taught; cannot move to separation", self.name)
 
-    # -- X/Y --------------------------------------------------------------------------------
-    def _require_separated(self, action: str) -> None:
-        status = self.chuck_status()
-        if not status.separated:
-            raise ProberSafetyError(
-                f"refusing {action}: chuck is not at separation height "
-                f"(preset height {status.preset_height!r}); separate first"
-            )
+    # -- the interlock (every command passes here, see write) ---------------------------------
+    def _guard(self, command: str) -> None:
+        """Check ``command`` against the interlocks before it is sent; raise
+        ProberSafetyError (nothing sent) when it must not go out now."""
+        words = command.split()
+        if not words:
+            return
+        name = words[0].lower()
+        if name in vc.XY_MOTION:
+            self._require_separated(f"{words[0]} (moves the chuck in X/Y)")
+        elif name in vc.HEATER_SET:
+            self._check_temperature(words, command)
+        elif name == "movechuckcontact" and not self.chuck_heights().contact_set:
+            raise ProberSafetyError("no contact height is taught on the prober; refusing contact")
 
+    def _is_separated(self) -> tuple[bool, str]:
+        status = self.chuck_status()
+        if status.separated:
+            return True, "S"
+        if status.preset_height in ("C", "O", "A"):
+            return False, status.preset_height
+        heights = self.chuck_heights()  # between presets: compare Z with the taught heights
+        if heights.contact_um is None:
+            return False, "no contact height taught"
+        z = self.chuck_position("zero")[2]
+        return z <= heights.contact_um - heights.sep_dist_um + 0.5, f"Z {z:g} um"
+
+    def _require_separated(self, action: str) -> None:
+        separated, where = self._is_separated()
+        if separated:
+            return
+        if self.auto_separate and where != "no contact height taught":
+            log.info("%s: separating before %s", self.name, action)
+            self.separate()
+            separated, where = self._is_separated()
+            if separated:
+                return
+        raise ProberSafetyError(
+            f"refusing {action}: chuck is not at separation height ({where}); separate first"
+        )
+
+    def _check_temperature(self, words: list[str], command: str) -> None:
+        try:
+            value = float(words[1])
+        except (IndexError, ValueError):
+            raise ProberSafetyError(f"refusing {command!r}: no temperature") from None
+        unit = words[2].upper()[:1] if len(words) > 2 else "C"
+        celsius = {"C": value, "K": value - 273.15, "F": (value - 32.0) * 5.0 / 9.0}.get(unit)
+        if celsius is None:
+            raise ProberSafetyError(f"refusing {command!r}: temperature unit {words[2]!r}")
+        self.limits.check_temperature(celsius)
+        self._require_separated("a chuck temperature change")
+
+    # -- X/Y --------------------------------------------------------------------------------
     def move_chuck_xy(
         self, x_um: float, y_um: float, reference: str = "home", velocity: float = 100
     ) -> None:
@@ -390,19 +502,16 @@ class VeloxProber(Velox):
         """
         ref = strict_discrete_set(reference.lower(), tuple(POSITION_REFERENCES))
         self._velocity(velocity)
-        self._require_separated("an X/Y move")
         self.ask(f"MoveChuck {x_um:g} {y_um:g} {POSITION_REFERENCES[ref]} Y {velocity}")
 
     def move_chuck_subsite(self, dx_um: float, dy_um: float, velocity: float = 100) -> None:
         """Move to (dx, dy) um from the die home; separated only (as move_chuck_xy)."""
         self._velocity(velocity)
-        self._require_separated("a subsite move")
         self.ask(f"MoveChuckSubsite {dx_um:g} {dy_um:g} Y {velocity}")
 
     # -- wafer map --------------------------------------------------------------------------
     def _step(self, command: str) -> StepResult:
-        self._require_separated(command.split()[0])  # a step is an XY move
-        f = self.ask(command).split()
+        f = self.ask(command).split()  # a step is an X/Y move: write checks the interlock
         if self.wafermap.end_reached:
             return StepResult(None, None, None, None, end_of_route=True)
         v = [int(x) for x in f[:4]]
@@ -449,10 +558,11 @@ class VeloxProber(Velox):
         return int(f[0]), int(f[1])
 
     def map_position(self) -> MapPosition:
-        """Where the prober is on the map (ReadMapPosition2)."""
+        """Where the prober is on the map (ReadMapPosition2, all ten fields)."""
         f = self._fields("ReadMapPosition2")
+        extra = [int(x) for x in f[8:10]] + [0, 0]
         return MapPosition(int(f[0]), int(f[1]), float(f[2]), float(f[3]), int(f[4]),
-                           int(f[5]), int(f[6]), int(f[7]))
+                           int(f[5]), int(f[6]), int(f[7]), extra[0], extra[1])
 
     def map_yield(self) -> MapYield:
         """Yield counters (ReadMapYield)."""
@@ -465,31 +575,27 @@ class VeloxProber(Velox):
 
     @property
     def wafer_map_params(self) -> WaferMapParams:
-        """Wafer-map geometry (GetWaferMapParams2)."""
-        f = [float(x) for x in self._fields("GetWaferMapParams2")[:8]]
-        return WaferMapParams(*f)
+        """Wafer-map geometry (GetWaferMapParams2; FlatAngle an integer)."""
+        f = self._fields("GetWaferMapParams2")[:8]
+        v = [float(x) for x in f]
+        return WaferMapParams(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6], v[7])
 
     def set_wafer_map_params(self, params: WaferMapParams) -> None:
         """Set the wafer-map geometry (SetWaferMapParams2)."""
         p = params
         self.ask(
             f"SetWaferMapParams2 {p.diameter_mm:g} {p.die_width_um:g} {p.die_height_um:g} "
-            f"{p.flat_length_mm:g} {p.flat_angle_deg:g} {p.x_offset_um:g} {p.y_offset_um:g} "
+            f"{p.flat_length_mm:g} {int(p.flat_angle_deg)} {p.x_offset_um:g} {p.y_offset_um:g} "
             f"{p.edge_area_um:g}"
         )
 
     # -- heater -----------------------------------------------------------------------------
-    def _check_temperature(self, celsius: float) -> None:
-        self.limits.check_temperature(celsius)
-        self._require_separated("a chuck temperature change")
-
     def set_heater_temp(self, celsius: float) -> float:
         """Set the chuck set point (C) and return at once; returns the set point reported.
 
         Checked against ``limits`` and only while separated (nothing sent otherwise).
         """
-        self._check_temperature(celsius)
-        f = self._fields(f"SetHeaterTemp {celsius:g} C")
+        f = self._fields(f"SetHeaterTemp {celsius:g} C 1")
         return float(f[0])
 
     def heat_chuck(self, celsius: float, timeout_s: float = 7200.0) -> float:
@@ -498,9 +604,8 @@ class VeloxProber(Velox):
         The reply comes only when the station is done, so the I/O timeout is raised to
         ``timeout_s`` for this command. Checked as :meth:`set_heater_temp`.
         """
-        self._check_temperature(celsius)
         with self._io_timeout(timeout_s):
-            f = self._fields(f"HeatChuck {celsius:g} C")
+            f = self._fields(f"HeatChuck {celsius:g} C 1")
         return float(f[0])
 
     def heater(self) -> HeaterState:
@@ -509,15 +614,15 @@ class VeloxProber(Velox):
         return HeaterState(float(f[0]), f[1] if len(f) > 1 else "C", f[2] if len(f) > 2 else "")
 
     @contextmanager
-    def _io_timeout(self, seconds: float) -> Iterator[None]:
+    def _io_timeout(self, seconds: float, at_most: bool = False) -> Iterator[None]:
+        """Raise (or with ``at_most`` set) the I/O timeout to ``seconds`` for a block."""
         connection = getattr(self.adapter, "connection", None)
         old = getattr(connection, "timeout", None)
         if not isinstance(old, (int, float)) or isinstance(old, bool):
             yield  # no adjustable timeout (e.g. a test adapter)
             return
-        connection.timeout = max(old, seconds * 1000)
+        connection.timeout = seconds * 1000 if at_most else max(old, seconds * 1000)
         try:
             yield
         finally:
             connection.timeout = old
-

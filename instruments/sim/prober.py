@@ -27,12 +27,21 @@ steps to the wrong places, as on a real station.
 Behaviour chosen for the simulator (check against the Velox manual on a real station)
 -------------------------------------------------------------------------------------
 * Moves are instantaneous (no simulated time passes), except HeatChuck (see below).
-* Interlock: MoveChuck, MoveChuckIndex and MoveChuckSubsite are refused with
-  :data:`E_INTERLOCK` unless the chuck is separated (Z at or below the separation height), or no
-  contact height is taught. The manual says the interlock applies "in Contact Height or higher" and
-  that with the *AutoZ* chuck-mode flag the stage moves to separation first; the simulator is
-  stricter (align height is refused too) and honours AutoZ by separating first. The simulator never
-  drags probes across the wafer, whatever the Interlock flag says.
+* Contact follows from the chuck's Z against the taught heights (no flag is stored): in contact
+  at contact height or above (overtravel), separated at or below the separation height
+  (contact - separation gap), in between neither. Every X/Y move (MoveChuck, MoveChuckIndex,
+  MoveChuckSubsite, the steps, MoveChuckLoad, InitChuck) goes through one method that refuses
+  with :data:`E_INTERLOCK` unless separated; with the *AutoZ* chuck-mode flag, and for the steps,
+  MoveChuckLoad and InitChuck, the chuck separates first. The manual says the interlock applies
+  "in Contact Height or higher"; the simulator is stricter (align height is refused too) and
+  never drags probes across the wafer, whatever the Interlock flag says.
+* Invariants that keep "separated" meaning separated: the separation gap is at least
+  :data:`MIN_SEPARATION_GAP_UM` (50 um) and the contact height at least that gap above zero, so
+  the separation height is a real height below contact; the contact height can be re-taught at
+  a value (``V``) or reset (``R``) only while the chuck is separated, and after a re-teach the
+  chuck is still separated or in contact, never "between" by a change of definition; teaching at
+  the current Z (mode ``0``) puts the chuck in contact by definition. With no contact height
+  taught nothing is in contact (the twin's probes touch at the taught contact height).
 * StepFirstDie, StepNextDie, BinStepDie and StepNextSubDie separate automatically (if a contact
   height is taught and the chuck is above separation), move in X/Y, and stay separated. The reply
   is a success; the caller moves back to contact explicitly.
@@ -42,23 +51,25 @@ Behaviour chosen for the simulator (check against the Velox manual on a real sta
 * MoveChuckContact moves to contact height, or to contact + overtravel when the chuck mode has
   overtravel enabled. It is refused without a taught contact height (:data:`E_NO_CONTACT_HEIGHT`)
   and while the wafer vacuum is off (:data:`E_VACUUM_OFF`).
-* Heater: the chuck temperature follows a linear ramp of ``ramp_c_per_min`` (default 10 C/min)
-  towards the set point. SetHeaterTemp returns at once. HeatChuck lets simulated time run ahead
-  (through the ``advance`` callback, or the model's own time offset when none is given) until the
-  set point is reached plus ``soak_s`` of soak, then returns: nothing sleeps. The heater range is
-  ``heater_min_c``..``heater_max_c``; outside it the request fails with :data:`E_HEATER_RANGE`.
-  GetHeaterTemp's status letter: ``H`` heating, ``C`` cooling, ``S`` soaking, ``R`` ready.
+* Heater: see :mod:`instruments.sim.prober_heater` (ramp, soak, contact safety).
 * Bins: bin 1 is a pass (``pass_bins``), any other bin is a fail. ReadMapYield counts the dies of
   the route: Total, Tested (binned), Passed, Failed.
 * ReadMapPosition2's CurDie is the 1-based index of the current die in the route (0 when the die
   is not in the route); DiesCount is the length of the route.
 * StepNextSubDie past the last subsite fails with :data:`E_END_OF_SUBSITES` and does not move.
 
+* SetWaferMapParams2 is bounded (pitch >= :data:`MIN_DIE_PITCH_UM`, bounding grid <=
+  :data:`MAX_MAP_GRID_CELLS` cells, diameter within :data:`DIAMETER_RANGE_MM`) so that one request
+  cannot allocate or walk billions of cells.
+
 Error codes
 -----------
-One table, the ``E_*`` constants and :data:`ERROR_MESSAGES` below: 0, 509 and 703 are Velox's;
-the others are the simulator's own choice (the real codes are not public). A refused command
-changes nothing.
+One table, in :mod:`instruments.cascade.velox_commands` (re-exported here): 0, 509 and 703 are
+Velox's; the others are the simulator's own choice (the real codes are not public). A refused
+command changes nothing.
+
+This module is over 500 lines: it is one state machine whose parts (heights, X/Y, map) share the
+interlock; the heater lives in :mod:`instruments.sim.prober_heater`.
 """
 
 from __future__ import annotations
@@ -68,63 +79,33 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from instruments.cascade.velox_commands import (  # noqa: F401 - re-exported
+    DIAMETER_RANGE_MM,
+    E_BAD_ARGUMENT,
+    E_DIE_NOT_ON_MAP,
+    E_END_OF_ROUTE,
+    E_END_OF_SUBSITES,
+    E_HEATER_RANGE,
+    E_HEATER_STATE,
+    E_INTERLOCK,
+    E_NO_CONTACT_HEIGHT,
+    E_NOT_ON_DIE,
+    E_NOT_SUPPORTED,
+    E_OK,
+    E_UNKNOWN_COMMAND,
+    E_VACUUM_OFF,
+    E_XY_LIMIT,
+    E_Z_LIMIT,
+    ERROR_MESSAGES,
+    MAX_MAP_GRID_CELLS,
+    MIN_DIE_PITCH_UM,
+    MIN_SEPARATION_GAP_UM,
+)
+from instruments.sim.prober_heater import DEW_POINT_C, HeaterMixin, ProberError  # noqa: F401
 from instruments.wafermap import DieIndex, WaferMap
-
-#: Success.
-E_OK = 0
-#: Unknown command (Velox).
-E_UNKNOWN_COMMAND = 509
-#: Missing or malformed argument, value out of range (simulator).
-E_BAD_ARGUMENT = 510
-#: No contact height taught: Z preset moves are impossible (simulator).
-E_NO_CONTACT_HEIGHT = 520
-#: X/Y move refused because the chuck is not separated (simulator).
-E_INTERLOCK = 521
-#: Z move beyond contact (+ overtravel when enabled) or outside the Z travel (simulator).
-E_Z_LIMIT = 522
-#: X/Y destination outside the stage travel (simulator).
-E_XY_LIMIT = 523
-#: Contact refused because the wafer vacuum is off (simulator).
-E_VACUUM_OFF = 524
-#: Heater set point outside the heater's range (simulator).
-E_HEATER_RANGE = 530
-#: Die not on the wafer map (simulator).
-E_DIE_NOT_ON_MAP = 701
-#: The chuck is not on a die of the map (simulator).
-E_NOT_ON_DIE = 702
-#: End of the route: StepNextDie after the last die (Velox; normal completion).
-E_END_OF_ROUTE = 703
-#: StepNextSubDie after the last subsite of the die (simulator).
-E_END_OF_SUBSITES = 704
-
-ERROR_MESSAGES: dict[int, str] = {
-    E_OK: "Success",
-    E_UNKNOWN_COMMAND: "UnknownCommand",
-    E_BAD_ARGUMENT: "InvalidParameter",
-    E_NO_CONTACT_HEIGHT: "ContactHeightNotSet",
-    E_INTERLOCK: "InterlockViolation chuck not separated",
-    E_Z_LIMIT: "ZLimit",
-    E_XY_LIMIT: "OutOfMoveRange",
-    E_VACUUM_OFF: "WaferVacuumOff",
-    E_HEATER_RANGE: "TemperatureOutOfRange",
-    E_DIE_NOT_ON_MAP: "DieNotOnMap",
-    E_NOT_ON_DIE: "NotOnDie",
-    E_END_OF_ROUTE: "EndOfWafer",
-    E_END_OF_SUBSITES: "EndOfSubDieTable",
-}
 
 #: Height tolerance (um) for deciding which preset height the chuck is at.
 Z_TOLERANCE_UM = 0.5
-
-
-class ProberError(Exception):
-    """A command the prober refuses; ``code`` is the Velox-style reply code."""
-
-    def __init__(self, code: int, detail: str = "") -> None:
-        self.code = code
-        self.detail = detail
-        text = ERROR_MESSAGES.get(code, "Error")
-        super().__init__(f"{text} {detail}".strip())
 
 
 @dataclass(frozen=True)
@@ -153,7 +134,7 @@ class ProberConfig:
         contact_height_um: taught contact height above Z zero in um; ``None`` = not taught.
         overtravel_um: overtravel gap above contact, um.
         align_dist_um: align gap below contact, um.
-        sep_dist_um: separation gap below contact, um.
+        sep_dist_um: separation gap below contact, um (>= MIN_SEPARATION_GAP_UM).
         search_gap_um: contact-search gap, um (reported only).
         overtravel_enabled: chuck-mode flag HasOvertravel (MoveChuckContact goes to overtravel).
         auto_z: chuck-mode flag AutoZ (X/Y moves in contact separate first instead of failing).
@@ -169,6 +150,7 @@ class ProberConfig:
         subsites: subsite table of every die.
         pass_bins: bin codes counted as pass in the yield.
         flat_length_mm: flat length reported by GetWaferMapParams2 (0 = notch), mm.
+        wafer_id: GetWaferID's answer.
     """
 
     contact_height_um: float | None = 10_000.0
@@ -190,6 +172,7 @@ class ProberConfig:
     subsites: list[Subsite] = field(default_factory=_default_subsites)
     pass_bins: frozenset[int] = frozenset({1})
     flat_length_mm: float = 0.0
+    wafer_id: str = "MEMPROBE-SIM"
 
 
 @dataclass(frozen=True)
@@ -231,6 +214,8 @@ class MapPosition:
     last_site_index: int
     die_number: int
     dies_count: int
+    cluster_number: int = 0
+    clusters_count: int = 0
 
 
 def serpentine_route(layout: WaferMap) -> list[DieIndex]:
@@ -245,7 +230,7 @@ def serpentine_route(layout: WaferMap) -> list[DieIndex]:
     return route
 
 
-class ProberModel:
+class ProberModel(HeaterMixin):
     """The simulated probe station's state.
 
     Args:
@@ -264,6 +249,11 @@ class ProberModel:
         advance: Callable[[float], None] | None = None,
     ) -> None:
         cfg = config or ProberConfig()
+        if cfg.sep_dist_um < MIN_SEPARATION_GAP_UM:
+            raise ValueError(f"separation gap {cfg.sep_dist_um:g} um is below the "
+                             f"{MIN_SEPARATION_GAP_UM:g} um minimum")
+        if cfg.contact_height_um is not None and cfg.contact_height_um < cfg.sep_dist_um:
+            raise ValueError("contact height must be at least the separation gap above zero")
         self.config = cfg
         self.physical = layout
         self.map = layout
@@ -281,6 +271,12 @@ class ProberModel:
         self.interlock = cfg.interlock
         self.vacuum_on = cfg.vacuum_on
         self.external_mode = "L"
+        self.quiet = False
+        self.lift_down = False
+        self.at_load = False
+        self.wafer_id = cfg.wafer_id
+        #: Called with the model just before every X/Y move (tests watch the interlock with it).
+        self.xy_observer: Callable[[ProberModel], None] | None = None
         # map state
         self.subsites: list[Subsite] = list(cfg.subsites)
         self.home_die: DieIndex = layout.home_die
@@ -296,12 +292,7 @@ class ProberModel:
         dx, dy = self._site_offset(0)
         self.x_um, self.y_um = hx + dx, hy + dy
         self.z_um = self.separation_height_um if self.contact_um is not None else 0.0
-        # heater: linear ramp from (t0, T0) towards the set point
-        # (the clock is not read here: the lab builds the model before its clock starts)
-        self._set_point_c = cfg.ambient_c
-        self._ramp_t0: float | None = None  # None: settled at the set point since ever
-        self._ramp_T0 = cfg.ambient_c
-        self._reached_at: float | None = -math.inf
+        self._init_heater(cfg)
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -324,8 +315,9 @@ class ProberModel:
 
     @property
     def separation_height_um(self) -> float:
-        """Absolute separation height (um); raises ProberError without a contact height."""
-        return max(0.0, self._need_contact() - self.sep_dist_um)
+        """Absolute separation height (um, >= 0 by the invariants); raises ProberError without
+        a contact height."""
+        return self._need_contact() - self.sep_dist_um
 
     @property
     def align_height_um(self) -> float:
@@ -351,7 +343,8 @@ class ProberModel:
 
     @property
     def separated(self) -> bool:
-        """True when X/Y moves are allowed: at/below separation height, or no contact taught."""
+        """True when X/Y moves are allowed: at/below separation height, or no contact taught
+        (then nothing can be in contact)."""
         if self.contact_um is None:
             return True
         return self.z_um <= self.separation_height_um + Z_TOLERANCE_UM
@@ -367,6 +360,8 @@ class ProberModel:
         for letter, height in candidates:
             if abs(self.z_um - height) <= Z_TOLERANCE_UM:
                 return letter
+        if self.in_contact:
+            return "C"  # between contact and overtravel: the probes touch
         return "0"
 
     def heights(self) -> tuple[float, float, float, float, float]:
@@ -377,18 +372,24 @@ class ProberModel:
 
     def set_chuck_height(self, preset: str, mode: str = "0", value_um: float = 0.0) -> None:
         """SetChuckHeight: teach contact (C) at the current Z (mode 0), a value (V) or reset (R);
-        set the overtravel/align/separation/search gaps (O/A/S/T, mode V only)."""
+        set the overtravel/align/separation/search gaps (O/A/S/T, mode V only).
+
+        Refused so that a change of the taught heights can never turn the chuck's current Z
+        from "in contact" into "separated" (see the module docstring).
+        """
         preset, mode = preset.upper()[:1], mode.upper()[:1]
         if preset == "C":
             if mode == "0":
+                self._check_contact_value(self.z_um)
                 self.contact_um = self.z_um
             elif mode == "V":
-                if not 0 < value_um <= self.config.z_max_um:
-                    raise ProberError(E_Z_LIMIT, f"contact height {value_um:g} um")
+                self._check_contact_value(value_um)
+                self._require_separated("re-teaching the contact height")
                 if self.z_um > value_um + Z_TOLERANCE_UM:
                     raise ProberError(E_Z_LIMIT, "chuck is above the new contact height")
-                self.contact_um = value_um
+                self.contact_um = float(value_um)
             elif mode == "R":
+                self._require_separated("resetting the contact height")
                 self.contact_um = None
             else:
                 raise ProberError(E_BAD_ARGUMENT, f"mode {mode!r}")
@@ -399,7 +400,26 @@ class ProberModel:
             raise ProberError(E_BAD_ARGUMENT, f"preset {preset!r} mode {mode!r}")
         if not 0 <= value_um <= self.config.z_max_um:
             raise ProberError(E_BAD_ARGUMENT, f"gap {value_um:g} um")
+        if preset == "S":
+            if value_um < MIN_SEPARATION_GAP_UM:
+                raise ProberError(E_BAD_ARGUMENT, f"separation gap {value_um:g} um is below the "
+                                                  f"{MIN_SEPARATION_GAP_UM:g} um minimum")
+            if self.contact_um is not None:
+                if value_um > self.contact_um:
+                    raise ProberError(E_BAD_ARGUMENT, "separation below Z zero")
+                # a smaller gap must not make the current Z count as separated when it is not
+                if not self.separated and self.z_um <= self.contact_um - value_um:
+                    raise ProberError(E_INTERLOCK, "changing the separation gap off separation")
         setattr(self, gaps[preset], float(value_um))
+
+    def _check_contact_value(self, value_um: float) -> None:
+        if not self.sep_dist_um <= value_um <= self.config.z_max_um:
+            raise ProberError(E_Z_LIMIT, f"contact height {value_um:g} um (must leave the "
+                                         f"{self.sep_dist_um:g} um separation gap above zero)")
+
+    def _require_separated(self, action: str) -> None:
+        if not self.separated:
+            raise ProberError(E_INTERLOCK, action)
 
     def set_chuck_mode(self, overtravel: int = 2, auto_z: int = 2, interlock: int = 2) -> None:
         """SetChuckMode flags: 1 on, 0 off, 2 unchanged."""
@@ -411,19 +431,30 @@ class ProberModel:
                 setattr(self, name, bool(value))
 
     # -- Z moves ----------------------------------------------------------------------------
+    def _check_up(self) -> None:
+        if self.lift_down:
+            raise ProberError(E_INTERLOCK, "chuck lift is down")
+        if not self.vacuum_on:
+            raise ProberError(E_VACUUM_OFF)
+
     def move_contact(self) -> None:
         """MoveChuckContact: to contact (or overtravel when enabled)."""
         self._need_contact()
-        if not self.vacuum_on:
-            raise ProberError(E_VACUUM_OFF)
+        self._check_up()
+        self.quiet = False
         self.z_um = self.overtravel_height_um if self.overtravel_enabled else self._need_contact()
 
     def move_align(self) -> None:
         """MoveChuckAlign: to the align height."""
-        self.z_um = self.align_height_um
+        target = self.align_height_um
+        if target > self.z_um and self.lift_down:
+            raise ProberError(E_INTERLOCK, "chuck lift is down")
+        self.quiet = False
+        self.z_um = target
 
     def move_separation(self) -> None:
-        """MoveChuckSeparation: to the separation height."""
+        """MoveChuckSeparation: to the separation height (always separated afterwards)."""
+        self.quiet = False
         self.z_um = self.separation_height_um
 
     def move_z(self, height_um: float, relative: bool = False) -> None:
@@ -431,10 +462,20 @@ class ProberModel:
         target = self.z_um + height_um if relative else height_um
         if not 0 <= target <= self.max_z_um + 1e-9:
             raise ProberError(E_Z_LIMIT, f"Z {target:g} um")
-        contact = math.inf if self.contact_um is None else self.contact_um
-        if target >= contact - Z_TOLERANCE_UM and not self.vacuum_on:
-            raise ProberError(E_VACUUM_OFF)
+        if target > self.z_um:
+            if self.lift_down:
+                raise ProberError(E_INTERLOCK, "chuck lift is down")
+            contact = math.inf if self.contact_um is None else self.contact_um
+            if target >= contact - Z_TOLERANCE_UM and not self.vacuum_on:
+                raise ProberError(E_VACUUM_OFF)
+        self.quiet = False
         self.z_um = target
+
+    def move_lift(self, lowered: bool) -> None:
+        """MoveChuckLift: 1 lowers the lift (separating first), 0 raises it (no Z change)."""
+        if lowered:
+            self._auto_separate()
+        self.lift_down = lowered
 
     def set_vacuum(self, on: bool) -> None:
         """SetChuckVacuum: wafer vacuum on/off (refused while in contact)."""
@@ -467,22 +508,33 @@ class ProberModel:
         ox, oy = self.reference_um(ref)
         return self.x_um - ox, self.y_um - oy, self.z_um
 
-    def _check_xy_move(self, x: float, y: float) -> None:
+    def _check_travel(self, x: float, y: float) -> None:
         travel = self.config.xy_travel_um
         if not (abs(x) <= travel and abs(y) <= travel):
             raise ProberError(E_XY_LIMIT, f"({x:g}, {y:g}) um")
+
+    def _set_xy(self, x: float, y: float, separate: bool = False) -> None:
+        """The one place the chuck moves in X/Y: refused unless separated (``separate`` or
+        AutoZ: separate first)."""
+        self._check_travel(x, y)
         if not self.separated:
-            if self.auto_z:
+            if separate or self.auto_z:
                 self.move_separation()
             else:
                 raise ProberError(E_INTERLOCK)
+        if not self.separated:  # defence in depth: never reached while the invariants hold
+            raise ProberError(E_INTERLOCK, "not separated after separating")
+        if self.xy_observer is not None:
+            self.xy_observer(self)
+        self.quiet = False
+        self.at_load = False
+        self.x_um, self.y_um = x, y
 
     def move_chuck(self, x_um: float, y_um: float, ref: str = "H") -> None:
         """MoveChuck to (x, y) um relative to ``ref``; sets the die home there, site 0."""
         ox, oy = self.reference_um(ref)
         x, y = ox + x_um, oy + y_um
-        self._check_xy_move(x, y)
-        self.x_um, self.y_um = x, y
+        self._set_xy(x, y)
         self.die_home_um = (x, y)
         self.site = 0
 
@@ -492,9 +544,24 @@ class ProberModel:
 
     def move_chuck_subsite(self, dx_um: float, dy_um: float) -> None:
         """MoveChuckSubsite to (dx, dy) um from the die home (die home unchanged)."""
-        x, y = self.die_home_um[0] + dx_um, self.die_home_um[1] + dy_um
-        self._check_xy_move(x, y)
-        self.x_um, self.y_um = x, y
+        self._set_xy(self.die_home_um[0] + dx_um, self.die_home_um[1] + dy_um)
+
+    def move_load(self) -> None:
+        """MoveChuckLoad: Z to 0, then X/Y to the load position at the front of the stage."""
+        self.z_um = 0.0  # below any separation height (>= 0 by the invariants)
+        self._set_xy(0.0, -self.config.xy_travel_um, separate=True)
+        self.at_load = True
+
+    def init_chuck(self, flags_init: int = 0) -> None:
+        """InitChuck: Z to 0 first, then X/Y (bits 0, 1; 0 = all axes) to the wafer centre."""
+        flags = flags_init or 0b1111
+        if flags & 0b0100 or flags & 0b0011:
+            self.z_um = 0.0
+        x = 0.0 if flags & 0b0001 else self.x_um
+        y = 0.0 if flags & 0b0010 else self.y_um
+        self._set_xy(x, y)
+        self.die_home_um = (self.x_um, self.y_um)
+        self.site = 0
 
     # -- dies -------------------------------------------------------------------------------
     def die_under_chuck(self) -> DieIndex | None:
@@ -523,12 +590,8 @@ class ProberModel:
             raise ProberError(E_BAD_ARGUMENT, f"site {site}")
         cx, cy = self.map.die_center_um(*die)
         dx, dy = self._site_offset(site)
-        travel = self.config.xy_travel_um
-        if not (abs(cx + dx) <= travel and abs(cy + dy) <= travel):
-            raise ProberError(E_XY_LIMIT)
-        self._auto_separate()
+        self._set_xy(cx + dx, cy + dy, separate=True)
         self.die_home_um = (cx, cy)
-        self.x_um, self.y_um = cx + dx, cy + dy
         self.site = site
         if die in self.route:
             self._route_pos = self.route.index(die)
@@ -592,8 +655,40 @@ class ProberModel:
             raise ProberError(E_NOT_ON_DIE)
         hx, hy = self.map.die_center_um(*self.home_die)
         number = self.route.index(die) + 1 if die in self.route else 0
-        return MapPosition(die[0], die[1], self.x_um - hx, self.y_um - hy, self.site,
-                           self.last_site_index, number, len(self.route))
+        site = self.site if self.subsites else -1
+        # no clusters on the twin: a cluster is one die (as Velox assumes with clusters off)
+        return MapPosition(die[0], die[1], self.x_um - hx, self.y_um - hy, site,
+                           self.last_site_index, number, len(self.route), number,
+                           len(self.route))
+
+    def step_to_die(self, number: int = -1, site: int = 0) -> StepResult:
+        """StepToDie: die ``number`` (1-based index in the route), -1 = the next die."""
+        if number == -1:
+            return self.step_next_die()
+        if not 1 <= number <= len(self.route):
+            raise ProberError(E_DIE_NOT_ON_MAP, f"die number {number}")
+        result = self._go_to_die(self.route[number - 1], site)
+        self._route_pos = number - 1
+        return result
+
+    def die_data(self, number: int = 0) -> tuple[int, int, int, int]:
+        """GetDieDataAsNum: (number, col, row, bin) of die ``number`` of the route (0 = the
+        current die); bin -1 = not binned."""
+        if number == 0:
+            die = self.current_map_die()
+            if die is None or die not in self.route:
+                raise ProberError(E_NOT_ON_DIE)
+            number = self.route.index(die) + 1
+        if not 1 <= number <= len(self.route):
+            raise ProberError(E_DIE_NOT_ON_MAP, f"die number {number}")
+        col, row = self.route[number - 1]
+        return number, col, row, self.bins.get((col, row), -1)
+
+    def subsite(self, site: int) -> Subsite:
+        """The subsite of 0-based index ``site``."""
+        if not 0 <= site < len(self.subsites):
+            raise ProberError(E_BAD_ARGUMENT, f"site {site}")
+        return self.subsites[site]
 
     def map_yield(self) -> tuple[int, int, int, int]:
         """ReadMapYield: (total, tested, passed, failed) over the route."""
@@ -630,7 +725,11 @@ class ProberModel:
         FlatAngle (deg), XOffset, YOffset (um), EdgeArea (um)."""
         m = self.map
         return (m.diameter_mm, m.die_width_um, m.die_height_um, self.flat_length_mm,
-                m.flat_angle_deg, m.x_offset_um, m.y_offset_um, m.edge_exclusion_mm * 1000)
+                int(m.flat_angle_deg), m.x_offset_um, m.y_offset_um, m.edge_exclusion_mm * 1000)
+
+    def map_dims(self) -> tuple[str, float, float, int, int]:
+        """GetMapDims: MapType (W), index X, Y (um), columns, rows of the map's grid."""
+        return "W", self.index_um[0], self.index_um[1], self.map.n_cols, self.map.n_rows
 
     def set_wafer_map_params(
         self, diameter_mm: float, die_width_um: float, die_height_um: float,
@@ -641,6 +740,7 @@ class ProberModel:
         bins cleared; the physical wafer does not change."""
         if flat_angle_deg not in (0, 90, 180, 270):
             raise ProberError(E_BAD_ARGUMENT, f"flat angle {flat_angle_deg:g}")
+        check_map_bounds(diameter_mm, die_width_um, die_height_um)
         try:
             new = dataclasses.replace(
                 self.map, diameter_mm=diameter_mm, die_width_um=die_width_um,
@@ -672,13 +772,22 @@ class ProberModel:
         )
         return ChuckStatus(
             flags_init=7, flags_mode=mode, flags_limit=0, flags_moving=0, comp="T",
-            vacuum_on=self.vacuum_on, preset_height=self.preset_height(), load_pos="0",
-            lift_down=False, camera_connection="P", quiet=False,
+            vacuum_on=self.vacuum_on, preset_height=self.preset_height(),
+            load_pos="1" if self.at_load else "0", lift_down=self.lift_down,
+            camera_connection="P", quiet=self.quiet,
         )
 
     def prober_status(self) -> tuple[int, int, str, int]:
         """ReadProberStatus: FlagsBusy, FlagsContact (bit 0 chuck in contact), Mode, IsQuiet."""
-        return 0, 1 if self.in_contact else 0, self.external_mode, 0
+        return 0, 1 if self.in_contact else 0, self.external_mode, int(self.quiet)
+
+    def _contact_safe(self, use_safety: bool, action: str) -> None:
+        """Before a temperature change: separate (``use_safety``) or refuse unless separated."""
+        if self.separated:
+            return
+        if not use_safety:
+            raise ProberError(E_INTERLOCK, f"{action} while not separated")
+        self.move_separation()
 
     def set_external_mode(self, mode: str) -> None:
         """SetExternalMode R (remote, station UI locked) or L (local)."""
@@ -687,67 +796,19 @@ class ProberModel:
             raise ProberError(E_BAD_ARGUMENT, f"mode {mode!r}")
         self.external_mode = mode
 
-    # -- heater -----------------------------------------------------------------------------
-    @property
-    def set_point_c(self) -> float:
-        """Heater set point, C."""
-        return self._set_point_c
 
-    def temperature_c(self) -> float:
-        """Chuck temperature now (C), following the linear ramp."""
-        if self._ramp_t0 is None:
-            return self._set_point_c
-        rate = self.config.ramp_c_per_min / 60.0
-        elapsed = max(0.0, self.now() - self._ramp_t0)
-        span = self._set_point_c - self._ramp_T0
-        step = min(abs(span), rate * elapsed)
-        return self._ramp_T0 + math.copysign(step, span)
-
-    def temperature_k(self) -> float:
-        """Chuck temperature now, kelvin."""
-        return self.temperature_c() + 273.15
-
-    def _time_to_set_point(self) -> float:
-        remaining = abs(self._set_point_c - self.temperature_c())
-        return remaining / (self.config.ramp_c_per_min / 60.0)
-
-    def set_heater_temp(self, celsius: float) -> float:
-        """SetHeaterTemp: new set point (C), returns at once; the chuck ramps towards it."""
-        if not self.config.heater_min_c <= celsius <= self.config.heater_max_c:
-            raise ProberError(E_HEATER_RANGE, f"{celsius:g} C")
-        if celsius == self._set_point_c:
-            return self._set_point_c
-        now = self.now()
-        self._ramp_T0 = self.temperature_c()
-        self._ramp_t0 = now
-        self._set_point_c = float(celsius)
-        self._reached_at = None if self._ramp_T0 != celsius else now
-        return self._set_point_c
-
-    def heat_chuck(self, celsius: float) -> float:
-        """HeatChuck: set point and let simulated time pass until reached + soak; returns C."""
-        self.set_heater_temp(celsius)
-        self._update_reached()
-        wait = self._time_to_set_point()
-        self._let_time_pass(wait)
-        self._update_reached()
-        assert self._reached_at is not None
-        soak_left = self._reached_at + self.config.soak_s - self.now()
-        self._let_time_pass(soak_left)
-        return self.temperature_c()
-
-    def _update_reached(self) -> None:
-        if self._reached_at is None and self._time_to_set_point() <= 1e-9:
-            assert self._ramp_t0 is not None
-            rate = self.config.ramp_c_per_min / 60.0
-            self._reached_at = self._ramp_t0 + abs(self._set_point_c - self._ramp_T0) / rate
-
-    def heater_status(self) -> tuple[float, str]:
-        """GetHeaterTemp: (temperature C, status H heating / C cooling / S soaking / R ready)."""
-        self._update_reached()
-        temp = self.temperature_c()
-        if self._reached_at is None:
-            return temp, "H" if self._set_point_c > temp else "C"
-        if self.now() < self._reached_at + self.config.soak_s:
-            return temp, "S"
-        return temp, "R"
+def check_map_bounds(diameter_mm: float, die_width_um: float, die_height_um: float) -> None:
+    """Refuse (E_BAD_ARGUMENT) a map geometry outside the bounds: pitch below
+    :data:`MIN_DIE_PITCH_UM`, a grid above :data:`MAX_MAP_GRID_CELLS`, diameter outside
+    :data:`DIAMETER_RANGE_MM`. Nothing is allocated before the check."""
+    lo, hi = DIAMETER_RANGE_MM
+    if not lo <= diameter_mm <= hi:
+        raise ProberError(E_BAD_ARGUMENT, f"diameter {diameter_mm:g} mm outside {lo:g}..{hi:g}")
+    if min(die_width_um, die_height_um) < MIN_DIE_PITCH_UM:
+        raise ProberError(E_BAD_ARGUMENT, f"die pitch {die_width_um:g} x {die_height_um:g} um "
+                                          f"below the {MIN_DIE_PITCH_UM:g} um minimum")
+    cells = math.ceil(diameter_mm * 1000 / die_width_um) * math.ceil(
+        diameter_mm * 1000 / die_height_um)
+    if cells > MAX_MAP_GRID_CELLS:
+        raise ProberError(E_BAD_ARGUMENT, f"map grid of {cells} cells exceeds "
+                                          f"{MAX_MAP_GRID_CELLS}")
