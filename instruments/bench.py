@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments.cascade.velox_commands import default_transport
 from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError
 
@@ -50,6 +51,10 @@ class BenchConfig:
         visa_library: pyvisa backend the drivers open their resources with: ``""`` the system
             VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
         chip_type: chip layout name.
+        prober_transport: ``[prober] transport``: ``"plain"`` lines (GPIB, raw socket) or
+            ``"message-server"`` (FormFactor's message server, TCP 1412); empty = the message
+            server for a socket on port 1412, plain otherwise. On the simulated bench the
+            message server is the twin's second prober port.
         source: the file the config was read from.
     """
 
@@ -67,6 +72,7 @@ class BenchConfig:
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str = "@py"
     chip_type: str = "memprobe-rram-1k"
+    prober_transport: str = ""
     source: Path | None = None
 
     @property
@@ -120,7 +126,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         ),
         seed=sch.simulated.seed, time_scale=sch.simulated.time_scale,
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
-        chip_type=sch.chip.type, source=path,
+        chip_type=sch.chip.type, prober_transport=sch.prober.transport or "", source=path,
     )
 
 
@@ -275,7 +281,11 @@ class Bench:
             res["b1500"], limits=cfg.limits, channel_map=cfg.smu_terminals,
             timeout=20000, **opts,
         )
-        self.prober = VeloxProber(res["prober"], limits=cfg.limits, **opts)
+        transport = cfg.prober_transport or default_transport(res["prober"])
+        prober_res = res["prober"]
+        if cfg.simulated and transport == "message-server":
+            prober_res = res["prober_message_server"]
+        self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
         self.chip = ChipController(res["chip"], **opts)
         if cfg.simulated:
             self.wgfmu = WGFMU.simulated(

@@ -159,6 +159,19 @@ class SimulatedSchema(StrictModel):
                               description="simulated s per wall-clock s")
 
 
+class ProberSchema(StrictModel):
+    """``[prober]``: how the Velox prober is talked to.
+
+    ``transport``: ``"plain"`` command lines (GPIB, or a raw socket) or ``"message-server"``
+    (FormFactor's Velox message server on TCP 1412: register, then ``Cmd=<id>:...`` framing).
+    Not given: the message server for a socket on port 1412, plain otherwise (see
+    :func:`instruments.cascade.velox_commands.default_transport`). On the simulated bench
+    ``message-server`` uses the twin's second prober port.
+    """
+
+    transport: Literal["plain", "message-server"] | None = None
+
+
 class ChipSchema(StrictModel):
     """``[chip]``."""
 
@@ -175,6 +188,7 @@ class BenchSchema(StrictModel):
     wiring: WiringSchema = Field(default_factory=WiringSchema)
     simulated: SimulatedSchema = Field(default_factory=SimulatedSchema)
     limits: LimitsSchema
+    prober: ProberSchema = Field(default_factory=ProberSchema)
     chip: ChipSchema = Field(default_factory=ChipSchema)
 
     @field_validator("instruments")
@@ -209,6 +223,6 @@ class BenchSchema(StrictModel):
 
 
 __all__ = [
-    "BenchSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema",
+    "BenchSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema", "ProberSchema",
     "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "WGFMU_MAX_V",
 ]

@@ -114,8 +114,10 @@ VELOCITY_RANGE = (0.1, 100.0)
 MIN_SEPARATION_GAP_UM = 50.0
 #: Smallest die pitch (um) SetWaferMapParams2 accepts.
 MIN_DIE_PITCH_UM = 100.0
-#: Largest bounding grid (columns x rows) a wafer map may span; bounds the work of one request.
-MAX_MAP_GRID_CELLS = 250_000
+#: Largest bounding grid (columns x rows) a wafer map may span (200 x 200: 1 mm dies on a 200 mm
+#: wafer, 500 um on a 100 mm one). Building the map walks every cell under the lab lock (about
+#: 0.5 s at this bound on a loaded 2-core machine), so this bounds the work of one request.
+MAX_MAP_GRID_CELLS = 40_000
 #: Wafer diameters (mm) a map may have.
 DIAMETER_RANGE_MM = (25.0, 450.0)
 

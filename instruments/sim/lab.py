@@ -165,6 +165,8 @@ class SimLab:
                              wgfmu_slots=wgfmu_slots),
             "wgfmu": partial(wgfmu_server.make_server, channels=cfg.wgfmu_wiring),
             "prober": prober_server.make_server,
+            # the same prober behind FormFactor's message-server protocol (TCP 1412 on a station)
+            "prober_message_server": prober_server.make_message_server,
             "chip": chip_server.make_server,
         }
         try:
