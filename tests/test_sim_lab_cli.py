@@ -67,7 +67,7 @@ def test_stock_clients_step_form_and_the_wafer_remembers(tmp_path):
     data = tmp_path / "data"
     proc, res = _start_lab(data, "--fresh")
     try:
-        assert set(res) == {"b1500", "wgfmu", "prober", "chip"}
+        assert set(res) == {"b1500", "wgfmu", "prober", "prober_message_server", "chip"}
         assert all(r.startswith("TCPIP::127.0.0.1::") and r.endswith("::SOCKET")
                    for r in res.values())
         b1500, velox = _clients(res)

@@ -234,3 +234,22 @@ def test_largest_accepted_map_is_within_the_bound(client: Client) -> None:
     assert client.ask(f"SetWaferMapParams2 200 {pitch:g} {pitch:g} 0 0 0 0 3000")[0] == 0
     code, f = client.ask("GetMapDims")
     assert int(f[3]) * int(f[4]) <= vc.MAX_MAP_GRID_CELLS
+
+
+def test_conformance_rows_cover_the_vocabulary_and_match_the_twin(client: Client) -> None:
+    from instruments.conformance import render_markdown
+
+    rows = vc.conformance_rows()
+    assert [r.command for r in rows[:-1]] == [c.name for c in vc.COMMANDS]
+    assert {r.support for r in rows} == {"supported", "refused", "not modelled"}
+    for c in vc.COMMANDS:  # the table says what the twin does: check it against the twin
+        code, _ = client.ask(c.name)
+        if c.support == "not modelled":
+            assert code == vc.E_UNKNOWN_COMMAND, c.name
+        elif c.support == "refused":
+            assert code == vc.E_NOT_SUPPORTED, c.name
+        else:
+            assert code != vc.E_UNKNOWN_COMMAND, c.name
+            assert c.name in prober_server.HANDLERS
+    text = render_markdown(rows)
+    assert "## FormFactor Velox" in text and "`ReadMapPosition2` | supported" in text
