@@ -17,7 +17,8 @@ read back by the PCSA after every epoch, prober moves counted).
 MCMC (``mcmc-bayes``): breast cancer, 8 PCA features + bias (9 devices per model), g_ref 60 uS,
 10 uS per unit weight, over train/test splits (``split_seed``; the chain seed equals it). The
 baseline is the MAP logistic regression with the same prior on the same features (unbounded, and
-inside the conductance window of the calibration).
+inside the conductance window of the calibration). Accuracy vs wear: ``precycle`` cycles per
+cell through the endurance path first, wear counted (pre-cycling + the run's own RESETs).
 """
 
 from __future__ import annotations
@@ -170,6 +171,41 @@ def mcmc_chip(splits: int, iterations: int, burn_in: int, root: Path) -> None:
         catalog.close()
 
 
+def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: Path) -> None:
+    """Accuracy vs counted wear: each row pre-cycles fresh cells of its own die first."""
+    from instruments.bench import Bench
+    from procedures.catalog import Catalog
+    from procedures.learning.mcmc_procedure import MCMCBayesProcedure
+    from procedures.runner import prepare_run
+
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    catalog = Catalog(root)
+    print(f"\n## MCMC on the simulated chip vs pre-cycling ({iterations} iterations, burn-in "
+          f"{burn_in}, split 0, inline calibration after the pre-cycling, cells 0-3,0-9)\n")
+    print("| pre-cycling per cell | die | test accuracy | acceptance | wear (counted, total) | "
+          "cells failed in pre-cycling | device failures | run time |")
+    print("|---|---|---|---|---|---|---|---|")
+    try:
+        for k, n in enumerate(precycles):
+            die = f"{9 + k},10"
+            proc = MCMCBayesProcedure()
+            proc.die, proc.precycle = die, int(n)
+            proc.iterations, proc.burn_in = iterations, burn_in
+            t0 = time.monotonic()
+            out = prepare_run(proc, bench, root, catalog).run()
+            s = out.summary
+            if out.status != "finished":
+                print(f"| {n:.0e} | {die} | {out.status}: {out.error} |")
+                continue
+            print(f"| {n:.0e} | {die} | {100 * s['test_accuracy']:.1f} % | "
+                  f"{100 * s['acceptance']:.1f} % | {s['wear_total']:,} | "
+                  f"{len(s.get('precycle_failed_cells', []))} | {s['device_failures']} | "
+                  f"{time.monotonic() - t0:.0f} s |", flush=True)
+    finally:
+        bench.close()
+        catalog.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds and iterations")
@@ -189,6 +225,9 @@ def main() -> None:
         if args.only in (None, "mcmc"):
             mcmc_chip(1 if args.quick else 3, 200 if args.quick else 1000,
                       60 if args.quick else 300, Path(tmp) / "mcmc")
+            mcmc_wear((0, 10_000) if args.quick else (0, 100_000, 1_000_000),
+                      200 if args.quick else 1000, 60 if args.quick else 300,
+                      Path(tmp) / "wear")
 
 
 if __name__ == "__main__":

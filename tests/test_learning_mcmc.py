@@ -244,3 +244,34 @@ def test_bad_calibration_reference_is_refused_before_the_prober_moves(bench):
     after = b.prober.map_position()
     assert (after.col, after.row) == (before.col, before.row)
     assert not b.prober.chuck_status().in_contact
+
+
+def test_precycling_through_the_endurance_path_is_counted_as_wear(bench):
+    b, root = bench
+    cells = "10-11,0-4"  # cells of their own: the other tests' cells stay fresh
+    out = _bayes(b, root, cells=cells, n_features=4, iterations=20, burn_in=5, cal_levels=3,
+                 cal_repeats=1, precycle=2000)
+    assert out.status == "finished", out.error
+    s = out.summary
+    assert s["precycle_cells"] == 10 and not s["precycle_failed_cells"]
+    assert s["precycle_cycles"] == 10 * 2000  # counted by the endurance run, cell by cell
+    assert s["wear_total"] == s["precycle_cycles"] + s["wear"] and s["wear"] > 0
+    assert 0 <= s["test_accuracy"] <= 1
+    assert all(v == 0.0 for k, v in b.lab.dc_bias.items() if k in ("BL", "SL", "WL"))
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"precycle": 100, "backend": "ideal"}, ["precycle", "chip"]),
+    ({"precycle": 100, "form_v_stop": 9.5}, ["BL"]),
+])
+def test_precycle_validation(params, words):
+    from instruments.bench import load_bench_config
+
+    proc = MCMCBayesProcedure()
+    proc.cells = CELLS
+    with pytest.raises((ValueError, LimitError)) as info:
+        for k, v in params.items():
+            setattr(proc, k, v)
+        proc.validate(load_bench_config("simulated").limits)
+    for w in words:
+        assert w in str(info.value)

@@ -20,6 +20,11 @@ acceptance rate (``acceptance``) and a software point estimate on the same featu
 ``baseline_window_accuracy``: the same MAP restricted to the weights the calibrated conductance
 window can represent, i.e. the same conductance scale as on chip). Wear (``wear``) is counted
 from the operations the run applied (one cycle per RESET), never read from the twin.
+
+``precycle`` > 0 first cycles every target cell that many times with SET/RESET pulses through
+the endurance procedure's WGFMU path (``EnduranceProcedure``, one read per decade, a failing
+cell stops cycling); the cycles it applied are ``precycle_cycles`` and ``wear_total`` adds the
+run's own, so accuracy can be tabulated against counted wear.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
+from procedures.endurance import EnduranceProcedure
 from procedures.learning.mcmc import (
     Calibration,
     ChipProposals,
@@ -216,6 +222,10 @@ class MCMCBayesProcedure(_ConductanceParameters):
     backend = ListParameter("Conductances", choices=["chip", "ideal"], default="chip",
                             description="chip: 1T1R cells of the contacted die; ideal: software "
                                         "draws from the calibration")
+    precycle = IntegerParameter("Pre-cycling (cycles per cell)", default=0, minimum=0,
+                                maximum=10**10,
+                                description="SET/RESET pulse cycles applied to every cell first "
+                                            "(the endurance procedure's WGFMU path); 0 = none")
 
     DATA_COLUMNS = [
         "Iteration", "Accepted", "Acceptance rate", "Log-likelihood", "Proposal log-likelihood",
@@ -240,9 +250,42 @@ class MCMCBayesProcedure(_ConductanceParameters):
         if self.burn_in >= self.iterations:
             raise ValueError(f"burn_in ({self.burn_in}) must be below iterations "
                              f"({self.iterations})")
+        if self.precycle > 0:
+            if self.backend != "chip":
+                raise ValueError("precycle: pre-cycling wears real devices; it needs "
+                                 "backend = chip")
+            self.precycler().validate(limits)
         # a bad calibration reference is refused here, before the prober moves or contacts
         self._cal_loaded = (load_calibration(self.calibration, self._data_root())
                             if self.calibration.strip() else None)
+
+    def precycler(self) -> EnduranceProcedure:
+        """The endurance run that pre-cycles the target cells (``precycle`` cycles each)."""
+        e = EnduranceProcedure()
+        e.die, e.subsite, e.array, e.cells = self.die, self.subsite, "1T1R", self.cells
+        e.cycles, e.reads_per_decade, e.stop_on_failure = int(self.precycle), 1, True
+        e.form_first = bool(self.form_first)
+        e.form_v_stop, e.form_compliance = self.form_v_stop, self.form_compliance
+        return e
+
+    def _precycle(self) -> bool:
+        """Cycle every target cell ``precycle`` times through the endurance path; False if
+        stopped. The cycles applied (counted by the endurance run) are the pre-cycling wear."""
+        e = self.precycler()
+        e.bench, e.io, e.should_stop = self.bench, self.io, self.should_stop
+        e.emit = lambda topic, record: None  # its rows are not this run's rows
+        e.startup()
+        try:
+            e.execute()
+        finally:
+            self.io.off()
+        recs = list(e.records.values())
+        self.precycle_figures = {
+            "precycle_cycles": int(sum(r.cycles_done for r in recs)),
+            "precycle_cells": len(recs),
+            "precycle_failed_cells": [[r.row, r.col] for r in recs if r.failure_mode],
+        }
+        return not self.should_stop()
 
     def _data_root(self) -> Path | None:
         if self.data_root is not None:
@@ -261,6 +304,8 @@ class MCMCBayesProcedure(_ConductanceParameters):
         data = breast_cancer_data(int(self.n_features), int(self.split_seed),
                                   float(self.test_fraction))
         rng = np.random.default_rng(int(self.seed))
+        if self.backend == "chip" and self.precycle > 0 and not self._precycle():
+            return
         if self.backend == "chip":
             self.cells_backend = ChipConductances(self.io, self.device_program(), self.form_first)
         if self.calibration.strip():
@@ -318,6 +363,9 @@ class MCMCBayesProcedure(_ConductanceParameters):
                 out["posterior_mean_weights"] = [
                     float(v) for v in s.weights(np.mean(s.samples, axis=0))]
         out.update(getattr(self, "baseline", None) or {})
+        pre = getattr(self, "precycle_figures", None)
+        if pre is not None:
+            out.update(pre)
         out["split_seed"] = int(self.split_seed)
         cal = getattr(self, "cal", None)
         if cal is not None:
@@ -328,6 +376,7 @@ class MCMCBayesProcedure(_ConductanceParameters):
             c = p.counters
             out.update(device_programs=c.device_programs, wear=p.wear(),
                        device_failures=c.device_failures, devices_formed=c.devices_formed)
+            out["wear_total"] = int(p.wear()) + int((pre or {}).get("precycle_cycles", 0))
             if c.failed_devices:
                 out["failed_devices"] = [list(d) for d in c.failed_devices]
         elif getattr(self, "cells_backend", None) is not None:
