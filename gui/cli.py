@@ -53,6 +53,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim_lab(args: argparse.Namespace) -> int:
+    from instruments.ownership import BusyError
     from instruments.sim.lab import LabConfig, SimLab
 
     try:
@@ -61,7 +62,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
             host=args.host, time_scale=args.time_scale,
         )
         lab = SimLab(cfg).start()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere
         print(f"memprobe sim-lab: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(lab.resources()), flush=True)
@@ -70,7 +71,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.wait(10.0):
-            lab.save()  # autosave: a killed lab loses at most the last seconds of device history
+            lab.save(changed_only=True)  # the lab also autosaves every few seconds itself
     finally:
         lab.stop()
     return 0

@@ -10,6 +10,13 @@ Usage::
         bench.prober.contact()
         ...
     # leaving the block calls safe_state() (outputs off, chuck separated) and closes everything
+
+One process owns a bench at a time: :meth:`Bench.open` takes the lock of every instrument's
+resource string (:mod:`instruments.ownership`) before connecting to anything, and raises
+:class:`~instruments.ownership.BenchBusyError` naming the owner if another process holds one;
+:meth:`Bench.close` releases them. The in-process simulated bench's servers sit on ephemeral
+ports nobody else knows, so it is not locked by resource; its lab owns the wafer's saved state
+instead (:class:`~instruments.ownership.WaferStateBusyError`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from instruments.cascade.velox_commands import default_transport
 from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError
+from instruments.ownership import BenchLock
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +55,10 @@ class BenchConfig:
         limits: safety limits.
         seed: simulated wafer seed.
         time_scale: simulated seconds per wall-clock second.
-        wgfmu_library: path/name of the vendor WGFMU library (lab benches).
         visa_library: pyvisa backend the drivers open their resources with: ``""`` the system
             VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
+        wgfmu_library: path/name of the vendor WGFMU library (lab benches); ``"simulated"``
+            for a bench served by ``memprobe sim-lab`` (the WGFMU server at ``resources["wgfmu"]``).
         chip_type: chip layout name.
         prober_transport: ``[prober] transport``: ``"plain"`` lines (GPIB, raw socket) or
             ``"message-server"`` (FormFactor's message server, TCP 1412); empty = the message
@@ -207,9 +216,12 @@ class Bench:
     drivers; ``lab`` is the in-process simulated lab (None for a lab bench).
     """
 
-    def __init__(self, config: BenchConfig, lab: Any = None) -> None:
+    def __init__(self, config: BenchConfig, lab: Any = None,
+                 lock: BenchLock | None = None) -> None:
         self.config = config
         self.lab = lab
+        #: the instruments' ownership locks (None for the in-process simulated bench)
+        self.lock = lock
         self.limits = config.limits
         self.b1500: Any = None
         self.wgfmu: Any = None
@@ -244,6 +256,9 @@ class Bench:
             else load_bench_config(name_or_path)
         )
         lab = None
+        lock = None
+        if not config.simulated:  # before any connection: a second owner touches nothing
+            lock = BenchLock(config.resources.values(), bench=config.name).acquire()
         if config.simulated:
             from instruments.sim.lab import LabConfig, SimLab
 
@@ -253,9 +268,9 @@ class Bench:
                 wgfmu_wiring=dict(config.wgfmu_terminals),
             )
             lab_kwargs.update(lab_overrides or {})
-            lab = SimLab(LabConfig(**lab_kwargs)).start()
+            lab = SimLab(LabConfig(**lab_kwargs)).start()  # WaferStateBusyError if owned
             config.resources = lab.resources()
-        bench = cls(config, lab)
+        bench = cls(config, lab, lock)
         try:
             bench._connect()
         except Exception:
@@ -287,7 +302,7 @@ class Bench:
             prober_res = res["prober_message_server"]
         self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
         self.chip = ChipController(res["chip"], **opts)
-        if cfg.simulated:
+        if cfg.simulated or cfg.wgfmu_library == "simulated":  # in-process lab or a sim-lab
             self.wgfmu = WGFMU.simulated(
                 res["wgfmu"], limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals,
                 resource_manager=self._rm,
@@ -376,8 +391,12 @@ class Bench:
                 log.warning("closing %s: %s", name, exc)
         # self._rm is not closed: pyvisa shares one ResourceManager per backend in a process,
         # and closing it would close the sessions of any other bench or client as well.
-        if self.lab is not None:
-            self.lab.stop()
+        try:
+            if self.lab is not None:
+                self.lab.stop()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def __enter__(self) -> Bench:
         return self

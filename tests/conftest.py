@@ -8,6 +8,8 @@ import tempfile
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Qt settings (window layout, last parameters) of the tests never touch the user's own
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="memprobe-test-config-")
+# bench ownership locks of the tests (and their subprocesses) never meet the user's own
+os.environ["MEMPROBE_LOCK_DIR"] = tempfile.mkdtemp(prefix="memprobe-test-locks-")
 
 import pytest  # noqa: E402
 

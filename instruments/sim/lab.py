@@ -4,6 +4,12 @@
 cell selection and the DC levels the SMUs force, and starts the protocol servers. All physics goes
 through :meth:`SimLab.bias_selected` and :meth:`SimLab.pcsa_read` under one lock, so the servers,
 each serving in its own thread, see one consistent bench.
+
+A lab with a data directory owns its wafer's saved state (``<data>/simlab/seed-<seed>/``): a
+second lab on the same folder and seed, in this process or another, is refused with
+:class:`~instruments.ownership.WaferStateBusyError` naming the owner, so two processes can never
+overwrite each other's device history. While serving, the changed dies are saved every
+``autosave_s`` seconds (and at :meth:`SimLab.stop`): a crash loses at most those seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from instruments.ownership import OwnerLock, acquire_wafer_state
 from instruments.sim.chip import CellResponse, Chip
 from instruments.sim.line_server import LineServer
 from instruments.sim.prober import ProberConfig, ProberModel
@@ -57,6 +64,8 @@ class LabConfig:
         wgfmu_wiring: WGFMU channel id (slot * 100 + channel) -> terminal. The default has two
             B1530A modules: slot 5 on BL/SL and slot 6 with channel 1 on WL, so pulsed SET
             (low gate) and RESET (high gate) can alternate within one WGFMU sequence.
+        autosave_s: period (s, wall clock) of saving the changed dies while serving; 0 = only at
+            :meth:`SimLab.stop`.
     """
 
     seed: int = 0
@@ -74,6 +83,7 @@ class LabConfig:
     wgfmu_wiring: dict[int, str] = field(
         default_factory=lambda: {501: "BL", 502: "SL", 601: "WL"}
     )
+    autosave_s: float = 2.0
 
 
 class SimLab:
@@ -84,8 +94,15 @@ class SimLab:
         cfg = self.config
         self.lock = threading.RLock()
         state_dir = None
+        #: ownership of the saved wafer state (None without a data directory)
+        self.state_lock: OwnerLock | None = None
         if cfg.data_dir is not None:
             state_dir = Path(cfg.data_dir) / "simlab" / f"seed-{cfg.seed}"
+            # before anything is read: a second owner would overwrite this one's history
+            self.state_lock = acquire_wafer_state(state_dir, cfg.seed)
+        self._save_lock = threading.Lock()
+        self._autosave_stop = threading.Event()
+        self._autosave: threading.Thread | None = None
         self.wafer = Wafer(
             params=cfg.params, layout=cfg.layout, seed=cfg.seed, state_dir=state_dir,
             fresh=cfg.fresh,
@@ -177,24 +194,53 @@ class SimLab:
             for srv in self.servers.values():
                 srv.stop()
             self.servers.clear()
+            self._release_state()
             raise
+        if self.state_lock is not None and cfg.autosave_s > 0 and self._autosave is None:
+            self._autosave_stop.clear()
+            self._autosave = threading.Thread(target=self._autosave_loop, name="simlab-autosave",
+                                              daemon=True)
+            self._autosave.start()
         return self
+
+    def _autosave_loop(self) -> None:
+        while not self._autosave_stop.wait(self.config.autosave_s):
+            try:
+                self.save(changed_only=True)
+            except Exception:  # keep serving; the next period (or stop) tries again
+                log.exception("autosave of the simulated wafer failed")
 
     def resources(self) -> dict[str, str]:
         """VISA resource string of each instrument server."""
         return {name: srv.resource for name, srv in self.servers.items()}
 
-    def save(self) -> None:
-        """Persist the wafer's device states (no-op without a data directory)."""
-        with self.lock:
-            self.wafer.save()
+    def save(self, changed_only: bool = False) -> int:
+        """Persist the wafer's device states (no-op without a data directory); returns how many
+        die files were written. The lab lock is held only while the states are copied."""
+        if self.state_lock is not None and not self.state_lock.held:
+            return 0  # stopped: the state belongs to whoever owns it now
+        with self._save_lock:
+            with self.lock:
+                snap = self.wafer.collect(everything=not changed_only)
+            return self.wafer.write(snap)
 
     def stop(self) -> None:
-        """Stop every server and save the wafer state."""
+        """Stop every server, save the wafer state and give up its ownership."""
+        self._autosave_stop.set()
+        if self._autosave is not None:
+            self._autosave.join()
+            self._autosave = None
         for srv in self.servers.values():
             srv.stop()
         self.servers.clear()
-        self.save()
+        try:
+            self.save()
+        finally:
+            self._release_state()
+
+    def _release_state(self) -> None:
+        if self.state_lock is not None:
+            self.state_lock.release()
 
     def __enter__(self) -> SimLab:
         return self.start()

@@ -4,7 +4,10 @@ Everything is deterministic from the wafer seed: die kinds (good/dead/short) fro
 ``SeedSequence([seed, 0xD1E])``, each die's process offset and devices from
 ``SeedSequence([seed, col, row])``. Touched dies are saved under ``state_dir`` as
 ``die_<col>_<row>.npz`` (device arrays) plus the RNG state inside, so a new ``Wafer`` with the
-same ``state_dir`` resumes them exactly.
+same ``state_dir`` resumes them exactly. Each file is replaced atomically (written beside, synced,
+renamed), so a crash mid-save leaves the previous state, never a torn file. Saving is two steps so
+that the owner (the lab) holds its lock only while the state is copied: :meth:`Wafer.collect`
+(copy the dies changed since the last save) and :meth:`Wafer.write` (compress and write them).
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +30,14 @@ from instruments.wafermap import DieIndex, WaferMap
 log = logging.getLogger(__name__)
 
 _FORMAT = 1
+
+
+@dataclass
+class WaferSnapshot:
+    """Copied die states ready to be written (:meth:`Wafer.collect` -> :meth:`Wafer.write`)."""
+
+    dies: list[tuple[Path, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    stale: list[Path] = field(default_factory=list)  # files of a replaced (``fresh``) wafer
 
 
 class Wafer:
@@ -52,6 +67,8 @@ class Wafer:
         self._chips: dict[DieIndex, Chip] = {}
         self._kinds = self._draw_kinds()
         self._wipe_pending = fresh
+        self._dirty: set[DieIndex] = set()  # dies handed out since the last collect
+        self._write_lock = threading.Lock()  # one writer of the files at a time
 
     # -- die properties --------------------------------------------------------------------------
     def _draw_kinds(self) -> dict[DieIndex, str]:
@@ -118,6 +135,7 @@ class Wafer:
             if not self.fresh:
                 self._load(die, chip)
             self._chips[die] = chip
+        self._dirty.add(die)  # the caller may change it: save it next time
         return chip
 
     def _path(self, die: DieIndex) -> Path:
@@ -143,19 +161,27 @@ class Wafer:
         except (OSError, ValueError, KeyError) as exc:
             log.warning("could not load saved die state %s: %s", path, exc)
 
-    def save(self) -> None:
-        """Write the state of every touched die to ``state_dir`` (no-op without one)."""
+    def collect(self, everything: bool = False) -> WaferSnapshot:
+        """Copy the state of the touched dies changed since the last collect (``everything``:
+        of every touched die). Cheap; call it under the lock that guards the chips."""
+        snap = WaferSnapshot()
         if self.state_dir is None:
-            return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+            return snap
         if self._wipe_pending:  # a fresh wafer replaces any previously saved one
-            for old in self.state_dir.glob("die_*.npz"):
-                die = tuple(int(s) for s in old.stem.split("_")[1:3])
-                chip = self._chips.get(die)  # type: ignore[arg-type]
-                if chip is None or not chip.touched:
-                    old.unlink()
+            if self.state_dir.is_dir():
+                for old in self.state_dir.glob("die_*.npz"):
+                    try:
+                        die = tuple(int(s) for s in old.stem.split("_")[1:3])
+                    except ValueError:
+                        continue
+                    chip = self._chips.get(die)  # type: ignore[arg-type]
+                    if chip is None or not chip.touched:
+                        snap.stale.append(old)
             self._wipe_pending = False
-        for die, chip in self._chips.items():
+        dies = list(self._chips) if everything else sorted(self._dirty)
+        self._dirty.clear()
+        for die in dies:
+            chip = self._chips[die]
             if not chip.touched:
                 continue
             d = chip.state_dict()
@@ -164,7 +190,26 @@ class Wafer:
                 "rng": d.pop("rng"), "t_last": d.pop("t_last"),
             }
             d.pop("kind")
-            path = self._path(die)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **d)
-            tmp.replace(path)
+            snap.dies.append((self._path(die), meta, d))
+        return snap
+
+    def write(self, snap: WaferSnapshot) -> int:
+        """Write a snapshot: each die file replaced atomically; returns how many were written."""
+        if self.state_dir is None or not (snap.dies or snap.stale):
+            return 0
+        with self._write_lock:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            for old in snap.stale:
+                old.unlink(missing_ok=True)
+            for path, meta, arrays in snap.dies:
+                tmp = path.with_name(path.name + ".tmp")
+                with open(tmp, "wb") as f:
+                    np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+        return len(snap.dies)
+
+    def save(self) -> None:
+        """Write the state of every touched die to ``state_dir`` (no-op without one)."""
+        self.write(self.collect(everything=True))
