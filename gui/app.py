@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from gui.main_window import MainWindow
 from instruments.bench import Bench, BenchConfigError
 from instruments.datadir import resolve_data_root
+from instruments.ownership import BusyError
+from procedures.catalog import Catalog, CatalogError
 from procedures.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,15 @@ class ScreenshotSession:
         w.close()
 
 
+def _refuse(message: str, interactive: bool) -> int:
+    """Report why the application cannot start (stderr, log, and a dialog for an operator)."""
+    print(f"memprobe: {message}", file=sys.stderr)
+    log.error("%s", message)
+    if interactive:
+        QMessageBox.critical(None, "MemProbe cannot start", message)
+    return 2
+
+
 def run_app(
     bench: str = "simulated",
     data_dir: Path | None = None,
@@ -97,13 +108,23 @@ def run_app(
     except ValueError as exc:  # a file, not writable: one line, nothing opened
         print(f"memprobe: {exc}", file=sys.stderr)
         return 2
+    interactive = screenshot is None and app.platformName() != "offscreen"
+    try:
+        catalog = Catalog(root)  # a damaged catalog stops here, before the bench is opened
+    except CatalogError as exc:
+        return _refuse(str(exc), interactive)
     try:
         the_bench = Bench.open(bench, data_dir=root, fresh=fresh)
+    except BusyError as exc:  # another process (GUI or CLI) owns the bench: nothing touched
+        catalog.close()
+        return _refuse(str(exc), interactive)
     except (BenchConfigError, OSError) as exc:
+        catalog.close()
         print(f"memprobe: cannot open bench {bench!r}: {exc}", file=sys.stderr)
         return 2
     # a scripted screenshot uses the default layout, not the operator's saved one
-    window = MainWindow(the_bench, data_root=root, restore_layout=screenshot is None)
+    window = MainWindow(the_bench, data_root=root, catalog=catalog,
+                        restore_layout=screenshot is None)
     window.show()
     session = None
     if screenshot is not None:

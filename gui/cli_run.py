@@ -190,13 +190,22 @@ def _checked_run(cls: type[BenchProcedure], args: argparse.Namespace) -> int:
 
 def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
+    from instruments.ownership import BusyError
+    from procedures.catalog import Catalog, CatalogError
     from procedures.runner import RunCallbacks, prepare_run
 
-    catalog = Catalog(root)
+    try:
+        catalog = Catalog(root)  # a damaged catalog stops here, before the bench is opened
+    except CatalogError as exc:
+        print(f"memprobe run: {exc}", file=sys.stderr)
+        return 2
     bar = None if args.quiet else ProgressBar(proc.NAME)
     try:
         bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
+    except BusyError as exc:  # another process owns the bench: nothing was touched
+        print(f"memprobe run: {exc}", file=sys.stderr)
+        catalog.close()
+        return 2
     except (OSError, BenchConfigError) as exc:
         print(f"memprobe run: cannot open bench {config.name}: {exc}", file=sys.stderr)
         catalog.close()
@@ -230,7 +239,7 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``memprobe runs``."""
-    from procedures.catalog import Catalog
+    from procedures.catalog import Catalog, CatalogError
     from procedures.targets import parse_die
 
     try:
@@ -243,7 +252,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"memprobe runs: {exc}", file=sys.stderr)
         return 2
-    catalog = Catalog(root)
+    try:
+        catalog = Catalog(root)
+    except CatalogError as exc:
+        print(f"memprobe runs: {exc}", file=sys.stderr)
+        return 2
     try:
         runs = catalog.runs(procedure=args.procedure, die=die, status=args.status)
     finally:

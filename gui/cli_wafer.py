@@ -8,8 +8,9 @@ stderr; the last line printed on stdout is the wafer output folder (``wafer_summ
 ``--resume`` continues the newest run of the recipe (nothing to do if it is complete; a new run
 if there is none).
 
-Exit codes: 0 completed, 1 aborted or failed, 2 bad recipe or arguments, 3 bench not available,
-4 preflight failed (nothing moved).
+Exit codes: 0 completed, 1 aborted or failed, 2 bad recipe or arguments, a bench owned by another
+process or a damaged catalog (nothing moved), 3 bench not available, 4 preflight failed (nothing
+moved).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _checked_wafer(args: argparse.Namespace) -> int:
 
 def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
+    from instruments.ownership import BusyError
+    from procedures.catalog import Catalog, CatalogError
     from procedures.wafer_run import (
         WaferCallbacks,
         WaferRun,
@@ -118,7 +120,11 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     if args.resume and out_dir is None:
         _err(f"no run of {recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id} to resume; "
              "starting a new one")
-    catalog = Catalog(root)  # marks runs of killed processes as aborted
+    try:
+        catalog = Catalog(root)  # marks runs of killed processes as aborted
+    except CatalogError as exc:  # before the bench is opened: nothing moves
+        _err(str(exc))
+        return 2
     if out_dir is not None and dies is not None:
         route = [tuple(d) for d in load_cursor(out_dir)["route"]]
         if route != recipe.plan_route(dies):
@@ -128,6 +134,10 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     bar: WaferProgressBar | None = None
     try:
         bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
+    except BusyError as exc:  # another process owns the bench: nothing was touched
+        _err(str(exc))
+        catalog.close()
+        return 2
     except (OSError, BenchConfigError) as exc:
         _err(f"cannot open bench {config.name}: {exc}")
         catalog.close()

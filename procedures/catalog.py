@@ -4,6 +4,12 @@ The catalog indexes the results files; the files themselves (pymeasure results C
 record of the data. A run is inserted as ``running`` before its first row is measured and updated
 when it ends. A run left ``running`` by a process that no longer exists (killed, crashed) is marked
 ``aborted`` with a note the next time a catalog is opened on the same database.
+
+Several processes may open and write one catalog at once (a GUI, ``memprobe run`` in two
+terminals, a wafer run): the schema is created and migrated once (:mod:`procedures.catalog_schema`,
+Alembic), SQLite runs in WAL mode with a busy timeout and write-locking transactions. A damaged
+SQLite file (not a database, truncated, malformed pages) is reported by :class:`CatalogError`
+with the file and the way out, before anything else is done with it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, event, select
+from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from procedures import catalog_schema
+
 STATUSES = ("running", "finished", "aborted", "failed")
+CATALOG_FILE = "catalog.sqlite"
+_DAMAGE_WORDS = ("not a database", "malformed", "corrupt", "disk image", "file is encrypted")
+
+
+class CatalogError(RuntimeError):
+    """The catalog cannot be used; the one-line message names the file and what to do."""
 
 
 class _Base(DeclarativeBase):
@@ -30,7 +45,7 @@ class _Base(DeclarativeBase):
 
 
 class RunRecord(_Base):
-    """One run of one procedure (ORM row)."""
+    """One run of one procedure (ORM row). The table itself is made by the migrations."""
 
     __tablename__ = "runs"
 
@@ -102,13 +117,9 @@ def _to_info(r: RunRecord) -> RunInfo:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    import psutil  # os.kill(pid, 0) would end the process on Windows
+
+    return psutil.pid_exists(pid)
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,19 +139,50 @@ class Catalog:
     """
 
     def __init__(self, url_or_root: str | Path) -> None:
-        text = str(url_or_root)
-        if "://" in text:
-            url = text
+        given = str(url_or_root)
+        #: the SQLite file (None for a server URL)
+        self.path: Path | None = None
+        if "://" in given:
+            url = given
+            if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+                self.path = Path(url[len("sqlite:///"):])
         else:
             root = Path(url_or_root)
             root.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{root / 'catalog.sqlite'}"
+            self.path = root / CATALOG_FILE
+            url = f"sqlite:///{self.path}"
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        _Base.metadata.create_all(self.engine)
-        self.mark_orphans()
+        sqlite = url.startswith("sqlite")
+        connect_args = {"timeout": catalog_schema.BUSY_TIMEOUT_S} if sqlite else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if sqlite:
+            catalog_schema.sqlite_setup(self.engine)
+        try:
+            if self.path is not None and self.path.exists():
+                self._check_integrity()
+            lock = self.path.with_name(self.path.name + ".migrate.lock") if self.path else None
+            catalog_schema.upgrade(self.engine, lock)
+            self.mark_orphans()
+        except DatabaseError as exc:
+            self.engine.dispose()
+            raise CatalogError(self._describe(exc)) from exc
+
+    def _check_integrity(self) -> None:
+        with self.engine.connect() as conn:
+            rows = [r[0] for r in conn.execute(text("PRAGMA quick_check"))]
+        if rows != ["ok"]:
+            raise CatalogError(self._describe(None, "; ".join(map(str, rows[:3]))))
+
+    def _describe(self, exc: DatabaseError | None, detail: str = "") -> str:
+        where = self.path if self.path is not None else self.url
+        detail = detail or str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        if exc is None or any(w in detail.lower() for w in _DAMAGE_WORDS):
+            name = self.path.name if self.path is not None else "the database"
+            return (f"the catalog {where} is damaged ({detail}): move it aside (rename {name} "
+                    f"and any {name}-wal, {name}-shm beside it) and run the command again to "
+                    "start a new, empty catalog; the results files are not touched (re-indexing "
+                    "them is `memprobe catalog rebuild`, issue #17)")
+        return f"cannot open the catalog {where}: {detail}"
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -245,11 +287,3 @@ class Catalog:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (the GUI) never block the writer
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()

@@ -113,6 +113,24 @@ def results_path(
     return path
 
 
+def create_results(
+    root: Path, procedure: BenchProcedure, die: tuple[int, int] | None, subsite: int
+) -> tuple[Path, Results]:
+    """A new results file for ``procedure`` (header written) and its pymeasure ``Results``.
+
+    The name is picked and the file created under a lock shared by every process on the data
+    root (``<root>/.results-naming.lock``), so two runs of one procedure started in the same
+    second, in one process or several, never get the same file.
+    """
+    import filelock
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(Path(root) / ".results-naming.lock"), timeout=60,
+                           thread_local=False):
+        path = results_path(root, procedure, die, subsite)
+        return path, Results(procedure, str(path))  # the header claims the name
+
+
 def position_prober(
     bench: Any, die: tuple[int, int] | None, subsite: int, contact: bool = True
 ) -> tuple[int, int]:
@@ -209,13 +227,13 @@ class RunHandle:
                 die = (pos.col, pos.row)
             if self._stop.is_set():
                 raise _Aborted()
-            path = results_path(self.data_root, proc, die, int(proc.subsite))
             temperature = None
             try:
                 temperature = float(self.bench.prober.heater().temperature)
             except Exception as exc:
                 log.warning("chuck temperature unknown: %s", exc)
-            results = Results(proc, str(path))  # the file (header) exists before the entry
+            # the file (header) exists before the entry
+            path, results = create_results(self.data_root, proc, die, int(proc.subsite))
             run_id = self.catalog.start_run(
                 proc.NAME, _parameter_values(proc), path, die=die, subsite=int(proc.subsite),
                 array=proc.array, cells=[list(c) for c in proc.target_cells()],
@@ -312,6 +330,6 @@ def prepare_run(
 
 
 __all__ = [
-    "RunCallbacks", "RunHandle", "RunOutcome", "prepare_run", "results_path", "position_prober",
-    "die_folder",
+    "RunCallbacks", "RunHandle", "RunOutcome", "prepare_run", "results_path", "create_results",
+    "position_prober", "die_folder",
 ]
