@@ -28,8 +28,8 @@ from typing import Any
 
 from instruments.cascade.velox_commands import default_transport
 from instruments.limits import SafetyLimits
-from instruments.tomlschema import TomlError
 from instruments.ownership import BenchLock
+from instruments.tomlschema import TomlError
 
 log = logging.getLogger(__name__)
 

@@ -171,8 +171,18 @@ def sim_lab(tmp_path_factory):
         b1500 = "{res['b1500']}"
         wgfmu = "{res['wgfmu']}"
         wgfmu_library = "simulated"
+        visa_library = "@py"
         prober = "{res['prober']}"
         chip = "{res['chip']}"
+        [wiring]
+        smu = {{ 1 = "BL", 2 = "SL", 3 = "WL", 4 = "SUB" }}
+        wgfmu = {{ 501 = "BL", 502 = "SL", 601 = "WL" }}
+        [limits]
+        max_voltage = {{ BL = 4.5, SL = 4.0, WL = 4.0, SUB = 1.0 }}
+        max_compliance = 1e-3
+        max_power = 0.01
+        max_chuck_temperature = 250.0
+        min_chuck_temperature = 20.0
     """))
     yield bench, res
     lab.send_signal(signal.SIGINT)
@@ -203,7 +213,12 @@ def test_a_second_run_on_a_bench_is_refused_before_it_touches_anything(sim_lab, 
                       "0,0", "--set", "cycles=100000", "--set", "form_first=true", "--data",
                       str(data), "--quiet")
     try:
-        records = _wait_for(lambda: _owner_records(first.pid), "the first run to own the bench")
+        def owning():
+            if first.poll() is not None:
+                raise AssertionError(f"the first run ended: {first.communicate()[1][-2000:]}")
+            return _owner_records(first.pid)
+
+        records = _wait_for(owning, "the first run to own the bench")
         assert {normalise_resource(r) for r in res.values()} <= {
             r["what"].split()[1] for r in records}
         # the first run is measuring on die (9,9); wait until its entry exists
