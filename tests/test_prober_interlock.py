@@ -177,3 +177,71 @@ def test_no_command_sequence_moves_xy_in_contact(seed: int) -> None:
     assert not w.violations, w.violations[:5]
     # the sequence really exercised the interlock: moves done, moves refused, contacts made
     assert w.xy_moves > 50 and codes.get(vc.E_INTERLOCK, 0) > 20 and codes.get(0, 0) > 300
+
+
+# -- the driver alone keeps a station without its own X/Y interlock safe ------------------------
+class NoInterlockModel(ProberModel):
+    """A station whose X/Y interlock is off (and that never separates by itself): any X/Y move
+    it is sent is done, and recorded as a violation when the chuck is not separated."""
+
+    violations: list[str]
+
+    def _set_xy(self, x: float, y: float, separate: bool = False) -> None:
+        self._check_travel(x, y)
+        if not self.separated:
+            self.violations.append(f"X/Y move at Z {self.z_um:g} ({self.preset_height()})")
+        self.x_um, self.y_um = x, y
+
+
+def _driver_call(rng: random.Random, p, m: ProberModel):
+    die = rng.choice(m.route)
+    calls = [
+        lambda: p.contact(), lambda: p.separate(), lambda: p.align(),
+        lambda: p.ask(f"MoveChuckZ {rng.choice([-300, -40, 30, 200])} R Y"),
+        lambda: p.ask(f"MoveChuckZ {rng.choice([0, 9650, 9700, 9800, 10000])} Z Y"),
+        lambda: p.move_chuck_xy(rng.uniform(-500, 500), 0, "relative"),
+        lambda: p.move_chuck_subsite(rng.uniform(-2000, 2000), 0),
+        lambda: p.step_first_die(), lambda: p.step_next_die(), lambda: p.step_next_die(*die),
+        lambda: p.bin_step_die(1), lambda: p.step_next_subdie(),
+        lambda: p.chuck.move(100, 0, pos_ref="relative", unit="jogs"),
+        lambda: p.chuck.move_index(rng.randint(-1, 1), 0, pos_ref="home"),
+        lambda: p.wafermap.step_first_die(), lambda: p.wafermap.step_next_die(),
+        lambda: p.wafermap.step_to_die(*die),
+        lambda: p.ask(f"StepToDie {rng.randint(1, 4)}"), lambda: p.ask("MoveChuckLoad"),
+        lambda: p.ask("InitChuck 3"), lambda: p.ask("movechuckindex 1 0 R"),
+        lambda: p.set_heater_temp(rng.choice([30, 60])),
+        lambda: p.set_chuck_height("separation", rng.choice([60, 300, 400])),
+    ]
+    return rng.choice(calls)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_the_driver_keeps_a_station_without_interlock_safe(seed: int) -> None:
+    import threading
+
+    from instruments.cascade.velox import ProberSafetyError, VeloxError, VeloxProber
+
+    class Lab:
+        lock = threading.RLock()
+        prober = NoInterlockModel(LAYOUT, clock=lambda: 0.0)
+
+    Lab.prober.violations = []
+    server = prober_server.make_server(Lab).start()
+    rng = random.Random(seed)
+    p = VeloxProber(server.resource, visa_library="@py", timeout=5000,
+                    auto_separate=seed % 2 == 0)
+    outcomes = {"ok": 0, "refused": 0, "error": 0}
+    try:
+        for _ in range(300):
+            try:
+                _driver_call(rng, p, Lab.prober)()
+                outcomes["ok"] += 1
+            except ProberSafetyError:
+                outcomes["refused"] += 1
+            except VeloxError:
+                outcomes["error"] += 1
+    finally:
+        p.adapter.close()
+        server.stop()
+    assert not Lab.prober.violations, Lab.prober.violations[:3]
+    assert outcomes["ok"] > 100 and (outcomes["refused"] > 10 or seed % 2 == 0), outcomes
