@@ -8,6 +8,17 @@ and the handler's reply (if not ``None``) is sent back followed by the write ter
 The handler is any callable ``handler(line: str) -> str | None``. It must never raise for bad input;
 should it raise anyway, the exception is logged, the connection stays open and nothing is replied,
 like an instrument that ignores a garbled command (the driver then times out).
+
+The servers stay up for every client (issue #9):
+
+* the listen backlog is :data:`LISTEN_BACKLOG` (socketserver's default of 5 reset 9-15 of 150
+  connections opened in bursts of 50);
+* a line longer than ``max_line`` bytes (:data:`MAX_LINE`, 64 KiB by default) is not buffered: the
+  bytes up to its end are dropped and the handler gets ``overflow_line`` instead (an instrument's
+  own error, e.g. a FLEX header it does not know), so a client that never sends a newline cannot
+  make the server's memory grow;
+* every connection has its own thread, and no handler may hold the lab-wide lock for long (each
+  simulator bounds its work per request or releases the lock between chunks).
 """
 
 from __future__ import annotations
@@ -22,6 +33,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str], "str | None"]
 
+LISTEN_BACKLOG = 256  #: pending connections the kernel queues before refusing more
+MAX_LINE = 65536  #: bytes of one request line, terminator excluded
+
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
@@ -29,6 +43,7 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
 
 
 class LineServer:
@@ -42,6 +57,10 @@ class LineServer:
         host: address to bind; only loopback addresses are accepted.
         port: TCP port, 0 for an ephemeral one.
         terminator: appended to every reply (``"\\r\\n"`` for FLEX, ``"\\n"`` elsewhere).
+        max_line: longest accepted line in bytes; a longer one is discarded.
+        overflow_line: what the handler receives instead of a discarded line (None: nothing);
+            the default is a command no instrument knows, so each answers its own
+            unknown-command error.
     """
 
     def __init__(
@@ -51,11 +70,15 @@ class LineServer:
         host: str = "127.0.0.1",
         port: int = 0,
         terminator: str = "\n",
+        max_line: int = MAX_LINE,
+        overflow_line: str | None = "LINE_TOO_LONG",
     ) -> None:
         if not (host.startswith("127.") or host in ("localhost", "::1")):
             raise ValueError(f"simulated instruments only listen on loopback, not {host!r}")
         self.name = name
         self.terminator = terminator.encode()
+        self.max_line = int(max_line)
+        self.overflow_line = overflow_line
         self._factory = handler_factory
         outer = self
 
@@ -107,12 +130,29 @@ class LineServer:
         if self._thread is not None:
             self._thread.join(timeout=2)
 
+    def _answer(self, conn: socket.socket, handler: Handler, line: str | None) -> bool:
+        """Hand ``line`` to the handler and send its reply; False when the client is gone."""
+        if line is None:
+            return True
+        try:
+            reply = handler(line)
+        except Exception:  # a simulator bug must not kill the connection
+            log.exception("simulated %s failed on %r", self.name, line)
+            reply = None
+        if reply is not None:
+            try:
+                conn.sendall(reply.encode("ascii", errors="replace") + self.terminator)
+            except OSError:
+                return False
+        return True
+
     def _serve_connection(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.add(conn)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handler = self._factory()
         buffer = b""
+        discarding = False  # inside a line longer than max_line: drop bytes up to its end
         try:
             while True:
                 try:
@@ -130,19 +170,32 @@ class LineServer:
                     except OSError:
                         pass
                 buffer += chunk
-                while b"\n" in buffer:
-                    raw, buffer = buffer.split(b"\n", 1)
-                    line = raw.rstrip(b"\r").decode("ascii", errors="replace")
-                    try:
-                        reply = handler(line)
-                    except Exception:  # a simulator bug must not kill the connection
-                        log.exception("simulated %s failed on %r", self.name, line)
-                        reply = None
-                    if reply is not None:
-                        try:
-                            conn.sendall(reply.encode("ascii", errors="replace") + self.terminator)
-                        except OSError:
+                while True:
+                    end = buffer.find(b"\n")
+                    if discarding:
+                        if end < 0:
+                            buffer = b""
+                            break
+                        buffer = buffer[end + 1:]
+                        discarding = False
+                        if not self._answer(conn, handler, self.overflow_line):
                             return
+                        continue
+                    if end < 0:
+                        if len(buffer) > self.max_line:
+                            log.warning("simulated %s: line over %d bytes discarded",
+                                        self.name, self.max_line)
+                            buffer, discarding = b"", True
+                        break
+                    raw, buffer = buffer[:end], buffer[end + 1:]
+                    if len(raw) > self.max_line + 1:
+                        log.warning("simulated %s: line over %d bytes discarded",
+                                    self.name, self.max_line)
+                        line: str | None = self.overflow_line
+                    else:
+                        line = raw.rstrip(b"\r").decode("ascii", errors="replace")
+                    if not self._answer(conn, handler, line):
+                        return
         finally:
             with self._lock:
                 self._connections.discard(conn)
