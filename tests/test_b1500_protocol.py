@@ -16,7 +16,7 @@ from instruments.keysight.b1500 import (
 )
 from instruments.limits import LimitError, SafetyLimits
 
-OK = ("ERRX?", '0,"No Error."')
+OK = ("ERRX?", '+0,"No Error."')
 UNT = "B1517A,0;B1517A,0;B1517A,0;B1517A,0;B1530A,0;0,0;0,0;0,0;0,0;0,0"
 LIMITS = SafetyLimits(
     max_voltage={"BL": 5.0, "SL": 5.0, "WL": 5.0, "SUB": 1.0},

@@ -56,10 +56,12 @@ class FakeLab:
     def advance(self, seconds: float) -> None:
         self.t += seconds
 
-    def bias_selected(self, v_bl, v_sl, v_wl, duration_s, i_comp_bl=None, i_comp_sl=None):
+    def bias_selected(self, v_bl, v_sl, v_wl, duration_s, i_comp_bl=None, i_comp_sl=None,
+                      advance_clock=True):
         assert self.lock.depth > 0, "physics must run under lab.lock"
         self.calls.append((v_bl, v_sl, v_wl, duration_s, i_comp_bl, i_comp_sl))
-        self.t += duration_s
+        if advance_clock:
+            self.t += duration_s
         if not self.contact:
             return None
         i = (v_bl - v_sl) / self.r
@@ -91,7 +93,7 @@ def errors(sim: B1500Simulator) -> list[int]:
         reply = sim.handle("ERRX?")
         code = int(reply.split(",")[0])
         if code == 0:
-            assert reply == '0,"No Error."'
+            assert reply == '+0,"No Error."'
             return out
         out.append(code)
 
@@ -137,8 +139,13 @@ def test_identity_modules_and_opc(sim):
         ("DV 1,3,1,1e-4", 120),  # no such range index
         ("DV 9,0,1,1e-4", 150),
         ("CN 5", 150),  # the WGFMU is not an SMU
-        ("MM 10,1", 620),
-        ("MT 0,1e-3,10", 620),  # sampling: real FLEX, not modelled
+        ("MM 4,1", 620),  # pulsed sweep: real FLEX, not modelled
+        ("BSV 1,0,0,1,1e-4", 620),  # binary search: not modelled
+        ("FC 7,1000", 151),  # CMU command, no CMU installed
+        ("SPV 7,1,0,1", 151),  # SPGU command, no SPGU installed
+        ("*LRN? 70", 151),  # CMU settings
+        ("ERMOD 1", 151),  # no selector
+        ("MM 7,1", 120),  # no such mode
         ("FMT 21,0", 620),
         ("FMT 7", 120),
         ("MM 1", 300),
@@ -301,12 +308,24 @@ def test_staircase_sweep_abort_on_compliance_and_source_data(sim, lab):
     run(sim, "CN 1,2", "FMT 1,1", "WM 2,1", "WV 1,1,0,0,2,11,1e-4", "MM 2,1")
     data = parse_fmt1(sim.handle("XE"))
     meas, src = data[0::2], data[1::2]
-    assert len(meas) == 7  # 1.2 V / 10 kOhm is the first step over 100 uA
-    assert [r.status for r in meas] == ["N"] * 6 + ["C"]
-    assert meas[-1].value == pytest.approx(1e-4)
-    assert [r.status for r in src] == ["W"] * 6 + ["E"]
-    assert [r.value for r in src] == pytest.approx(np.linspace(0, 1.2, 7))
-    assert lab.dc_bias["BL"] == 0.0  # WM post=1: back to start
+    # data for every programmed step; 1.2 V / 10 kOhm is the first step over 100 uA
+    assert len(meas) == len(src) == 11
+    assert [r.status for r in meas] == ["N"] * 6 + ["C"] + ["V"] * 4
+    assert meas[6].value == pytest.approx(1e-4, rel=1e-3)
+    assert all(r.dummy and np.isnan(r.value) for r in meas[7:] + src[7:])
+    assert [r.status for r in src] == ["W"] * 6 + ["E"] + ["V"] * 4
+    assert [r.value for r in src[:7]] == pytest.approx(np.linspace(0, 1.2, 7))
+    assert len(lab.calls) == 7  # nothing applied after the abort
+    assert lab.dc_bias["BL"] == 0.0  # aborted: back to start
+
+
+def test_sweep_post_value_and_abort_go_to_start(sim, lab):
+    run(sim, "CN 1,2", "WM 2,2", "WV 1,1,0,0.5,1.0,6,8e-5", "MM 2,1", "XE")
+    assert lab.dc_bias["BL"] == 0.5  # aborted at 0.9 V (> 80 uA): the start, whatever post says
+    run(sim, "WM 1,2", "WV 1,3,0,0.2,0.8,4,1e-3", "XE")
+    assert lab.dc_bias["BL"] == pytest.approx(0.8)  # double sweep, post stop: the stop value
+    run(sim, "WM 1,1", "XE")
+    assert lab.dc_bias["BL"] == pytest.approx(0.2)
 
 
 def test_double_and_log_sweeps(sim, lab):

@@ -5,8 +5,12 @@
 * fixes what is wrong there (each fix says why): the voltage ramp (:meth:`B1500.ramp_voltage`,
   used by :meth:`B1500SMU.ramp_source`), ``read_data`` (pandas 3), ``read_channels`` (leaves the
   terminator's ``\\n`` unread on a socket) and ``check_errors`` (only parses plain messages);
-* adds pulsed spot (``MM 3``/``PT``/``PV``), high-speed spot (``TI``/``TV``), staircase sweep
-  helpers and a parser of ``FMT 1`` data that keeps each value's status (:class:`Reading`);
+* adds pulsed spot (``MM 3``/``PT``/``PV``), high-speed spot (``TI``/``TV``) and staircase sweep
+  helpers; ``FMT 1`` data are decoded by :func:`instruments.keysight.flex.parse_fmt1` (each
+  value keeps its status; the dummy ``199.999E+99`` of overflowed or aborted data reads as NaN,
+  never as 2e101 A);
+* detects an automatic sweep abort as the instrument shows it: data for every programmed step,
+  the steps after the abort all dummy with status ``V``;
 * checks every force/sweep/pulse request against the bench's :class:`SafetyLimits` *before*
   anything is written (a :class:`LimitError` leaves the instrument untouched), also through the
   pymeasure SMU methods (:class:`B1500SMU`).
@@ -30,13 +34,15 @@ import pandas as pd
 import pyvisa
 from pymeasure.instruments.agilent.agilentB1500 import SMU, AgilentB1500
 
+from instruments.keysight.flex import Reading, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
+
+__all__ = ["B1500", "B1500Error", "B1500SMU", "OutputState", "Reading", "SweepResult",
+           "parse_fmt1", "parse_fmt1_value"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_MAP: dict[int, str] = {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
-
-_OVERFLOW = 1e99  #: |value| from this on is the B1500's dummy for overflow/invalid data
 
 
 class B1500Error(OSError):
@@ -48,81 +54,19 @@ class B1500Error(OSError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One FMT 1 datum.
-
-    Attributes:
-        value: the number (A for kind "I", V for "V", s for "T").
-        status: status character: N normal, C this channel in compliance, T another channel in
-            compliance, V overflow/aborted, X oscillation, W/E sweep source data.
-        channel: FLEX channel number (slot) for ``A``..``J``, ``slot*100+2`` for ``a``..``j``,
-            or the letter itself (``V`` ground unit, ``Z`` miscellaneous).
-        kind: data type character: I current, V voltage, T time, ...
-    """
-
-    value: float
-    status: str
-    channel: int | str
-    kind: str
-
-    @property
-    def compliance(self) -> bool:
-        """True when this channel reached its compliance."""
-        return self.status == "C"
-
-    @property
-    def other_compliance(self) -> bool:
-        """True when another channel of the same measurement reached its compliance."""
-        return self.status == "T"
-
-    @property
-    def overflow(self) -> bool:
-        """True for overflowed/invalid data (status V or the 199.999E+99 dummy)."""
-        return self.status == "V" or abs(self.value) >= _OVERFLOW
-
-
-def _channel_from_letter(letter: str) -> int | str:
-    if "A" <= letter <= "J":
-        return ord(letter) - ord("A") + 1
-    if "a" <= letter <= "j":
-        return (ord(letter) - ord("a") + 1) * 100 + 2
-    return letter
-
-
-def parse_fmt1_value(element: str) -> Reading:
-    """Parse one FMT 1 datum such as ``NAI+000.123E-06`` (surrounding whitespace ignored)."""
-    text = element.strip()
-    if len(text) < 4:
-        raise ValueError(f"not an FMT 1 datum: {element!r}")
-    status, letter, kind = text[0], text[1], text[2]
-    try:
-        value = float(text[3:])
-    except ValueError:
-        raise ValueError(f"not an FMT 1 datum: {element!r}") from None
-    return Reading(value, status, _channel_from_letter(letter), kind)
-
-
-def parse_fmt1(text: str) -> list[Reading]:
-    """Parse a comma-separated FMT 1 reply (terminators ignored) into readings."""
-    text = text.strip().strip(",")
-    if not text:
-        return []
-    return [parse_fmt1_value(e) for e in text.split(",")]
-
-
 @dataclass
 class SweepResult:
     """Result of a staircase sweep.
 
     Attributes:
-        voltage: V, source value of every returned step (the programmed staircase, cut at an
-            automatic abort).
+        voltage: V, source value of every measured step (the programmed staircase up to and
+            including the step that stopped an automatic abort).
         current: A, current measured on the swept channel at every step (NaN if not measured).
         compliance: per step, True when any measured channel was in compliance.
         currents: A, per measured channel.
-        readings: the raw readings of every step.
-        aborted: True when the instrument stopped before the last programmed step.
+        readings: the raw readings of every measured step.
+        aborted: True when the instrument stopped before the last programmed step (the steps
+            after the abort came back as dummy data and are left out).
     """
 
     voltage: np.ndarray
@@ -143,6 +87,18 @@ class OutputState:
     kind: str
     level: float
     compliance: float
+
+
+def _steps_before_abort(groups: list[list[Reading]]) -> int:
+    """Number of steps measured before an automatic abort: the trailing steps whose every datum
+    is the dummy with status V are the ones the instrument skipped (a dummy step followed by a
+    measured one is an overflow, not an abort)."""
+    n = len(groups)
+    while n > 1 and all(r.dummy and r.status == "V" for r in groups[n - 1]):
+        n -= 1
+    if n < len(groups) and not any(r.compliance or r.overflow for r in groups[n - 1]):
+        return len(groups)  # dummy tail without a stopping step: not an abort
+    return n
 
 
 def _f(value: float) -> str:
@@ -318,7 +274,7 @@ class B1500(AgilentB1500):
         Replaces pymeasure's version, whose pattern only accepts letters, digits, blanks and dots
         in the message (and fails with an AttributeError on anything else).
         """
-        reply = self.ask("ERRX?").strip()
+        reply = self.ask("ERRX?").strip()  # e.g. +0,"No Error." (signed code)
         match = re.match(r'\s*([+-]?\d+)\s*(?:,\s*"?(.*?)"?)?\s*$', reply)
         if match is None:
             raise B1500Error(-1, f"unparsable ERRX? reply {reply!r}")
@@ -577,6 +533,9 @@ class B1500(AgilentB1500):
         per_step = len(chans)
         groups = [readings[k : k + per_step] for k in range(0, len(readings), per_step)]
         groups = [g for g in groups if len(g) == per_step][: len(programmed)]
+        measured = _steps_before_abort(groups)
+        aborted = measured < len(groups) or len(groups) < len(programmed)
+        groups = groups[:measured]
         currents = {
             c: np.array([g[j].value for g in groups], dtype=float) for j, c in enumerate(chans)
         }
@@ -587,7 +546,7 @@ class B1500(AgilentB1500):
             compliance=np.array([any(r.compliance for r in g) for g in groups], dtype=bool),
             currents=currents,
             readings=groups,
-            aborted=len(groups) < len(programmed),
+            aborted=aborted,
         )
 
     def pulsed_spot(

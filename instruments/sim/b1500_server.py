@@ -1,57 +1,56 @@
 """Simulated Keysight B1500A mainframe speaking FLEX on a TCP socket.
 
+This module is over ~500 lines on purpose: it is one command interpreter whose commands share the
+instrument state; the measurement physics (:mod:`instruments.sim.b1500_measure`) and the
+``*LRN?`` replies (:mod:`instruments.sim.b1500_lrn`) live beside it.
+
 The server keeps the state of every SMU (output switch, forced voltage or current, compliance,
 ranges, measurement operation mode, ADC) and computes what the SMUs measure by asking the lab for
 the response of the selected cell: the SMUs wired to BL, SL and WL (see ``channel_map``) bias the
 cell through :meth:`SimLab.bias_selected`; the SMU on the substrate only measures noise.
 
+Tables (error codes and messages, range full scales, FMT 1 encoding, status and channel letters,
+module models, which FLEX headers exist and how the twin answers each) come from
+:mod:`instruments.keysight.flex`, shared with the driver; the *parser* here (chained commands,
+headers, arguments, numeric syntax, argument counts and bounds) is this module's own.
+
 Wire format: lines end with ``\\n`` or ``\\r\\n``; commands may be chained with ``;``; every reply
 ends with ``\\r\\n``. Replies of several queries in one line are joined with ``;``. Measurement data
-(``XE``, ``TI``/``TV``/``TTI``/``TTV``, ``TSQ``) use ``FMT 1``: ``<status><channel><type><value>``,
-e.g. ``NAI+000.123E-06`` (status N normal, C this channel in compliance, T another channel in
-compliance, V overflow, W/E sweep source data of an intermediate/last step; channel A = slot 1;
-type I, V or T), values separated by ``,``.
+use ``FMT 1`` (e.g. ``NAI+000.123E-06``). ``ERRX?`` answers ``+0,"No Error."`` (signed code, as the
+firmware does), ``ERRX? 1`` the code only, ``ERRX? 2`` the message only; the queue is oldest
+first. On an error the rest of a chained line is skipped and nothing of the failing command is
+applied. A FLEX header of a module that is not installed (CMU, SPGU, ASU, expanders) is refused
+at once with error 151; a real header the twin does not model gets 620; anything else 100.
 
-Error codes (readable with ``ERRX?`` as ``code,"message"``; oldest first; ``0,"No Error."`` when
-the queue is empty). They are modelled on FLEX codes but are this simulator's choice:
+Serving everyone: one line runs under the instrument's own lock (B1500 clients are served one
+line at a time, like the instrument's single command queue) while the lab-wide lock is taken per
+command and released between chunks of :data:`CHUNK_STEPS` sweep steps or samples, so the prober,
+chip controller and WGFMU keep answering while a long sweep runs.
 
-=====  ====================================  ==============================================
-code   message                               raised by
-=====  ====================================  ==============================================
-100    Undefined GPIB command.               unknown header
-102    Incorrect numeric data syntax.        a parameter that is not a number
-104    Incorrect number of parameters.       too few or too many parameters
-120    Parameter out of range.               value, range index, mode or time out of range
-150    Channel not installed or not an SMU.  channel that is not an SMU slot
-200    Channel output switch must be ON.     DV/DI/TI/TV/XE on a channel that is off
-300    Measurement mode or channels not set. XE without MM, MM without channels
-305    Sweep source not set.                 XE in MM 2 without WV/WI
-310    Pulse source not set.                 XE in MM 3 without PV on the channel
-620    Not supported by the simulator.       FMT other than 1, MM other than 1/2/3, and
-                                             known FLEX commands not modelled (UNSUPPORTED)
-=====  ====================================  ==============================================
+Physics approximations (here and in :mod:`instruments.sim.b1500_measure`):
 
-On an error the rest of a chained line is skipped and nothing of the failing command is applied.
-
-Physics approximations (all in this module):
-
-* DC levels act on the device only while the instrument measures: a spot measurement applies the
-  present levels for the integration time, a sweep step for ``hold`` (first step) + ``delay`` +
-  the integration time, a pulse for ``hold`` at its base then ``width`` at its peak. Idle time
-  between commands is not applied as electrical stress.
+* DC levels act on the device from the moment they are forced until they change, on the lab
+  clock: before every command, the levels held since the previous one are applied to the
+  selected cell for the elapsed lab time (so ``DV``, ``DV``, ``DV`` with no measurement stresses
+  the cell, and can SET or RESET it). A spot measurement applies the levels for the integration
+  time, a sweep step for ``hold`` (first step) + ``delay`` + the integration time, a pulse for
+  ``hold`` at its base then ``width`` at its peak.
 * Integration time of a measurement (the longest of the measured channels' ADCs, ``AAD``/``AIT``):
   high-speed ADC auto/manual N x 1 ms, PLC N x 20 ms, time mode N s; high-resolution ADC
-  auto/manual N x 3.33 ms (default N=6, one 50 Hz power-line cycle), PLC N x 20 ms.
+  auto/manual N x 3.33 ms (default N=6, one 50 Hz power-line cycle), PLC N x 20 ms. ``AV`` is
+  ``AIT 0`` in other words (``AV n,0`` = ``AIT 0,0,n``, ``AV n,1`` = ``AIT 0,1,n``, ``AV -n`` =
+  ``AIT 0,2,n``), and each shows the other in ``*LRN?``.
 * A channel whose output switch is off leaves its terminal floating: with BL or SL floating no
   current flows (noise only); a floating WL is taken as 0 V.
 * A current source (``DI``) on BL or SL is modelled as a voltage source at its voltage compliance
-  with a current compliance of |I|: if the cell then draws |I| (the usual case) the channel reports
-  I and the voltage ``v_other + v_cell`` (the access transistor's drop is neglected); if the cell
-  cannot draw |I| the channel is in (voltage) compliance at ``Vcomp`` with the smaller current.
-  On WL or SUB a non-zero current source is always in voltage compliance. In ``lab.dc_bias`` a
-  current-forcing channel shows the voltage found at its last measurement.
+  with a current compliance of |I|; on WL or SUB a non-zero current source is always in voltage
+  compliance. In ``lab.dc_bias`` a current-forcing channel shows the voltage found at its last
+  measurement.
 * SMU1 (BL) measures ``resp.i_bl``, SMU2 (SL) ``-resp.i_bl``; the WL SMU measures a gate leakage
   of 0.1 pA/V plus noise; open terminals and the substrate measure noise of 0.1 pA (1 sigma).
+* Ranges: see :mod:`instruments.sim.b1500_measure` (fixed ranges overflow, limited auto-ranging
+  never goes below its limit, resolution and noise follow the range).
+* ``*CAL?``/``CA`` take 30 s of lab time and leave the modules as ``CL`` does; they pass.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -67,50 +67,29 @@ from typing import Any
 
 import numpy as np
 
+from instruments.keysight import flex
+from instruments.keysight.flex import ERRORS
+from instruments.keysight.flex import format_fmt1_value as format_value
+from instruments.sim import b1500_lrn
+from instruments.sim.b1500_measure import MeasureMixin, Source
 from instruments.sim.line_server import LineServer
 
-log = logging.getLogger(__name__)
+__all__ = ["ERRORS", "B1500Simulator", "FlexError", "format_value", "make_server"]
 
-ERRORS: dict[int, str] = {
-    0: "No Error.",
-    100: "Undefined GPIB command.",
-    102: "Incorrect numeric data syntax.",
-    104: "Incorrect number of parameters.",
-    120: "Parameter out of range.",
-    150: "Channel not installed or not an SMU.",
-    200: "Channel output switch must be ON.",
-    300: "Measurement mode or channels not set.",
-    305: "Sweep source not set.",
-    310: "Pulse source not set.",
-    620: "Not supported by the simulator.",
-}
+log = logging.getLogger(__name__)
 
 IDN = "Keysight Technologies,B1500A,SIM0000001,A.06.01.2019.0423"
 DEFAULT_CHANNEL_MAP: dict[int, str] = {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
 SMU_MODEL = "B1517A"
 WGFMU_MODEL = "B1530A"
 N_SLOTS = 10
+CAL_TIME_S = 30.0  #: lab time of a self-calibration (QCoDeS quotes ~30 s from the manual)
 
-MAX_VOLTAGE = 100.0  #: V, HRSMU output limit
-MAX_CURRENT = 0.1  #: A, HRSMU output/compliance limit
-OVERFLOW = 199.999e99  #: dummy value of overflowed data
-NOISE_FLOOR = 1e-13  #: A, 1 sigma current noise of an open terminal
-GATE_LEAKAGE = 1e-12  #: A/V, leakage of the WL terminal
-
-#: HRSMU output range indices (V and I); 0 = auto
-#: real FLEX headers this simulator knows but does not model (error 620 instead of 100)
-UNSUPPORTED = frozenset({
-    "ML", "MT", "MSC", "MV", "MI", "MSP", "WSV", "WSI", "PI", "PWV", "PWI", "TIV", "TTIV",
-    "ERMOD", "ERSSP", "IMP", "FC", "ACV", "DCV", "TC", "TTC", "SIM", "SPV", "SPT", "SRP", "SPP",
-    "WDCV", "WTDCV", "LMN", "SSP",
-})
-
-V_RANGES = {0, 5, 11, 20, 50, 12, 200, 13, 400, 14, 1000}
-I_RANGES = {0, *range(8, 20)}
-
-_HS_SAMPLE = 1e-3  #: s per high-speed ADC "sample" (auto/manual modes)
-_HR_SAMPLE = 1 / 300  #: s per high-resolution ADC "sample" (auto/manual modes)
-_PLC = 0.02  #: s, one 50 Hz power-line cycle
+MAX_VOLTAGE = flex.HRSMU_MAX_V
+MAX_CURRENT = flex.HRSMU_MAX_I
+V_RANGES = {0, *flex.HRSMU_V_CODES}
+I_RANGES = {0, *flex.HRSMU_I_CODES}
+CHUNK_STEPS = 64  #: sweep steps or samples between two releases of the lab lock
 
 
 class FlexError(Exception):
@@ -119,18 +98,6 @@ class FlexError(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(ERRORS.get(code, "Unknown error."))
         self.code = code
-
-
-@dataclass
-class Source:
-    """What a channel forces: ``kind`` "V" (volts, compliance in A) or "I" (A, compliance in V)."""
-
-    kind: str = "V"
-    level: float = 0.0
-    compliance: float = 100e-6
-    out_range: int = 0
-    polarity: int = 0
-    comp_range: int = 0
 
 
 @dataclass
@@ -148,18 +115,9 @@ class SMUState:
     v_range: int = 0
     filter_on: bool = False
     series_r: bool = False
+    rm: tuple[int, int] = (1, 50)  #: RM: auto-ranging mode and rate
     pulse: tuple[int, float, float, float] | None = None  #: PV: range, base, peak, compliance
     applied_v: float = 0.0  #: terminal voltage last applied (V), published in lab.dc_bias
-
-
-@dataclass
-class Measured:
-    """What one channel saw in one bias step (V, A, and whether it was in compliance)."""
-
-    v: float
-    i: float
-    compliance: bool
-    kind: str = "V"  #: what the channel forced during the step ("V" or "I")
 
 
 @dataclass
@@ -174,6 +132,7 @@ class SweepSetup:
     stop: float
     steps: int
     compliance: float | None
+    power_compliance: float | None = None
 
     def values(self) -> np.ndarray:
         """Output values of every step (double sweeps go start->stop->start)."""
@@ -186,31 +145,22 @@ class SweepSetup:
         return vals
 
 
-def format_value(status: str, channel: str, kind: str, value: float) -> str:
-    """One FMT 1 datum: status, channel letter, data type and a 12-character value.
+@dataclass
+class SamplingSetup:
+    """Sampling measurement set-up (MT, ML, MSC and the MV/MI sources)."""
 
-    The value is written in engineering notation ``sddd.dddEsdd`` (e.g. ``+001.235E-06``), so
-    that the datum is always 15 characters (16 with its separator).
-    """
-    if not math.isfinite(value) or abs(value) >= 1e99:
-        return f"{status}{channel}{kind}+199.999E+99"
-    sign = "-" if value < 0 else "+"
-    mag = abs(value)
-    if mag < 1e-99:
-        return f"{status}{channel}{kind}{sign}000.000E+00"
-    exp = 3 * math.floor(math.log10(mag) / 3)
-    mant = round(mag / 10.0**exp, 3)
-    if mant >= 1000.0:
-        exp += 3
-        mant = round(mag / 10.0**exp, 3)
-    return f"{status}{channel}{kind}{sign}{mant:07.3f}E{exp:+03d}"
+    h_bias: float = 0.0
+    interval: float = 2e-3
+    number: int = 1000
+    h_base: float = 0.0
+    mode: int = 1
+    abort: int = 1
+    post: int = 1
+    #: channel -> (kind, range, base, bias, compliance)
+    sources: dict[int, tuple[str, int, float, float, float]] = field(default_factory=dict)
 
 
-def _channel_letter(slot: int) -> str:
-    return chr(ord("A") + slot - 1)
-
-
-class B1500Simulator:
+class B1500Simulator(MeasureMixin):
     """FLEX command interpreter and SMU physics of a simulated B1500A.
 
     Args:
@@ -239,9 +189,37 @@ class B1500Simulator:
             seed = int(getattr(getattr(lab, "config", None), "seed", 0) or 0)
         self._rng = np.random.default_rng(seed)
         self._t_reset = self._now()
+        self._t_settled = self._now()
+        self._busy = threading.RLock()  #: one line at a time, like the instrument's queue
+        self._range_override: dict[tuple[int, str], int] = {}
+        self.chunk_steps = CHUNK_STEPS
+        #: set while a line runs (tests and benchmarks wait on it to order events)
+        self.busy = threading.Event()
         self.errors: deque[int] = deque(maxlen=16)
         self._commands: dict[str, Callable[[list[str]], str | None]] = {
             "*IDN?": lambda a: IDN,
+            "*STB?": self._cmd_stb,
+            "*SRE": self._cmd_sre,
+            "*SRE?": lambda a: str(self.sre),
+            "*TST?": lambda a: "0",
+            "*CAL?": self._cmd_cal,
+            "CA": self._cmd_cal,
+            "ERS?": lambda a: "0",
+            "EMG?": self._cmd_emg,
+            "ERMOD": self._cmd_ermod,
+            "ERMOD?": lambda a: str(self.ermod),
+            "ERSSP": self._cmd_erssp,
+            "ERSSP?": self._cmd_erssp_q,
+            "LOP?": self._cmd_lop,
+            "WZ?": self._cmd_wz,
+            "TM": self._cmd_tm,
+            "TIV": lambda a: self._cmd_spot_iv(a, timed=False),
+            "TTIV": lambda a: self._cmd_spot_iv(a, timed=True),
+            "MT": self._cmd_mt,
+            "ML": self._cmd_ml,
+            "MSC": self._cmd_msc,
+            "MV": lambda a: self._cmd_sampling_source("V", a),
+            "MI": lambda a: self._cmd_sampling_source("I", a),
             "*RST": self._cmd_rst,
             "*OPC?": lambda a: "1",
             "*CLS": self._cmd_cls,
@@ -299,13 +277,28 @@ class B1500Simulator:
         self.fmt = (1, 0)
         self.mm: tuple[int, list[int]] | None = None
         self.sweep: SweepSetup | None = None
-        self.wt = (0.0, 0.0)
+        self.wt: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
         self.wm = (1, 1)
         self.pt = (0.0, 1e-3, 10e-3)
         self.ait: dict[int, tuple[int, float]] = {0: (0, 1.0), 1: (0, 6.0)}
-        self.av = (1, 0)
         self.flags = {"az": 1, "cm": 1, "pad": 0, "tsc": 0}
+        self.tm = 1
+        self.wat: tuple[float, float] = (1.0, 0.0)
+        self.sampling = SamplingSetup()
+        self.sre = 0
+        self.ermod = 0
+        self.erssp: dict[int, int] = {}
         self._publish()
+
+    @property
+    def av(self) -> tuple[int, int]:
+        """``AV number,mode`` as the instrument reports it: ``AIT 0`` in other words."""
+        mode, n = self.ait[0]
+        if mode == 2:
+            return -int(n), 0
+        if mode == 3:
+            return 1, 0
+        return int(n), mode
 
     def _now(self) -> float:
         now = getattr(self.lab, "now", None)
@@ -335,30 +328,50 @@ class B1500Simulator:
     def handle(self, line: str) -> str | None:
         """Execute one line of (possibly chained) FLEX commands; return the reply or None."""
         replies: list[str] = []
-        with self.lab.lock:
-            for part in line.split(";"):
-                part = part.strip()
-                if not part:
-                    continue
-                try:
-                    reply = self._execute(part)
-                except FlexError as err:
-                    self.errors.append(err.code)
-                    log.debug("B1500 sim: %r -> error %d", part, err.code)
-                    break
-                if reply is not None:
-                    replies.append(reply)
-            self._publish()
+        with self._busy:
+            self.busy.set()
+            try:
+                for part in line.split(";"):
+                    part = part.strip()
+                    if not part:
+                        continue
+                    with self.lab.lock:  # per command: other instruments run in between
+                        try:
+                            self._settle()
+                            reply = self._execute(part)
+                        except FlexError as err:
+                            self.errors.append(err.code)
+                            log.debug("B1500 sim: %r -> error %d", part, err.code)
+                            self._publish()
+                            break
+                        self._publish()
+                    if reply is not None:
+                        replies.append(reply)
+            finally:
+                self.busy.clear()
         return ";".join(replies) if replies else None
+
+    def _yield_lab(self) -> None:
+        """Let the other instruments use the lab for a moment (inside a long command)."""
+        self._publish()
+        lock = self.lab.lock
+        lock.__exit__(None, None, None)
+        lock.__enter__()
+
+    @staticmethod
+    def _raise(code: int) -> Any:
+        raise FlexError(code)
 
     def _execute(self, command: str) -> str | None:
         match = re.match(r"(\*?[A-Za-z]+\??)\s*(.*)$", command)
         if match is None:
             raise FlexError(100)
         header, rest = match.group(1).upper(), match.group(2).strip()
+        self._current_header = header
         func = self._commands.get(header)
         if func is None:
-            raise FlexError(620 if header.rstrip("?") in UNSUPPORTED else 100)
+            known = flex.COMMANDS.get(header)
+            raise FlexError(known.error if known is not None and known.error else 100)
         args = [a.strip() for a in rest.split(",")] if rest else []
         return func(args)
 
@@ -419,26 +432,100 @@ class B1500Simulator:
         self.errors.clear()
 
     def _cmd_errx(self, args: list[str]) -> str:
-        if not self.errors:
-            return f'0,"{ERRORS[0]}"'
-        code = self.errors.popleft()
-        return f'{code},"{ERRORS[code]}"'
+        self._nargs(args, 0, 1)
+        mode = self._int(args[0]) if args else 0
+        if mode not in (0, 1, 2):
+            raise FlexError(120)
+        code = self.errors.popleft() if self.errors else 0
+        return flex.errx_reply(code, mode)
+
+    def _cmd_stb(self, args: list[str]) -> str:
+        """Status byte: bit 5 (32) while the error queue holds an error; bit 6 when requested."""
+        value = 32 if self.errors else 0
+        if value & self.sre:
+            value |= 64
+        return str(value)
+
+    def _cmd_sre(self, args: list[str]) -> None:
+        self._nargs(args, 1, 1)
+        self.sre = int(self._in_range(self._int(args[0]), 0, 255))
+
+    def _cmd_emg(self, args: list[str]) -> str:
+        self._nargs(args, 1, 1)
+        return f'"{ERRORS.get(self._int(args[0]), "Unknown error.")}"'
+
+    def _cmd_cal(self, args: list[str]) -> str | None:
+        """``*CAL? [slot]``/``CA [slot]``: 30 s, modules as after CL; answers 0 (passed)."""
+        self._nargs(args, 0, 1)
+        if args:
+            slot = self._int(args[0])
+            installed = set(self.smus) | set(self._wgfmu_slots())
+            if slot not in installed and slot not in (0, 11):
+                raise FlexError(150)
+        self._cmd_cl([])
+        self._advance(CAL_TIME_S)
+        self._t_settled = self._now()
+        return "0" if self._current_header == "*CAL?" else None
+
+    def _cmd_ermod(self, args: list[str]) -> None:
+        self._nargs(args, 1, 2)
+        mode = self._int(args[0])
+        if mode not in (0, 1, 2, 4, 8, 16, 32):
+            raise FlexError(120)
+        if mode != 0:
+            raise FlexError(151)  # no selector or expander installed
+        self.ermod = mode
+
+    def _cmd_erssp(self, args: list[str]) -> None:
+        self._nargs(args, 2, 2)
+        port, status = self._int(args[0]), self._int(args[1])
+        if port not in range(4) or status not in range(4):
+            raise FlexError(120)
+        self.erssp[port] = status
+
+    def _cmd_erssp_q(self, args: list[str]) -> str:
+        self._nargs(args, 1, 1)
+        port = self._int(args[0])
+        if port not in range(4):
+            raise FlexError(120)
+        return str(self.erssp.get(port, 0))
+
+    def _cmd_lop(self, args: list[str]) -> str:
+        """Output status per channel: 00 off, 01 forcing V, 02 forcing I (this twin's coding)."""
+        return ",".join(
+            "00" if not s.on else ("01" if s.source.kind == "V" else "02")
+            for s in self.smus.values()
+        )
+
+    def _cmd_wz(self, args: list[str]) -> str:
+        zero = all(not s.on or s.source.level == 0.0 for s in self.smus.values())
+        return "1" if zero else "0"
+
+    def _cmd_tm(self, args: list[str]) -> None:
+        self._nargs(args, 1, 1)
+        mode = self._int(args[0])
+        if mode not in (1, 2, 3, 4):
+            raise FlexError(120)
+        if mode != 1:
+            raise FlexError(620)
+        self.tm = mode
 
     def _cmd_err(self, args: list[str]) -> str:
         codes = [self.errors.popleft() if self.errors else 0 for _ in range(4)]
         return ",".join(str(c) for c in codes)
 
+    def _wgfmu_slots(self) -> list[int]:
+        if self.wgfmu_slots is None:
+            free = [s for s in range(5, N_SLOTS + 1) if s not in self.smus]
+            return free[:1]
+        return [s for s in self.wgfmu_slots if s not in self.smus]
+
     def _cmd_unt(self, args: list[str]) -> str:
         slots = ["0,0"] * N_SLOTS
         for slot in self.smus:
             slots[slot - 1] = f"{SMU_MODEL},0"
-        if self.wgfmu_slots is None:
-            free = [i for i in range(4, N_SLOTS) if slots[i] == "0,0"]
-            wgfmu_indices = free[:1]
-        else:
-            wgfmu_indices = [s - 1 for s in self.wgfmu_slots if slots[s - 1] == "0,0"]
-        for i in wgfmu_indices:
-            slots[i] = f"{WGFMU_MODEL},0"
+        for slot in self._wgfmu_slots():
+            slots[slot - 1] = f"{WGFMU_MODEL},0"
         return ";".join(slots)
 
     def _cmd_pa(self, args: list[str]) -> None:
@@ -448,8 +535,8 @@ class B1500Simulator:
 
     def _cmd_wat(self, args: list[str]) -> None:
         self._nargs(args, 2, 3)
-        for a in args:
-            self._num(a)
+        values = [self._num(a) for a in args]
+        self.wat = (values[1], values[2] if len(values) > 2 else 0.0)
 
     def _set_flag(self, name: str, args: list[str]) -> None:
         self._nargs(args, 1, 1)
@@ -548,12 +635,13 @@ class B1500Simulator:
         self.ait[min(adc, 1)] = (mode, n)
 
     def _cmd_av(self, args: list[str]) -> None:
+        """``AV n[,mode]``: the high-speed ADC's averaging, i.e. ``AIT 0`` (see :attr:`av`)."""
         self._nargs(args, 1, 2)
         n = self._int(args[0])
         mode = self._int(args[1]) if len(args) > 1 else 0
         if not (1 <= n <= 1023 or -100 <= n <= -1) or mode not in (0, 1):
             raise FlexError(120)
-        self.av = (n, mode)
+        self.ait[0] = (2, float(-n)) if n < 0 else (mode, float(n))
 
     def _cmd_fl(self, args: list[str]) -> None:
         self._nargs(args, 1, 11)
@@ -584,19 +672,20 @@ class B1500Simulator:
 
     def _cmd_rm(self, args: list[str]) -> None:
         self._nargs(args, 2, 3)
-        self._smu(args[0])
-        if self._int(args[1]) not in (1, 2, 3):
+        smu = self._smu(args[0])
+        mode = self._int(args[1])
+        if mode not in (1, 2, 3):
             raise FlexError(120)
-        if len(args) > 2:
-            self._in_range(self._num(args[2]), 11, 100)
+        rate = int(self._in_range(self._int(args[2]), 11, 100)) if len(args) > 2 else 50
+        smu.rm = (mode, rate)
 
     # -- measurement setup --------------------------------------------------------------------
     def _cmd_mm(self, args: list[str]) -> None:
         self._nargs(args, 1, 11)
         mode = self._int(args[0])
         slots = [self._smu(a).slot for a in args[1:]]
-        if mode not in (1, 2, 3):
-            raise FlexError(620)
+        if mode not in (1, 2, 3, 10):
+            raise FlexError(620 if mode in flex.MM_MODES else 120)
         if not slots or (mode == 3 and len(slots) != 1):
             raise FlexError(300)
         self.mm = (mode, slots)
@@ -608,8 +697,7 @@ class B1500Simulator:
         start, stop = self._num(args[3]), self._num(args[4])
         steps = self._int(args[5])
         comp = self._num(args[6]) if len(args) > 6 else None
-        if len(args) > 7:
-            self._num(args[7])  # power compliance: accepted, not modelled
+        p_comp = self._num(args[7]) if len(args) > 7 else None  # kept, not modelled
         if mode not in (1, 2, 3, 4) or not 1 <= steps <= 10001:
             raise FlexError(120)
         if out_range not in (V_RANGES if kind == "V" else I_RANGES):
@@ -617,15 +705,18 @@ class B1500Simulator:
         if mode in (2, 4) and (start * stop <= 0):
             raise FlexError(120)
         self._check_output(kind, max(abs(start), abs(stop)), comp)
-        self.sweep = SweepSetup(smu.slot, kind, mode, out_range, start, stop, steps, comp)
+        if p_comp is not None:
+            self._in_range(p_comp, 0.001, 2.0)
+        self.sweep = SweepSetup(smu.slot, kind, mode, out_range, start, stop, steps, comp, p_comp)
 
     def _cmd_wt(self, args: list[str]) -> None:
+        """``WT hold[,delay[,sdelay[,tdelay[,mdelay]]]]`` (s); missing values are 0."""
         self._nargs(args, 1, 5)
         hold = self._in_range(self._num(args[0]), 0.0, 655.35)
-        delay = self._in_range(self._num(args[1]), 0.0, 65.535) if len(args) > 1 else 0.0
-        for a in args[2:]:
-            self._in_range(self._num(a), 0.0, 65.535)
-        self.wt = (hold, delay)
+        rest = [self._in_range(self._num(a), 0.0, 65.535) for a in args[1:]]
+        if len(rest) > 1 and rest[1] > 1.0:  # step delay: 0..1 s
+            raise FlexError(120)
+        self.wt = (hold, *rest, *([0.0] * (4 - len(rest))))
 
     def _cmd_wm(self, args: list[str]) -> None:
         self._nargs(args, 1, 2)
@@ -659,191 +750,78 @@ class B1500Simulator:
         self._check_output("V", max(abs(base), abs(peak)), comp)
         smu.pulse = (out_range, base, peak, abs(comp))
 
-    # -- *LRN? --------------------------------------------------------------------------------
-    def _lrn_channel(self, smu: SMUState) -> str:
-        if not smu.on:
-            return f"CL{smu.slot}"
-        s = smu.source
-        cmd = "DV" if s.kind == "V" else "DI"
-        return (
-            f"{cmd}{smu.slot},{s.out_range},{s.level:+.4E},{s.compliance:+.4E},"
-            f"{s.polarity},{s.comp_range}"
-        )
-
+    # -- *LRN?, sampling and high-speed spot ----------------------------------------------------
     def _cmd_lrn(self, args: list[str]) -> str:
         self._nargs(args, 1, 1)
-        kind = self._int(args[0])
-        smus = list(self.smus.values())
-        if 1 <= kind <= N_SLOTS:
-            return self._lrn_channel(self._smu(args[0]))
-        if kind == 0:
-            on = [str(s.slot) for s in smus if s.on]
-            return "CN" + ",".join(on) if on else "CL"
-        if kind == 30:
-            groups = []
-            for state in (0, 1):
-                chans = [str(s.slot) for s in smus if s.filter_on == bool(state)]
-                if chans:
-                    groups.append(f"FL{state}," + ",".join(chans))
-            return ";".join(groups)
-        if kind == 31:
-            parts = [f"TM1;AV{self.av[0]},{self.av[1]};CM{self.flags['cm']}"]
-            parts.append(f"FMT{self.fmt[0]},{self.fmt[1]}")
-            if self.mm is not None:
-                parts.append(f"MM{self.mm[0]}," + ",".join(str(c) for c in self.mm[1]))
-            return ";".join(parts)
-        if kind == 32:
-            return ";".join(f"RI{s.slot},{s.i_range};RV{s.slot},{s.v_range}" for s in smus)
-        if kind == 33:
-            parts = [f"WM{self.wm[0]},{self.wm[1]}", f"WT{self.wt[0]:+.4E},{self.wt[1]:+.4E}"]
-            sw = self.sweep
-            if sw is not None:
-                parts.append(
-                    f"W{sw.kind}{sw.slot},{sw.mode},{sw.out_range},{sw.start:+.4E},"
-                    f"{sw.stop:+.4E},{sw.steps}"
-                    + (f",{sw.compliance:+.4E}" if sw.compliance is not None else "")
-                )
-            return ";".join(parts)
-        if kind == 46:
-            return ";".join(f"CMM{s.slot},{s.cmm}" for s in smus)
-        if kind == 53:
-            return ";".join(f"SSR{s.slot},{int(s.series_r)}" for s in smus)
-        if kind == 55:
-            return ";".join(f"AAD{s.slot},{s.adc}" for s in smus)
-        if kind == 56:
-            return ";".join(
-                f"AIT{adc},{mode},{n:g}" for adc, (mode, n) in sorted(self.ait.items())
-            ) + f";AZ{self.flags['az']}"
-        if kind == 60:
-            return f"TSC{self.flags['tsc']}"
-        raise FlexError(120)
+        return b1500_lrn.learn(self, self._int(args[0]))
 
-    # -- physics ------------------------------------------------------------------------------
-    def _integration_time(self, slots: list[int]) -> float:
-        times = []
-        for slot in slots:
-            adc = 1 if self.smus[slot].adc == 1 else 0
-            mode, n = self.ait[adc]
-            if mode == 2:
-                times.append(n * _PLC)
-            elif mode == 3:
-                times.append(n)
-            else:
-                times.append(n * (_HR_SAMPLE if adc == 1 else _HS_SAMPLE))
-        return max(times, default=_HS_SAMPLE)
+    def _cmd_mt(self, args: list[str]) -> None:
+        """``MT h_bias,interval,number[,h_base]`` (s, s, points, s)."""
+        self._nargs(args, 3, 4)
+        h_bias = self._in_range(self._num(args[0]), -0.09, 655.35)
+        interval = self._in_range(self._num(args[1]), 1e-4, 65.535)
+        number = int(self._in_range(self._int(args[2]), 1, 100001))
+        h_base = self._in_range(self._num(args[3]), 0.0, 655.35) if len(args) > 3 else 0.0
+        cfg = self.sampling
+        cfg.h_bias, cfg.interval = max(h_bias, 0.0), interval
+        cfg.number, cfg.h_base = number, h_base
 
-    def _noise(self) -> float:
-        return NOISE_FLOOR * float(self._rng.standard_normal())
+    def _cmd_ml(self, args: list[str]) -> None:
+        self._nargs(args, 1, 1)
+        mode = self._int(args[0])
+        if mode not in (1, 2, 3, 4, 5):
+            raise FlexError(120)
+        if mode != 1:
+            raise FlexError(620)  # log sampling not modelled
+        self.sampling.mode = mode
 
-    def _apply(
-        self, duration: float, override: dict[int, Source] | None = None
-    ) -> dict[int, Measured]:
-        """Apply the present sources (with ``override``) for ``duration`` s; return per channel."""
-        sources = {s.slot: s.source for s in self.smus.values() if s.on}
-        sources.update(override or {})
-        by_term = {self.smus[slot].terminal: (slot, src) for slot, src in sources.items()}
+    def _cmd_msc(self, args: list[str]) -> None:
+        self._nargs(args, 1, 2)
+        abort = self._int(args[0])
+        post = self._int(args[1]) if len(args) > 1 else 1
+        if abort not in (1, 2) or post not in (1, 2):
+            raise FlexError(120)
+        self.sampling.abort, self.sampling.post = abort, post
 
-        def drive(term: str) -> tuple[float, float | None]:
-            if term not in by_term:
-                return 0.0, None
-            src = by_term[term][1]
-            if src.kind == "V":
-                return src.level, src.compliance
-            if src.level == 0.0:
-                return 0.0, None
-            return math.copysign(src.compliance, src.level), abs(src.level)
-
-        v_bl, ic_bl = drive("BL")
-        v_sl, ic_sl = drive("SL")
-        v_wl, _ = drive("WL")
-        resp = None
-        if "BL" in by_term and "SL" in by_term:
-            resp = self.lab.bias_selected(
-                v_bl, v_sl, v_wl, duration, i_comp_bl=ic_bl, i_comp_sl=ic_sl
-            )
-        else:
-            self._advance(duration)
-        terminal_v = {"BL": v_bl, "SL": v_sl, "WL": v_wl}
-
-        out: dict[int, Measured] = {}
-        for slot, src in sources.items():
-            term = self.smus[slot].terminal
-            drive_v = drive(term)[0]
-            if term in ("BL", "SL"):
-                sign = 1.0 if term == "BL" else -1.0
-                i_cell = sign * resp.i_bl if resp is not None else self._noise()
-                limited = resp is not None and resp.compliance == term
-                if src.kind == "V":
-                    out[slot] = Measured(src.level, i_cell, limited, "V")
-                elif src.level == 0.0:
-                    out[slot] = Measured(0.0, i_cell, False, "I")
-                elif limited:
-                    other = terminal_v["SL" if term == "BL" else "BL"]
-                    out[slot] = Measured(other + sign * resp.v_cell, src.level, False, "I")
-                else:
-                    out[slot] = Measured(drive_v, i_cell, True, "I")
-            else:
-                leak = GATE_LEAKAGE * drive_v if term == "WL" else 0.0
-                i_term = leak + self._noise()
-                if src.kind == "V":
-                    out[slot] = Measured(src.level, i_term, False, "V")
-                else:
-                    out[slot] = Measured(drive_v, i_term, src.level != 0.0, "I")
-            if src is self.smus[slot].source:
-                self.smus[slot].applied_v = out[slot].v
-        return out
-
-    def _data(
-        self,
-        slots: list[int],
-        meas: dict[int, Measured],
-        kind: str | None = None,
-    ) -> list[str]:
-        """FMT 1 data of the measured ``slots`` (quantity per CMM, or ``kind`` "I"/"V")."""
-        any_comp = any(m.compliance for m in meas.values())
-        values = []
-        for slot in slots:
-            smu, m = self.smus[slot], meas[slot]
-            status = "C" if m.compliance else ("T" if any_comp else "N")
-            src_kind = m.kind
-            if kind is not None:
-                kinds = [kind]
-            elif smu.cmm == 0:
-                kinds = ["I" if src_kind == "V" else "V"]
-            elif smu.cmm == 1:
-                kinds = ["I"]
-            elif smu.cmm == 2:
-                kinds = ["V"]
-            elif smu.cmm == 3:
-                kinds = [src_kind]
-            else:
-                kinds = ["I" if src_kind == "V" else "V", src_kind]
-            for k in kinds:
-                value = m.i if k == "I" else m.v
-                values.append(format_value(status, _channel_letter(slot), k, value))
-        return values
-
-    def _timestamp(self, slot: int) -> list[str]:
-        if not self.flags["tsc"]:
-            return []
-        return [format_value("N", _channel_letter(slot), "T", self._now() - self._t_reset)]
-
-    def _require_on(self, slots: list[int]) -> None:
-        if any(not self.smus[s].on for s in slots):
-            raise FlexError(200)
+    def _cmd_sampling_source(self, kind: str, args: list[str]) -> None:
+        """``MV``/``MI ch,range,base,bias[,comp]``: a sampling source (V or A)."""
+        self._nargs(args, 4, 5)
+        smu = self._smu(args[0])
+        out_range = self._int(args[1])
+        base, bias = self._num(args[2]), self._num(args[3])
+        comp = self._num(args[4]) if len(args) > 4 else (100e-6 if kind == "V" else 2.0)
+        if out_range not in (V_RANGES if kind == "V" else I_RANGES):
+            raise FlexError(120)
+        self._check_output(kind, max(abs(base), abs(bias)), comp)
+        self.sampling.sources[smu.slot] = (kind, out_range, base, bias, abs(comp))
 
     def _cmd_spot_hs(self, kind: str, args: list[str], timed: bool) -> str:
         self._nargs(args, 1, 2)
         smu = self._smu(args[0])
-        if len(args) > 1 and abs(self._int(args[1])) not in (I_RANGES if kind == "I" else V_RANGES):
-            raise FlexError(120)
-        self._require_on([smu.slot])
-        meas = self._apply(self._integration_time([smu.slot]))
-        values = self._data([smu.slot], meas, kind=kind)
-        if timed:
-            values = [format_value("N", _channel_letter(smu.slot), "T",
-                                   self._now() - self._t_reset), *values]
-        return ",".join(values)
+        ranges: dict[str, int] = {}
+        if len(args) > 1:
+            rng = self._int(args[1])
+            if abs(rng) not in (I_RANGES if kind == "I" else V_RANGES):
+                raise FlexError(120)
+            ranges[kind] = rng
+        return self._spot_hs(smu.slot, kind, ranges, timed)
+
+    def _cmd_spot_iv(self, args: list[str], timed: bool) -> str:
+        """``TIV``/``TTIV ch[,irange,vrange]``: current then voltage of one channel."""
+        if len(args) not in (1, 3):
+            raise FlexError(104)
+        smu = self._smu(args[0])
+        ranges: dict[str, int] = {}
+        if len(args) == 3:
+            i_rng, v_rng = self._int(args[1]), self._int(args[2])
+            if abs(i_rng) not in I_RANGES or abs(v_rng) not in V_RANGES:
+                raise FlexError(120)
+            ranges = {"I": i_rng, "V": v_rng}
+        return self._spot_hs(smu.slot, "IV", ranges, timed)
+
+    def _require_on(self, slots: list[int]) -> None:
+        if any(not self.smus[s].on for s in slots):
+            raise FlexError(200)
 
     def _cmd_xe(self, args: list[str]) -> str:
         if self.mm is None:
@@ -853,56 +831,9 @@ class B1500Simulator:
             return self._run_spot(slots)
         if mode == 2:
             return self._run_sweep(slots)
+        if mode == 10:
+            return self._run_sampling(slots)
         return self._run_pulsed(slots[0])
-
-    def _run_spot(self, slots: list[int]) -> str:
-        self._require_on(slots)
-        meas = self._apply(self._integration_time(slots))
-        return ",".join(self._timestamp(slots[0]) + self._data(slots, meas))
-
-    def _run_sweep(self, slots: list[int]) -> str:
-        sw = self.sweep
-        if sw is None:
-            raise FlexError(305)
-        self._require_on([*slots, sw.slot])
-        smu = self.smus[sw.slot]
-        comp = sw.compliance
-        if comp is None:
-            same = smu.source.kind == sw.kind
-            comp = smu.source.compliance if same else (100e-6 if sw.kind == "V" else 2.0)
-        hold, delay = self.wt
-        t_int = self._integration_time(slots)
-        values = sw.values()
-        data: list[str] = []
-        last = values[0]
-        for k, value in enumerate(values):
-            step = Source(sw.kind, float(value), abs(comp), sw.out_range)
-            meas = self._apply((hold if k == 0 else 0.0) + delay + t_int, {sw.slot: step})
-            last = value
-            data += self._timestamp(slots[0]) + self._data(slots, meas)
-            stop = self.wm[0] == 2 and any(m.compliance for m in meas.values())
-            if self.fmt[1] == 1:
-                status = "E" if (k == len(values) - 1 or stop) else "W"
-                data.append(format_value(status, _channel_letter(sw.slot), sw.kind, float(value)))
-            if stop:
-                break
-        post = values[0] if self.wm[1] == 1 else last
-        smu.source = Source(sw.kind, float(post), abs(comp), sw.out_range)
-        return ",".join(data)
-
-    def _run_pulsed(self, slot: int) -> str:
-        smu = self.smus[slot]
-        if smu.pulse is None:
-            raise FlexError(310)
-        self._require_on([slot])
-        out_range, base, peak, comp = smu.pulse
-        hold, width, period = self.pt
-        if hold > 0:
-            self._apply(hold, {slot: Source("V", base, comp, out_range)})
-        meas = self._apply(width, {slot: Source("V", peak, comp, out_range)})
-        smu.source = Source("V", base, comp, out_range)
-        self._advance(max(period - width, 0.0))
-        return ",".join(self._timestamp(slot) + self._data([slot], meas))
 
 
 def make_server(

@@ -147,8 +147,13 @@ class SimLab:
         duration_s: float,
         i_comp_bl: float | None = None,
         i_comp_sl: float | None = None,
+        advance_clock: bool = True,
     ) -> CellResponse | None:
-        """Bias the selected cell of the contacted die; None when nothing is contacted."""
+        """Bias the selected cell of the contacted die; None when nothing is contacted.
+
+        The lab clock runs ahead by ``duration_s`` unless ``advance_clock`` is False (a DC level
+        held while time already passed, applied afterwards for that elapsed time).
+        """
         with self.lock:
             chip = self.contacted_chip()
             if chip is None:
@@ -159,7 +164,8 @@ class SimLab:
                 i_comp_bl=i_comp_bl, i_comp_sl=i_comp_sl,
                 temperature_k=self.prober.temperature_k(),
             )
-            self.advance(duration_s)
+            if advance_clock:
+                self.advance(duration_s)
             return resp
 
     def pcsa_read(self, row: int) -> str | None:
