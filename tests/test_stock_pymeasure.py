@@ -29,7 +29,8 @@ class OhmicLab:
         self.lock = threading.RLock()
         self.dc_bias = {"BL": 0.0, "SL": 0.0, "WL": 0.0, "SUB": 0.0}
 
-    def bias_selected(self, v_bl, v_sl, v_wl, duration_s, i_comp_bl=None, i_comp_sl=None):
+    def bias_selected(self, v_bl, v_sl, v_wl, duration_s, i_comp_bl=None, i_comp_sl=None,
+                      advance_clock=True):
         i = (v_bl - v_sl) / 10e3
         if i_comp_bl is not None and i > i_comp_bl:
             return _Resp(i_comp_bl, i_comp_bl * 10e3, "BL")

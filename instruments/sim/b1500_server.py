@@ -193,6 +193,8 @@ class B1500Simulator(MeasureMixin):
         self._busy = threading.RLock()  #: one line at a time, like the instrument's queue
         self._range_override: dict[tuple[int, str], int] = {}
         self.chunk_steps = CHUNK_STEPS
+        #: called (without the lab lock) each time a long command lets the other instruments in
+        self.on_yield: Callable[[], None] | None = None
         #: set while a line runs (tests and benchmarks wait on it to order events)
         self.busy = threading.Event()
         self.errors: deque[int] = deque(maxlen=16)
@@ -356,7 +358,11 @@ class B1500Simulator(MeasureMixin):
         self._publish()
         lock = self.lab.lock
         lock.__exit__(None, None, None)
-        lock.__enter__()
+        try:
+            if self.on_yield is not None:
+                self.on_yield()
+        finally:
+            lock.__enter__()
 
     @staticmethod
     def _raise(code: int) -> Any:
