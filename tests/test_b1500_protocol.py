@@ -49,7 +49,7 @@ def test_parse_fmt1_rejects_garbage(bad):
 
 # -- errors -------------------------------------------------------------------------------------
 def test_check_errors_raises_with_code_and_any_message():
-    with proto([("ERRX?", '120,"Parameter out of range (DV, ch 1)."'), OK]) as b:
+    with proto([("ERRX?", '+120,"Parameter out of range (DV, ch 1)."'), OK]) as b:
         with pytest.raises(B1500Error) as info:
             b.check_errors()
         assert info.value.code == 120 and "out of range" in info.value.message
@@ -127,7 +127,7 @@ def test_spot_measure_several_channels_drops_timestamps():
 
 
 def test_spot_measure_reports_instrument_error_on_bad_setup():
-    with proto([("FMT 1,0;CMM 9,1;MM 1,9", None), ("ERRX?", '150,"Channel not installed."')]) as b:
+    with proto([("FMT 1,0;CMM 9,1;MM 1,9", None), ("ERRX?", '+150,"Channel not installed."')]) as b:
         with pytest.raises(B1500Error, match="150"):
             b.spot_current(9)
 
@@ -161,11 +161,32 @@ def test_staircase_sweep_full():
 
 
 def test_staircase_sweep_aborted_on_compliance_and_double():
+    """The real shape: data for all 6 programmed steps, the 3 after the abort dummy (status V)."""
     setup = "FMT 1,0;WT 0,0;WM 2,2;WV 2,3,0,0,-1,3,0.001;CMM 2,1;MM 2,2"
-    with proto([(setup, None), OK, ("XE", "NBI+000.000E+00,NBI-050.000E-06,CBI-001.000E-03")]) as b:
+    reply = "NBI+000.000E+00,NBI-050.000E-06,CBI-001.000E-03," + ",".join(["VBI+199.999E+99"] * 3)
+    with proto([(setup, None), OK, ("XE", reply)]) as b:
         res = b.staircase_sweep(2, 0.0, -1.0, 3, 1e-3, double=True, post_stop=True)
     np.testing.assert_allclose(res.voltage, [0.0, -0.5, -1.0])
     assert list(res.compliance) == [False, False, True] and res.aborted
+    assert np.all(np.abs(res.current) <= 1e-3)  # never 2e101 A
+
+
+def test_staircase_sweep_overflow_without_abort_is_no_data_not_an_abort():
+    setup = "FMT 1,0;WT 0,0;WM 1,1;WV 1,1,0,0,1,3,0.0001;CMM 1,1;MM 2,1"
+    reply = "NAI+000.000E+00,VAI+199.999E+99,NAI+000.010E-06"
+    with proto([(setup, None), OK, ("XE", reply)]) as b:
+        res = b.staircase_sweep(1, 0.0, 1.0, 3, 1e-4, abort=False)
+    assert not res.aborted and len(res.current) == 3
+    assert np.isnan(res.current[1]) and res.readings[1][0].overflow
+    assert res.current[2] == pytest.approx(1e-8)
+
+
+def test_staircase_sweep_aborted_at_its_first_step():
+    setup = "FMT 1,0;WT 0,0;WM 2,1;WV 1,1,0,1,2,3,0.0001;CMM 1,1;MM 2,1"
+    reply = "CAI+100.000E-06,VAI+199.999E+99,VAI+199.999E+99"
+    with proto([(setup, None), OK, ("XE", reply)]) as b:
+        res = b.staircase_sweep(1, 1.0, 2.0, 3, 1e-4)
+    assert res.aborted and list(res.voltage) == [1.0] and list(res.compliance) == [True]
 
 
 def test_staircase_sweep_without_abort_and_other_measured_channel():

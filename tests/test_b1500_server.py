@@ -466,3 +466,50 @@ def test_forming_sweep_on_the_simulated_lab():
         b.all_off()
         b.adapter.close()
         server.stop()
+
+
+def test_queries_are_always_answered_and_absent_modules_refused(sim, lab):
+    assert sim.handle("LIM? 1") == ""  # a real query the twin does not model: empty, error 620
+    assert errors(sim) == [620]
+    assert sim.handle("ERRX? 1") == "+0" and sim.handle("ERRX? 2") == '"No Error."'
+    assert sim.handle("*STB?") == "0"
+    assert sim.handle("IMP 10") is None and sim.handle("*STB?") == "32"
+    assert sim.handle("ERRX? 1") == "+151"
+    assert sim.handle("*CAL?") == "0" and sim.handle("*LRN? 0") == "CL"
+    assert sim.handle("ERMOD?") == "0" and sim.handle("ERSSP 1,1;ERSSP? 1") == "1"
+    run(sim, "CN 1,2;DV 1,0,0.5,1e-3")
+    assert sim.handle("TIV 1") .startswith("NAI") and sim.handle("TTIV 1").count(",") == 2
+    assert sim.handle("AV -2;*LRN? 56").startswith("AIT0,2,2")
+    assert sim.handle("AIT 0,1,8;*LRN? 31").split(";")[1] == "AV8,1"
+    run(sim, "WV 1,1,0,0,1,3,1e-4,0.01;WT 0.1,0.01,0.02,0,0")
+    lrn = sim.handle("*LRN? 33")
+    assert lrn == ("WM1,1;WT+1.0000E-01,+1.0000E-02,+2.0000E-02,+0.0000E+00,+0.0000E+00;"
+                   "WV1,1,0,+0.0000E+00,+1.0000E+00,3,+1.0000E-04,+1.0000E-02")
+    assert sim.handle("PAD 1;*LRN? 110") == "PAD1"
+    assert errors(sim) == []
+
+
+def test_dc_levels_act_on_the_cell_between_commands(sim, lab):
+    """DV, (time passes), DV: the first level is applied for the elapsed lab time."""
+    run(sim, "CN 1,2;DV 1,0,0.5,1e-3")
+    lab.calls.clear()
+    lab.t += 2.0
+    run(sim, "DV 1,0,0.0,1e-3")
+    (v_bl, v_sl, _, duration, comp, _), = lab.calls
+    assert (v_bl, v_sl, duration, comp) == (0.5, 0.0, 2.0, 1e-3)
+    lab.t += 5.0
+    run(sim, "DV 1,0,0.1,1e-3")
+    assert len(lab.calls) == 1  # 0 V on BL and SL: nothing flows, nothing applied
+
+
+def test_fixed_range_overflows_and_limited_auto_never_goes_below(sim, lab):
+    run(sim, "CN 1,2;DV 1,0,0.1,1e-3")  # 10 uA through 10 kOhm
+    (r,) = parse_fmt1(sim.handle("TI 1,-14"))  # fixed 1 uA range
+    assert r.status == "V" and r.dummy and np.isnan(r.value)
+    (r,) = parse_fmt1(sim.handle("TI 1,-15"))  # fixed 10 uA: within full scale x 1.05
+    assert r.status == "N" and r.value == pytest.approx(1e-5, rel=1e-3)
+    run(sim, "DV 1,0,1e-4,1e-3")  # 10 nA
+    fine = [parse_fmt1(sim.handle("TI 1,0"))[0].value for _ in range(20)]
+    coarse = [parse_fmt1(sim.handle("TI 1,18"))[0].value for _ in range(20)]  # >= 10 mA range
+    assert np.std(fine) < 1e-12 < np.std(coarse)  # noise and resolution follow the range
+    assert np.mean(fine) == pytest.approx(1e-8, rel=1e-2)

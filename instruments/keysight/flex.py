@@ -377,10 +377,16 @@ _EXPANDERS = (
 )
 
 
+_SMU_HEADERS = frozenset(
+    "DV DI TI TV TTI TTV TIV TTIV CMM WV WI WT WM PT PV AAD AIT AV AZ FL SSR RI RV RM WAT MT ML "
+    "MSC MV MI LOP? WZ? DZ RZ".split()
+)
+
+
 def _build_commands() -> dict[str, Command]:
     table: dict[str, Command] = {}
     for header, detail in _SUPPORTED.items():
-        module = "SMU" if header[:2] in ("DV", "DI", "TI", "TV", "TT", "WV", "WI") else "mainframe"
+        module = "SMU" if header in _SMU_HEADERS else "mainframe"
         table[header] = Command(header, module, _S, detail)
     for names, module in ((_NOT_MODELLED_SMU, "SMU"), (_NOT_MODELLED_MAINFRAME, "mainframe")):
         for header in names.split():

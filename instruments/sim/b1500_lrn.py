@@ -6,8 +6,9 @@ refused with error 151. Field lists: type 33 ``WM abort,post;WT hold,delay,sdela
 WV ch,mode,range,start,stop,steps,Icomp[,Pcomp]``, 47 ``MSC abort,post;ML mode;MT hbias,interval,
 number,hbase`` then ``MV``/``MI ch,range,base,bias,comp`` per sampling source, 110 ``PAD0|1``.
 Settings of modes the twin does not model (37 quasi-pulsed, 38 digital I/O, 40 channel mapping,
-49 QSCV, 50/51 search, 58 trigger, 61 display, 59 multi-channel sweep, 105/106 multi-channel pulsed) are
-answered with their initial settings as this twin writes them (``""``: nothing set).
+49 QSCV, 50/51 search, 58 trigger, 59 multi-channel sweep, 61 display, 105/106 multi-channel
+pulsed) are answered with an empty line: the twin models none of their settings, and a client
+asking never waits.
 Numbers are written ``+1.2345E-06`` (the separators, no blanks, follow pymeasure's ``QueryLearn``
 parser; QCoDeS' ``RI``/``CMM`` parsers expect a blank after the header, which this twin does not
 write).

@@ -127,7 +127,7 @@ class MeasureMixin:
             self.lab.bias_selected(v_bl, v_sl, v_wl, dt, i_comp_bl=ic_bl, i_comp_sl=ic_sl,
                                    advance_clock=False)
 
-    # -- one bias step ------------------------------------------------------------------------------
+    # -- one bias step ------
     def _integration_time(self, slots: list[int]) -> float:
         times = []
         for slot in slots:
@@ -189,7 +189,7 @@ class MeasureMixin:
                 self.smus[slot].applied_v = out[slot].v
         return out
 
-    # -- ranges and data ----------------------------------------------------------------------------
+    # -- ranges and data ------
     def _range_code(self, slot: int, kind: str) -> int:
         smu = self.smus[slot]
         override = self._range_override.get((slot, kind))
@@ -264,7 +264,7 @@ class MeasureMixin:
             out += {0: [other], 1: ["I"], 2: ["V"], 3: [src_kind]}.get(cmm, [other, src_kind])
         return out
 
-    # -- measurements -------------------------------------------------------------------------------
+    # -- measurements ------
     def _run_spot(self, slots: list[int]) -> str:
         self._require_on(slots)
         meas = self._apply(self._integration_time(slots))

@@ -20,7 +20,8 @@ use ``FMT 1`` (e.g. ``NAI+000.123E-06``). ``ERRX?`` answers ``+0,"No Error."`` (
 firmware does), ``ERRX? 1`` the code only, ``ERRX? 2`` the message only; the queue is oldest
 first. On an error the rest of a chained line is skipped and nothing of the failing command is
 applied. A FLEX header of a module that is not installed (CMU, SPGU, ASU, expanders) is refused
-at once with error 151; a real header the twin does not model gets 620; anything else 100.
+at once with error 151; a real header the twin does not model gets 620 (a query of that kind is
+also answered with an empty line, so a client never waits for it); anything else 100.
 
 Serving everyone: one line runs under the instrument's own lock (B1500 clients are served one
 line at a time, like the instrument's single command queue) while the lab-wide lock is taken per
@@ -345,6 +346,8 @@ class B1500Simulator(MeasureMixin):
                             self.errors.append(err.code)
                             log.debug("B1500 sim: %r -> error %d", part, err.code)
                             self._publish()
+                            if err.code == 620 and part.split(" ")[0].endswith("?"):
+                                replies.append("")  # a real query: the client never waits
                             break
                         self._publish()
                     if reply is not None:
@@ -359,6 +362,7 @@ class B1500Simulator(MeasureMixin):
         lock = self.lab.lock
         lock.__exit__(None, None, None)
         try:
+            time.sleep(0)  # hand the GIL over, so a thread waiting on the lab lock gets it
             if self.on_yield is not None:
                 self.on_yield()
         finally:

@@ -1,0 +1,57 @@
+"""The FLEX vocabulary module: one table for driver and twin, and the conformance document."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from instruments.conformance import DOC_PATH, collect, render_markdown
+from instruments.keysight import flex
+from instruments.keysight.b1500 import parse_fmt1_value
+from instruments.sim.b1500_server import B1500Simulator
+
+
+class _Lab:
+    lock = None
+    dc_bias: dict = {}
+
+
+def test_the_twin_dispatches_exactly_the_supported_headers():
+    sim = B1500Simulator(_Lab())
+    supported = {h for h, c in flex.COMMANDS.items() if c.support == "supported"}
+    assert set(sim._commands) == supported
+    for header, cmd in flex.COMMANDS.items():
+        if cmd.support != "supported":
+            assert cmd.error in flex.ERRORS, header
+
+
+def test_fmt1_round_trip_and_the_dummy_is_no_data():
+    for value in (0.0, 1.234567e-6, -2.5, 999.9996e-3, 1e-15):
+        text = flex.format_fmt1_value("N", "A", "I", value)
+        assert len(text) == 15
+        assert parse_fmt1_value(text).value == pytest.approx(value, rel=1e-3, abs=1e-99)
+    dummy = parse_fmt1_value("VBI+199.999E+99")
+    assert dummy.dummy and dummy.overflow and math.isnan(dummy.value)
+    assert flex.format_fmt1_value("V", "B", "I", flex.DUMMY) == "VBI+199.999E+99"
+    assert [flex.channel_letter(c) for c in (1, 10, 102, 502)] == ["A", "J", "a", "e"]
+    assert [flex.channel_from_letter(x) for x in "AJae"] == [1, 10, 102, 502]
+
+
+def test_errx_reply_shapes():
+    assert flex.errx_reply(0) == '+0,"No Error."'
+    assert flex.errx_reply(100, 1) == "+100"
+    assert flex.errx_reply(100, 2) == '"Undefined GPIB command."'
+
+
+def test_conformance_document_lists_every_flex_command():
+    """The FLEX table of docs/protocol-conformance.md is generated from flex.conformance_rows.
+
+    (The whole-document ``--check`` test is added once the Velox vocabulary is on main.)
+    """
+    rows = flex.conformance_rows()
+    assert {r.command for r in rows} == set(flex.COMMANDS)
+    text = DOC_PATH.read_text(encoding="utf-8")
+    expected = render_markdown(collect(("instruments.keysight.flex",)))
+    section = expected[expected.index("## " + flex.INSTRUMENT):]
+    assert section.strip() in text
