@@ -513,3 +513,24 @@ def test_fixed_range_overflows_and_limited_auto_never_goes_below(sim, lab):
     coarse = [parse_fmt1(sim.handle("TI 1,18"))[0].value for _ in range(20)]  # >= 10 mA range
     assert np.std(fine) < 1e-12 < np.std(coarse)  # noise and resolution follow the range
     assert np.mean(fine) == pytest.approx(1e-8, rel=1e-2)
+
+
+def test_sampling_measurement_mm10(sim, lab):
+    run(sim, "CN 1,2", "MV 1,0,0,0.5,1e-3", "MT 0.01,0.002,5", "ML 1", "MSC 1,2", "MM 10,1")
+    data = parse_fmt1(sim.handle("XE"))
+    assert len(data) == 5 and all(r.kind == "I" and r.channel == 1 for r in data)
+    assert [r.value for r in data] == pytest.approx([5e-5] * 5, rel=1e-3)  # 0.5 V / 10 kOhm
+    assert lab.dc_bias["BL"] == 0.5  # MSC post 2: the bias value
+    assert sim.handle("*LRN? 47") == ("MSC1,2;ML1;MT+1.0000E-02,+2.0000E-03,5,+0.0000E+00;"
+                                      "MV1,0,+0.0000E+00,+5.0000E-01,+1.0000E-03")
+    # automatic abort on compliance: dummy samples after it, sources back to base
+    run(sim, "MV 1,0,0,2,1e-4", "MSC 2,1", "XE")
+    assert errors(sim) == []
+    run(sim, "MSC 2,1")
+    data = parse_fmt1(sim.handle("XE"))
+    assert data[0].status == "C" and all(r.dummy and r.status == "V" for r in data[1:])
+    assert lab.dc_bias["BL"] == 0.0
+    run(sim, "ML 2")
+    assert errors(sim) == [620]  # log sampling: not modelled
+    run(sim, "CL 1", "MM 10,2", "XE")
+    assert errors(sim) == [200]
