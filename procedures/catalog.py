@@ -116,10 +116,21 @@ def _to_info(r: RunRecord) -> RunInfo:
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, since: datetime | None = None) -> bool:
+    """Whether process ``pid`` exists and, if ``since`` is given, already existed then (a process
+    created later under a reused pid is not the one that started the run)."""
     import psutil  # os.kill(pid, 0) would end the process on Windows
 
-    return psutil.pid_exists(pid)
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # exists, but we may not look at it
+        return True
+    if since is not None:
+        started = since if since.tzinfo else since.replace(tzinfo=UTC)
+        return created <= started.timestamp() + 1.0  # 1 s: clock granularity
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -191,12 +202,13 @@ class Catalog:
             s.commit()
 
     def mark_orphans(self) -> int:
-        """Mark ``running`` runs of dead processes on this host as aborted; return how many."""
+        """Mark ``running`` runs of dead processes on this host as aborted (a pid reused by a
+        process started after the run counts as dead); return how many."""
         host = socket.gethostname()
         n = 0
         with self._session() as s:
             for r in s.scalars(select(RunRecord).where(RunRecord.status == "running")):
-                if r.host == host and r.pid is not None and not _pid_alive(r.pid):
+                if r.host == host and r.pid is not None and not _pid_alive(r.pid, r.started_at):
                     r.status = "aborted"
                     r.message = "process ended mid-run (killed or crashed); partial file kept"
                     r.ended_at = r.ended_at or datetime.now(UTC)

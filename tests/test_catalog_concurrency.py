@@ -197,3 +197,21 @@ def test_the_gui_refuses_a_damaged_catalog_before_opening_the_bench(data_root, q
     assert run_app(data_dir=data_root) == 2
     assert "damaged" in capsys.readouterr().err
     assert not (data_root / "simlab").exists()
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_running(tmp_path):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    cat = Catalog(tmp_path)
+    try:
+        mine = cat.start_run("forming", {}, "mine.csv")  # this process, started after it began
+        old = cat.start_run("forming", {}, "old.csv")
+        with cat._session() as s:  # a run of 2001 whose pid this process happens to have now
+            s.execute(update(RunRecord).where(RunRecord.id == old)
+                      .values(started_at=datetime(2001, 1, 1, tzinfo=UTC)))
+        assert cat.mark_orphans() == 1
+        assert cat.get(old).status == "aborted" and cat.get(mine).status == "running"
+    finally:
+        cat.close()

@@ -103,14 +103,18 @@ class SimLab:
         self._save_lock = threading.Lock()
         self._autosave_stop = threading.Event()
         self._autosave: threading.Thread | None = None
-        self.wafer = Wafer(
-            params=cfg.params, layout=cfg.layout, seed=cfg.seed, state_dir=state_dir,
-            fresh=cfg.fresh,
-        )
-        self._t0 = time.monotonic()
-        self._extra_time = 0.0
-        self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
-                                  advance=self.advance)
+        try:
+            self.wafer = Wafer(
+                params=cfg.params, layout=cfg.layout, seed=cfg.seed, state_dir=state_dir,
+                fresh=cfg.fresh,
+            )
+            self._t0 = time.monotonic()
+            self._extra_time = 0.0
+            self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
+                                      advance=self.advance)
+        except Exception:  # e.g. a bad prober set-up: the state is not kept owned
+            self._release_state()
+            raise
         self.selection = CellSelection()
         #: DC voltage (V) forced on each terminal by the SMUs whose outputs are on
         self.dc_bias: dict[str, float] = {"BL": 0.0, "SL": 0.0, "WL": 0.0, "SUB": 0.0}
