@@ -353,3 +353,17 @@ def test_a_crash_loses_at_most_the_autosave_period(data_root):
         crasher.kill()
         crasher.wait()
     assert _formed(data_root, 1, (9, 9), [(2, 0), (2, 1), (2, 2)]) == [True, True, False]
+
+
+def test_a_wafer_run_on_an_owned_wafer_is_refused_before_anything_moves(data_root, capsys):
+    from gui.cli import main
+    from instruments.bench import Bench
+
+    with Bench.open("simulated", data_dir=data_root, fresh=True) as bench:
+        before = bench.prober.map_position()
+        assert main(["wafer", "demo-wafer", "--data", str(data_root), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "simulated wafer (seed 1)" in err and f"pid {os.getpid()}" in err
+        after = bench.prober.map_position()
+        assert (after.col, after.row) == (before.col, before.row)
+    assert not list(data_root.glob("**/cursor.json"))  # no wafer run was created
