@@ -269,7 +269,9 @@ def test_pulse_train_call_sequence_and_cleanup(lib: FakeLibrary) -> None:
     ]
     assert names.index("WGFMU_setMeasureEvent") < names.index("WGFMU_addSequence")
     assert names.index("WGFMU_connect") < names.index("WGFMU_execute")
-    assert names[-2:] == ["WGFMU_disconnect", "WGFMU_disconnect"]
+    back_to_smu = ["WGFMU_setOperationMode", "WGFMU_setOperationMode", "WGFMU_update"]
+    assert names[-5:] == ["WGFMU_disconnect", "WGFMU_disconnect", *back_to_smu]
+    assert [c[1][1].value for c in lib.calls[-3:-1]] == [2003, 2003]
     assert res.i == pytest.approx([1e-6])
     program = build_pulse_pattern(pulses)
     tb, vb = program.waveform("BL")
@@ -280,7 +282,7 @@ def test_pulse_train_call_sequence_and_cleanup(lib: FakeLibrary) -> None:
     lib.codes["execute"] = -3
     with pytest.raises(WGFMUError):
         run_pulse_train(wg, pulses)
-    assert lib.names()[-2:] == ["WGFMU_disconnect", "WGFMU_disconnect"]
+    assert lib.names()[-5:] == ["WGFMU_disconnect", "WGFMU_disconnect", *back_to_smu]
 
 
 def test_pulse_train_over_limit_sends_nothing(lib: FakeLibrary) -> None:

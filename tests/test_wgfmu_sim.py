@@ -102,6 +102,12 @@ def flat_pattern(wg: WGFMU, name: str, level: float, hold: float = 2e-6, edge: f
     wg.add_vectors(name, [edge, hold, edge], [level, level, 0.0])
 
 
+def fast_iv(wg: WGFMU, *channels: int) -> None:
+    """Fast I-V mode (``initialize`` and power-on leave the SMU pass-through mode)."""
+    for ch in channels:
+        wg.set_operation_mode(ch, OperationMode.FASTIV)
+
+
 def setup_current(wg: WGFMU, ch: int, rng: int = MeasureCurrentRange.UA10) -> None:
     wg.set_operation_mode(ch, OperationMode.FASTIV)
     wg.set_measure_mode(ch, MeasureMode.CURRENT)
@@ -147,6 +153,7 @@ def test_unconnected_terminal_keeps_the_smu_level(wg, lab):
     flat_pattern(wg, "p", 1.0)
     wg.add_sequence(501, "p", 1)
     wg.add_sequence(502, "p", 1)  # not connected: does not run
+    fast_iv(wg, 501)
     wg.connect(501)
     wg.execute()
     assert {c[1] for c in lab.calls} == {0.3}
@@ -247,6 +254,7 @@ def set_reset_patterns(wg: WGFMU, set_first: bool = True) -> float:
             wg.add_vectors(name, pulse + [1e-6] + quiet + [1e-6], [amp, amp, 0, 0, 0, 0])
         else:
             wg.add_vectors(name, quiet + [1e-6] + pulse + [1e-6], [0, 0, amp, amp, 0, 0])
+    fast_iv(wg, 501, 502)
     return 2 * 1.2e-6 + 2e-6
 
 
@@ -536,6 +544,7 @@ def test_real_lab_endurance_fast_path_with_a_wl_channel(simlab):
             wg.create_pattern(name, 0.0)
             wg.add_vectors(name, times, volts)
         for ch, name in ((501, "bl"), (502, "sl"), (601, "wl")):
+            fast_iv(wg, ch)
             wg.add_sequence(ch, name, 2000)
             wg.connect(ch)
         t0 = simlab.now()

@@ -15,8 +15,18 @@ backends:
   (:mod:`instruments.sim.wgfmu_server`, which documents the line protocol) through pyvisa and
   reads one reply per call.
 
-Both backends see exactly the same sequence of library calls. A negative return code raises
-:class:`WGFMUError` carrying the library's error summary.
+Both backends see exactly the same sequence of library calls.
+
+Session flow (the vendor's): :meth:`WGFMU.start` opens the session, calls ``initialize`` (every
+channel in SMU pass-through mode), checks the wired channels against ``getChannelIds`` and
+optionally runs ``doSelfCalibration``. Pulse runs put channels in the fast I-V mode; behind an
+RSU the SMU then no longer reaches the probe, so whatever ran pulses calls
+:meth:`WGFMU.smu_mode` before any SMU operation (``procedures.pulsing.PulseSession`` does it on
+exit, :meth:`WGFMU.safe_state` too). The library's limits (2,048 vectors per pattern, 512
+sequences per channel, sampling and averaging times) come from
+:mod:`instruments.keysight.wgfmu_limits` and are refused before sending.
+
+A negative return code raises :class:`WGFMUError` carrying the library's error summary.
 
 Safety: every pattern voltage is checked against the bench's
 :class:`~instruments.limits.SafetyLimits` for the terminal the channel drives
@@ -36,136 +46,48 @@ Units: seconds, volts, amperes throughout.
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+# Library constants, limits and defaults live in one module shared with the simulator
+from instruments.keysight.wgfmu_limits import (  # re-exported
+    CURRENT_RANGE_AMPS,
+    FORCE_RANGE_WINDOW,
+    MAX_AVERAGE_S,
+    MAX_INTERVAL_S,
+    MAX_SEQUENCES_PER_CHANNEL,
+    MAX_VECTOR_TIME_S,
+    MAX_VECTORS_PER_PATTERN,
+    MIN_INTERVAL_S,
+    OUTPUT_MAX_V,
+    OUTPUT_MIN_V,
+    SELF_CAL_PASS,
+    TIME_RESOLUTION,
+    VOLTAGE_RANGE_VOLTS,
+    ErrorCode,
+    ForceVoltageRange,
+    MeasureCurrentRange,
+    MeasureEventData,
+    MeasureMode,
+    MeasureVoltageRange,
+    OperationMode,
+    Status,
+)
 from instruments.limits import LimitError, SafetyLimits
 
-# ---------------------------------------------------------------------------------------------
-# Library constants (values of wgfmu.h)
-# ---------------------------------------------------------------------------------------------
-
-
-class ErrorCode(IntEnum):
-    """Return codes of the library (0 = no error, negative = error)."""
-
-    NO_ERROR = 0
-    PARAMETER_OUT_OF_RANGE = -1
-    ILLEGAL_STRING = -2
-    CONTEXT = -3
-    FUNCTION_NOT_SUPPORTED = -4
-    COMMUNICATION = -5
-    FW = -6
-    LIBRARY = -7
-    ERROR = -8
-    CHANNEL_NOT_FOUND = -9
-    PATTERN_NOT_FOUND = -10
-    EVENT_NOT_FOUND = -11
-    PATTERN_ALREADY_EXISTS = -12
-    SEQUENCER_NOT_RUNNING = -13
-    RESULT_NOT_READY = -14
-    RESULT_OUT_OF_DATE = -15
-
-
-class OperationMode(IntEnum):
-    """``WGFMU_setOperationMode``: DC, fast I-V, pulse generator (50 ohm) or SMU pass-through."""
-
-    DC = 2000
-    FASTIV = 2001
-    PG = 2002
-    SMU = 2003
-
-
-class ForceVoltageRange(IntEnum):
-    """``WGFMU_setForceVoltageRange``."""
-
-    AUTO = 3000
-    V3 = 3001
-    V5 = 3002
-    V10_NEGATIVE = 3003
-    V10_POSITIVE = 3004
-
-
-class MeasureMode(IntEnum):
-    """``WGFMU_setMeasureMode``."""
-
-    VOLTAGE = 4000
-    CURRENT = 4001
-
-
-class MeasureVoltageRange(IntEnum):
-    """``WGFMU_setMeasureVoltageRange``."""
-
-    V5 = 5001
-    V10 = 5002
-
-
-class MeasureCurrentRange(IntEnum):
-    """``WGFMU_setMeasureCurrentRange``."""
-
-    UA1 = 6001
-    UA10 = 6002
-    UA100 = 6003
-    MA1 = 6004
-    MA10 = 6005
-
-
-class MeasureEventData(IntEnum):
-    """``rawData`` argument of ``WGFMU_setMeasureEvent``."""
-
-    AVERAGED = 12000
-    RAW = 12001
-
-
-class Status(IntEnum):
-    """``WGFMU_getStatus``."""
-
-    COMPLETED = 10000
-    DONE = 10001
-    RUNNING = 10002
-    ABORT_COMPLETED = 10003
-    ABORTED = 10004
-    RUNNING_ILLEGAL = 10005
-    IDLE = 10006
-
-
-#: full scale (A) of each current measurement range
-CURRENT_RANGE_AMPS: dict[int, float] = {
-    MeasureCurrentRange.UA1: 1e-6,
-    MeasureCurrentRange.UA10: 10e-6,
-    MeasureCurrentRange.UA100: 100e-6,
-    MeasureCurrentRange.MA1: 1e-3,
-    MeasureCurrentRange.MA10: 10e-3,
-}
-
-#: output window (V) of each force voltage range; AUTO accepts anything the hardware can output
-FORCE_RANGE_WINDOW: dict[int, tuple[float, float]] = {
-    ForceVoltageRange.AUTO: (-10.0, 10.0),
-    ForceVoltageRange.V3: (-3.0, 3.0),
-    ForceVoltageRange.V5: (-5.0, 5.0),
-    ForceVoltageRange.V10_NEGATIVE: (-10.0, 0.0),
-    ForceVoltageRange.V10_POSITIVE: (0.0, 10.0),
-}
-
-#: full scale (V) of each voltage measurement range
-VOLTAGE_RANGE_VOLTS: dict[int, float] = {MeasureVoltageRange.V5: 5.0, MeasureVoltageRange.V10: 10.0}
-
-#: time resolution of vectors and measure events (s)
-TIME_RESOLUTION = 10e-9
-#: output limits of the hardware (V)
-OUTPUT_MIN_V = -10.0
-OUTPUT_MAX_V = 10.0
 #: default wiring: B1530A in slot 5 of the B1500, channel 1 -> BL, channel 2 -> SL
 DEFAULT_CHANNEL_TERMINALS: dict[int, str] = {501: "BL", 502: "SL"}
+
+log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -253,6 +175,8 @@ CALL_SIGNATURES: dict[str, tuple[str, ...]] = {
     "setMeasureCurrentRange": ("i", "i"),
     "connect": ("i",),
     "disconnect": ("i",),
+    "update": (),
+    "updateChannel": ("i",),
     "execute": (),
     "abort": (),
     "waitUntilCompleted": (),
@@ -300,6 +224,10 @@ class Backend(ABC):
     def error_summary(self) -> str:
         """``WGFMU_getErrorSummarySize`` + ``WGFMU_getErrorSummary`` (clears the summary)."""
 
+    @abstractmethod
+    def self_calibration(self) -> tuple[int, int, str]:
+        """``WGFMU_doSelfCalibration``: (code, result 0 pass / 1 fail, detail text)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the transport (nothing by default)."""
 
@@ -317,7 +245,7 @@ class CtypesBackend(Backend):
         self._lib = library
         for name in (*CALL_SIGNATURES, "getMeasureValueSize", "getMeasureValues", "getStatus",
                      "getChannelIdSize", "getChannelIds", "getErrorSummarySize",
-                     "getErrorSummary"):
+                     "getErrorSummary", "doSelfCalibration"):
             fn = getattr(library, "WGFMU_" + name, None)
             if isinstance(fn, ctypes._CFuncPtr):  # a real library: declare the C return type
                 fn.restype = ctypes.c_int
@@ -406,6 +334,17 @@ class CtypesBackend(Backend):
             return f"(error summary unavailable: WGFMU_getErrorSummary returned {rc})"
         return buf.value.decode("ascii", errors="replace").strip()
 
+    def self_calibration(self) -> tuple[int, int, str]:
+        result = ctypes.c_int(0)
+        buf = ctypes.create_string_buffer(SELF_CAL_DETAIL_CHARS)
+        size = ctypes.c_int(len(buf))
+        rc = int(self._fn("doSelfCalibration")(ctypes.pointer(result), buf, ctypes.pointer(size)))
+        return rc, result.value, buf.value.decode("ascii", errors="replace").strip()
+
+
+#: characters reserved for the detail text of ``WGFMU_doSelfCalibration``
+SELF_CAL_DETAIL_CHARS = 4096
+
 
 class SimBackend(Backend):
     """The simulated WGFMU server, one text line per library call (see ``wgfmu_server``).
@@ -472,6 +411,13 @@ class SimBackend(Backend):
         timeout = self._execute_timeout_ms if function == "execute" else None
         return self._query(" ".join(parts), timeout)[0]
 
+    def self_calibration(self) -> tuple[int, int, str]:
+        rc, payload = self._query("doSelfCalibration", self._execute_timeout_ms)
+        if rc < 0:
+            return rc, 1, ""
+        result, _, detail = payload.partition(" ")
+        return rc, int(result), detail
+
     def measure_value_size(self, channel: int) -> tuple[int, int, int]:
         rc, payload = self._query(f"getMeasureValueSize {int(channel)}")
         if rc < 0:
@@ -525,6 +471,19 @@ class _PatternMirror:
     volts: list[float]
     channels: set[int] = field(default_factory=set)
 
+    @property
+    def vectors(self) -> int:
+        """Vectors added so far (every voltage but the initial one)."""
+        return len(self.volts) - 1
+
+
+@dataclass(frozen=True)
+class SelfCalibration:
+    """Result of ``WGFMU_doSelfCalibration``: ``passed`` and the library's detail text."""
+
+    passed: bool
+    detail: str
+
 
 class WGFMU:
     """The WGFMU instrument library, call for call, with safety limits.
@@ -553,6 +512,11 @@ class WGFMU:
                 raise ValueError(f"channel {ch} drives unknown terminal {term!r}")
         self.channel_terminals: dict[int, str] = {int(k): v for k, v in terminals.items()}
         self._patterns: dict[str, _PatternMirror] = {}
+        self._sequences: dict[int, int] = {}
+        #: operation mode last set per channel, and the one applied to the hardware (None:
+        #: unknown, e.g. before ``initialize`` or after a failed execute)
+        self._mode_set: dict[int, int] = {}
+        self._mode_applied: dict[int, int | None] = {}
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod
@@ -622,15 +586,62 @@ class WGFMU:
         """``WGFMU_closeSession``."""
         self._call("closeSession")
         self._patterns.clear()
+        self._sequences.clear()
 
     def initialize(self) -> None:
-        """``WGFMU_initialize``: reset the channels (modes, ranges, outputs disconnected)."""
+        """``WGFMU_initialize``: reset every channel (SMU mode, 10 mA range, disconnected).
+
+        The library's software setup (patterns, sequences) is kept.
+        """
         self._call("initialize")
+        self._mode_set.clear()
+        self._mode_applied = dict.fromkeys(self.channel_terminals, int(OperationMode.SMU))
 
     def clear(self) -> None:
         """``WGFMU_clear``: forget every pattern, event, sequence and measured value."""
         self._call("clear")
         self._patterns.clear()
+        self._sequences.clear()
+
+    def start(self, address: str, self_calibration: bool = False, source: str = "") -> None:
+        """The vendor's session flow: open, initialize, check the channels, self-calibrate.
+
+        ``openSession(address)``, ``initialize`` (every channel in SMU pass-through mode),
+        :meth:`check_channels` (``source`` names the bench file in the message), and with
+        ``self_calibration`` a ``doSelfCalibration`` whose result is logged (a failure raises
+        :class:`WGFMUError`).
+        """
+        self.open_session(address)
+        self.initialize()
+        self.check_channels(source)
+        if self_calibration:
+            cal = self.do_self_calibration()
+            if cal.passed:
+                log.info("WGFMU self-calibration passed%s", f": {cal.detail}" if cal.detail else "")
+            else:
+                log.error("WGFMU self-calibration FAILED: %s", cal.detail or "(no detail)")
+                raise WGFMUError(ErrorCode.FW, "WGFMU_doSelfCalibration",
+                                 f"self-calibration failed: {cal.detail or 'no detail'}")
+
+    def check_channels(self, source: str = "") -> list[int]:
+        """ValueError unless every wired channel is installed (``WGFMU_getChannelIds``)."""
+        installed = self.get_channel_ids()
+        missing = [ch for ch in self.channel_terminals if ch not in installed]
+        if missing:
+            where = f"{source}: " if source else ""
+            names = ", ".join(f"{ch} ({self.channel_terminals[ch]})" for ch in missing)
+            have = ", ".join(str(c) for c in installed) or "none"
+            raise ValueError(
+                f"{where}[wiring.wgfmu] names WGFMU channel {names}, which the instrument does "
+                f"not have (installed channels: {have})"
+            )
+        return installed
+
+    def do_self_calibration(self) -> SelfCalibration:
+        """``WGFMU_doSelfCalibration``: calibrate every channel (outputs disconnected)."""
+        rc, result, detail = self.backend.self_calibration()
+        self._check("doSelfCalibration", rc)
+        return SelfCalibration(result == SELF_CAL_PASS, detail)
 
     # -- patterns -------------------------------------------------------------------------------
     def create_pattern(self, name: str, init_v: float) -> None:
@@ -656,6 +667,14 @@ class WGFMU:
             raise ValueError("d_times and volts must be non-empty and of equal length")
         for d in d_times:
             to_ticks(d, "vector time")
+            if d > MAX_VECTOR_TIME_S:
+                raise ValueError(f"vector time {d:g} s exceeds {MAX_VECTOR_TIME_S:g} s")
+        mirror = self._patterns.get(pattern)
+        if mirror is not None and mirror.vectors + len(volts) > MAX_VECTORS_PER_PATTERN:
+            raise ValueError(
+                f"pattern {pattern!r} would hold {mirror.vectors + len(volts)} vectors; the "
+                f"library allows {MAX_VECTORS_PER_PATTERN} per pattern (split the waveform)"
+            )
         for v in volts:
             self._check_limit(pattern, v)
         if len(volts) == 1:
@@ -691,6 +710,11 @@ class WGFMU:
         to_ticks(time, "measure event time", minimum=0)
         interval_ticks = to_ticks(interval, "measure interval")
         average_ticks = to_ticks(average, "averaging time", minimum=0)
+        if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S * (1 + 1e-12):
+            raise ValueError(f"measure interval {interval:g} s is outside "
+                             f"{MIN_INTERVAL_S:g}..{MAX_INTERVAL_S:g} s")
+        if average > MAX_AVERAGE_S * (1 + 1e-12):
+            raise ValueError(f"averaging time {average:g} s exceeds {MAX_AVERAGE_S:g} s")
         if int(points) != points or points < 1:
             raise ValueError(f"measurement points must be a positive integer, got {points!r}")
         if average_ticks > interval_ticks:
@@ -711,18 +735,70 @@ class WGFMU:
         terminal = self._terminal(channel)
         if int(count) != count or count < 1:
             raise ValueError(f"sequence count must be a positive integer, got {count!r}")
+        used = self._sequences.get(int(channel), 0)
+        if used >= MAX_SEQUENCES_PER_CHANNEL:
+            raise ValueError(f"channel {channel} already holds {used} sequences; the library "
+                             f"allows {MAX_SEQUENCES_PER_CHANNEL} per channel")
         mirror = self._patterns.get(pattern)
         if mirror is not None:
             for v in mirror.volts:
                 self.limits.check_voltage(terminal, v)
         self._call("addSequence", int(channel), pattern, float(count))
+        self._sequences[int(channel)] = used + 1
         if mirror is not None:
             mirror.channels.add(int(channel))
 
     # -- channel setup --------------------------------------------------------------------------
     def set_operation_mode(self, channel: int, mode: int) -> None:
-        """``WGFMU_setOperationMode`` (:class:`OperationMode`)."""
+        """``WGFMU_setOperationMode`` (:class:`OperationMode`).
+
+        The mode reaches the hardware at the next :meth:`update`, :meth:`update_channel` or
+        :meth:`execute`.
+        """
         self._call("setOperationMode", int(channel), int(mode))
+        self._mode_set[int(channel)] = int(mode)
+
+    def update(self) -> None:
+        """``WGFMU_update``: apply the channel setup (modes, ranges) of every channel."""
+        try:
+            self._call("update")
+        except WGFMUError:
+            self._mode_applied.clear()
+            raise
+        self._apply_modes(self.channel_terminals)
+
+    def update_channel(self, channel: int) -> None:
+        """``WGFMU_updateChannel``: apply the setup of one channel."""
+        try:
+            self._call("updateChannel", int(channel))
+        except WGFMUError:
+            self._mode_applied.pop(int(channel), None)
+            raise
+        self._apply_modes([int(channel)])
+
+    def _apply_modes(self, channels: Any) -> None:
+        for ch in channels:
+            if ch in self._mode_set:
+                self._mode_applied[ch] = self._mode_set[ch]
+
+    def smu_mode(self) -> None:
+        """Put every wired channel in SMU pass-through mode (2003), so the SMUs reach the cell.
+
+        Behind an RSU an SMU reaches the probe only while its WGFMU channel is in the SMU mode:
+        a channel left in the fast I-V or PG mode after a pulse run leaves the SMU path open.
+        Sends only what is needed: ``setOperationMode`` for the channels whose mode was set to
+        something else, then one ``update`` (``updateChannel`` for a single channel) unless
+        every channel is known to be in the SMU mode already (nothing is sent then).
+        """
+        smu = int(OperationMode.SMU)
+        for ch in self.channel_terminals:
+            if self._mode_set.get(ch, smu) != smu or self._mode_applied.get(ch) is None:
+                self.set_operation_mode(ch, smu)
+        stale = [ch for ch in self.channel_terminals if self._mode_applied.get(ch) != smu]
+        if len(stale) == 1:
+            self.update_channel(stale[0])
+        elif stale:
+            self.update()
 
     def set_force_voltage_range(self, channel: int, rng: int) -> None:
         """``WGFMU_setForceVoltageRange`` (:class:`ForceVoltageRange`)."""
@@ -762,6 +838,7 @@ class WGFMU:
         """
         first: Exception | None = None
         steps = [self.abort] + [partial(self.disconnect, ch) for ch in self.channel_terminals]
+        steps.append(self.smu_mode)  # leave the SMU paths closed (SMU outputs are off)
         for step in steps:
             try:
                 step()
@@ -776,8 +853,13 @@ class WGFMU:
 
     # -- running --------------------------------------------------------------------------------
     def execute(self) -> None:
-        """``WGFMU_execute``: run every channel's sequence."""
-        self._call("execute")
+        """``WGFMU_execute``: apply every channel's setup and run its sequence."""
+        try:
+            self._call("execute")
+        except WGFMUError:
+            self._mode_applied.clear()  # partly applied, perhaps: unknown
+            raise
+        self._apply_modes(self.channel_terminals)
 
     def abort(self) -> None:
         """``WGFMU_abort``."""
@@ -1079,6 +1161,10 @@ def run_pulse_train(
                 wgfmu.disconnect(ch)
             except WGFMUError:
                 pass
+        try:  # the SMUs behind the RSUs reach the cell again
+            wgfmu.smu_mode()
+        except WGFMUError as exc:
+            log.error("WGFMU channels not back in SMU mode: %s", exc)
     tb, vb = program.waveform("BL")
     ts, vs = program.waveform("SL")
     local = np.mod(t, program.duration) if program.duration > 0 else t
@@ -1091,6 +1177,6 @@ __all__ = [
     "VOLTAGE_RANGE_VOLTS", "Backend", "CtypesBackend", "ErrorCode", "ForceVoltageRange",
     "LimitError", "MeasureCurrentRange", "MeasureEventData", "MeasureEventSpec", "MeasureMode",
     "MeasureVoltageRange", "OperationMode", "PulseProgram", "PulseSpec", "PulseTrainResult",
-    "SimBackend", "Status", "WGFMU", "WGFMUError", "build_pulse_pattern", "check_name",
-    "run_pulse_train", "to_ticks",
+    "SelfCalibration", "SimBackend", "Status", "WGFMU", "WGFMUError", "build_pulse_pattern",
+    "check_name", "run_pulse_train", "to_ticks",
 ]

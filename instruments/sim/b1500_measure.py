@@ -97,7 +97,8 @@ class MeasureMixin:
     def _levels(
         self, sources: dict[int, Source]
     ) -> tuple[dict[str, tuple[int, Source]], tuple]:
-        by_term = {self.smus[slot].terminal: (slot, src) for slot, src in sources.items()}
+        by_term = {self.smus[slot].terminal: (slot, src) for slot, src in sources.items()
+                   if self._reaches(self.smus[slot].terminal)}
 
         def drive(term: str) -> tuple[float, float | None]:
             if term not in by_term:
@@ -140,6 +141,11 @@ class MeasureMixin:
             else:
                 times.append(n * (_HR_SAMPLE if adc == 1 else _HS_SAMPLE))
         return max(times, default=_HS_SAMPLE)
+
+    def _reaches(self, terminal: str) -> bool:
+        """False while the SMU's path to ``terminal`` is open (an RSU not in SMU mode)."""
+        connected = getattr(self.lab, "smu_path_connected", None)
+        return bool(connected(terminal)) if callable(connected) else True
 
     def _noise(self) -> float:
         return NOISE_FLOOR * float(self._rng.standard_normal())

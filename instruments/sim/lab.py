@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from instruments.keysight.wgfmu_limits import INITIAL_OPERATION_MODE, OperationMode
 from instruments.ownership import OwnerLock, acquire_wafer_state
 from instruments.sim.chip import CellResponse, Chip
+from instruments.sim.lab_lock import LabLock
 from instruments.sim.line_server import LineServer
 from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.rram import RRAMParams
@@ -92,7 +94,7 @@ class SimLab:
     def __init__(self, config: LabConfig | None = None) -> None:
         self.config = config or LabConfig()
         cfg = self.config
-        self.lock = threading.RLock()
+        self.lock = LabLock()  # reentrant; long requests yield it between chunks
         state_dir = None
         #: ownership of the saved wafer state (None without a data directory)
         self.state_lock: OwnerLock | None = None
@@ -119,6 +121,21 @@ class SimLab:
         #: DC voltage (V) forced on each terminal by the SMUs whose outputs are on
         self.dc_bias: dict[str, float] = {"BL": 0.0, "SL": 0.0, "WL": 0.0, "SUB": 0.0}
         self.servers: dict[str, LineServer] = {}
+        #: operation mode applied to each WGFMU channel's RSU (the WGFMU server sets it)
+        self.rsu_modes: dict[int, int] = dict.fromkeys(cfg.wgfmu_wiring, INITIAL_OPERATION_MODE)
+
+    def smu_path_connected(self, terminal: str) -> bool:
+        """True unless an RSU on ``terminal`` has its WGFMU channel out of SMU pass-through.
+
+        An SMU wired through a B1530A's RSU reaches the probe only while that channel is in
+        the SMU mode (2003); in the fast I-V, PG or DC mode the RSU connects the WGFMU instead
+        and the SMU sees an open circuit. The B1500 server asks this per terminal.
+        """
+        wiring = self.config.wgfmu_wiring
+        return all(
+            mode == OperationMode.SMU for ch, mode in self.rsu_modes.items()
+            if wiring.get(ch) == terminal
+        )
 
     # -- time ---------------------------------------------------------------------------------
     def now(self) -> float:

@@ -84,21 +84,20 @@ from typing import Any
 
 import numpy as np
 
-from instruments.keysight.wgfmu import (
+from instruments.keysight import wgfmu_limits as lim
+from instruments.keysight.wgfmu import check_name, to_ticks
+from instruments.keysight.wgfmu_limits import (
     CURRENT_RANGE_AMPS,
-    FORCE_RANGE_WINDOW,
+    ERROR_TEXT,
     TIME_RESOLUTION,
     VOLTAGE_RANGE_VOLTS,
     ErrorCode,
     ForceVoltageRange,
-    MeasureCurrentRange,
     MeasureEventData,
     MeasureMode,
     MeasureVoltageRange,
     OperationMode,
     Status,
-    check_name,
-    to_ticks,
 )
 from instruments.sim.line_server import LineServer
 
@@ -116,8 +115,8 @@ PULSE_THRESHOLD_V = 0.05
 DEFAULT_CHANNELS: dict[int, str] = {501: "BL", 502: "SL"}
 #: refuse runs longer than this many breakpoints when channels are not period-aligned
 MAX_EXPANDED_POINTS = 2_000_000
-
-_DEFAULT_CURRENT_RANGE = MeasureCurrentRange.MA1
+#: lab calls of an execute between two yields of the lab lock (other instruments answer then)
+CALLS_PER_CHUNK = 2000
 
 
 class _Fail(Exception):
@@ -135,6 +134,12 @@ class _Event:
     points: int
     interval: int  # ticks
     average: int  # ticks
+    raw: bool = False
+
+    @property
+    def values_per_point(self) -> int:
+        """Values each point returns (RAW: every 5 ns sample of the averaging window)."""
+        return lim.values_per_point(self.average * TIME_RESOLUTION, self.raw)
 
     @property
     def end(self) -> int:
@@ -169,11 +174,11 @@ class _Pattern:
 @dataclass
 class _Channel:
     terminal: str
-    operation_mode: int = OperationMode.FASTIV
-    measure_mode: int = MeasureMode.VOLTAGE
-    current_range: int = _DEFAULT_CURRENT_RANGE
-    voltage_range: int = MeasureVoltageRange.V10
-    force_range: int = ForceVoltageRange.AUTO
+    operation_mode: int = lim.INITIAL_OPERATION_MODE  # as set; applied by update/execute
+    measure_mode: int = lim.INITIAL_MEASURE_MODE
+    current_range: int = lim.INITIAL_CURRENT_RANGE
+    voltage_range: int = lim.INITIAL_VOLTAGE_RANGE
+    force_range: int = lim.INITIAL_FORCE_RANGE
     connected: bool = False
     sequence: list[tuple[str, int]] = field(default_factory=list)
     expected: int = 0
@@ -181,11 +186,11 @@ class _Channel:
     values: list[np.ndarray] = field(default_factory=list)
 
     def reset(self) -> None:
-        self.operation_mode = OperationMode.FASTIV
-        self.measure_mode = MeasureMode.VOLTAGE
-        self.current_range = _DEFAULT_CURRENT_RANGE
-        self.voltage_range = MeasureVoltageRange.V10
-        self.force_range = ForceVoltageRange.AUTO
+        self.operation_mode = lim.INITIAL_OPERATION_MODE
+        self.measure_mode = lim.INITIAL_MEASURE_MODE
+        self.current_range = lim.INITIAL_CURRENT_RANGE
+        self.voltage_range = lim.INITIAL_VOLTAGE_RANGE
+        self.force_range = lim.INITIAL_FORCE_RANGE
         self.connected = False
 
 
@@ -200,7 +205,8 @@ class _Period:
     length: int
     count: int
     wave: dict[int, tuple[np.ndarray, np.ndarray]]
-    samples: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # ticks, times, averaging ticks
+    #: per channel: sample ticks, reported times, averaging ticks, values per point (RAW > 1)
+    samples: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -233,7 +239,8 @@ def _compile(period: _Period, lo: int, hi: int) -> list[_Step]:
     for ticks, _ in period.wave.values():
         cuts.update(int(t) for t in ticks if lo <= t <= hi)
     by_tick: dict[int, list[tuple[int, int]]] = {}
-    for ch, (sticks, _, _) in period.samples.items():
+    for ch, sample in period.samples.items():
+        sticks = sample[0]
         for k, t in enumerate(sticks):
             t = int(t)
             if lo <= t < hi or (t == hi == period.length):
@@ -313,6 +320,12 @@ class WGFMUSession:
         self.lab = lab
         self.rng = rng
         self.channels = {ch: _Channel(term) for ch, term in channels.items()}
+        #: operation mode applied to each channel's hardware (shared with the lab when it
+        #: keeps one: the B1500's SMUs behind the RSUs consult it)
+        modes = getattr(lab, "rsu_modes", None)
+        self.applied: dict[int, int] = modes if isinstance(modes, dict) else {}
+        for ch in self.channels:
+            self.applied.setdefault(ch, lim.INITIAL_OPERATION_MODE)
         self.patterns: dict[str, _Pattern] = {}
         self.errors: list[str] = []
         self.open = False
@@ -335,6 +348,9 @@ class WGFMUSession:
             "setMeasureCurrentRange": self._set_measure_current_range,
             "connect": self._connect,
             "disconnect": self._disconnect,
+            "update": self._update,
+            "updateChannel": self._update_channel,
+            "doSelfCalibration": self._self_calibration,
             "execute": self._execute,
             "abort": lambda args: self._noargs(args),
             "waitUntilCompleted": self._wait,
@@ -368,7 +384,8 @@ class WGFMUSession:
             return self._error(name, ErrorCode.PARAMETER_OUT_OF_RANGE, f"bad arguments ({exc})")
 
     def _error(self, name: str, code: int, message: str) -> str:
-        self.errors.append(f"WGFMU_{name}: {message}")
+        what = ERROR_TEXT.get(int(code), "error")
+        self.errors.append(f"WGFMU_{name}: error {int(code)} ({what}): {message}")
         return str(int(code))
 
     def _summary(self) -> str:
@@ -408,8 +425,9 @@ class WGFMUSession:
     @staticmethod
     def _volts(token: str) -> float:
         v = float(token)
-        if not -10.0 <= v <= 10.0:
-            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, f"{v:g} V is outside -10..10 V")
+        if not lim.OUTPUT_MIN_V <= v <= lim.OUTPUT_MAX_V:
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"{v:g} V is outside {lim.OUTPUT_MIN_V:g}..{lim.OUTPUT_MAX_V:g} V")
         return v
 
     @staticmethod
@@ -444,12 +462,37 @@ class WGFMUSession:
         return "0"
 
     def _initialize(self, args: list[str]) -> str:
+        """Reset every channel (SMU mode, 10 mA range, disconnected); patterns stay."""
         self._nargs(args, 0)
-        for c in self.channels.values():
+        for ch, c in self.channels.items():
             c.reset()
             c.times, c.values, c.expected = [], [], 0
+            self.applied[ch] = c.operation_mode
         self.executed = False
         return "0"
+
+    def _apply_setup(self, channels: list[int]) -> None:
+        for ch in channels:
+            self.applied[ch] = self.channels[ch].operation_mode
+
+    def _update(self, args: list[str]) -> str:
+        self._nargs(args, 0)
+        self._apply_setup(list(self.channels))
+        return "0"
+
+    def _update_channel(self, args: list[str]) -> str:
+        token = self._nargs(args, 1)[0]
+        self._channel(token)
+        self._apply_setup([int(token)])
+        return "0"
+
+    def _self_calibration(self, args: list[str]) -> str:
+        """Always passes; the channels are disconnected first (*unknown*: real duration)."""
+        self._nargs(args, 0)
+        for c in self.channels.values():
+            c.connected = False
+        ids = ",".join(str(ch) for ch in self.channels)
+        return f"0 {lim.SELF_CAL_PASS} channels {ids} passed"
 
     def _clear(self, args: list[str]) -> str:
         self._nargs(args, 0)
@@ -471,6 +514,15 @@ class WGFMUSession:
         return "0"
 
     def _append(self, pattern: _Pattern, d_ticks: list[int], volts: list[float]) -> None:
+        total = len(pattern.volts) + len(volts)
+        if total > lim.MAX_VECTORS_PER_PATTERN:
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"a pattern holds at most {lim.MAX_VECTORS_PER_PATTERN} vectors "
+                        f"({total} asked); nothing was added")
+        longest = lim.MAX_VECTOR_TIME_S / TIME_RESOLUTION
+        if any(d > longest + 0.5 for d in d_ticks):
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"a vector lasts at most {lim.MAX_VECTOR_TIME_S:g} s")
         t = pattern.ticks[-1]
         for d, v in zip(d_ticks, volts, strict=True):
             t += d
@@ -502,14 +554,20 @@ class WGFMUSession:
         n = int(points)
         if n < 1:
             raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, "measurement points must be >= 1")
+        raw = self._choice(rdata, set(MeasureEventData), "rawData") == MeasureEventData.RAW
         ev = _Event(
             ename, self._ticks(time, "event time", 0), n,
             self._ticks(interval, "measurement interval"),
-            self._ticks(average, "averaging time", 0),
+            self._ticks(average, "averaging time", 0), raw,
         )
+        if ev.interval * TIME_RESOLUTION > lim.MAX_INTERVAL_S * (1 + 1e-12):
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"sampling interval is {lim.MIN_INTERVAL_S:g}..{lim.MAX_INTERVAL_S:g} s")
+        if ev.average * TIME_RESOLUTION > lim.MAX_AVERAGE_S * (1 + 1e-12):
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"averaging time is 0 or 10 ns..{lim.MAX_AVERAGE_S:g} s")
         if ev.average > ev.interval:
             raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, "averaging time exceeds the interval")
-        self._choice(rdata, set(MeasureEventData), "rawData")
         pattern.events[ename] = ev
         return "0"
 
@@ -518,8 +576,11 @@ class WGFMUSession:
         channel = self._channel(ch)
         self._pattern(name)
         c = float(count)
-        if not (c >= 1 and c == math.floor(c) and c < 1e12):
+        if not (c >= 1 and c == math.floor(c) and c <= lim.MAX_SEQUENCE_COUNT):
             raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, f"bad loop count {count}")
+        if len(channel.sequence) >= lim.MAX_SEQUENCES_PER_CHANNEL:
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE,
+                        f"a channel holds at most {lim.MAX_SEQUENCES_PER_CHANNEL} sequences")
         channel.sequence.append((name, int(c)))
         return "0"
 
@@ -534,7 +595,7 @@ class WGFMUSession:
 
     def _set_force_range(self, args: list[str]) -> str:
         ch, rng = self._nargs(args, 2)
-        self._channel(ch).force_range = self._choice(rng, FORCE_RANGE_WINDOW, "force range")
+        self._channel(ch).force_range = self._choice(rng, set(ForceVoltageRange), "force range")
         return "0"
 
     def _set_measure_mode(self, args: list[str]) -> str:
@@ -546,6 +607,8 @@ class WGFMUSession:
                 ErrorCode.PARAMETER_OUT_OF_RANGE, "current measurement needs the fast I-V mode"
             )
         channel.measure_mode = value
+        if value == MeasureMode.CURRENT:  # as the library: current mode selects the 5 V range
+            channel.voltage_range = MeasureVoltageRange.V5
         return "0"
 
     def _set_measure_voltage_range(self, args: list[str]) -> str:
@@ -623,9 +686,11 @@ class WGFMUSession:
             c.times, c.values, c.expected = [], [], 0
         for c in running.values():
             c.expected = sum(
-                n * sum(e.points for e in self.patterns[p].events.values()) for p, n in c.sequence
+                n * sum(e.points * e.values_per_point for e in self.patterns[p].events.values())
+                for p, n in c.sequence
             )
-        with self.lab.lock:
+        self._apply_setup(list(self.channels))  # execute applies every channel's setup
+        with self.lab.lock:  # yielded between chunks: the other instruments keep answering
             self._run(running)
         self.executed = True
         return "0"
@@ -633,23 +698,24 @@ class WGFMUSession:
     def _validate_channel(self, ch: int, c: _Channel) -> None:
         if not c.sequence:
             return
-        if c.operation_mode not in (OperationMode.FASTIV, OperationMode.PG):
+        if c.operation_mode not in lim.RUNNING_MODES:
             raise _Fail(ErrorCode.CONTEXT, f"channel {ch} is not in fast I-V or PG mode")
         if c.measure_mode == MeasureMode.CURRENT and c.operation_mode != OperationMode.FASTIV:
             raise _Fail(ErrorCode.CONTEXT, f"channel {ch}: current measurement needs fast I-V")
-        lo, hi = FORCE_RANGE_WINDOW[c.force_range]
+        every: list[float] = []
+        for name, _ in c.sequence:
+            p = self.patterns.get(name)
+            if p is not None:
+                every += [p.init, *p.volts]
+        why = lim.force_range_error(c.operation_mode, c.force_range, every)
+        if why is not None:
+            raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, f"channel {ch}: {why}")
         for name, _ in c.sequence:
             p = self.patterns.get(name)
             if p is None:
                 raise _Fail(ErrorCode.PATTERN_NOT_FOUND, f"pattern {name!r} was removed")
             if p.duration == 0:
                 raise _Fail(ErrorCode.PARAMETER_OUT_OF_RANGE, f"pattern {name!r} has no vectors")
-            volts = [p.init, *p.volts]
-            if min(volts) < lo or max(volts) > hi:
-                raise _Fail(
-                    ErrorCode.PARAMETER_OUT_OF_RANGE,
-                    f"pattern {name!r} leaves the force range {lo:g}..{hi:g} V of channel {ch}",
-                )
             events = sorted(p.events.values(), key=lambda e: e.start)
             for e in events:
                 if e.end > p.duration:
@@ -664,14 +730,19 @@ class WGFMUSession:
                         f"events {e1.name!r} and {e2.name!r} of {name!r} overlap",
                     )
 
-    def _pattern_samples(self, pattern: _Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _pattern_samples(
+        self, pattern: _Pattern
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         events = sorted(pattern.events.values(), key=lambda e: e.start)
         if not events:
-            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+            e0 = np.empty(0, np.int64)
+            return e0, np.empty(0), e0, e0
         return (
             np.concatenate([e.sample_ticks() for e in events]).astype(np.int64),
             np.concatenate([e.sample_times() for e in events]),
             np.concatenate([np.full(e.points, e.average) for e in events]).astype(np.int64),
+            np.concatenate([np.full(e.points, e.values_per_point) for e in events]).astype(
+                np.int64),
         )
 
     def _periods(self, running: dict[int, _Channel]) -> list[_Period]:
@@ -716,7 +787,7 @@ class WGFMUSession:
     ) -> _Period:
         """The rest of every channel's program laid out as one long period (count 1)."""
         waves: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        samples: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        samples: dict[int, list[tuple[np.ndarray, ...]]] = {}
         ends: dict[int, int] = {}
         points = 0
         for ch, prog in programs.items():
@@ -729,7 +800,7 @@ class WGFMUSession:
             for name, n in entries:
                 p = self.patterns[name]
                 ticks, volts = p.breakpoints()
-                st, stime, sav = self._pattern_samples(p)
+                st, stime, sav, svpp = self._pattern_samples(p)
                 points += n * len(ticks)
                 if points > MAX_EXPANDED_POINTS:
                     raise _Fail(
@@ -740,7 +811,7 @@ class WGFMUSession:
                 for _ in range(n):
                     tl.append(ticks + t0)
                     vl.append(volts)
-                    sl.append((st + t0, stime + t0 * TIME_RESOLUTION, sav))
+                    sl.append((st + t0, stime + t0 * TIME_RESOLUTION, sav, svpp))
                     t0 += p.duration
                 hold[ch] = p.volts[-1]
             waves[ch], samples[ch], ends[ch] = (tl, vl), sl, t0
@@ -756,7 +827,7 @@ class WGFMUSession:
             else:
                 wave[ch] = (np.array([0, length], np.int64), np.array([hold[ch]] * 2))
         merged = {
-            ch: tuple(np.concatenate([s[i] for s in sl]) for i in range(3))
+            ch: tuple(np.concatenate([s[i] for s in sl]) for i in range(4))
             for ch, sl in samples.items() if sl
         }
         return _Period(length, 1, wave, merged)  # type: ignore[arg-type]
@@ -796,16 +867,50 @@ class WGFMUSession:
                 f"simulator (at most {MAX_EXPANDED_POINTS} steps); measure in fewer repeats",
             )
         store = {ch: np.empty((period.count, n)) for ch, n in n_samples.items() if n}
+        calls = 0
         for it in range(period.count):
             for step in steps:
                 resp = self._apply(step.v, step.duration)
                 for ch, k in step.samples:
                     store[ch][it, k] = self._reading(ch, step.v[ch], resp, period.samples[ch][2][k])
+                calls += 1
+                if calls >= CALLS_PER_CHUNK:
+                    self._yield_lab()
+                    calls = 0
         for ch, values in store.items():
             base = (t_start + np.arange(period.count) * period.length) * TIME_RESOLUTION
             times = base[:, None] + period.samples[ch][1][None, :]
+            vpp = period.samples[ch][3]
+            if np.any(vpp > 1):
+                times, values = self._raw(ch, times, values, period.samples[ch][2], vpp)
             self.channels[ch].times.append(times.ravel())
             self.channels[ch].values.append(values.ravel())
+
+    def _yield_lab(self) -> None:
+        """Let the other instruments' waiting requests run between chunks of an execute."""
+        yield_ = getattr(self.lab.lock, "yield_to_waiters", None)
+        if callable(yield_):
+            yield_()
+
+    def _raw(self, ch: int, times: np.ndarray, values: np.ndarray, average: np.ndarray,
+             vpp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RAW points: every 5 ns sample of the averaging window, each with one sample's noise.
+
+        ``times``/``values`` are (repeats, points) at the window middles; returns
+        (repeats, sum(vpp)) arrays with the samples at window start + j * 5 ns.
+        """
+        start = times - average[None, :] * TIME_RESOLUTION / 2
+        offsets = np.concatenate([np.arange(n) for n in vpp]) * lim.RAW_SAMPLE_S
+        t = np.repeat(start, vpp, axis=1) + offsets[None, :]
+        v = np.repeat(values, vpp, axis=1)
+        c = self.channels[ch]
+        if c.measure_mode == MeasureMode.CURRENT:
+            sigma = CURRENT_NOISE_FRACTION * CURRENT_RANGE_AMPS[c.current_range]
+        else:
+            sigma = VOLTAGE_NOISE_V
+        raw = np.repeat(vpp > 1, vpp)[None, :]
+        v = v + np.where(raw, self.rng.normal(0.0, sigma, v.shape), 0.0)
+        return t, v
 
     def _reading(self, ch: int, v_forced: float, resp: Any, average_ticks: int) -> float:
         c = self.channels[ch]
