@@ -59,6 +59,9 @@ class BenchConfig:
             VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
         wgfmu_library: path/name of the vendor WGFMU library (lab benches); ``"simulated"``
             for a bench served by ``memprobe sim-lab`` (the WGFMU server at ``resources["wgfmu"]``).
+        wgfmu_self_calibration: run ``WGFMU_doSelfCalibration`` when the bench opens
+            (``[instruments] wgfmu_self_calibration``; default: on for a lab bench, off for
+            the simulated one; None = that default).
         chip_type: chip layout name.
         prober_transport: ``[prober] transport``: ``"plain"`` lines (GPIB, raw socket) or
             ``"message-server"`` (FormFactor's message server, TCP 1412); empty = the message
@@ -80,6 +83,7 @@ class BenchConfig:
     time_scale: float = 1.0
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str = "@py"
+    wgfmu_self_calibration: bool | None = None
     chip_type: str = "memprobe-rram-1k"
     prober_transport: str = ""
     source: Path | None = None
@@ -135,6 +139,8 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         ),
         seed=sch.simulated.seed, time_scale=sch.simulated.time_scale,
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
+        wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
+                                else inst.wgfmu_self_calibration),
         chip_type=sch.chip.type, prober_transport=sch.prober.transport or "", source=path,
     )
 
@@ -311,7 +317,13 @@ class Bench:
             self.wgfmu = WGFMU.from_library(
                 path=cfg.wgfmu_library, limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals
             )
-        self.wgfmu.open_session(res["wgfmu"])
+        # vendor flow: open, initialize (SMU pass-through), channel ids, self-calibration
+        cal = cfg.wgfmu_self_calibration
+        try:
+            self.wgfmu.start(res["wgfmu"], self_calibration=not cfg.simulated if cal is None
+                             else cal, source=str(cfg.source or cfg.name))
+        except ValueError as exc:
+            raise BenchConfigError(str(exc)) from None
         self.b1500.initialize()
         sessions = [getattr(d.adapter, "connection", None) for d in (self.b1500, self.prober,
                                                                       self.chip)]

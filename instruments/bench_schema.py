@@ -149,6 +149,8 @@ class InstrumentsSchema(StrictModel):
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str | None = Field(
         default=None, description='pyvisa backend: "" system VISA, "@py" pyvisa-py, or a path')
+    wgfmu_self_calibration: bool | None = Field(
+        default=None, description="WGFMU_doSelfCalibration at bench open (default: lab benches)")
 
 
 class SimulatedSchema(StrictModel):

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 from pymeasure.experiment import FloatParameter
 
+from instruments.keysight import wgfmu_limits
 from instruments.keysight.wgfmu import (
     TIME_RESOLUTION,
     MeasureCurrentRange,
@@ -277,6 +278,39 @@ def fast_path_eligible(program: Program) -> bool:
     return len(starts) == 2 and starts[0] == -starts[1]
 
 
+def step_vectors(step: Step) -> int:
+    """Vectors one step adds to each terminal's pattern (without the final return to 0 V)."""
+    return len(build_program([step]).vectors["BL"]) - 1
+
+
+def split_for_pattern(steps: Sequence[Step], index: Sequence[int],
+                      max_vectors: int | None = None) -> list[list[int]]:
+    """Split ``index`` (indices into ``steps``) into runs whose program fits one pattern.
+
+    Each run's program holds at most ``max_vectors`` vectors per terminal (default: the
+    library's ``MAX_VECTORS_PER_PATTERN``), the final return to 0 V included. ValueError if a
+    single step does not fit.
+    """
+    limit = wgfmu_limits.MAX_VECTORS_PER_PATTERN if max_vectors is None else int(max_vectors)
+    runs: list[list[int]] = []
+    used = 0
+    cost: dict[int, int] = {}
+    for k in index:
+        key = id(steps[k])
+        n = cost.get(key)
+        if n is None:
+            n = cost[key] = step_vectors(steps[k])
+        if n + 1 > limit:
+            raise ValueError(f"step {k} needs {n + 1} vectors; a pattern holds {limit}")
+        if runs and used + n + 1 <= limit:
+            runs[-1].append(k)
+            used += n
+        else:
+            runs.append([k])
+            used = n
+    return runs
+
+
 # ------------------------------------------------------------------------------------------------
 # Running
 # ------------------------------------------------------------------------------------------------
@@ -326,7 +360,12 @@ class PulseSession:
     """Runs step lists on the bench's WGFMU; channels connected while the session is open.
 
     Use as a context manager: entering connects the WGFMU channels (RSU to the WGFMU), leaving
-    disconnects them (also on errors). While open, the B1500 SMUs do not reach the cell.
+    disconnects them and puts every channel back in SMU pass-through mode (also on errors):
+    the one place where MemProbe hands the probes back to the SMUs. While open, the B1500 SMUs
+    behind the RSUs do not reach the cell.
+
+    A step list longer than one pattern may hold (``wgfmu_limits.MAX_VECTORS_PER_PATTERN``)
+    runs as several executes, each ending with every terminal at 0 V.
 
     Args:
         bench: the open bench (``wgfmu``, ``config``).
@@ -368,6 +407,12 @@ class PulseSession:
     def __exit__(self, *exc: object) -> None:
         self._open = False
         self._disconnect()
+        try:
+            self.wgfmu.smu_mode()  # SMUs behind the RSUs reach the cell again
+        except Exception as err:
+            log.error("WGFMU channels not back in SMU mode: %s", err)
+            if exc[0] is None:
+                raise
         if not self.wl_driven and self._wl_level is not None:
             try:
                 self.io.set_wl(0.0)
@@ -399,8 +444,10 @@ class PulseSession:
         """Run ``steps`` (``repeat`` times as one sequence); returns the measured steps.
 
         With a WL channel this is one execute. Without one, consecutive steps sharing a gate
-        level run as one execute each, after the WL SMU is set; repeats are then looped here
-        (``should_stop`` is checked between them). Measured steps need ``repeat == 1``.
+        level run as one execute each, after the WL SMU is set. Steps that do not fit one
+        pattern (2,048 vectors) are split into several executes (:func:`split_for_pattern`).
+        With more than one execute, repeats are looped here (``should_stop`` is checked
+        between them). Measured steps need ``repeat == 1``.
         """
         if not self._open:
             raise RuntimeError("the pulse session is not open (use it as a context manager)")
@@ -413,19 +460,16 @@ class PulseSession:
         ):
             raise ValueError("measured steps cannot be repeated; unroll them")
         self.check(steps)
-        if self.wl_driven:
-            program = build_program(steps)
-            out = RunData(program.duration * repeat, repeat)
-            self._execute(program, repeat, list(range(len(steps))), 0.0, out)
-            return out
-        # fallback: split into runs of steps that share a gate level
-        groups: list[tuple[float, list[int]]] = []
+        # without a WL channel: runs of steps that share a gate level (WL set by the SMU)
+        groups: list[tuple[float | None, list[int]]] = []
         for k, s in enumerate(steps):
-            if groups and groups[-1][0] == s.v_wl:
+            wl = None if self.wl_driven else s.v_wl
+            if groups and groups[-1][0] == wl:
                 groups[-1][1].append(k)
             else:
-                groups.append((s.v_wl, [k]))
-        programs = [(wl, idx, build_program([steps[k] for k in idx])) for wl, idx in groups]
+                groups.append((wl, [k]))
+        programs = [(wl, part, build_program([steps[k] for k in part]))
+                    for wl, idx in groups for part in split_for_pattern(steps, idx)]
         if len(programs) == 1:
             wl, idx, program = programs[0]
             self._gate(wl)
@@ -443,8 +487,8 @@ class PulseSession:
             out.repeats += 1
         return out
 
-    def _gate(self, v_wl: float) -> None:
-        if self._wl_level != v_wl:
+    def _gate(self, v_wl: float | None) -> None:
+        if v_wl is not None and self._wl_level != v_wl:
             self.io.set_wl(v_wl)
             self._wl_level = v_wl
 
@@ -563,5 +607,5 @@ class PulsedProcedure(FormFirstParameters, BenchProcedure):
 
 __all__ = [
     "CellPulse", "Event", "Program", "PulseSession", "PulsedProcedure", "ReadPulse", "RunData",
-    "Step", "StepData", "build_program", "fast_path_eligible",
+    "Step", "StepData", "build_program", "fast_path_eligible", "split_for_pattern", "step_vectors",
 ]

@@ -89,6 +89,10 @@ class LabLock:
             self._owner, self._depth = me, depth
         return True
 
+    def waiting(self) -> int:
+        """Number of threads waiting for the lock."""
+        return len(self._queue)
+
     def held(self) -> bool:
         """True if the calling thread holds the lock."""
         return self._owner == threading.get_ident()

@@ -80,6 +80,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -351,6 +352,9 @@ class WGFMUSession:
             "update": self._update,
             "updateChannel": self._update_channel,
             "doSelfCalibration": self._self_calibration,
+            "getOperationMode": partial(self._get_setting, "operation_mode"),
+            "getForceVoltageRange": partial(self._get_setting, "force_range"),
+            "getMeasureCurrentRange": partial(self._get_setting, "current_range"),
             "execute": self._execute,
             "abort": lambda args: self._noargs(args),
             "waitUntilCompleted": self._wait,
@@ -485,6 +489,10 @@ class WGFMUSession:
         self._channel(token)
         self._apply_setup([int(token)])
         return "0"
+
+    def _get_setting(self, attr: str, args: list[str]) -> str:
+        """``getOperationMode`` and friends: one channel setting (as set, not as applied)."""
+        return f"0 {int(getattr(self._channel(self._nargs(args, 1)[0]), attr))}"
 
     def _self_calibration(self, args: list[str]) -> str:
         """Always passes; the channels are disconnected first (*unknown*: real duration)."""
