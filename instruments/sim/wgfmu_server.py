@@ -27,6 +27,7 @@ Calls without a reply payload (reply ``0`` or a negative code)::
     setMeasureMode 501 4001             setMeasureVoltageRange 501 5002
     setMeasureCurrentRange 501 6003
     connect 501                         disconnect 501
+    update                              updateChannel 501
     execute (replies when the run is over)      abort        waitUntilCompleted
 
 Calls with a payload::
@@ -38,6 +39,14 @@ Calls with a payload::
     getChannelIds               -> 0 501,502
     getErrorSummarySize         -> 0 <characters>
     getErrorSummary             -> 0 <text>   (entries joined by " | "; reading clears it)
+    doSelfCalibration           -> 0 <result 0 pass / 1 fail> <detail text>
+    getOperationMode 501        -> 0 2003     (also getForceVoltageRange, getMeasureCurrentRange)
+
+Limits and defaults are those of the library (:mod:`instruments.keysight.wgfmu_limits`, shared
+with the driver): at most 2,048 vectors per pattern and 512 sequences per channel, sampling
+interval 10 ns .. 1.34217728 s, averaging 0 .. 20.97 ms, force ranges as on the instrument (AUTO
+picks the one range that holds every voltage of the channel's sequence; the PG mode has no 10 V
+ranges). An error entry reads ``WGFMU_<call>: error <code> (<meaning>): <detail>``.
 
 Behaviour of the simulation (choices where the real manual was not at hand are marked *unknown*):
 
@@ -47,8 +56,18 @@ Behaviour of the simulation (choices where the real manual was not at hand are m
   voltages within one sequence, as 1T1R cycling needs). A terminal
   whose channel is not connected keeps the SMU level ``lab.dc_bias[terminal]``; a connected channel
   without a sequence outputs 0 V.
-* ``initialize`` resets channel settings (FASTIV, voltage measurement, 1 mA / 10 V ranges, auto
+* ``initialize`` resets every channel (SMU mode, voltage measurement, 10 mA / 10 V ranges, AUTO
   force range) and disconnects; patterns stay. ``clear`` forgets patterns, sequences and results.
+  ``openSession`` starts an empty library setup but leaves the hardware as it was.
+* RSU: the operation mode reaches the hardware at ``update``, ``updateChannel``, ``execute`` or
+  ``initialize`` (``setOperationMode`` alone only changes the setup). The applied mode of each
+  channel is kept in ``lab.rsu_modes``; while a channel's applied mode is not SMU (2003), the SMU
+  wired to that terminal reaches nothing (``lab.smu_path_connected``, consulted by the B1500
+  server: an open circuit), whether or not the WGFMU channel is connected.
+* Lab lock: an execute holds ``lab.lock`` but yields it every :data:`CALLS_PER_CHUNK` lab calls
+  (:meth:`~instruments.sim.lab_lock.LabLock.yield_to_waiters`), so the prober, the B1500 and the
+  chip controller keep answering during a long run; what they do in between acts on the bench
+  as it would on the real one.
 * ``execute`` checks: a session, a connected channel with a sequence, fast-IV or PG mode on the
   running channels (current measurement only in fast IV), every pattern voltage inside the force
   range, every measure event inside its pattern and not overlapping the next one. Then it runs the
@@ -59,8 +78,9 @@ Behaviour of the simulation (choices where the real manual was not at hand are m
   segment, :data:`RAMP_SUBSTEPS` calls per ramp (each at the voltage at the sub-step end), split at
   every sample point so that each sample reads the response of the call ending there.
 * Sample ``k`` of an event covers ``[time + k*interval, time + k*interval + averaging]``; it is read
-  and reported at the window's middle (*unknown*: the real time stamp convention). RAW and AVERAGED
-  events both give one value per point (*unknown* detail of RAW).
+  and reported at the window's middle (the library's convention for averaged data). A RAW event
+  returns ``1 + averaging / 5 ns`` values per point, at the window start + j * 5 ns, each with
+  the noise of a single sample.
 * Current mode: BL channel reads ``resp.i_bl``, SL channel ``-resp.i_bl``; open circuit reads 0.
   Noise ``CURRENT_NOISE_FRACTION * range / sqrt(averaging / 10 ns)`` (Gaussian) is added and the
   reading saturates at +/- the range full scale (:data:`RANGE_OVERLOAD` times the range; *unknown*:
