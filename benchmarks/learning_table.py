@@ -70,24 +70,33 @@ def bnn_ideal(seeds: int) -> None:
 
 
 def bnn_chip(m_values: tuple[float, ...], root: Path) -> None:
+    import sys
+
     from instruments.bench import Bench
     from procedures.catalog import Catalog
     from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
-    from procedures.runner import prepare_run
+    from procedures.runner import RunCallbacks, prepare_run
 
-    print("\n## BNN on the simulated chip (defaults: seed 0, ten dies, fresh wafer per run)\n")
+    print("\n## BNN on the simulated chip (defaults: seed 0, ten dies; one fresh wafer, the runs "
+          "in this order on the same dies, formed by the first)\n")
     print("| m | task 1 after task 2 | task 2 | device programs | pair programs | "
           "prober moves | bit errors | failures | modeled bench time | wall time |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for m in m_values:
-        data = root / f"m{m:g}"
-        bench = Bench.open("simulated", data_dir=data, fresh=True)
-        catalog = Catalog(data)
-        try:
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    catalog = Catalog(root)
+    try:
+        for m in m_values:
             proc = BNNMetaplasticProcedure()
             proc.die, proc.meta = "8,9", m
             t0 = time.monotonic()
-            out = prepare_run(proc, bench, data, catalog).run()
+
+            def row(r: dict, m: float = m, t0: float = t0) -> None:
+                print(f"  m={m:g} task {r['Task']} epoch {r['Epoch']}: task 1 "
+                      f"{100 * r['Task 1 accuracy']:.1f} %, {r['Device programs']} programs, "
+                      f"{r['Prober moves']} moves, {time.monotonic() - t0:.0f} s",
+                      file=sys.stderr, flush=True)
+
+            out = prepare_run(proc, bench, root, catalog, RunCallbacks(on_row=row)).run()
             s = out.summary
             if out.status != "finished":
                 print(f"| {m:g} | {out.status}: {out.error} |")
@@ -98,9 +107,9 @@ def bnn_chip(m_values: tuple[float, ...], root: Path) -> None:
                   f"{s['bit_errors']} | {s['device_failures']} | "
                   f"{s['bench_time_s'] / 3600:.1f} h | {time.monotonic() - t0:.0f} s |",
                   flush=True)
-        finally:
-            bench.close()
-            catalog.close()
+    finally:
+        bench.close()
+        catalog.close()
 
 
 def mcmc_ideal(splits: int, iterations: int, burn_in: int) -> None:
@@ -211,17 +220,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer seeds and iterations")
     ap.add_argument("--skip-chip", action="store_true", help="software (ideal) rows only")
     ap.add_argument("--only", choices=["bnn", "mcmc"], default=None, help="one part only")
+    ap.add_argument("--chip-only", action="store_true", help="chip rows only")
     args = ap.parse_args()
     seeds = 3 if args.quick else 10
-    if args.only in (None, "bnn"):
+    if args.only in (None, "bnn") and not args.chip_only:
         bnn_ideal(seeds)
-    if args.only in (None, "mcmc"):
+    if args.only in (None, "mcmc") and not args.chip_only:
         mcmc_ideal(seeds, 600 if args.quick else 1000, 200 if args.quick else 300)
     if args.skip_chip:
         return
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "bnn"):
-            bnn_chip((1.35,) if args.quick else (0.0, 1.35), Path(tmp) / "bnn")
+            bnn_chip((1.35,) if args.quick else (1.35, 0.0), Path(tmp) / "bnn")
         if args.only in (None, "mcmc"):
             mcmc_chip(1 if args.quick else 3, 200 if args.quick else 1000,
                       60 if args.quick else 300, Path(tmp) / "mcmc")

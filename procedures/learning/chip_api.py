@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from procedures.cell_io import CellIO
+from procedures.learning.conductances import ChipConductances
 from procedures.learning.synapses import (
-    ChipConductances,
     ChipPairs,
     DeviceProgram,
     SynapseCounters,

@@ -45,6 +45,7 @@ from pymeasure.experiment import (
 from instruments.limits import SafetyLimits
 from procedures.base import BenchProcedure
 from procedures.endurance import EnduranceProcedure
+from procedures.learning.conductances import ChipConductances
 from procedures.learning.mcmc import (
     Calibration,
     ChipProposals,
@@ -54,7 +55,7 @@ from procedures.learning.mcmc import (
     breast_cancer_data,
     logistic_baseline,
 )
-from procedures.learning.synapses import ChipConductances, DeviceProgram
+from procedures.learning.synapses import DeviceProgram
 from procedures.parameter_sets import DeviceOpParameters
 
 log = logging.getLogger(__name__)
