@@ -80,7 +80,7 @@ def bnn_chip(m_values: tuple[float, ...], root: Path) -> None:
     print("\n## BNN on the simulated chip (defaults: seed 0, ten dies; one fresh wafer, the runs "
           "in this order on the same dies, formed by the first)\n")
     print("| m | task 1 after task 2 | task 2 | device programs | pair programs | "
-          "prober moves | bit errors | failures | modeled bench time | wall time |")
+          "prober moves | bit errors | failures | bench clock | wall time |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     bench = Bench.open("simulated", data_dir=root, fresh=True)
     catalog = Catalog(root)
