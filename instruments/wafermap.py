@@ -20,6 +20,10 @@ from functools import cached_property
 
 DieIndex = tuple[int, int]
 
+MAX_GRID_POSITIONS = 250_000
+"""Largest bounding grid (columns x rows) a map may have: a 200 mm wafer at a 0.4 mm die pitch.
+Walking the grid is O(positions); a 1 um pitch would be 4e10 positions (a hang)."""
+
 
 @dataclass(frozen=True)
 class WaferMap:
@@ -50,6 +54,14 @@ class WaferMap:
             raise ValueError("wafer diameter and die pitch must be positive")
         if not 0 <= self.edge_exclusion_mm < self.diameter_mm / 2:
             raise ValueError("edge exclusion must be >= 0 and smaller than the radius")
+        if not all(math.isfinite(v) for v in (self.diameter_mm, self.die_width_um,
+                                               self.die_height_um, self.x_offset_um,
+                                               self.y_offset_um)):
+            raise ValueError("wafer map sizes and offsets must be finite numbers")
+        if self.n_cols * self.n_rows > MAX_GRID_POSITIONS:
+            raise ValueError(f"a {self.diameter_mm:g} mm wafer at a {self.die_width_um:g} x "
+                             f"{self.die_height_um:g} um die pitch is a {self.n_cols} x "
+                             f"{self.n_rows} grid, over {MAX_GRID_POSITIONS:,} positions")
 
     @classmethod
     def from_velox(cls, params: object, home: DieIndex | None = None) -> WaferMap:

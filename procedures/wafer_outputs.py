@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -367,6 +368,16 @@ def bins_table(cursor: dict[str, Any], bin_table: dict[int, Any]) -> pd.DataFram
 # ------------------------------------------------------------------------------------------------
 # SEMI G85 XML bin map
 # ------------------------------------------------------------------------------------------------
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: Any) -> str:
+    """``value`` as text XML 1.0 can hold: characters it cannot (control characters, lone
+    surrogates) become U+FFFD, so one odd bin name never makes ``bins.xml`` unreadable.
+    (Recipes refuse such names; this guards every other way in.)"""
+    return _NOT_XML.sub("\ufffd", str(value))
+
+
 def g85_xml(
     wmap: WaferMap,
     bins: dict[DieIndex, int],
@@ -384,15 +395,16 @@ def g85_xml(
     angle in degrees (0 = bottom). ``BinQuality`` is Pass or Fail.
     """
     root = ET.Element("Maps")
-    m = ET.SubElement(root, "Map", {"xmlns:semi": "http://www.semi.org", "WaferId": wafer_id,
-                                    "FormatRevision": "G85-1101"})
+    m = ET.SubElement(root, "Map", {"xmlns:semi": "http://www.semi.org",
+                                    "WaferId": xml_text(wafer_id), "FormatRevision": "G85-1101"})
     counts: dict[int, int] = {}
     for code in bins.values():
         counts[code] = counts.get(code, 0) + 1
     dev = ET.SubElement(m, "Device", {
-        "ProductId": product, "LotId": lot, "WaferSize": f"{wmap.diameter_mm:g}",
+        "ProductId": xml_text(product), "LotId": xml_text(lot),
+        "WaferSize": f"{wmap.diameter_mm:g}",
         "DeviceSizeX": f"{wmap.die_width_um / 1000:g}",
-        "DeviceSizeY": f"{wmap.die_height_um / 1000:g}", "CreateDate": create_date,
+        "DeviceSizeY": f"{wmap.die_height_um / 1000:g}", "CreateDate": xml_text(create_date),
         "Rows": str(wmap.n_rows), "Columns": str(wmap.n_cols), "BinType": "Decimal",
         "NullBin": str(NULL_BIN), "Orientation": f"{wmap.flat_angle_deg:g}",
         "OriginLocation": "2",
@@ -402,7 +414,7 @@ def g85_xml(
         ET.SubElement(dev, "Bin", {
             "BinCode": f"{code:03d}", "BinCount": str(counts[code]),
             "BinQuality": "Pass" if getattr(rule, "passed", False) else "Fail",
-            "BinDescription": getattr(rule, "name", f"bin {code}"),
+            "BinDescription": xml_text(getattr(rule, "name", f"bin {code}")),
         })
     data = ET.SubElement(dev, "Data", {"MapName": "BinMap", "Version": "1"})
     for r in range(wmap.n_rows):

@@ -165,11 +165,17 @@ def test_programming_the_contact_reference_cells_is_refused():
 
 
 def test_temperature_outside_the_bench_limits():
-    text = BASE.replace('[[steps]]\nname = "form"', '[chuck]\ntemperature_c = 400.0\n\n'
+    # 280 C: within the thermal chuck's range (the schema's bound), over this bench's 250 C
+    text = BASE.replace('[[steps]]\nname = "form"', '[chuck]\ntemperature_c = 280.0\n\n'
                         '[[steps]]\nname = "form"')
     r = parse_recipe(text)
     with pytest.raises(RecipeError) as e:
         r.validate(LIMITS)
+    assert e.value.key == "chuck.temperature_c" and e.value.line == _line_of(text, "280.0")
+    # 400 C is beyond any thermal chuck: refused when the recipe is read
+    text = text.replace("280.0", "400.0")
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(text)
     assert e.value.key == "chuck.temperature_c" and e.value.line == _line_of(text, "400.0")
 
 
