@@ -563,7 +563,11 @@ def recipe_path(name_or_path: str | Path) -> Path:
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """Read and check a recipe file (structure only; see :meth:`Recipe.validate`)."""
     path = recipe_path(name_or_path)
-    return parse_recipe(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")  # TOML is UTF-8, whatever the PC's locale
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"cannot be read: {exc}", source=str(path)) from None
+    return parse_recipe(text, str(path))
 
 
 def parse_recipe(text: str, source: str = "recipe") -> Recipe:

@@ -165,8 +165,10 @@ def check_parameter_values(proc: Any) -> None:
 # Limits, named
 # ------------------------------------------------------------------------------------------------
 def _culprits(proc: Any, message: str) -> list[str]:
-    """Float parameters of ``proc`` whose value appears in a limit message."""
-    numbers = set(re.findall(r"-?[\d.]+(?:e[-+]?\d+)?", message))
+    """Float parameters of ``proc`` whose value is the requested value of a limit message
+    (the numbers before "exceeds"/"is": the bench's own limit is not a candidate)."""
+    head = re.split(r"\b(?:exceeds|is)\b", message, maxsplit=1)[0]
+    numbers = set(re.findall(r"-?[\d.]+(?:e[-+]?\d+)?", head))
     out = []
     for name, param in _parameters(proc).items():
         if isinstance(param, FloatParameter):
@@ -185,7 +187,9 @@ def validate_procedure(proc: Any, limits: SafetyLimits) -> None:
         text = str(exc)
         if re.match(r"^[\w\s,]+( = |: )", text):  # already names its parameter
             raise
-        names = _culprits(proc, text)
+        # the parameters holding the offending value, unless the message names them already
+        names = [n for n in _culprits(proc, text)
+                 if not re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", text)]
         if not names:
             raise
         if len(names) == 1 and re.match(r"^-?[\d.]", text):

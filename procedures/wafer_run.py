@@ -191,7 +191,7 @@ def latest_run(data_root: Path, recipe: Recipe, unfinished: bool = False) -> Pat
         return None
     for folder in sorted(base.glob(f"{safe_component(recipe.name)}_*"), reverse=True):
         try:
-            cursor = json.loads((folder / CURSOR_NAME).read_text())
+            cursor = json.loads((folder / CURSOR_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if cursor.get("recipe_name") != recipe.name:
@@ -211,7 +211,7 @@ def load_cursor(out_dir: Path) -> dict[str, Any]:
     """Read a wafer output folder's cursor (WaferRunError if missing or unreadable)."""
     path = Path(out_dir) / CURSOR_NAME
     try:
-        cursor = json.loads(path.read_text())
+        cursor = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WaferRunError(f"{path} does not exist: not a wafer output folder") from None
     except ValueError as exc:

@@ -313,3 +313,22 @@ def test_one_sanitiser_in_the_code():
                           *root.glob("instruments/**/*.py")]
               if 'ch.isalnum() or ch in "-_."' in p.read_text()]
     assert copies == []
+
+
+@pytest.mark.parametrize("extra", [["--time-scale=-1e6"], ["--time-scale", "nan"],
+                                   ["--data", "FILE"]])
+def test_sim_lab_refuses_bad_input_in_one_line(tmp_path, extra):
+    import subprocess
+    import sys
+
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    args = [str(f) if a == "FILE" else a for a in extra]
+    if "--data" not in args:
+        args += ["--data", str(tmp_path / "d")]
+    proc = subprocess.run([sys.executable, "-m", "gui.cli", "sim-lab", *args],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""  # no resources printed: no server was started
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

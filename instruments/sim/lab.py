@@ -87,6 +87,13 @@ class LabConfig:
     )
     autosave_s: float = 2.0
 
+    def __post_init__(self) -> None:
+        from instruments.bench_schema import MAX_TIME_SCALE  # the bench file's bound
+
+        if not 0 < self.time_scale <= MAX_TIME_SCALE:  # also refuses NaN
+            raise ValueError(f"time_scale = {self.time_scale:g} must be > 0 and <= "
+                             f"{MAX_TIME_SCALE:g} (simulated s per wall-clock s)")
+
 
 class SimLab:
     """The whole simulated bench. Use as a context manager or call :meth:`start`/:meth:`stop`."""
