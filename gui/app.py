@@ -118,9 +118,10 @@ def run_app(
     except BusyError as exc:  # another process (GUI or CLI) owns the bench: nothing touched
         catalog.close()
         return _refuse(str(exc), interactive)
-    except (BenchConfigError, OSError) as exc:
+    except (BenchConfigError, OSError, ValueError) as exc:  # e.g. no GPIB driver
         catalog.close()
-        print(f"memprobe: cannot open bench {bench!r}: {exc}", file=sys.stderr)
+        text = " ".join(str(exc).split())  # one line
+        print(f"memprobe: cannot open bench {bench!r}: {text}", file=sys.stderr)
         return 2
     # a scripted screenshot uses the default layout, not the operator's saved one
     window = MainWindow(the_bench, data_root=root, catalog=catalog,

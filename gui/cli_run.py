@@ -56,6 +56,11 @@ class ProgressBar:
         self.stream.flush()
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (drivers' messages may span several)."""
+    return " ".join(str(exc).split())
+
+
 def quiet_runs(record: logging.LogRecord) -> bool:
     """Log filter: drop INFO and DEBUG records of pymeasure and the procedures (pymeasure's
     worker resets its own logger level on every run, so a level alone would not do)."""
@@ -206,8 +211,8 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
         print(f"memprobe run: {exc}", file=sys.stderr)
         catalog.close()
         return 2
-    except (OSError, BenchConfigError) as exc:
-        print(f"memprobe run: cannot open bench {config.name}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, BenchConfigError) as exc:  # e.g. no GPIB driver
+        print(f"memprobe run: cannot open bench {config.name}: {one_line(exc)}", file=sys.stderr)
         catalog.close()
         return 3
     try:

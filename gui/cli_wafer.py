@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gui.cli_run import ProgressBar, quiet_run_logs
+from gui.cli_run import ProgressBar, one_line, quiet_run_logs
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 
@@ -138,8 +138,8 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
         _err(str(exc))
         catalog.close()
         return 2
-    except (OSError, BenchConfigError) as exc:
-        _err(f"cannot open bench {config.name}: {exc}")
+    except (OSError, ValueError, BenchConfigError) as exc:  # e.g. no GPIB driver
+        _err(f"cannot open bench {config.name}: {one_line(exc)}")
         catalog.close()
         return 3
     run = None

@@ -178,3 +178,16 @@ def test_bench_file_given_as_a_windows_path_is_read(tmp_path):
     assert win.suffix == ".toml" and win.stem == "station-1"
     with pytest.raises(BenchConfigError, match="does not exist"):
         load_bench_config(r"C:\memprobe\benches\no-such-station.toml")
+
+
+def test_lab_bench_without_its_hardware_is_one_line_exit_3(tmp_path, capsys):
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) for m in ("gpib", "gpib_ctypes")):
+        pytest.skip("a GPIB driver is installed: the lab bench would really be contacted")
+    rc = main(["run", "forming", "--bench", "lab-example", "--die", "9,9", "--data",
+               str(tmp_path / "d"), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 3 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "cannot open bench lab-station-1" in err
+    assert not list((tmp_path / "d").rglob("*.csv"))
