@@ -20,9 +20,15 @@ from functools import cached_property
 
 DieIndex = tuple[int, int]
 
-MAX_GRID_POSITIONS = 250_000
-"""Largest bounding grid (columns x rows) a map may have: a 200 mm wafer at a 0.4 mm die pitch.
-Walking the grid is O(positions); a 1 um pitch would be 4e10 positions (a hang)."""
+MIN_DIE_PITCH_UM = 100.0
+"""Smallest die pitch (um) of a map (recipes, SetWaferMapParams2)."""
+MAX_GRID_POSITIONS = 40_000
+"""Largest bounding grid (columns x rows) a map may span (200 x 200: 1 mm dies on a 200 mm wafer,
+500 um on a 100 mm one). Building the map walks every position (about 0.5 s at this bound on a
+loaded 2-core machine; the twin does it under the lab lock); a 1 um pitch would be 4e10
+positions, a hang."""
+DIAMETER_RANGE_MM = (25.0, 450.0)
+"""Wafer diameters (mm) a map may have (SEMI wafer sizes up to 450 mm)."""
 
 
 @dataclass(frozen=True)

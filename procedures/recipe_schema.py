@@ -27,10 +27,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C, SMU_MAX_I, SMU_MAX_V
 from instruments.tomlschema import StrictModel, find_line, key_text
-from instruments.wafermap import MAX_GRID_POSITIONS, DieIndex
-
-MIN_PITCH_UM = 100.0
-"""Smallest die pitch accepted, um (with the grid-size bound, the map stays small)."""
+from instruments.wafermap import (
+    DIAMETER_RANGE_MM,
+    MAX_GRID_POSITIONS,
+    MIN_DIE_PITCH_UM,
+    DieIndex,
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -96,11 +98,12 @@ class WaferSchema(StrictModel):
     wafer_id: Text = "W00"
     product: Text = "memprobe-rram-1k"
     operator: Text = ""
-    diameter_mm: float = Field(200.0, ge=25.0, le=450.0, description="SEMI wafer sizes",
+    diameter_mm: float = Field(200.0, ge=DIAMETER_RANGE_MM[0], le=DIAMETER_RANGE_MM[1],
+                               description="SEMI wafer sizes",
                                json_schema_extra={"units": "mm"})
-    die_width_um: float = Field(10_000.0, ge=MIN_PITCH_UM, le=450_000.0,
+    die_width_um: float = Field(10_000.0, ge=MIN_DIE_PITCH_UM, le=450_000.0,
                                 description="die pitch", json_schema_extra={"units": "um"})
-    die_height_um: float = Field(10_000.0, ge=MIN_PITCH_UM, le=450_000.0,
+    die_height_um: float = Field(10_000.0, ge=MIN_DIE_PITCH_UM, le=450_000.0,
                                  description="die pitch", json_schema_extra={"units": "um"})
     edge_exclusion_mm: float = Field(3.0, ge=0.0, le=225.0, json_schema_extra={"units": "mm"})
     flat_angle_deg: float = 0.0
@@ -502,4 +505,4 @@ def build_recipe(doc: dict[str, Any], text: str, source: str) -> Any:
     return _Builder(text, source).recipe(schema)
 
 
-__all__ = ["MIN_PITCH_UM", "RecipeSchema", "build_recipe"]
+__all__ = ["RecipeSchema", "build_recipe"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from instruments.conformance import ConformanceRow
+from instruments.wafermap import DIAMETER_RANGE_MM, MAX_GRID_POSITIONS, MIN_DIE_PITCH_UM
 
 INSTRUMENT = "FormFactor Velox"
 
@@ -112,14 +113,12 @@ VELOCITY_RANGE = (0.1, 100.0)
 #: its chuck (bow/warp and chuck planarity, tens of um) with margin. A 0 um gap would make
 #: "separation" the contact height itself.
 MIN_SEPARATION_GAP_UM = 50.0
-#: Smallest die pitch (um) SetWaferMapParams2 accepts.
-MIN_DIE_PITCH_UM = 100.0
-#: Largest bounding grid (columns x rows) a wafer map may span (200 x 200: 1 mm dies on a 200 mm
-#: wafer, 500 um on a 100 mm one). Building the map walks every cell under the lab lock (about
-#: 0.5 s at this bound on a loaded 2-core machine), so this bounds the work of one request.
-MAX_MAP_GRID_CELLS = 40_000
-#: Wafer diameters (mm) a map may have.
-DIAMETER_RANGE_MM = (25.0, 450.0)
+# The map-geometry bounds (smallest die pitch, largest bounding grid, wafer diameters) are one
+# fact for every wafer map (prober, twin, recipes): kept in instruments.wafermap, named here as
+# SetWaferMapParams2's bounds.
+MIN_DIE_PITCH_UM = MIN_DIE_PITCH_UM
+MAX_MAP_GRID_CELLS = MAX_GRID_POSITIONS
+DIAMETER_RANGE_MM = DIAMETER_RANGE_MM
 
 # -- message server ---------------------------------------------------------------------------
 MESSAGE_SERVER_PORT = 1412
