@@ -13,8 +13,9 @@ value for all). After a WGFMU read, pulses follow, each with a read (one execute
   ``v_sl_start``, or just below the RESET onset seen earlier on the cell); a RESET undershoot
   re-SETs the cell from a gate ``backoff_steps`` steps below the gate that overshot (else from
   ``v_wl_start``).
-* With ``reset_first`` the ISPP starts from a full RESET (``v_sl_max``), so every cell climbs
-  the SET staircase from the HRS.
+* With ``reset_first`` the ISPP starts from full RESET pulses (``v_sl_max``, repeated while G is
+  not yet below the target, at most ``RESET_FIRST_PULSES``: identical RESET pulses deepen the HRS
+  gradually), then every cell climbs the SET staircase from the HRS.
 
 The cell stops at |G - target| <= ``tolerance`` (converged) or after ``max_pulses``.
 
@@ -38,6 +39,9 @@ from instruments.limits import SafetyLimits
 from procedures.extract import finite_or_none, median
 from procedures.pulsing import CellPulse, PulsedProcedure, PulseSession
 
+
+RESET_FIRST_PULSES = 5
+"""Full RESET pulses at most before the SET staircase (``reset_first``)."""
 log = logging.getLogger(__name__)
 
 ONSET_DROP = 0.05
@@ -176,7 +180,8 @@ class ProgramVerifyProcedure(PulsedProcedure):
         wl, sl = self.v_wl_start, self.v_sl_start
         wl_over: float | None = None
         sl_onset: float | None = None
-        if self.reset_first:
+        preparing = bool(self.reset_first)  # full RESET pulses until G is below the target
+        if preparing:
             direction, sl = -1, self.v_sl_max
         else:
             direction = 1 if g < target else -1
@@ -189,6 +194,12 @@ class ProgramVerifyProcedure(PulsedProcedure):
             out.pulses += 1
             out.g_final = g
             out.history.append(g)
+            if preparing:  # identical RESET pulses deepen gradually; then climb with SET steps
+                self._row(row, col, target, out.pulses, direction, pulse.amplitude,
+                          pulse.v_wl, g, False)
+                if g < target - tol or out.pulses >= RESET_FIRST_PULSES:
+                    preparing, direction = False, 1
+                continue
             done = abs(g - target) <= tol
             self._row(row, col, target, out.pulses, direction, pulse.amplitude, pulse.v_wl, g,
                       done)

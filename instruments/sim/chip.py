@@ -28,6 +28,7 @@ from instruments.sim.rram import (
     element_current_scalar,
     nonlinear_weight,
     saturation_current,
+    thermal_factor,
     transistor_current,
 )
 
@@ -115,6 +116,14 @@ class Chip:
         self.kind = kind
         self.process = process or DieProcess()
         self.pop = RRAMPopulation(self.N_1T1R + self.N_2T2R, self.params, seed, self.process)
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        sa_rng = np.random.default_rng(
+            np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0x5A))
+        )
+        #: V, input offset of each PCSA (row, pair): device-to-device, static
+        self.pcsa_offset = self.params.pcsa_offset_sigma_v * sa_rng.standard_normal(
+            (self.ROWS, self.PAIRS_2T2R)
+        )
         #: simulated time (s) of the last :meth:`age_to`, None before the first call
         self.t_last: float | None = None
         #: True once a bias, read or cycle touched the chip (saved by the wafer)
@@ -147,6 +156,8 @@ class Chip:
         va = v_bl - v_sl
         if va == 0.0:
             return _Solution(0.0, 0.0, None)
+        if temperature_k != 300.0:
+            g = g * float(thermal_factor(p, g, temperature_k))
         w = float(nonlinear_weight(p, g))
         if va > 0:  # BL drives: source = SL, node between v_sl and v_bl
 
@@ -213,8 +224,9 @@ class Chip:
 
         Forming/SET/RESET happen when the element voltage crosses the (time-dependent)
         thresholds; the circuit is then solved again with the new state (RESET repeatedly,
-        since the element voltage grows as the resistance rises). The returned current
-        includes read noise.
+        since the element voltage grows as the resistance rises; the re-evaluations do not count
+        the step's time again). The returned current includes read noise for an integration
+        time of ``duration_s`` (shorter: more noise), HRS conduction is thermally activated.
         """
         i = self.index(array, row, col, side)
         if duration_s < 0:
@@ -231,13 +243,16 @@ class Chip:
         if duration_s > 0:
             i_c = self._compliance_for_switching(v_bl, v_sl, v_wl, i_comp_bl, i_comp_sl)
             idx = np.array([i])
-            for _ in range(12):
-                changed = pop.apply_pulse(idx, sol.v_cell, i_c, duration_s)
+            for k in range(40):
+                changed = pop.apply_pulse(idx, sol.v_cell, i_c, duration_s, temperature_k,
+                                          same_step=k > 0)
                 if not changed[0]:
                     break
                 sol = self._solve(float(pop.g[i]), *args)
-        i_meas = sol.current * float(pop.noise_factor(i)[0])
-        i_meas += self.params.i_noise_floor * float(pop.rng.standard_normal())
+        t_int = duration_s if duration_s > 0 else 1e-8
+        i_meas = sol.current * float(pop.noise_factor(i, t_int)[0])
+        sigma = float(pop.white_noise_sigma(i, sol.current, t_int, temperature_k)[0])
+        i_meas += sigma * float(pop.rng.standard_normal())
         sign = 1.0 if v_bl >= v_sl else -1.0
         return CellResponse(sign * i_meas, sol.v_cell, sol.compliance)
 
@@ -293,21 +308,48 @@ class Chip:
             self.pop.advance_cycles(np.array([i]), n - 2)
         one()
 
-    def pcsa_read(self, row: int) -> np.ndarray:
+    def pcsa_read(self, row: int, temperature_k: float = 300.0) -> np.ndarray:
         """Read a 2T2R row with the PCSAs: ``bool[32]``, bit = R_BL < R_BLB for each pair.
 
-        The sense amplifier compares the two discharge currents at a small read bias, each with
-        its device's read noise (so nearly equal pairs may read either way).
+        Each sense amplifier compares the two discharge currents at ``pcsa_v_read``, with its
+        devices' read noise and its own static input offset (``pcsa_offset``, a few mV), so
+        nearly equal pairs may read either way and consistently so per amplifier.
+        """
+        return self.pcsa_xnor(row, None, temperature_k)
+
+    def pcsa_xnor(self, row: int, inputs: np.ndarray | list[int] | None,
+                  temperature_k: float = 300.0) -> np.ndarray:
+        """In-memory XNOR of a 2T2R row with ``inputs`` (32 bits): ``bool[32]``.
+
+        The input bit is applied on the pair's selection: input 1 connects BL/BLB to the
+        amplifier's true/complement branches (output = weight), input 0 swaps them (output = NOT
+        weight). ``inputs=None`` is a plain read (all inputs 1). The offset stays with the
+        amplifier, so a swapped pair sees it with the opposite sign.
         """
         if not isinstance(row, (int, np.integer)) or not 0 <= row < self.ROWS:
             raise ValueError(f"row {row!r} out of range 0..{self.ROWS - 1}")
+        x = np.ones(self.PAIRS_2T2R, dtype=bool)
+        if inputs is not None:
+            x = np.asarray(inputs).astype(bool).ravel()
+            if x.shape != (self.PAIRS_2T2R,):
+                raise ValueError(f"inputs must be {self.PAIRS_2T2R} bits, got shape {x.shape}")
         self.touched = True
         start = self.N_1T1R + int(row) * self.PAIRS_2T2R * 2
         idx = np.arange(start, start + self.PAIRS_2T2R * 2)
         if self.kind != "good":
             return self.pop.rng.random(self.PAIRS_2T2R) < 0.5
-        i = self.pop.read(idx, 0.1).reshape(self.PAIRS_2T2R, 2)
-        return i[:, 0] > i[:, 1]
+        p = self.params
+        i = self.pop.read(idx, p.pcsa_v_read, temperature_k=temperature_k)
+        i = i.reshape(self.PAIRS_2T2R, 2)
+        true_ = np.where(x, i[:, 0], i[:, 1])
+        comp = np.where(x, i[:, 1], i[:, 0])
+        off = self.pcsa_offset[int(row)] / p.pcsa_v_read
+        return true_ * (1.0 + 0.5 * off) > comp * (1.0 - 0.5 * off)
+
+    def popcount(self, row: int, inputs: np.ndarray | list[int] | None = None,
+                 temperature_k: float = 300.0) -> int:
+        """Number of ones of :meth:`pcsa_xnor` on ``row`` (the periphery's popcount, 0..32)."""
+        return int(np.count_nonzero(self.pcsa_xnor(row, inputs, temperature_k)))
 
     def age_to(self, t_now_s: float, temperature_k: float) -> None:
         """Retention relaxation at ``temperature_k`` (K) from the last call to ``t_now_s`` (s).

@@ -156,6 +156,8 @@ class Wafer:
                     return
                 d = {k: z[k] for k in z.files if k != "meta"}
             d["rng"] = meta["rng"]
+            if meta.get("step_rng") is not None:
+                d["step_rng"] = meta["step_rng"]
             d["t_last"] = meta["t_last"]
             chip.load_state_dict(d)
         except (OSError, ValueError, KeyError) as exc:
@@ -188,6 +190,7 @@ class Wafer:
             meta = {
                 "format": _FORMAT, "seed": self.seed, "die": list(die), "kind": chip.kind,
                 "rng": d.pop("rng"), "t_last": d.pop("t_last"),
+                "step_rng": d.pop("step_rng", None),
             }
             d.pop("kind")
             snap.dies.append((self._path(die), meta, d))
