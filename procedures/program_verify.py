@@ -39,7 +39,6 @@ from instruments.limits import SafetyLimits
 from procedures.extract import finite_or_none, median
 from procedures.pulsing import CellPulse, PulsedProcedure, PulseSession
 
-
 RESET_FIRST_PULSES = 5
 """Full RESET pulses at most before the SET staircase (``reset_first``)."""
 log = logging.getLogger(__name__)

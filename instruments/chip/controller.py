@@ -137,3 +137,47 @@ class ChipController(SCPIMixin, Instrument):
             errors = self.check_errors()
             raise ChipControllerError(f"bad PCSA reply {reply!r}", errors)
         return [1 if ch == "1" else 0 for ch in reply]
+
+    def _inputs(self, inputs: list[int] | tuple[int, ...]) -> str:
+        bits = [int(b) for b in inputs]
+        if len(bits) != N_COLS or set(bits) - {0, 1}:
+            raise ValueError(f"inputs must be {N_COLS} bits of 0/1, got {inputs!r}")
+        return "".join(str(b) for b in bits)
+
+    def _ask_pcsa(self, command: str) -> str:
+        reply = self.ask(command).strip()
+        if reply == OPEN_REPLY:
+            errors = self.check_errors()
+            raise ChipControllerError(
+                "PCSA read is open circuit: no die contacted (is the prober in contact?)", errors
+            )
+        if reply == ERROR_REPLY:
+            errors = self.check_errors()
+            raise ChipControllerError(f"bad PCSA reply {reply!r}", errors)
+        return reply
+
+    def pcsa_xnor(self, row: int, inputs: list[int] | tuple[int, ...]) -> list[int]:
+        """In-memory XNOR of 2T2R row ``row`` with 32 input bits: 32 output bits, pair 0 first.
+
+        The input bit is applied on each pair's selection (1: weight, 0: NOT weight). Every
+        value is validated before anything is sent.
+        """
+        row = int(strict_range(row, (0, N_ROWS - 1)))
+        reply = self._ask_pcsa(f"PCSA:XNOR? {row},{self._inputs(inputs)}")
+        if len(reply) != N_COLS or set(reply) - {"0", "1"}:
+            raise ChipControllerError(f"bad PCSA reply {reply!r}", self.check_errors())
+        return [1 if ch == "1" else 0 for ch in reply]
+
+    def popcount(self, row: int, inputs: list[int] | tuple[int, ...] | None = None) -> int:
+        """Popcount (0..32) of the XNOR of row ``row`` with ``inputs`` (None: of the plain read)."""
+        row = int(strict_range(row, (0, N_ROWS - 1)))
+        arg = f"{row}" if inputs is None else f"{row},{self._inputs(inputs)}"
+        reply = self._ask_pcsa(f"PCSA:POPC? {arg}")
+        try:
+            value = int(reply)
+        except ValueError:
+            raise ChipControllerError(f"bad popcount reply {reply!r}",
+                                      self.check_errors()) from None
+        if not 0 <= value <= N_COLS:
+            raise ChipControllerError(f"popcount {value} out of range", self.check_errors())
+        return value

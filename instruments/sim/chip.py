@@ -324,7 +324,7 @@ class Chip:
         The input bit is applied on the pair's selection: input 1 connects BL/BLB to the
         amplifier's true/complement branches (output = weight), input 0 swaps them (output = NOT
         weight). ``inputs=None`` is a plain read (all inputs 1). The offset stays with the
-        amplifier, so a swapped pair sees it with the opposite sign.
+        amplifier: a nearly balanced pair gives the offset's sign whatever the input.
         """
         if not isinstance(row, (int, np.integer)) or not 0 <= row < self.ROWS:
             raise ValueError(f"row {row!r} out of range 0..{self.ROWS - 1}")

@@ -45,6 +45,8 @@ class _Lab(Protocol):
 
     def pcsa_read(self, row: int) -> str | None: ...
 
+    def pcsa_xnor(self, row: int, inputs: str) -> str | None: ...
+
 
 class _CommandError(Exception):
     def __init__(self, error: tuple[int, str], detail: str = "") -> None:
@@ -159,7 +161,26 @@ class ChipControllerState:
                 self.push_error(E_OPEN_CIRCUIT)
                 return OPEN_REPLY
             return bits
+        if header in ("PCSA:XNOR?", "PCSA:POPC?"):
+            return self._xnor(header, arg)
         raise _CommandError(E_UNDEFINED_HEADER, header)
+
+    def _xnor(self, header: str, arg: str) -> str:
+        """``PCSA:XNOR? row,bits`` (32 output bits) or ``PCSA:POPC? row[,bits]`` (ones 0..32)."""
+        parts = self._one_arg(arg).split(",")
+        row = self._int(parts[0])
+        if not 0 <= row < N_ROWS:
+            raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
+        if len(parts) > 2 or (header == "PCSA:XNOR?" and len(parts) != 2):
+            raise _CommandError(E_MISSING_PARAMETER, "expected row,input bits")
+        inputs = parts[1].strip() if len(parts) == 2 else "1" * N_COLS["2T2R"]
+        if len(inputs) != N_COLS["2T2R"] or set(inputs) - {"0", "1"}:
+            raise _CommandError(E_ILLEGAL_VALUE, f"input bits {inputs!r} (32 of 0/1)")
+        bits = self.lab.pcsa_xnor(row, inputs)
+        if bits is None:
+            self.push_error(E_OPEN_CIRCUIT)
+            return OPEN_REPLY
+        return bits if header == "PCSA:XNOR?" else str(bits.count("1"))
 
 
 def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:

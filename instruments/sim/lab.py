@@ -202,7 +202,18 @@ class SimLab:
             chip = self.contacted_chip()
             if chip is None:
                 return None
-            return "".join("1" if b else "0" for b in chip.pcsa_read(row))
+            return "".join("1" if b else "0" for b in chip.pcsa_read(
+                row, temperature_k=self.prober.temperature_k()))
+
+    def pcsa_xnor(self, row: int, inputs: str) -> str | None:
+        """XNOR of a 2T2R row with ``inputs`` (32 characters 0/1) by the PCSAs; None if open."""
+        with self.lock:
+            chip = self.contacted_chip()
+            if chip is None:
+                return None
+            x = [ch == "1" for ch in inputs]
+            out = chip.pcsa_xnor(row, x, temperature_k=self.prober.temperature_k())
+            return "".join("1" if b else "0" for b in out)
 
     # -- servers ------------------------------------------------------------------------------
     def start(self) -> SimLab:

@@ -545,8 +545,8 @@ class RRAMPopulation:
 
         LRS states relax toward ``g_relax_lrs`` at ``ret_rate * A exp(-E_a / kT) * (I_ref /
         I_c)^exponent`` (weaker filaments faster), HRS states toward ``g_relax`` at
-        their own (higher) activation energy ``retention_hrs_ea_ev``. Negligible at 300 K, a few per cent of
-        the ln-window in 10 years at 85 C, lost within hours at 250-300 C.
+        their own (higher) activation energy ``retention_hrs_ea_ev``. Negligible at 300 K, a few
+        per cent of the ln-window in 10 years at 85 C, lost within hours at 250-300 C.
 
         Returns:
             True if any state changed noticeably (relative change above ~1e-9).

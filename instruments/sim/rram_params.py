@@ -2,9 +2,10 @@
 
 Tags in the field docstrings: ``[F]`` found in a published source, ``[E]`` an estimate to be
 calibrated (``/work/shared/reference/physics.md`` lists the sources). Units are in the docstrings.
-Refit by building ``dataclasses.replace(RRAMParams(), field=value, ...)`` and passing it to the lab
-(``LabConfig.params``) or to :class:`~instruments.sim.rram.RRAMPopulation`; ``docs/twin-fidelity.md``
-(``memprobe twin-report``) measures the result against the references through the instruments.
+Refit by building ``dataclasses.replace(RRAMParams(), field=value, ...)`` and passing it to the
+lab (``LabConfig.params``) or to :class:`~instruments.sim.rram.RRAMPopulation`;
+``docs/twin-fidelity.md`` (``memprobe twin-report``) measures the result against the
+references through the instruments.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class RRAMParams:
     t_noise_observation: float = 1e3
     """s. Observation time of the 1/f band: its variance grows as ln(t_obs / t_int). [E]"""
     rtn_amp_min: float = 0.01
-    """1. Smallest per-device random-telegraph amplitude in HRS (peak to peak, symmetric). [F]/[E]"""
+    """1. Smallest per-device telegraph amplitude in HRS (peak to peak, symmetric). [F]/[E]"""
     rtn_amp_max: float = 0.05
     """1. Largest per-device random-telegraph amplitude in HRS (peak to peak). [F]/[E] 1-5 %."""
     i_noise_floor: float = 2e-12
