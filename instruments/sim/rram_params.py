@@ -145,9 +145,9 @@ class RRAMParams:
     White noise: Johnson 4kTG and shot 2qI over B = 1 / (2 t_int) are added. [F]"""
 
     # -- retention -------------------------------------------------------------------------------
-    retention_ea_ev: float = 1.3
+    retention_ea_ev: float = 1.4
     """eV. Activation energy of the relaxation (Arrhenius). [E]/[F] 1.0-1.5 eV."""
-    retention_attempt_rate: float = 5.0e8
+    retention_attempt_rate: float = 1.3e10
     """1/s. Prefactor A of the LRS relaxation rate A exp(-E_a / kT) at ``retention_i_ref``
     (ln-window shrinks ~5 % in 10 years at 85 C, lost within hours at 250-300 C). [E]"""
     retention_rate_sigma_ln: float = 0.7
