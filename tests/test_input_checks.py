@@ -332,3 +332,31 @@ def test_sim_lab_refuses_bad_input_in_one_line(tmp_path, extra):
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""  # no resources printed: no server was started
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_every_voltage_parameter_over_a_limit_is_named_in_the_message():
+    """For every procedure, a voltage parameter over the bench limit gives a message that names
+    it (with the options that use it switched on)."""
+    from pymeasure.experiment import FloatParameter
+
+    from procedures.registry import PROCEDURES
+    from procedures.validation import _parameters
+
+    limits = SafetyLimits(max_voltage={"BL": 4.0, "SL": 4.0, "WL": 4.0, "SUB": 1.0},
+                          max_compliance=1e-3, max_power=0.01)
+    enable = {"form_first": True, "pattern": "checkerboard"}
+    named = 0
+    for cls in PROCEDURES.values():
+        params = _parameters(cls())
+        extra = {k: v for k, v in enable.items() if k in params}
+        for name, p in params.items():
+            if not (isinstance(p, FloatParameter) and p.units == "V" and p.maximum >= 4.4):
+                continue
+            proc = cls()
+            set_parameters(proc, {**extra, name: 4.4})
+            try:
+                validate_procedure(proc, limits)
+            except ValueError as exc:
+                assert name in str(exc), f"{cls.NAME}: {exc}"
+                named += 1
+    assert named > 40
