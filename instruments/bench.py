@@ -2,7 +2,9 @@
 
 A bench is read from a TOML file (``resources/benches/<name>.toml`` or any path). The ``simulated``
 bench starts the simulated lab in-process on 127.0.0.1 and connects the real drivers to it through
-pyvisa-py; a lab bench names real VISA addresses. Nothing else differs.
+pyvisa-py; a lab bench names real VISA addresses. Nothing else differs. Bench files are checked
+by :mod:`instruments.bench_schema` (bounds from the instruments' ratings; ``visa_library``: the
+system VISA by default on a lab bench, pyvisa-py on the simulated one).
 
 Usage::
 

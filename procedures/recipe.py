@@ -1,5 +1,9 @@
 """Wafer recipes: a TOML file describing what to measure on which dies, and how to bin them.
 
+(Over 500 lines: the recipe model, route planning, binning and limit checks stay together here
+until the ``procedures/wafer/`` split of issue 12; the file schema is in
+:mod:`procedures.recipe_schema`.)
+
 A recipe names the wafer (identity and map geometry), the route over its dies, the subsites of a
 die, the steps run on every die/subsite (a procedure with parameters and cells, optionally a
 design-of-experiment split of one parameter over groups of cells, optionally a chuck
@@ -36,7 +40,8 @@ temperature), the contact check, the fault policy and the bin rules. Example::
     color = "#2e7d32"
     limits = { "form.v_form" = [2.0, 3.5] }
 
-Everything is checked by :func:`load_recipe` (structure: unknown keys, types, route, bins) and
+Everything is checked by :func:`load_recipe` (the pydantic schema of
+:mod:`procedures.recipe_schema`: unknown keys, types, bounds, route, bins) and
 :meth:`Recipe.validate` (every procedure run the recipe will make is built and validated against
 the bench's safety limits). Errors are :class:`RecipeError` naming the file, the line (when it can
 be found) and the key, e.g. ``demo.toml:31: steps[0].params.v_stop: 9 V on BL exceeds ...``.
