@@ -1,5 +1,8 @@
 """Pulsed cell operations on the bench's B1530A WGFMU: SET/RESET pulses with a per-pulse gate.
 
+(A little over ~500 lines: steps, their layout, the session and the procedures' shared base use
+one another's internals.)
+
 A 1T1R cell needs a different word-line (gate) level for each operation: SET uses a low gate
 (WL ~1-1.7 V: the access transistor's saturation current 1/2 k (V_WL - V_T)^2 is the SET
 compliance), RESET a high gate (WL ~2.5-3 V: the transistor's source is the internal node, so a

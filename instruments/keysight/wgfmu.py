@@ -1,5 +1,9 @@
 """Keysight B1530A WGFMU driven through a Python mirror of the WGFMU instrument library.
 
+(Longer than ~500 lines on purpose: the call table, both backends, the mirror and the pulse
+helper marshal the same calls and are kept side by side so they cannot drift; the library's
+constants and limits are in :mod:`instruments.keysight.wgfmu_limits`.)
+
 In the lab the B1530A is programmed through Keysight's WGFMU instrument library (``wgfmu.dll``,
 a C API): a waveform is a *pattern* (an initial voltage followed by vectors ``(dTime, V)``, each a
 linear ramp to ``V`` over ``dTime``), *measure events* sample a pattern, *sequences* put patterns

@@ -1,5 +1,8 @@
 """Simulated Keysight B1530A WGFMU: the WGFMU instrument library's calls over a line protocol.
 
+(Longer than ~500 lines on purpose: the protocol, the waveform compiler and the fast path share
+the session's state; the numbers are in :mod:`instruments.keysight.wgfmu_limits`.)
+
 The real B1530A is driven through the vendor library; the simulator serves the same calls as text
 lines (``\\n`` terminated), one reply line per request. Each TCP connection is one library session
 with its own patterns, events, sequences, channel settings and results.
@@ -888,7 +891,7 @@ class WGFMUSession:
         if period.count > 1 and not has_samples and self._fast_path(period):
             return
         steps = _compile(period, 0, period.length)
-        if period.count * len(steps) > MAX_EXPANDED_POINTS:  # would hold the lab lock for minutes
+        if period.count * len(steps) > MAX_EXPANDED_POINTS:  # minutes for the client
             raise _Fail(
                 ErrorCode.LIBRARY,
                 f"{period.count} repeats of a pattern with measure events are too many for the "
