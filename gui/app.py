@@ -15,11 +15,13 @@ from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from gui.main_window import MainWindow
+from gui.signal_bridge import SignalBridge
 from instruments.bench import Bench, BenchConfigError
 from instruments.datadir import resolve_data_root
 from instruments.ownership import BusyError
 from procedures.catalog import Catalog, CatalogError
 from procedures.registry import PROCEDURES
+from procedures.shutdown import ShutdownSignals
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +97,13 @@ def run_app(
     data_dir: Path | None = None,
     fresh: bool = False,
     screenshot: Path | None = None,
+    shutdown: ShutdownSignals | None = None,
 ) -> int:
     """Run the GUI until the window closes; with ``screenshot``, the scripted session.
 
-    Returns the process exit code.
+    ``shutdown``: the stop-signal handling of the process (``gui.cli.main`` installs one); a
+    SIGINT/SIGTERM/SIGHUP then closes the window, which aborts the runs and makes the bench safe
+    before the application quits. Returns the process exit code.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MemProbe")
@@ -131,5 +136,20 @@ def run_app(
     if screenshot is not None:
         session = ScreenshotSession(window, Path(screenshot))
         QTimer.singleShot(100, session.start)
-    app.exec()
+    bridge = SignalBridge(app)  # the Qt loop would otherwise hold Python's signal handlers
+    try:
+        with (shutdown or ShutdownSignals()).on_stop(lambda: _close_on_signal(app, window)):
+            app.exec()
+    finally:
+        bridge.close()
     return session.exit_code if session is not None else 0
+
+
+def _close_on_signal(app: QApplication, window: MainWindow) -> None:
+    """From a signal handler: close the window soon (its closeEvent aborts the runs, waits for
+    their safe end and closes the bench), then quit."""
+    def close() -> None:
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(0, close)

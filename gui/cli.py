@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from gui.cli_run import add_run_parsers
 from gui.cli_wafer import add_wafer_parser
 from instruments.datadir import resolve_data_root
+from procedures.shutdown import ShutdownSignals
 
 log = logging.getLogger("memprobe")
 
@@ -42,6 +42,8 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
                    help="data root where the wafer state is kept")
     p.add_argument("--fresh", action="store_true", help="start from a new, unformed wafer")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall-clock s")
+    p.add_argument("--bench-file", type=Path, default=None, metavar="TOML",
+                   help="also write a bench file for this lab (use it with --bench TOML)")
     p.set_defaults(func=_cmd_sim_lab)
 
 
@@ -49,31 +51,34 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import run_app  # Qt is imported here only
 
     return run_app(bench=args.bench, data_dir=args.data, fresh=args.fresh,
-                   screenshot=args.screenshot)
+                   screenshot=args.screenshot, shutdown=ShutdownSignals.of(args))
 
 
 def _cmd_sim_lab(args: argparse.Namespace) -> int:
     from instruments.ownership import BusyError
     from instruments.sim.lab import LabConfig, SimLab
 
-    try:
-        cfg = LabConfig(
-            seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
-            host=args.host, time_scale=args.time_scale,
-        )
-        lab = SimLab(cfg).start()
-    except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere
-        print(f"memprobe sim-lab: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(lab.resources()), flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        while not stop.wait(10.0):
-            lab.save(changed_only=True)  # the lab also autosaves every few seconds itself
-    finally:
-        lab.stop()
+    with ShutdownSignals.of(args).on_stop(stop.set):  # a stop signal: servers stopped, saved
+        try:
+            cfg = LabConfig(
+                seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
+                host=args.host, time_scale=args.time_scale,
+            )
+            lab = SimLab(cfg).start()
+        except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere
+            print(f"memprobe sim-lab: {exc}", file=sys.stderr)
+            return 2
+        try:
+            if args.bench_file is not None:
+                from instruments.sim.remote_bench import write_sim_lab_bench
+
+                write_sim_lab_bench(args.bench_file, lab)
+            print(json.dumps(lab.resources()), flush=True)
+            while not stop.wait(10.0):
+                lab.save(changed_only=True)  # the lab also autosaves every few seconds itself
+        finally:
+            lab.stop()
     return 0
 
 
@@ -106,7 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command is None:
         args = parser.parse_args([*argv, "gui"])
-    return int(args.func(args) or 0)
+    # every command, also any added later: SIGINT/SIGTERM/SIGHUP (Windows: Ctrl+Break, console
+    # close) stop it in order, never twice (procedures.shutdown); exit code 128 + signal
+    with ShutdownSignals() as shutdown:
+        args.shutdown = shutdown
+        try:
+            code = int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            if shutdown.signum is None:
+                raise
+            code = 1
+    return shutdown.exit_code(code)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
 from procedures.base import BenchProcedure, set_parameters
 from procedures.registry import PROCEDURES, procedure_class
+from procedures.shutdown import ShutdownSignals
 from procedures.validation import validate_procedure
 
 
@@ -215,25 +215,30 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
         print(f"memprobe run: cannot open bench {config.name}: {one_line(exc)}", file=sys.stderr)
         catalog.close()
         return 3
-    try:
-        callbacks = RunCallbacks(on_progress=bar.update if bar else None)
-        try:  # the target against the prober's map: queries only, nothing has moved
-            handle = prepare_run(proc, bench, root, catalog, callbacks)
-        except ValueError as exc:
-            print(f"memprobe run {proc.NAME}: {exc}", file=sys.stderr)
-            return 2
-        previous = signal.signal(signal.SIGINT, lambda *_: handle.stop())
+    shutdown = ShutdownSignals.of(args)
+    handles: list[Any] = []
+    # from here on SIGINT/SIGTERM/SIGHUP only abort the run (the runner then turns outputs off,
+    # separates and marks the entry aborted): the safe end and bench.close are never cut short
+    with shutdown.on_stop(lambda: [h.stop(shutdown.reason) for h in handles]):
         try:
+            callbacks = RunCallbacks(on_progress=bar.update if bar else None)
+            try:  # the target against the prober's map: queries only, nothing has moved
+                handle = prepare_run(proc, bench, root, catalog, callbacks)
+            except ValueError as exc:
+                print(f"memprobe run {proc.NAME}: {exc}", file=sys.stderr)
+                return 2
+            handles.append(handle)
+            if shutdown.requested.is_set():
+                print(f"memprobe run {proc.NAME}: stopped before it started", file=sys.stderr)
+                return 1
             handle.start()
             while handle.wait(0.2) is None:
                 pass
+            outcome = handle.outcome
+            assert outcome is not None
         finally:
-            signal.signal(signal.SIGINT, previous)
-        outcome = handle.outcome
-        assert outcome is not None
-    finally:
-        bench.close()
-        catalog.close()
+            bench.close()  # outputs off, chuck separated (again), connections closed
+            catalog.close()
     if bar:
         bar.finish(outcome.status)
     if outcome.error:

@@ -4,27 +4,26 @@
 [--quiet]``. The recipe (a file or a name in ``resources/recipes``) is checked against the bench
 file's limits before the bench is opened. A progress bar (dies done / total, ETA) goes to
 stderr; the last line printed on stdout is the wafer output folder (``wafer_summary.csv``,
-``bins.xml``, maps, ``cursor.json``). Ctrl-C (or SIGTERM) aborts after making the bench safe;
-``--resume`` continues the newest run of the recipe (nothing to do if it is complete; a new run
-if there is none).
+``bins.xml``, maps, ``cursor.json``). SIGINT (Ctrl-C), SIGTERM or SIGHUP aborts after making the
+bench safe; ``--resume`` continues the newest run of the recipe (nothing to do if it is complete;
+a new run if there is none).
 
 Exit codes: 0 completed, 1 aborted or failed, 2 bad recipe or arguments, a bench owned by another
 process or a damaged catalog (nothing moved), 3 bench not available, 4 preflight failed (nothing
-moved).
+moved), 128 + N stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from gui.cli_run import ProgressBar, one_line, quiet_run_logs
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
+from procedures.shutdown import ShutdownSignals
 
 
 class WaferProgressBar(ProgressBar):
@@ -143,37 +142,39 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
         catalog.close()
         return 3
     run = None
-    try:
-        callbacks = WaferCallbacks()
-        if out_dir is not None:
-            run = WaferRun.reopen(recipe, bench, root, catalog, out_dir, callbacks)
-        else:
-            run = WaferRun.create(recipe, bench, root, catalog, dies, callbacks)
-        run.draw_maps = not args.no_maps
-        if not args.quiet:
-            bar = WaferProgressBar(len(run.route))
-            b = bar
-            callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
-        handlers = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            handlers[sig] = signal.signal(sig, lambda *_: run.abort() if run else None)
+    stopper = ShutdownSignals.of(args)
+    # from here on SIGINT/SIGTERM/SIGHUP only abort the run (which makes the bench safe): the
+    # safe end and bench.close below are never cut short by a KeyboardInterrupt
+    with stopper.on_stop(lambda: run.abort() if run is not None else None):
         try:
+            callbacks = WaferCallbacks()
+            if out_dir is not None:
+                run = WaferRun.reopen(recipe, bench, root, catalog, out_dir, callbacks)
+            else:
+                run = WaferRun.create(recipe, bench, root, catalog, dies, callbacks)
+            run.draw_maps = not args.no_maps
+            if not args.quiet:
+                bar = WaferProgressBar(len(run.route))
+                b = bar
+                callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
+            if stopper.requested.is_set():
+                _err("stopped before the wafer run started")
+                return 1
             run.start()
+            if stopper.requested.is_set():  # arrived as start() cleared the abort flag
+                run.abort()
             while run.wait(0.2) is None:
-                time.sleep(0)
+                pass
+            outcome = run.outcome
+            assert outcome is not None
+        except (WaferRunError, ValueError) as exc:
+            _err(str(exc))
+            if run is not None:
+                print(run.out_dir)
+            return 2
         finally:
-            for sig, old in handlers.items():
-                signal.signal(sig, old)
-        outcome = run.outcome
-        assert outcome is not None
-    except (WaferRunError, ValueError) as exc:
-        _err(str(exc))
-        if run is not None:
-            print(run.out_dir)
-        return 2
-    finally:
-        bench.close()
-        catalog.close()
+            bench.close()
+            catalog.close()
     if bar is not None:
         bar.finish(outcome.state)
     y = outcome.yield_counts

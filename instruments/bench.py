@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "resources" / "benches"
 INSTRUMENT_NAMES = ("b1500", "wgfmu", "prober", "chip")
+#: ``wgfmu_library`` of a lab bench whose instruments are a separately started ``memprobe
+#: sim-lab``: the WGFMU calls go over the simulated lab's socket instead of the vendor library
+SIM_LAB_WGFMU_LIBRARY = "simulated"
 
 
 class BenchConfigError(TomlError):
@@ -310,7 +313,7 @@ class Bench:
             prober_res = res["prober_message_server"]
         self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
         self.chip = ChipController(res["chip"], **opts)
-        if cfg.simulated or cfg.wgfmu_library == "simulated":  # in-process lab or a sim-lab
+        if cfg.simulated or cfg.wgfmu_library == SIM_LAB_WGFMU_LIBRARY:  # in-process or sim-lab
             self.wgfmu = WGFMU.simulated(
                 res["wgfmu"], limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals,
                 resource_manager=self._rm,

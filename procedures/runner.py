@@ -176,6 +176,7 @@ class RunHandle:
         self._worker: _Worker | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._stop_reason = "stopped by operator"
         self.done = threading.Event()
 
     def start(self) -> RunHandle:
@@ -191,8 +192,12 @@ class RunHandle:
         assert self.outcome is not None
         return self.outcome
 
-    def stop(self) -> None:
-        """Abort: the procedure stops at its next ``should_stop`` check, outputs go off."""
+    def stop(self, reason: str = "stopped by operator") -> None:
+        """Abort: the procedure stops at its next ``should_stop`` check, outputs go off.
+
+        ``reason`` becomes the run's message (the first one given wins)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
         self._stop.set()
         if self._worker is not None:
             self._worker.stop()
@@ -255,7 +260,7 @@ class RunHandle:
             threading.Thread.join(self._worker)
             status = STATUS_NAMES.get(proc.status, "failed")
             error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
-            message = error[0] if error else ("stopped by operator" if status == "aborted" else "")
+            message = error[0] if error else (self._stop_reason if status == "aborted" else "")
             summary = _safe_summary(proc)
             self.outcome = RunOutcome(run_id, status, path, summary, die, message)
         except _Aborted:
