@@ -203,8 +203,12 @@ class RunHandle:
             self._worker.stop()
 
     def wait(self, timeout: float | None = None) -> RunOutcome | None:
-        """Wait for the end; the outcome (None if still running after ``timeout`` s)."""
-        self.done.wait(timeout)
+        """Wait for the end; the outcome (None if still running after ``timeout`` s).
+
+        The end is after the safe end and the catalog update: ``outcome`` is known a little
+        earlier, but a caller must not close the bench or the catalog before then."""
+        if not self.done.wait(timeout):
+            return None
         return self.outcome
 
     def _status(self, text: str) -> None:

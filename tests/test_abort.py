@@ -1,15 +1,16 @@
 """Aborting runs: stop() mid-run, SIGINT to ``memprobe run``, SIGKILL of the process.
 
 Every abort must leave the bench safe (outputs off, chuck separated), the catalog entry
-``aborted`` and the partial results file readable by pymeasure.
+``aborted`` and the partial results file readable by pymeasure. The stop point is an event: N
+rows emitted or on disk, N drawn from a generator seeded by the test's name (never a time).
 """
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,23 +20,26 @@ from procedures.ber_2t2r import BER2T2RProcedure
 from procedures.catalog import Catalog
 from procedures.forming import FormingProcedure
 from procedures.runner import RunCallbacks, prepare_run
+from tests._events import GUARD_S, total_rows, wait_for
 
 MEMPROBE = Path(sys.executable).parent / "memprobe"
 
 
-def _start_and_stop_after_first_row(bench, root, proc):
+def _start_and_stop_after_rows(bench, root, proc, n_rows):
+    """Start ``proc``, stop it once ``n_rows`` rows were emitted (an event, not a time)."""
     catalog = Catalog(root)
-    first_row = threading.Event()
+    enough = threading.Event()
     rows = []
 
     def on_row(row):
         rows.append(row)
-        first_row.set()
+        if len(rows) >= n_rows:
+            enough.set()
 
     handle = prepare_run(proc, bench, root, catalog, RunCallbacks(on_row=on_row)).start()
-    assert first_row.wait(60), "no row arrived"
+    assert enough.wait(GUARD_S), "the rows never arrived"
     handle.stop()
-    outcome = handle.wait(60)
+    outcome = handle.wait(GUARD_S)
     assert outcome is not None, "the run did not end after stop()"
     return outcome, catalog, rows
 
@@ -48,13 +52,14 @@ def _assert_safe(bench):
 def test_forming_stopped_mid_run(sim_bench, data_root):
     proc = FormingProcedure()
     proc.die = "9,9"
-    proc.cells = "0-3,0-31"  # 128 cells: many seconds if it were not stopped
-    outcome, catalog, rows = _start_and_stop_after_first_row(sim_bench, data_root, proc)
+    proc.cells = "0-3,0-31"  # 128 cells, ~7,600 rows if it were not stopped
+    n_rows = random.Random("forming-stop").randint(1, 600)
+    outcome, catalog, rows = _start_and_stop_after_rows(sim_bench, data_root, proc, n_rows)
     assert outcome.status == "aborted" and "stopped" in outcome.error
     assert catalog.get(outcome.run_id).status == "aborted"
     _assert_safe(sim_bench)
     data = Results.load(str(outcome.file)).data
-    assert len(data) >= 1
+    assert len(data) >= n_rows
     assert len(data) == len(rows)  # every emitted row reached the file
     assert outcome.summary["cells_tried"] < 128
     # the interrupted staircase was ramped down: the last row of the file is at 0 V
@@ -67,37 +72,25 @@ def test_ber_stopped_mid_run(sim_bench, data_root):
     proc.cells = "0-1,0-7"
     proc.form_v_start = 1.5
     proc.repeats = 500
-    outcome, catalog, _ = _start_and_stop_after_first_row(sim_bench, data_root, proc)
+    n_rows = random.Random("ber-stop").randint(1, 400)  # 16 rows (bits) per repeat
+    outcome, catalog, _ = _start_and_stop_after_rows(sim_bench, data_root, proc, n_rows)
     assert outcome.status == "aborted"
     assert catalog.get(outcome.run_id).status == "aborted"
     _assert_safe(sim_bench)
     s = outcome.summary
     assert 1 <= s["repeats_done"] < 500
     data = Results.load(str(outcome.file)).data
-    assert len(data) >= 16
+    assert len(data) >= max(16, n_rows)
     # the partial summary describes exactly the rows in the file
     assert s["n_bits"] == len(data)
     assert s["errors_2t2r"] == data["Error 2T2R"].sum()
     assert catalog.get(outcome.run_id).summary["n_bits"] == len(data)
 
 
-def _wait_for_data_rows(root, proc, timeout=60.0):
-    """Wait until the run's CSV holds a data row (the progress bar already shows 0 % before
-    the first measurement, so progress alone does not mean the run is under way)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        for f in root.rglob("forming_*.csv"):
-            lines = [ln for ln in f.read_text().splitlines() if ln and not ln.startswith("#")]
-            if len(lines) >= 2:  # labels + one row
-                return
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    pytest.fail("no data row reached the results file")
-
-
-def _spawn_forming(root):
-    """``memprobe run forming`` on 128 cells in a subprocess, returned once it is measuring."""
+def _spawn_forming(root, n_rows):
+    """``memprobe run forming`` on 128 cells in a subprocess, returned once ``n_rows`` rows are
+    in its results file (the progress bar shows 0 % before the first measurement, so progress
+    alone does not mean the run is under way)."""
     if not MEMPROBE.exists():
         pytest.skip(f"{MEMPROBE} not installed")
     proc = subprocess.Popen(
@@ -112,22 +105,23 @@ def _spawn_forming(root):
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    _wait_for_data_rows(root, proc)
+    wait_for(lambda: total_rows(root) >= n_rows, proc, f"{n_rows} rows in the results file")
     return proc, reader, err
 
 
 def test_cli_run_interrupted_with_sigint(data_root):
-    proc, reader, err = _spawn_forming(data_root)
+    n_rows = random.Random("cli-sigint").randint(1, 600)
+    proc, reader, err = _spawn_forming(data_root, n_rows)
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(60)  # stderr is drained by the reader thread; stdout is one line
+        proc.wait(GUARD_S)  # stderr is drained by the reader thread; stdout is one line
     finally:
         if proc.poll() is None:
             proc.kill()
     out = proc.stdout.read()
     reader.join(5)
     text = bytes(err).decode(errors="replace")
-    assert proc.returncode not in (0, None), text
+    assert proc.returncode == 128 + signal.SIGINT, text
     assert "%" in text and "aborted" in text  # progress bar, then the final status
     printed = out.decode().strip().splitlines()[-1]
     assert printed.endswith(".csv") and Path(printed).is_file()
@@ -138,13 +132,14 @@ def test_cli_run_interrupted_with_sigint(data_root):
         assert Path(run.file) == Path(printed)
     finally:
         catalog.close()
-    assert len(Results.load(printed).data) >= 1
+    assert len(Results.load(printed).data) >= n_rows
 
 
 def test_killed_run_is_marked_aborted_on_next_open(data_root):
-    proc, reader, _ = _spawn_forming(data_root)
+    n_rows = random.Random("cli-sigkill").randint(1, 600)
+    proc, reader, _ = _spawn_forming(data_root, n_rows)
     proc.kill()  # SIGKILL: no handler, no cleanup
-    proc.wait(30)
+    proc.wait(GUARD_S)
     reader.join(5)
     assert proc.returncode == -signal.SIGKILL
     catalog = Catalog(data_root)  # mark_orphans runs on open
@@ -156,5 +151,5 @@ def test_killed_run_is_marked_aborted_on_next_open(data_root):
     finally:
         catalog.close()
     data = Results.load(run.file).data
-    assert len(data) >= 1
+    assert len(data) >= n_rows
     assert set(data.columns) == set(FormingProcedure.DATA_COLUMNS)

@@ -18,17 +18,17 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pymeasure.experiment import Results
 
+from tests._events import GUARD_S, total_rows, wait_for
+
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
 ROOT = Path(__file__).resolve().parent.parent
-GUARD_S = 90.0  # hang guard only: every wait below ends on an event long before
 SIGS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
 if hasattr(signal, "SIGHUP"):
     SIGS["SIGHUP"] = signal.SIGHUP
@@ -114,34 +114,6 @@ def assert_bench_safe(lab: Lab) -> None:
         w.close()
 
 
-def _results_files(root: Path) -> list[Path]:
-    return sorted(root.glob("*/*/c*r*/s*/*.csv"))
-
-
-def _data_rows(path: Path) -> int:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return 0
-    return max(0, sum(1 for ln in lines if ln and not ln.startswith("#")) - 1)  # - labels
-
-
-def _total_rows(root: Path) -> int:
-    return sum(_data_rows(f) for f in _results_files(root))
-
-
-def _wait_for(condition, proc: subprocess.Popen, what: str) -> None:
-    """Wait (polling) until ``condition()``; fail if the process ended first."""
-    end = time.monotonic() + GUARD_S
-    while not condition():
-        if proc.poll() is not None:
-            pytest.fail(f"the process ended (rc {proc.returncode}) before {what}")
-        if time.monotonic() > end:
-            proc.kill()
-            pytest.fail(f"hang guard: never saw {what}")
-        time.sleep(0.02)
-
-
 def _spawn(args: list[str], tmp: Path, env: dict | None = None) -> subprocess.Popen:
     out = open(tmp / "cmd.out", "wb")  # noqa: SIM115
     err = open(tmp / "cmd.err", "wb")  # noqa: SIM115
@@ -219,7 +191,7 @@ def test_run_stopped_by_signal_leaves_the_bench_safe(lab, tmp_path, procedure, d
     n_rows = random.Random(f"run-{procedure}-{signame}").randint(5, 400)
     proc = _spawn([sys.executable, "-m", "gui", "run", procedure, "--bench", str(lab.bench_file),
                    "--data", str(root), "--die", die, "--quiet", *extra], tmp_path)
-    _wait_for(lambda: _total_rows(root) >= n_rows, proc, f"{n_rows} rows")
+    wait_for(lambda: total_rows(root) >= n_rows, proc, f"{n_rows} rows")
     err = _signal_and_wait(proc, tmp_path, signum, second_num)
     _check_exit(proc, err, signum, second_num)
     (run,) = _check_aborted_runs(root, n_rows)
@@ -271,7 +243,7 @@ def test_wafer_stopped_by_signal_leaves_the_bench_safe(lab, tmp_path, signame, d
     n_rows = random.Random(f"wafer-{signame}").randint(10, 6000)
     proc = _spawn([sys.executable, "-m", "gui", "wafer", str(recipe), "--bench",
                    str(lab.bench_file), "--data", str(root), "--quiet", "--no-maps"], tmp_path)
-    _wait_for(lambda: _total_rows(root) >= n_rows, proc, f"{n_rows} rows")
+    wait_for(lambda: total_rows(root) >= n_rows, proc, f"{n_rows} rows")
     err = _signal_and_wait(proc, tmp_path, signum, second_num)
     _check_exit(proc, err, signum, second_num)
     runs = _catalog_runs(root)
@@ -293,15 +265,18 @@ import sys
 import gui.app as app
 from procedures.registry import PROCEDURES
 
+DIE = sys.argv[1]
+
 def runs():  # the scripted session, with one long run instead of the short demo ones
     p = PROCEDURES["forming"]()
-    p.die = sys.argv[1]
+    p.die = DIE
     p.cells = "all"
     return [p]
 
 app.demo_runs = runs
 from gui.cli import main
-raise SystemExit(main(sys.argv[2:]))
+sys.argv = ["memprobe", *sys.argv[2:]]
+raise SystemExit(main())  # as the console script calls it
 """
 
 
@@ -315,7 +290,7 @@ def test_gui_stopped_by_signal_makes_the_bench_safe_before_quitting(lab, tmp_pat
                    "--data", str(root), "--screenshot", str(tmp_path / "never.png")], tmp_path,
                   env={"QT_QPA_PLATFORM": "offscreen",
                        "XDG_CONFIG_HOME": str(tmp_path / "config")})
-    _wait_for(lambda: _total_rows(root) >= n_rows, proc, f"{n_rows} rows")
+    wait_for(lambda: total_rows(root) >= n_rows, proc, f"{n_rows} rows")
     err = _signal_and_wait(proc, tmp_path, signum)
     _check_exit(proc, err, signum, None)
     assert not (tmp_path / "never.png").exists()  # it quit instead of finishing the session

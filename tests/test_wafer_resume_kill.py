@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 from pymeasure.experiment import Results
 
 from procedures.catalog import Catalog
+from tests._events import GUARD_S, total_rows, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,21 +76,27 @@ def test_sigkill_at_random_points_then_resume_completes_consistently(tmp_path):
     rng = np.random.default_rng(20240607)
     killed = 0
     for attempt in range(3):
+        before = total_rows(root)
+        # the kill point, in rows this session writes: anywhere in its first ~2 dies (a die is
+        # ~140 rows, the route ~1,100: 3 x <= 250 rows cannot finish it, every kill hits a run)
+        n_rows = int(rng.integers(1, 250))
         proc = _start(recipe, root, resume=attempt > 0)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            c = _cursor(root)  # wait until this session has started measuring
-            if c is not None and len(c.get("sessions", [])) > attempt and c["state"] == "running":
-                break
-            time.sleep(0.02)
-        time.sleep(float(rng.uniform(0.05, 0.9)))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.communicate(timeout=30)
-    assert killed == 3  # each kill hit a running process (3 x <= 0.9 s cannot finish 8 dies)
+
+        def session_running(k: int = attempt) -> bool:
+            c = _cursor(root)
+            return c is not None and len(c.get("sessions", [])) > k and c["state"] == "running"
+
+        def rows_written(target: int = before + n_rows) -> bool:
+            return total_rows(root) >= target
+
+        wait_for(session_running, proc, f"session {attempt} running")
+        wait_for(rows_written, proc, f"{n_rows} more rows")
+        os.kill(proc.pid, signal.SIGKILL)
+        killed += 1
+        proc.communicate(timeout=GUARD_S)
+    assert killed == 3
     final = _start(recipe, root, resume=True)
-    out, err = final.communicate(timeout=120)
+    out, err = final.communicate(timeout=GUARD_S * 2)
     assert final.returncode == 0, err
     out_dir = Path(out.strip().splitlines()[-1])  # last line: the wafer output folder
     assert (out_dir / "wafer_summary.csv").is_file() and (out_dir / "bins.xml").is_file()
