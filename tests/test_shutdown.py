@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sys
 import threading
 
 import pytest
 
 from procedures.shutdown import ShutdownSignals, handled_signals
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+POSIX = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,7 @@ def _restore_handlers():
         signal.signal(s, h)
 
 
+@POSIX
 def test_first_signal_runs_the_stop_actions_a_second_is_only_reported():
     out = io.StringIO()
     calls: list[str] = []
@@ -45,6 +47,7 @@ def test_first_signal_runs_the_stop_actions_a_second_is_only_reported():
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
+@POSIX
 def test_without_a_stop_action_the_first_signal_is_a_keyboard_interrupt_once():
     cleaned = []
     with ShutdownSignals(stream=io.StringIO()) as sh:
@@ -57,6 +60,7 @@ def test_without_a_stop_action_the_first_signal_is_a_keyboard_interrupt_once():
     assert cleaned == [True] and sh.exit_code(1) == 143
 
 
+@POSIX
 def test_an_action_registered_after_the_request_runs_at_once():
     sh = ShutdownSignals(stream=io.StringIO())
     with sh, pytest.raises(KeyboardInterrupt):
@@ -67,6 +71,7 @@ def test_an_action_registered_after_the_request_runs_at_once():
     assert calls == [1] and sh.exit_code(0) == 129
 
 
+@POSIX
 def test_handlers_are_restored_when_no_signal_came():
     def mine(*_):
         pass
@@ -79,6 +84,7 @@ def test_handlers_are_restored_when_no_signal_came():
     assert sh.exit_code(3) == 3
 
 
+@POSIX
 def test_a_failing_action_does_not_stop_the_others():
     calls = []
 
@@ -91,6 +97,7 @@ def test_a_failing_action_does_not_stop_the_others():
     assert calls == ["abort"]
 
 
+@POSIX
 def test_signal_bridge_wakes_a_blocked_qt_event_loop(qapp):
     """A signal sent while the main thread sits in Qt's C++ event loop is handled at once:
     without the wakeup descriptor the loop would sleep on until the hang guard ends it."""
@@ -123,3 +130,11 @@ def test_signal_bridge_wakes_a_blocked_qt_event_loop(qapp):
         sender.join(10)
     assert not guard_fired, "the signal was not handled while the event loop ran"
     assert sh.signum == signal.SIGTERM and bridge.wakeups >= 1
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows console control events")
+def test_windows_handles_ctrl_break_and_console_close():  # pragma: no cover - Windows CI only
+    assert signal.SIGBREAK in handled_signals()
+    with ShutdownSignals(stream=io.StringIO()) as sh:
+        assert sh._console_handler is not None  # SetConsoleCtrlHandler accepted it
+    assert sh._console_handler is None
