@@ -131,6 +131,11 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="simulated bench: new wafer")
     p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--operator", default=None,
+                   help="who runs it (default: bench file, $MEMPROBE_OPERATOR, login name)")
+    p.add_argument("--catalog", default=None,
+                   help="catalog URL, e.g. postgresql+psycopg://host/memprobe (default: the "
+                        "bench file's catalog, else <data>/catalog.sqlite)")
     p.set_defaults(func=cmd_run, parser=p)
 
     q = sub.add_parser("runs", help="list catalog entries")
@@ -138,6 +143,9 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--procedure", default=None, help="only this procedure")
     q.add_argument("--die", default=None, help="only this die (COL,ROW)")
     q.add_argument("--status", default=None, help="only this status")
+    q.add_argument("--station", default=None, help="only runs measured on this station")
+    q.add_argument("--operator", default=None, help="only runs of this operator")
+    q.add_argument("--catalog", default=None, help="catalog URL (default: <data>/catalog.sqlite)")
     q.add_argument("--json", action="store_true", help="print a JSON list")
     q.set_defaults(func=cmd_runs)
 
@@ -155,6 +163,8 @@ def build_procedure(args: argparse.Namespace) -> BenchProcedure:
         settings["array"] = args.array
     if args.cells is not None:
         settings["cells"] = args.cells
+    if getattr(args, "operator", None):
+        settings["operator"] = args.operator
     apply_settings(proc, settings)
     return proc
 
@@ -199,8 +209,8 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
     from procedures.catalog import Catalog, CatalogError
     from procedures.runner import RunCallbacks, prepare_run
 
-    try:
-        catalog = Catalog(root)  # a damaged catalog stops here, before the bench is opened
+    try:  # a damaged catalog stops here, before the bench is opened
+        catalog = Catalog(args.catalog or config.catalog or root)
     except CatalogError as exc:
         print(f"memprobe run: {exc}", file=sys.stderr)
         return 2
@@ -263,22 +273,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"memprobe runs: {exc}", file=sys.stderr)
         return 2
     try:
-        catalog = Catalog(root)
+        catalog = Catalog(args.catalog or root)
     except CatalogError as exc:
         print(f"memprobe runs: {exc}", file=sys.stderr)
         return 2
     try:
-        runs = catalog.runs(procedure=args.procedure, die=die, status=args.status)
+        runs = catalog.runs(procedure=args.procedure, die=die, status=args.status,
+                            station=args.station, operator=args.operator)
     finally:
         catalog.close()
     if args.json:
         print(json.dumps([r.to_json() for r in runs], indent=1))
         return 0
     print(f"{'id':>5} {'procedure':<16} {'status':<9} {'die':<8} {'sub':>3} {'array':<5} "
-          f"{'started':<20} file")
+          f"{'station':<12} {'operator':<10} {'started':<20} file")
     for r in runs:
         die_text = f"{r.die[0]},{r.die[1]}" if r.die else "-"
         sub = "-" if r.subsite is None else str(r.subsite)
         print(f"{r.id:>5} {r.procedure:<16} {r.status:<9} {die_text:<8} {sub:>3} {r.array:<5} "
-              f"{r.started_at[:19]:<20} {r.file}")
+              f"{r.station or '-':<12} {r.operator or '-':<10} {r.started_at[:19]:<20} {r.file}")
     return 0

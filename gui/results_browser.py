@@ -45,11 +45,13 @@ class ResultsBrowser(QWidget):
         self.procedure_filter.addItems(["(all procedures)", *sorted(PROCEDURES)])
         self.status_filter = QComboBox()
         self.status_filter.addItems(["(any status)", "running", "finished", "aborted", "failed"])
+        self.station_filter = QComboBox()  # filled from the catalog at each refresh
+        self.station_filter.addItem("(all stations)")
         self.die_filter = QLineEdit()
         self.die_filter.setPlaceholderText("die col,row")
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
-        for w in (self.procedure_filter, self.status_filter, self.die_filter,
+        for w in (self.procedure_filter, self.status_filter, self.station_filter, self.die_filter,
                   self.refresh_button, self.open_button):
             filters.addWidget(w)
         layout.addLayout(filters)
@@ -65,6 +67,7 @@ class ResultsBrowser(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
         self.procedure_filter.currentIndexChanged.connect(self.refresh)
         self.status_filter.currentIndexChanged.connect(self.refresh)
+        self.station_filter.currentIndexChanged.connect(self.refresh)
         self.die_filter.editingFinished.connect(self.refresh)
         self.refresh()
 
@@ -76,10 +79,11 @@ class ResultsBrowser(QWidget):
             die = parse_die(self.die_filter.text())
         except ValueError:
             die = None
+        station = self._sync_stations()
         self.runs = self.catalog.runs(
             procedure=None if proc.startswith("(") else proc,
             status=None if status.startswith("(") else status,
-            die=die,
+            die=die, station=station,
         )[::-1]  # newest first
         self.table.setRowCount(len(self.runs))
         for i, r in enumerate(self.runs):
@@ -92,6 +96,19 @@ class ResultsBrowser(QWidget):
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+
+    def _sync_stations(self) -> str | None:
+        """Offer the catalog's stations (keeping the choice); the chosen one, None for all."""
+        chosen = self.station_filter.currentText()
+        known = ["(all stations)", *self.catalog.stations()]
+        if [self.station_filter.itemText(i) for i in range(self.station_filter.count())] != known:
+            self.station_filter.blockSignals(True)
+            self.station_filter.clear()
+            self.station_filter.addItems(known)
+            self.station_filter.setCurrentIndex(max(0, self.station_filter.findText(chosen)))
+            self.station_filter.blockSignals(False)
+        chosen = self.station_filter.currentText()
+        return None if chosen.startswith("(") else chosen
 
     def open_selected(self) -> None:
         """Open the selected run."""

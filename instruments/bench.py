@@ -72,6 +72,12 @@ class BenchConfig:
             ``"message-server"`` (FormFactor's message server, TCP 1412); empty = the message
             server for a socket on port 1412, plain otherwise. On the simulated bench the
             message server is the twin's second prober port.
+        station: the probe station recorded with each run (``station`` key; empty: the host
+            name, see :meth:`station_name`).
+        operator: default operator of the runs (``operator`` key; see
+            :func:`procedures.catalog.resolve_operator`).
+        catalog: catalog URL shared by several stations (``catalog`` key, e.g.
+            ``postgresql+psycopg://labdb/memprobe``); empty: ``<data root>/catalog.sqlite``.
         source: the file the config was read from.
     """
 
@@ -91,7 +97,16 @@ class BenchConfig:
     wgfmu_self_calibration: bool | None = None
     chip_type: str = "memprobe-rram-1k"
     prober_transport: str = ""
+    station: str = ""
+    operator: str = ""
+    catalog: str = ""
     source: Path | None = None
+
+    def station_name(self) -> str:
+        """The station recorded with each run: the bench file's ``station``, else the host."""
+        import socket
+
+        return self.station or socket.gethostname()
 
     @property
     def simulated(self) -> bool:
@@ -146,7 +161,8 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
         wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
                                 else inst.wgfmu_self_calibration),
-        chip_type=sch.chip.type, prober_transport=sch.prober.transport or "", source=path,
+        chip_type=sch.chip.type, prober_transport=sch.prober.transport or "",
+        station=sch.station, operator=sch.operator, catalog=sch.catalog, source=path,
     )
 
 

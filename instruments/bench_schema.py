@@ -186,6 +186,13 @@ class BenchSchema(StrictModel):
     name: str | None = None
     description: str = ""
     kind: Literal["simulated", "lab"]
+    station: str = Field(default="", max_length=64,
+                         description="probe station recorded with each run (default: host name)")
+    operator: str = Field(default="", max_length=64,
+                          description="default operator of this bench's runs")
+    catalog: str = Field(default="", max_length=1024,
+                         description="catalog SQLAlchemy URL shared by stations (default: "
+                                     "<data root>/catalog.sqlite)")
     instruments: InstrumentsSchema = Field(default_factory=InstrumentsSchema)
     wiring: WiringSchema = Field(default_factory=WiringSchema)
     simulated: SimulatedSchema = Field(default_factory=SimulatedSchema)

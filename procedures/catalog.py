@@ -62,6 +62,8 @@ class RunRecord(_Base):
     temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
     operator: Mapped[str] = mapped_column(String(64), default="")
     bench: Mapped[str] = mapped_column(String(128), default="")
+    station: Mapped[str] = mapped_column(String(64), index=True, default="",
+                                         server_default="")
     status: Mapped[str] = mapped_column(String(16), index=True, default="running")
     message: Mapped[str] = mapped_column(String(1024), default="")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -91,6 +93,7 @@ class RunInfo:
     temperature_c: float | None = None
     operator: str = ""
     bench: str = ""
+    station: str = ""
     message: str = ""
     started_at: str = ""
     ended_at: str | None = None
@@ -110,7 +113,7 @@ def _to_info(r: RunRecord) -> RunInfo:
         id=r.id, procedure=r.procedure, parameters=dict(r.parameters or {}), status=r.status,
         die=die, subsite=r.subsite, array=r.array, cells=list(r.cells or []), file=r.file,
         summary=dict(r.summary or {}), lot=r.lot, wafer=r.wafer, temperature_c=r.temperature_c,
-        operator=r.operator, bench=r.bench, message=r.message,
+        operator=r.operator, bench=r.bench, station=r.station, message=r.message,
         started_at=r.started_at.isoformat() if r.started_at else "",
         ended_at=r.ended_at.isoformat() if r.ended_at else None,
     )
@@ -131,6 +134,20 @@ def _pid_alive(pid: int, since: datetime | None = None) -> bool:
         started = since if since.tzinfo else since.replace(tzinfo=UTC)
         return created <= started.timestamp() + 1.0  # 1 s: clock granularity
     return True
+
+
+def resolve_operator(given: str = "", bench_default: str = "") -> str:
+    """Who runs a measurement: ``given`` (the procedure's operator parameter, ``--operator``),
+    else the bench file's ``operator``, else ``$MEMPROBE_OPERATOR``, else the login name."""
+    import getpass
+
+    for name in (given, bench_default, os.environ.get("MEMPROBE_OPERATOR", "")):
+        if name and name.strip():
+            return name.strip()[:64]
+    try:
+        return getpass.getuser()[:64]
+    except Exception:  # no login name (some services, containers)
+        return ""
 
 
 def _jsonable(value: Any) -> Any:
@@ -230,13 +247,15 @@ class Catalog:
         wafer: str = "",
         operator: str = "",
         bench: str = "",
+        station: str = "",
     ) -> int:
-        """Insert a ``running`` entry and return its id."""
+        """Insert a ``running`` entry and return its id (``station``: the probe station the
+        run is measured on, ``operator``: who runs it)."""
         rec = RunRecord(
             procedure=procedure, parameters=_jsonable(parameters), file=str(file),
             die_col=die[0] if die else None, die_row=die[1] if die else None, subsite=subsite,
             array=array, cells=_jsonable(cells or []), temperature_c=temperature_c, lot=lot,
-            wafer=wafer, operator=operator, bench=bench, status="running",
+            wafer=wafer, operator=operator, bench=bench, station=station, status="running",
             started_at=datetime.now(UTC), host=socket.gethostname(), pid=os.getpid(),
             summary={},
         )
@@ -282,6 +301,8 @@ class Catalog:
         die: tuple[int, int] | None = None,
         status: str | None = None,
         wafer: str | None = None,
+        station: str | None = None,
+        operator: str | None = None,
     ) -> list[RunInfo]:
         """Runs matching all given filters, oldest first."""
         q = select(RunRecord).order_by(RunRecord.id)
@@ -293,8 +314,18 @@ class Catalog:
             q = q.where(RunRecord.status == status)
         if wafer:
             q = q.where(RunRecord.wafer == wafer)
+        if station:
+            q = q.where(RunRecord.station == station)
+        if operator:
+            q = q.where(RunRecord.operator == operator)
         with self._session() as s:
             return [_to_info(r) for r in s.scalars(q)]
+
+    def stations(self) -> list[str]:
+        """The stations runs were recorded on, sorted (runs without a station left out)."""
+        q = select(RunRecord.station).where(RunRecord.station != "").distinct()
+        with self._session() as s:
+            return sorted(s.scalars(q))
 
     def close(self) -> None:
         """Release database connections."""

@@ -6,8 +6,11 @@ every open, :func:`upgrade` compares the database's revision (Alembic's ``alembi
 table) with the newest migration and, if they differ, migrates under a file lock beside the
 SQLite file, so six processes opening a new catalog at once create it exactly once and the others
 find it done. A catalog made before migrations existed (a ``runs`` table, no version) is stamped
-``0001`` first. For a server database (PostgreSQL) the migration is run in one transaction;
-start the first client alone after an upgrade of MemProbe.
+``0001`` first. On PostgreSQL the migration runs in one transaction holding a transaction-level
+advisory lock (``pg_advisory_xact_lock``, key :data:`PG_MIGRATION_LOCK`): stations opening a new
+or old shared catalog at once migrate it exactly once, the others wait on the lock, then find the
+revision current and do nothing (PostgreSQL's DDL is transactional: a failed migration leaves
+the old schema). Other server databases: start the first client alone after an upgrade.
 
 SQLite connections are set up for several processes writing at once (:func:`sqlite_setup`):
 a busy timeout, write-ahead logging, and transactions that take the write lock when they begin
@@ -34,6 +37,8 @@ BASELINE = "0001"
 BUSY_TIMEOUT_S = 60.0
 #: how long an opener waits for another process's migration, in s
 MIGRATION_LOCK_TIMEOUT_S = 120.0
+#: PostgreSQL advisory lock key of the catalog migration (any fixed 64-bit number; "memprobe")
+PG_MIGRATION_LOCK = 0x6D656D70726F6265
 
 
 def sqlite_setup(engine: Engine) -> None:
@@ -77,9 +82,13 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The database's schema revision (None: new, or made before migrations existed)."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision(conn)
+
+
+def _revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine, lock_path: Path | None) -> bool:
@@ -105,6 +114,10 @@ def _upgrade_locked(engine: Engine, head: str) -> bool:
     if current_revision(engine) == head:  # another process did it while we waited
         return False
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # held until this transaction ends
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+            if _revision(conn) == head:  # another station migrated while we waited
+                return False
         cfg = _alembic_config(conn)
         if not inspect(conn).has_table("alembic_version") and inspect(conn).has_table("runs"):
             command.stamp(cfg, BASELINE)  # a catalog of MemProbe 0.1

@@ -31,7 +31,7 @@ from typing import Any
 from pymeasure.experiment import Procedure, Results, Worker
 
 from procedures.base import BenchProcedure
-from procedures.catalog import Catalog
+from procedures.catalog import Catalog, resolve_operator
 from procedures.cell_io import CellIO
 from procedures.validation import check_target, safe_component, validate_procedure
 
@@ -241,13 +241,16 @@ class RunHandle:
                 temperature = float(self.bench.prober.heater().temperature)
             except Exception as exc:
                 log.warning("chuck temperature unknown: %s", exc)
+            config = self.bench.config
+            proc.operator = resolve_operator(proc.operator, getattr(config, "operator", ""))
+            station = config.station_name() if hasattr(config, "station_name") else ""
             # the file (header) exists before the entry
             path, results = create_results(self.data_root, proc, die, int(proc.subsite))
             run_id = self.catalog.start_run(
                 proc.NAME, _parameter_values(proc), path, die=die, subsite=int(proc.subsite),
                 array=proc.array, cells=[list(c) for c in proc.target_cells()],
                 temperature_c=temperature, lot=proc.lot, wafer=proc.wafer_id,
-                operator=proc.operator, bench=self.bench.config.name,
+                operator=proc.operator, bench=config.name, station=station,
             )
             self._worker = _Worker(results, self.callbacks)
             if self._stop.is_set():

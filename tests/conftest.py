@@ -45,3 +45,27 @@ def module_bench(tmp_path_factory):
         yield bench, root
     finally:
         bench.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server started for this test session (tests/pg_server.py says how, also as
+    root); the tests using it are skipped, with the reason, only if no server binaries exist."""
+    from tests import pg_server as pg
+
+    bindir, origin = pg.find_bin()
+    if bindir is None:
+        pytest.skip(f"no PostgreSQL server binaries: {origin}")
+    server = pg.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path):
+    """Where a catalog test's catalog lives: a data root (SQLite) or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "catalog-root")
+    return request.getfixturevalue("pg_server").new_database()

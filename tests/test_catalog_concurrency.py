@@ -92,8 +92,14 @@ def test_the_migrations_make_exactly_the_mapped_schema(tmp_path):
 
 
 def test_a_catalog_made_before_migrations_is_upgraded_and_keeps_its_runs(tmp_path):
+    from alembic import command
+
+    from procedures import catalog_schema
+
     old = create_engine(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    RunRecord.metadata.create_all(old)  # what MemProbe 0.1 did
+    with old.begin() as conn:  # what MemProbe 0.1 made (= revision 0001), without a version
+        command.upgrade(catalog_schema._alembic_config(conn), catalog_schema.BASELINE)
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     with old.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO runs (procedure, parameters, lot, wafer, array, cells, operator, bench,"
