@@ -190,7 +190,8 @@ class Catalog:
                 self._check_integrity()
             lock = self.path.with_name(self.path.name + ".migrate.lock") if self.path else None
             catalog_schema.upgrade(self.engine, lock)
-            self.mark_orphans()
+            #: runs of dead processes marked aborted when this catalog was opened
+            self.marked_at_open = self.mark_orphans()
         except DatabaseError as exc:
             self.engine.dispose()
             raise CatalogError(self._describe(exc)) from exc
@@ -205,11 +206,9 @@ class Catalog:
         where = self.path if self.path is not None else self.url
         detail = detail or str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         if exc is None or any(w in detail.lower() for w in _DAMAGE_WORDS):
-            name = self.path.name if self.path is not None else "the database"
-            return (f"the catalog {where} is damaged ({detail}): move it aside (rename {name} "
-                    f"and any {name}-wal, {name}-shm beside it) and run the command again to "
-                    "start a new, empty catalog; the results files are not touched (re-indexing "
-                    "them is `memprobe catalog rebuild`, issue #17)")
+            return (f"the catalog {where} is damaged ({detail}): run `memprobe catalog "
+                    "rebuild` (it moves the damaged file aside and makes a new catalog from the "
+                    "results files and their run records; the results files are not touched)")
         return f"cannot open the catalog {where}: {detail}"
 
     @contextmanager
@@ -263,6 +262,45 @@ class Catalog:
             s.add(rec)
             s.flush()
             return rec.id
+
+    def add_run(self, fields: dict[str, Any], run_id: int | None = None) -> int:
+        """Insert a whole entry as given (``memprobe catalog rebuild``); returns its id.
+
+        ``fields``: the keys of a run record (:mod:`procedures.run_record`): procedure,
+        parameters, file, status, started_at/ended_at (ISO 8601), die [col, row], summary...
+        ``run_id``: keep this id (must be free)."""
+        def when(value: Any) -> datetime | None:
+            if not value:
+                return None
+            t = datetime.fromisoformat(str(value))
+            return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+        die = fields.get("die")
+        rec = RunRecord(
+            procedure=str(fields.get("procedure", "")),
+            parameters=_jsonable(fields.get("parameters") or {}), file=str(fields.get("file", "")),
+            die_col=die[0] if die else None, die_row=die[1] if die else None,
+            subsite=fields.get("subsite"), array=str(fields.get("array") or ""),
+            cells=_jsonable(fields.get("cells") or []), temperature_c=fields.get("temperature_c"),
+            lot=str(fields.get("lot") or ""), wafer=str(fields.get("wafer") or ""),
+            operator=str(fields.get("operator") or ""), bench=str(fields.get("bench") or ""),
+            station=str(fields.get("station") or ""), status=str(fields.get("status", "aborted")),
+            message=str(fields.get("message") or "")[:1024],
+            started_at=when(fields.get("started_at")) or datetime.now(UTC),
+            ended_at=when(fields.get("ended_at")), summary=_jsonable(fields.get("summary") or {}),
+            host=str(fields.get("host") or ""), pid=fields.get("pid"),
+        )
+        if run_id is not None:
+            rec.id = run_id
+        with self._session() as s:
+            s.add(rec)
+            s.flush()
+            new_id = rec.id
+        if run_id is not None and self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:  # the id sequence continues after kept ids
+                conn.execute(text("SELECT setval(pg_get_serial_sequence('runs', 'id'), "
+                                  "(SELECT max(id) FROM runs))"))
+        return new_id
 
     def finish_run(
         self, run_id: int, status: str, summary: dict[str, Any] | None = None, message: str = ""

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,6 +254,7 @@ class RunHandle:
                 temperature_c=temperature, lot=proc.lot, wafer=proc.wafer_id,
                 operator=proc.operator, bench=config.name, station=station,
             )
+            _start_record(self.catalog, run_id, path)
             self._worker = _Worker(results, self.callbacks)
             if self._stop.is_set():
                 self._worker.stop()
@@ -294,11 +297,46 @@ class RunHandle:
             except Exception as exc:  # the file is complete; the entry stays "running"
                 log.error("catalog entry %d not updated: %s", run_id, exc)
                 self.outcome.error += f"; catalog not updated: {exc}"
+            _end_record(self.catalog, self.outcome)
         self._status(self.outcome.status if self.outcome else "failed")
 
 
 class _Aborted(Exception):
     pass
+
+
+def _start_record(catalog: Catalog, run_id: int, path: Path) -> None:
+    """The run record beside the results file (:mod:`procedures.run_record`), as the catalog
+    has it; a failure is logged, never stops the run (the catalog entry exists)."""
+    from procedures.run_record import write_record
+
+    try:
+        info = catalog.get(run_id).to_json()
+        write_record(path, {**info, "run_id": run_id, "host": socket.gethostname(),
+                            "pid": os.getpid()})
+    except Exception as exc:
+        log.error("run record of %s not written: %s", path, exc)
+
+
+def _end_record(catalog: Catalog, outcome: RunOutcome) -> None:
+    """The end of the run into its record: as the catalog has it, else as the run ended."""
+    from datetime import UTC
+
+    from procedures.catalog import _jsonable
+    from procedures.run_record import update_record
+
+    try:
+        try:
+            info = catalog.get(outcome.run_id)
+            end = {"status": info.status, "message": info.message, "summary": info.summary,
+                   "ended_at": info.ended_at}
+        except Exception:  # the catalog is unreachable: the file still says how it ended
+            end = {"status": outcome.status, "message": outcome.error[:1024],
+                   "summary": _jsonable(outcome.summary),
+                   "ended_at": datetime.now(UTC).isoformat()}
+        update_record(outcome.file, **end)
+    except Exception as exc:
+        log.error("run record of %s not updated: %s", outcome.file, exc)
 
 
 def _safe_summary(proc: BenchProcedure) -> dict[str, Any]:

@@ -179,7 +179,7 @@ def test_a_damaged_catalog_is_one_clear_line_and_nothing_else_happens(damage, da
     with pytest.raises(CatalogError) as err:
         Catalog(data_root)
     for text in (str(err.value),):
-        assert "\n" not in text and str(path) in text and "move it aside" in text
+        assert "\n" not in text and str(path) in text and "memprobe catalog rebuild" in text
     assert main(["runs", "--data", str(data_root)]) == 2
     err_text = capsys.readouterr().err.strip()
     assert len(err_text.splitlines()) == 1 and str(path) in err_text and "damaged" in err_text
