@@ -18,8 +18,7 @@ from pathlib import Path
 
 from instruments.bench import Bench
 from procedures.catalog import Catalog
-from procedures.recipe import load_recipe
-from procedures.wafer_run import WaferRun
+from procedures.wafer import WaferRun, load_recipe
 
 
 def main() -> None:

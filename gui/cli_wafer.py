@@ -79,8 +79,7 @@ def cmd_wafer(args: argparse.Namespace) -> int:
 
 
 def _checked_wafer(args: argparse.Namespace) -> int:
-    from procedures.recipe import RecipeError, load_recipe
-    from procedures.wafer_run import parse_dies
+    from procedures.wafer import RecipeError, load_recipe, parse_dies
 
     if args.fresh and args.resume:
         _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
@@ -103,7 +102,7 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     from instruments.bench import Bench
     from instruments.ownership import BusyError
     from procedures.catalog import Catalog, CatalogError
-    from procedures.wafer_run import (
+    from procedures.wafer import (
         WaferCallbacks,
         WaferRun,
         WaferRunError,
@@ -112,7 +111,7 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     )
 
     out_dir = latest_run(root, recipe) if args.resume else None
-    if out_dir is not None and load_cursor(out_dir).get("state") == "completed":
+    if out_dir is not None and load_cursor(out_dir).state == "completed":
         _err(f"the last run of {recipe.name} is already complete; nothing to resume")
         print(out_dir, flush=True)
         return 0
@@ -125,7 +124,7 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
         _err(str(exc))
         return 2
     if out_dir is not None and dies is not None:
-        route = [tuple(d) for d in load_cursor(out_dir)["route"]]
+        route = list(load_cursor(out_dir).route)
         if route != recipe.plan_route(dies):
             _err(f"--dies differs from the route of the run being resumed ({out_dir})")
             catalog.close()

@@ -357,11 +357,7 @@ class MainWindow(QMainWindow):
 def _layout_of(bench: Bench) -> WaferMap:
     """The wafer map geometry as the prober reports it (default 200 mm map if it cannot)."""
     try:
-        p = bench.prober.wafer_map_params
-        return WaferMap(diameter_mm=p.diameter_mm, die_width_um=p.die_width_um,
-                        die_height_um=p.die_height_um, flat_angle_deg=p.flat_angle_deg,
-                        x_offset_um=p.x_offset_um, y_offset_um=p.y_offset_um,
-                        edge_exclusion_mm=p.edge_area_um / 1000.0)
+        return WaferMap.from_velox(bench.prober.wafer_map_params)
     except Exception as exc:
         log.warning("wafer map parameters unknown (%s); using a default 200 mm map", exc)
         return WaferMap()

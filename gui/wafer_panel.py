@@ -1,6 +1,6 @@
 """Wafer-run panel: load a recipe, see its route, start/pause/resume/abort, watch the bins.
 
-The wafer run executes in its own thread (``procedures.wafer_run.WaferRun``); its callbacks are
+The wafer run executes in its own thread (``procedures.wafer.WaferRun``); its callbacks are
 re-emitted as Qt signals. Dies are coloured on the wafer map as they finish; yield counters and
 progress/ETA update live. While a wafer run is active the bench belongs to it: the procedure
 queue and manual stepping are refused (the main window checks ``busy``).
@@ -27,15 +27,18 @@ from PyQt6.QtWidgets import (
 )
 
 from procedures.catalog import Catalog
-from procedures.recipe import RECIPE_DIR, Recipe, RecipeError, load_recipe
 from procedures.runner import RunCallbacks
-from procedures.wafer_run import (
+from procedures.wafer import (
+    RECIPE_DIR,
     DieResult,
+    Recipe,
+    RecipeError,
     WaferCallbacks,
     WaferProgress,
     WaferRun,
     WaferRunError,
     find_resumable,
+    load_recipe,
 )
 
 log = logging.getLogger(__name__)
@@ -202,8 +205,8 @@ class WaferPanel(QWidget):
             return False
         for die in self.run.route:
             rec = self.run.die_record(die)
-            if rec.get("bin") is not None:
-                self.wafer_map.set_die_bin(die[0], die[1], int(rec["bin"]))
+            if rec.bin is not None:
+                self.wafer_map.set_die_bin(die[0], die[1], int(rec.bin))
         return self._launch()
 
     def _blocked(self) -> bool:

@@ -1,8 +1,9 @@
 """TOML files checked against pydantic models, with messages that name the file, line and key.
 
-Bench files (:mod:`instruments.bench_schema`) and recipes (:mod:`procedures.recipe_schema`) are
-read with :mod:`tomllib` and validated by pydantic v2 models (:class:`StrictModel`: unknown keys
-refused, no type coercion, no NaN/inf). The first problem becomes one line::
+Bench files (:mod:`instruments.bench_schema`) and recipes
+(:mod:`procedures.wafer.recipe_schema`) are read with :mod:`tomllib` and validated by pydantic
+v2 models (:class:`StrictModel`: unknown keys refused, no type coercion, no NaN/inf). The first
+problem becomes one line::
 
     lab.toml:23: limits.max_voltage.BL: must be <= 100 V (B1517A HRSMU output rating), not 1e9
 

@@ -15,8 +15,10 @@ Conventions (kept in one place so they can be matched to a station's settings):
 from __future__ import annotations
 
 import math
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 DieIndex = tuple[int, int]
 
@@ -29,6 +31,18 @@ loaded 2-core machine; the twin does it under the lab lock); a 1 um pitch would 
 positions, a hang."""
 DIAMETER_RANGE_MM = (25.0, 450.0)
 """Wafer diameters (mm) a map may have (SEMI wafer sizes up to 450 mm)."""
+
+
+def velox_fields(params: object) -> dict[str, float]:
+    """A prober's ``WaferMapParams`` (edge area in um) as :class:`WaferMap` field values (edge
+    exclusion in mm): the one place the Velox map parameters are converted."""
+    p: Any = params
+    return {
+        "diameter_mm": p.diameter_mm, "die_width_um": p.die_width_um,
+        "die_height_um": p.die_height_um, "edge_exclusion_mm": p.edge_area_um / 1000.0,
+        "flat_angle_deg": p.flat_angle_deg, "x_offset_um": p.x_offset_um,
+        "y_offset_um": p.y_offset_um,
+    }
 
 
 @dataclass(frozen=True)
@@ -73,15 +87,15 @@ class WaferMap:
     def from_velox(cls, params: object, home: DieIndex | None = None) -> WaferMap:
         """The map of a prober's ``GetWaferMapParams2`` reply (a ``WaferMapParams``: diameter
         mm, die width/height um, flat angle deg, x/y offset um, edge area um)."""
-        p: object = params
-        return cls(
-            diameter_mm=p.diameter_mm, die_width_um=p.die_width_um,  # type: ignore[attr-defined]
-            die_height_um=p.die_height_um,  # type: ignore[attr-defined]
-            edge_exclusion_mm=p.edge_area_um / 1000.0,  # type: ignore[attr-defined]
-            flat_angle_deg=p.flat_angle_deg,  # type: ignore[attr-defined]
-            x_offset_um=p.x_offset_um, y_offset_um=p.y_offset_um,  # type: ignore[attr-defined]
-            home=home,
-        )
+        return cls(**velox_fields(params), home=home)
+
+    def velox_params(self, flat_length_mm: float) -> tuple[float, ...]:
+        """This map as the eight ``SetWaferMapParams2`` / ``GetWaferMapParams2`` values, in
+        order: diameter (mm), die width, die height (um), flat length (mm, not part of the map:
+        given), flat angle (deg, int), x offset, y offset (um), edge area (um)."""
+        return (self.diameter_mm, self.die_width_um, self.die_height_um, flat_length_mm,
+                int(self.flat_angle_deg), self.x_offset_um, self.y_offset_um,
+                self.edge_exclusion_mm * 1000.0)
 
     # -- grid -------------------------------------------------------------------------------
     @property
@@ -148,3 +162,33 @@ class WaferMap:
     def radius_fraction(self, col: int, row: int) -> float:
         """Distance of the die centre from the wafer centre as a fraction of the radius."""
         return math.hypot(*self.die_center_um(col, row)) / (self.diameter_mm * 500)
+
+
+@dataclass(frozen=True)
+class YieldCount:
+    """Dies of a route by outcome: ``total`` (route), ``tested`` (binned), ``passed``,
+    ``failed``, and ``per_bin`` {bin code: dies}."""
+
+    total: int
+    tested: int
+    passed: int
+    failed: int
+    per_bin: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> float | None:
+        """Yield in % of the tested dies, 2 decimals (None if none tested)."""
+        return round(100.0 * self.passed / self.tested, 2) if self.tested else None
+
+
+def count_yield(route: Iterable[DieIndex], bins: Mapping[DieIndex, int | None],
+                pass_codes: Container[int]) -> YieldCount:
+    """The one yield count (prober twin, wafer outputs, GUI): dies of ``route`` with a bin in
+    ``bins`` are tested, those whose code is in ``pass_codes`` passed."""
+    route = list(route)
+    codes = [b for d in route if (b := bins.get(d)) is not None]
+    passed = sum(1 for b in codes if b in pass_codes)
+    per_bin: dict[int, int] = {}
+    for b in codes:
+        per_bin[b] = per_bin.get(b, 0) + 1
+    return YieldCount(len(route), len(codes), passed, len(codes) - passed, per_bin)

@@ -60,7 +60,7 @@ def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
 
 def test_bad_recipe_is_refused_with_the_key(qtbot, window, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text((__import__("procedures.recipe", fromlist=["RECIPE_DIR"]).RECIPE_DIR
+    bad.write_text((__import__("procedures.wafer.recipe", fromlist=["RECIPE_DIR"]).RECIPE_DIR
                     / "demo-wafer.toml").read_text().replace('procedure = "forming"',
                                                              'procedure = "teleport"'))
     assert not window.wafer_panel.load(bad)
@@ -70,7 +70,7 @@ def test_bad_recipe_is_refused_with_the_key(qtbot, window, tmp_path):
 
 
 def test_recipe_subsites_are_drawn_on_the_current_die(qtbot, window, tmp_path):
-    from procedures.recipe import RECIPE_DIR
+    from procedures.wafer.recipe import RECIPE_DIR
 
     text = (RECIPE_DIR / "demo-wafer.toml").read_text()
     text = text.replace("[contact]", "[[subsites]]\nlabel = \"A\"\ndx_um = 0\ndy_um = 0\n\n"

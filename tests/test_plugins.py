@@ -78,7 +78,7 @@ def test_gui_procedure_list_and_form_show_the_plugin(installed_plugin, qtbot, si
 
 
 def test_recipes_accept_the_plugin(installed_plugin):
-    from procedures.recipe import parse_recipe
+    from procedures.wafer.recipe import parse_recipe
 
     base = (Path(registry.__file__).parents[1] / "resources" / "recipes"
             / "demo-wafer.toml").read_text()

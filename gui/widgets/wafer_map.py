@@ -23,7 +23,7 @@ from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPen
 from PyQt6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
-from instruments.wafermap import DieIndex, WaferMap
+from instruments.wafermap import DieIndex, WaferMap, count_yield
 
 UNTESTED_COLOR = "#eeeeee"
 """Fill of a die with no bin / no value yet."""
@@ -497,9 +497,9 @@ class WaferMapWidget(QWidget):
 
     def yield_counts(self) -> tuple[int, int]:
         """``(passing dies, binned dies)`` from the bins and the bin table."""
-        n_pass = sum(1 for b in self._bins.values()
-                     if b in self._bin_table and self._bin_table[b].passed)
-        return n_pass, len(self._bins)
+        passing = {c for c, info in self._bin_table.items() if info.passed}
+        y = count_yield(self._bins, self._bins, passing)
+        return y.passed, y.tested
 
     def _recolor(self) -> None:
         n = len(self._wm.dies)

@@ -102,7 +102,7 @@ from instruments.cascade.velox_commands import (  # noqa: F401 - re-exported
     MIN_SEPARATION_GAP_UM,
 )
 from instruments.sim.prober_heater import DEW_POINT_C, HeaterMixin, ProberError  # noqa: F401
-from instruments.wafermap import DieIndex, WaferMap
+from instruments.wafermap import DieIndex, WaferMap, count_yield
 
 #: Height tolerance (um) for deciding which preset height the chuck is at.
 Z_TOLERANCE_UM = 0.5
@@ -692,9 +692,8 @@ class ProberModel(HeaterMixin):
 
     def map_yield(self) -> tuple[int, int, int, int]:
         """ReadMapYield: (total, tested, passed, failed) over the route."""
-        tested = [self.bins[d] for d in self.route if d in self.bins]
-        passed = sum(1 for b in tested if b in self.config.pass_bins)
-        return len(self.route), len(tested), passed, len(tested) - passed
+        y = count_yield(self.route, self.bins, self.config.pass_bins)
+        return y.total, y.tested, y.passed, y.failed
 
     def set_map_home(self, die: DieIndex | None = None) -> None:
         """SetMapHome: the home die becomes ``die`` (default: the current die)."""
@@ -723,9 +722,7 @@ class ProberModel(HeaterMixin):
     def wafer_map_params(self) -> tuple[float, ...]:
         """GetWaferMapParams2: Diameter (mm), DieWidth, DieHeight (um), FlatLength (mm),
         FlatAngle (deg), XOffset, YOffset (um), EdgeArea (um)."""
-        m = self.map
-        return (m.diameter_mm, m.die_width_um, m.die_height_um, self.flat_length_mm,
-                int(m.flat_angle_deg), m.x_offset_um, m.y_offset_um, m.edge_exclusion_mm * 1000)
+        return self.map.velox_params(self.flat_length_mm)
 
     def map_dims(self) -> tuple[str, float, float, int, int]:
         """GetMapDims: MapType (W), index X, Y (um), columns, rows of the map's grid."""

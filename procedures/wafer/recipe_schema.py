@@ -220,13 +220,13 @@ class _Builder:
         self.source = source
 
     def fail(self, path: tuple[Any, ...], message: str) -> Exception:
-        from procedures.recipe import RecipeError
+        from procedures.wafer.recipe import RecipeError
 
         return RecipeError(message, key_text(path), find_line(self.text, path), self.source)
 
     def recipe(self, s: RecipeSchema) -> Any:
-        from procedures.recipe import Recipe
         from procedures.validation import path_name
+        from procedures.wafer.recipe import Recipe
 
         name = s.name if s.name is not None else (Path(self.source).stem or "recipe")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
@@ -240,7 +240,7 @@ class _Builder:
         subsites = self.subsites(s.subsites)
         steps = self.steps(s.steps)
         contact = self.contact(s.contact, steps)
-        from procedures.recipe import ChuckSpec, FaultSpec
+        from procedures.wafer.recipe import ChuckSpec, FaultSpec
 
         chuck = ChuckSpec(s.chuck.temperature_c, s.chuck.soak_s, s.chuck.heater_timeout_s)
         faults = FaultSpec(s.faults.on_fault, s.faults.max_consecutive)
@@ -257,8 +257,8 @@ class _Builder:
         )
 
     def wafer(self, w: WaferSchema) -> Any:
-        from procedures.recipe import WaferSpec
         from procedures.validation import path_name
+        from procedures.wafer.recipe import WaferSpec
 
         p = ("wafer",)
         for key in ("lot", "wafer_id"):
@@ -296,7 +296,7 @@ class _Builder:
         return spec
 
     def route(self, r: RouteSchema, wafer: Any) -> Any:
-        from procedures.recipe import ChuckSpec, ContactSpec, FaultSpec, Recipe, RouteSpec
+        from procedures.wafer.recipe import ChuckSpec, ContactSpec, FaultSpec, Recipe, RouteSpec
 
         p = ("route",)
         mode = r.mode or ("list" if r.dies is not None else "all")
@@ -332,7 +332,7 @@ class _Builder:
         return spec
 
     def subsites(self, raw: list[SubsiteSchema]) -> list[Any]:
-        from procedures.recipe import SubsiteSpec
+        from procedures.wafer.recipe import SubsiteSpec
 
         out = []
         for i, t in enumerate(raw):
@@ -344,9 +344,9 @@ class _Builder:
         return out
 
     def steps(self, raw: list[StepSchema]) -> list[Any]:
-        from procedures.recipe import _EXECUTOR_PARAMS, StepSpec
         from procedures.registry import PROCEDURES
         from procedures.validation import coerce_parameter
+        from procedures.wafer.recipe import _EXECUTOR_PARAMS, StepSpec
 
         out: list[Any] = []
         for i, t in enumerate(raw):
@@ -397,9 +397,9 @@ class _Builder:
         return out
 
     def split(self, t: StepSchema, p: tuple[Any, ...], known: dict) -> Any:
-        from procedures.recipe import _EXECUTOR_PARAMS, SplitSpec
         from procedures.targets import parse_cells
         from procedures.validation import coerce_parameter
+        from procedures.wafer.recipe import _EXECUTOR_PARAMS, SplitSpec
 
         sp = t.split
         if sp is None:
@@ -431,8 +431,8 @@ class _Builder:
         return SplitSpec(sp.param, tuple(values), groups)
 
     def contact(self, c: ContactSchema, steps: list[Any]) -> Any:
-        from procedures.recipe import ContactSpec, _read_only
         from procedures.targets import parse_cells
+        from procedures.wafer.recipe import ContactSpec, _read_only
 
         p = ("contact",)
         spec = ContactSpec(
@@ -463,7 +463,7 @@ class _Builder:
         return spec
 
     def bins(self, raw: list[BinSchema], steps: list[Any]) -> list[Any]:
-        from procedures.recipe import _DEFAULT_FAIL, _DEFAULT_SPECIAL, BinRule
+        from procedures.wafer.binning import DEFAULT_FAIL, DEFAULT_SPECIAL, BinRule
 
         names = {s.name for s in steps}
         out: list[Any] = []
@@ -483,23 +483,23 @@ class _Builder:
                                t.passed, t.color,
                                {k: (v[0], v[1]) for k, v in t.limits.items()}, t.special))
         specials = {b.special for b in out if b.special}
-        for kind, rule in _DEFAULT_SPECIAL.items():
+        for kind, rule in DEFAULT_SPECIAL.items():
             if kind not in specials:
                 if rule.code in {b.code for b in out}:
                     raise self.fail(("bins",), f"code {rule.code} is taken; define the "
                                     f"{kind!r} bin yourself (special = {kind!r})")
                 out.append(rule)
         if not any(not b.special and not b.limits for b in out):
-            if _DEFAULT_FAIL.code in {b.code for b in out}:
+            if DEFAULT_FAIL.code in {b.code for b in out}:
                 raise self.fail(("bins",), "add a catch-all bin (one without limits)")
-            out.append(_DEFAULT_FAIL)
+            out.append(DEFAULT_FAIL)
         return out
 
 
 def build_recipe(doc: dict[str, Any], text: str, source: str) -> Any:
     """The Recipe of a parsed TOML document: schema first, then cross-references."""
     from instruments.tomlschema import validate_toml
-    from procedures.recipe import RecipeError
+    from procedures.wafer.recipe import RecipeError
 
     schema = validate_toml(RecipeSchema, doc, text, source, error=RecipeError)
     return _Builder(text, source).recipe(schema)

@@ -1,4 +1,4 @@
-"""Recipes checked by the pydantic schema (procedures.recipe_schema): types, bounds, names in
+"""Recipes checked by the pydantic schema (procedures.wafer.recipe_schema): types, bounds, names in
 paths, bin names, a grid walk that cannot hang; every message names the file, line and key."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from instruments.wafermap import MAX_GRID_POSITIONS, WaferMap
-from procedures.recipe import RecipeError, parse_recipe
-from procedures.wafer_outputs import g85_xml, read_g85
+from procedures.wafer.g85 import g85_xml, read_g85
+from procedures.wafer.recipe import RecipeError, parse_recipe
 
 BASE = """\
 name = "t"
@@ -157,7 +157,7 @@ def test_integral_float_for_an_integer_parameter_is_accepted():
 def test_bins_xml_holds_any_bin_name():
     """Whatever reaches the writer (a recipe refuses them, other callers may not), bins.xml
     stays readable: characters XML cannot hold are replaced."""
-    from procedures.recipe import BinRule
+    from procedures.wafer.recipe import BinRule
 
     wmap = WaferMap()
     die = wmap.dies[0]

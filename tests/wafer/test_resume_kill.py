@@ -19,7 +19,7 @@ from pymeasure.experiment import Results
 from procedures.catalog import Catalog
 from tests._events import GUARD_S, total_rows, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 RECIPE = """\
 name = "killme"

@@ -1,8 +1,7 @@
 """Wafer recipes: a TOML file describing what to measure on which dies, and how to bin them.
 
-(Over 500 lines: the recipe model, route planning, binning and limit checks stay together here
-until the ``procedures/wafer/`` split of issue 12; the file schema is in
-:mod:`procedures.recipe_schema`.)
+(The recipe model and its limit checks; the file schema is :mod:`procedures.wafer.recipe_schema`,
+route planning :mod:`procedures.wafer.route`, bin rules :mod:`procedures.wafer.binning`.)
 
 A recipe names the wafer (identity and map geometry), the route over its dies, the subsites of a
 die, the steps run on every die/subsite (a procedure with parameters and cells, optionally a
@@ -41,7 +40,7 @@ temperature), the contact check, the fault policy and the bin rules. Example::
     limits = { "form.v_form" = [2.0, 3.5] }
 
 Everything is checked by :func:`load_recipe` (the pydantic schema of
-:mod:`procedures.recipe_schema`: unknown keys, types, bounds, route, bins) and
+:mod:`procedures.wafer.recipe_schema`: unknown keys, types, bounds, route, bins) and
 :meth:`Recipe.validate` (every procedure run the recipe will make is built and validated against
 the bench's safety limits). Errors are :class:`RecipeError` naming the file, the line (when it can
 be found) and the key, e.g. ``demo.toml:31: steps[0].params.v_stop: 9 V on BL exceeds ...``.
@@ -62,7 +61,6 @@ defaults are added when a recipe does not define them (80 no contact, 81 short, 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +70,16 @@ from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError, find_line, key_path, parse_toml
 from instruments.wafermap import DieIndex, WaferMap
 from procedures.base import set_parameters
+from procedures.wafer.binning import (
+    NULL_BIN,
+    BinRule,
+    evaluate_bins,
+    special_bin,
+)
+from procedures.wafer.route import RouteError, plan_route
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "resources" / "recipes"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "resources" / "recipes"
 ORIGINS = ("top-left", "top-right", "bottom-left", "bottom-right")
-SPECIAL_BINS = ("no-contact", "short", "fault")
-NULL_BIN = 255
-"""Bin code reserved for 'no die' in the SEMI G85 export."""
 
 #: procedures known to leave cells unchanged (allowed on the contact reference cells)
 _READ_ONLY = {"conductance-map": {"pattern": "none", "form_first": False}}
@@ -330,43 +332,6 @@ class FaultSpec:
     max_consecutive: int = 3
 
 
-@dataclass(frozen=True)
-class BinRule:
-    """A bin: code (0..254), name, pass/fail, colour and the limits that select it."""
-
-    code: int
-    name: str
-    passed: bool = False
-    color: str = "#c62828"
-    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
-    special: str = ""
-
-    def matches(self, figures: dict[str, Any]) -> bool:
-        """True if every limit holds on ``figures`` (missing/NaN fails)."""
-        for key, (lo, hi) in self.limits.items():
-            v = figures.get(key)
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                return False
-            if not (math.isfinite(x) and lo <= x <= hi):
-                return False
-        return True
-
-    def failed_limits(self, figures: dict[str, Any]) -> list[str]:
-        """The limit keys that do not hold (for reports)."""
-        return [k for k in self.limits if not BinRule(0, "", limits={k: self.limits[k]})
-                .matches(figures)]
-
-
-_DEFAULT_SPECIAL = {
-    "no-contact": BinRule(80, "no contact", False, "#424242", special="no-contact"),
-    "short": BinRule(81, "short", False, "#000000", special="short"),
-    "fault": BinRule(90, "fault", False, "#ff6f00", special="fault"),
-}
-_DEFAULT_FAIL = BinRule(99, "fail", False, "#c62828")
-
-
 # ------------------------------------------------------------------------------------------------
 # The recipe
 # ------------------------------------------------------------------------------------------------
@@ -411,36 +376,10 @@ class Recipe:
             dies: restrict to these dies (recipe indices, kept in route order); a die that is
                 not on the map raises RecipeError.
         """
-        wmap = self.wafer_map()
-        w, r = self.wafer, self.route
-        if r.mode == "list":
-            picked = [w.to_map(c, rr, wmap) for c, rr in r.dies]
-        else:
-            picked = []
-            for die in wmap.dies:
-                rc = _from_map(w, wmap, die)
-                if r.mode == "region":
-                    if r.cols is not None and not r.cols[0] <= rc[0] <= r.cols[1]:
-                        continue
-                    if r.rows is not None and not r.rows[0] <= rc[1] <= r.rows[1]:
-                        continue
-                    if r.max_radius is not None and wmap.radius_fraction(*die) > r.max_radius:
-                        continue
-                picked.append(die)
-            picked = _order(picked, r.order, r.pattern)
-        excluded = {w.to_map(c, rr, wmap) for c, rr in r.exclude}
-        route = [d for d in picked if d not in excluded]
-        if dies is not None:
-            wanted = []
-            for c, rr in dies:
-                d = w.to_map(c, rr, wmap)
-                if d not in wmap.die_set:
-                    raise RecipeError(f"die ({c}, {rr}) is not on the wafer map", "--dies")
-                wanted.append(d)
-            in_route = [d for d in route if d in set(wanted)]
-            extra = [d for d in wanted if d not in set(route)]
-            route = in_route + extra
-        return route
+        try:
+            return plan_route(self.wafer, self.route, dies)
+        except RouteError as exc:
+            raise RecipeError(str(exc), exc.key) from None
 
     # -- runs and validation ----------------------------------------------------------------------
     def step_runs(self) -> list[StepRun]:
@@ -535,17 +474,11 @@ class Recipe:
 
     def special_bin(self, kind: str) -> BinRule:
         """The bin for ``no-contact``, ``short`` or ``fault``."""
-        for b in self.bins:
-            if b.special == kind:
-                return b
-        return _DEFAULT_SPECIAL[kind]
+        return special_bin(self.bins, kind)
 
     def evaluate_bins(self, figures: dict[str, Any]) -> BinRule:
         """The first (non-special) rule whose limits hold on ``figures``."""
-        for b in self.bins:
-            if not b.special and b.matches(figures):
-                return b
-        return _DEFAULT_FAIL
+        return evaluate_bins(self.bins, figures)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -576,9 +509,9 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 
 
 def parse_recipe(text: str, source: str = "recipe") -> Recipe:
-    """Parse recipe TOML text against :mod:`procedures.recipe_schema`; RecipeError naming the
+    """Parse recipe TOML text against :mod:`procedures.wafer.recipe_schema`; RecipeError naming the
     line/key of the first problem."""
-    from procedures.recipe_schema import build_recipe
+    from procedures.wafer.recipe_schema import build_recipe
 
     doc, line, problem = parse_toml(text, source)
     if problem:
@@ -591,24 +524,6 @@ def _read_only(step: StepSpec) -> bool:
     if need is None:
         return False
     return all(step.params.get(k, v) == v for k, v in need.items())
-
-
-def _from_map(w: WaferSpec, wmap: WaferMap, die: DieIndex) -> DieIndex:
-    """Map indices -> recipe indices (the conversion is its own inverse)."""
-    return w.to_map(die[0], die[1], wmap)
-
-
-def _order(dies: list[DieIndex], order: str, pattern: str) -> list[DieIndex]:
-    """Sort dies into lines (rows or columns) and walk them one-way or serpentine."""
-    major = 1 if order == "row" else 0
-    lines: dict[int, list[DieIndex]] = {}
-    for d in dies:
-        lines.setdefault(d[major], []).append(d)
-    out: list[DieIndex] = []
-    for i, key in enumerate(sorted(lines)):
-        line = sorted(lines[key], key=lambda d: d[1 - major])
-        out.extend(reversed(line) if pattern == "serpentine" and i % 2 else line)
-    return out
 
 
 __all__ = [

@@ -11,10 +11,11 @@ from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
 from procedures.catalog import Catalog
-from procedures.recipe import parse_recipe
 from procedures.runner import RunCallbacks
-from procedures.wafer_outputs import MapGeometry, hex_rgb, read_g85, read_png
-from procedures.wafer_run import WaferCallbacks, WaferRun
+from procedures.wafer import WaferCallbacks, WaferRun
+from procedures.wafer.g85 import read_g85
+from procedures.wafer.maps import MapGeometry, hex_rgb, read_png
+from procedures.wafer.recipe import parse_recipe
 
 SMALL = """\
 name = "small"
@@ -74,7 +75,7 @@ def _safe(bench):
 
 
 def _counted(run, die):
-    return [e for e in run.die_record(die)["runs"] if e.get("counted")]
+    return [e for e in run.die_record(die).runs if e.counted]
 
 
 def test_small_run_bins_outputs_maps_and_prober_bins(sim_bench, data_root):
@@ -86,18 +87,18 @@ def test_small_run_bins_outputs_maps_and_prober_bins(sim_bench, data_root):
     outcome = run.run()
     assert outcome.state == "completed", outcome.error
     assert outcome.dies_done == outcome.dies_total == 4
-    bins = {d: run.die_record(d)["bin"] for d in run.route}
+    bins = {d: run.die_record(d).bin for d in run.route}
     assert bins == {(9, 9): 1, (7, 2): 80, (6, 2): 81, (1, 9): 1}  # (7,2) dead, (6,2) short
     assert [r.die for r in finished] == run.route and finished[1].bin_name == "no contact"
     # the prober holds the same bins; its yield counts them
     assert {d: sim_bench.lab.prober.bins[d] for d in run.route} == bins
     # contact check: unformed-cell leakage (nA) vs noise floor vs short
-    state = {d: run.die_record(d)["contact"][-1] for d in run.route}
+    state = {d: run.die_record(d).contact[-1] for d in run.route}
     assert state[(7, 2)]["state"] == "open" and state[(7, 2)]["current_a"] < 1e-10
     assert state[(6, 2)]["state"] == "short" and state[(6, 2)]["g_max_s"] > 1e-4
     assert 3e-10 < state[(9, 9)]["current_a"] < 1e-7
     # positions read back from the prober are recorded
-    pos = run.die_record((1, 9))["positions"][0]
+    pos = run.die_record((1, 9)).positions[0]
     assert (pos["col"], pos["row"]) == (1, 9)
     # summary table: one row per die, split values kept, percentiles and cycling failure cycle
     out = outcome.out_dir
@@ -184,9 +185,9 @@ def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
     run.resume()
     outcome = run.wait(60)
     assert outcome is not None and outcome.state == "completed"
-    events = [e["event"] for e in run.cursor["events"]]
+    events = [e["event"] for e in run.cursor.events]
     assert events.index("paused") < events.index("resumed")
-    resumed = next(e for e in run.cursor["events"] if e["event"] == "resumed")
+    resumed = next(e for e in run.cursor.events if e["event"] == "resumed")
     assert (resumed["position"]["col"], resumed["position"]["row"]) == (9, 9)  # re-read
     assert all(len(_counted(run, d)) == 2 for d in run.route)
 
@@ -205,13 +206,13 @@ def test_abort_mid_step_then_reopen_redoes_only_that_step(sim_bench, data_root):
     outcome = run.run()
     assert outcome.state == "aborted" and outcome.dies_done == 1
     assert _safe(sim_bench)
-    stopped = [e for e in run.die_record((10, 9))["runs"] if not e["counted"]]
-    assert len(stopped) == 1 and stopped[0]["status"] == "aborted"
+    stopped = [e for e in run.die_record((10, 9)).runs if not e.counted]
+    assert len(stopped) == 1 and stopped[0].status == "aborted"
     again = WaferRun.reopen(recipe, sim_bench, data_root, catalog, outcome.out_dir)
     again.draw_maps = False
     assert again.run().state == "completed"
     for die in again.route:
-        units = [e["unit"] for e in _counted(again, die)]
+        units = [e.unit for e in _counted(again, die)]
         assert sorted(units) == ["0/0/0", "0/0/1"]  # each step exactly once
     # the first die was not measured again: 2 runs in the catalog, the second die 3
     assert len(catalog.runs(die=(9, 9))) == 2
@@ -247,16 +248,16 @@ def test_instrument_timeout_mid_die_is_made_safe_and_retried_or_binned(sim_bench
     outcome = run.run()
     assert fired.is_set() and outcome.state == "completed"
     rec = run.die_record((9, 9))
-    assert len(rec["faults"]) == 1
-    assert "VI_ERROR_TMO" in rec["faults"][0]["error"], rec["faults"][0]["error"]
-    failed = [e for e in rec["runs"] if e["status"] == "failed"]
+    assert len(rec.faults) == 1
+    assert "VI_ERROR_TMO" in rec.faults[0]["error"], rec.faults[0]["error"]
+    failed = [e for e in rec.runs if e.status == "failed"]
     assert len(failed) == 1
-    assert catalog.get(failed[0]["run_id"]).status == "failed"
+    assert catalog.get(failed[0].run_id).status == "failed"
     if on_fault == "retry":
-        assert rec["bin"] == 1 and len(_counted(run, (9, 9))) == 2
+        assert rec.bin == 1 and len(_counted(run, (9, 9))) == 2
     else:
-        assert rec["bin"] == 90 and rec["bin_name"] == "fault"
-    assert run.die_record((10, 9))["bin"] == 1  # the run went on
+        assert rec.bin == 90 and rec.bin_name == "fault"
+    assert run.die_record((10, 9)).bin == 1  # the run went on
     assert _safe(sim_bench)
 
 
@@ -329,21 +330,21 @@ def test_progressive_contact_subsites_and_temperature_step(sim_bench, data_root)
     outcome = run.run()
     assert outcome.state == "completed", outcome.error
     dead = run.die_record((7, 2))
-    assert dead["bin"] == 80
-    check = dead["contact"][-1]
+    assert dead.bin == 80
+    check = dead.contact[-1]
     assert check["tries"] == 4 and check["state"] == "open"  # 1 touchdown + 3 Z steps
     assert check["z_um"] == pytest.approx(prober.contact_um + 15.0)
     good = run.die_record((9, 9))
-    xs = {p["label"]: (p["x_from_home_um"], p["y_from_home_um"]) for p in good["positions"]}
+    xs = {p["label"]: (p["x_from_home_um"], p["y_from_home_um"]) for p in good.positions}
     assert xs == {"A": (-2000.0, 2000.0), "B": (2000.0, -2000.0)}
-    units = sorted(e["unit"] for e in _counted(run, (9, 9)))
+    units = sorted(e.unit for e in _counted(run, (9, 9)))
     assert units == ["0/0/0", "0/1/0", "1/0/0", "1/1/0"]
-    entries = {e["unit"]: catalog.get(e["run_id"]) for e in _counted(run, (9, 9))}
+    entries = {e.unit: catalog.get(e.run_id) for e in _counted(run, (9, 9))}
     assert abs(entries["0/0/0"].temperature_c - 25.0) < 0.5
     assert abs(entries["0/1/0"].temperature_c - 60.0) < 0.5
     assert {e.subsite for e in entries.values()} == {0, 1}
     assert "/s01/" in entries["1/0/0"].file
-    assert sum(e["event"] == "temperature" for e in run.cursor["events"]) == 1
+    assert sum(e["event"] == "temperature" for e in run.cursor.events) == 1
 
 
 def test_resume_marks_an_unrecorded_run_and_stands_in_for_its_missing_file(sim_bench, data_root):
@@ -365,5 +366,5 @@ def test_resume_marks_an_unrecorded_run_and_stands_in_for_its_missing_file(sim_b
     assert entry.status == "aborted" and "interrupted" in entry.message
     assert "stands in" in entry.message
     assert Results.load(str(ghost)).data.empty
-    assert [o["run_id"] for o in again.cursor["orphans"]] == [rid]
+    assert [o["run_id"] for o in again.cursor.orphans] == [rid]
     assert len(_counted(again, (9, 9))) == 2

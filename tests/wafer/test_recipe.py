@@ -6,7 +6,7 @@ import math
 import pytest
 
 from instruments.bench import load_bench_config
-from procedures.recipe import (
+from procedures.wafer.recipe import (
     RecipeError,
     find_line,
     load_recipe,

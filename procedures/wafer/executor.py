@@ -1,0 +1,630 @@
+"""The wafer-run executor: a recipe executed die by die, with binning, pause/resume/abort and crash-safe resume.
+
+:class:`WaferRun` is a state machine over the recipe's route. For every die, for every subsite:
+
+1. step: separate, ``StepNextDie col row 0`` (plus ``MoveChuckSubsite dx dy`` for recipe
+   subsites), read back the position the prober reports (``ReadMapPosition2``) and record it;
+2. contact and verify (:mod:`procedures.wafer.contact`: reference cells read ``contact``,
+   ``open`` or ``short``; progressive contact). A die that cannot be contacted (or is shorted)
+   gets the ``no-contact`` (``short``) bin. The contact check and the bins need no result of a
+   procedure, so dead and shorted dies cost one touchdown;
+3. run the recipe's steps, one procedure run per split group, each through
+   :func:`procedures.runner.prepare_run` (``move_prober=False``, ``safe_end=False``): the data
+   go to the usual results files and the catalog;
+4. separate, evaluate the bin rules on the die's figures (:mod:`procedures.wafer.outputs`), bin
+   the die on the prober (``BinMapDie``), in the cursor and in the catalog (``wafer_bin`` in
+   each run's summary), then the next die.
+
+This module is the loop and its threading; preflight (:mod:`procedures.wafer.preflight`),
+contact, reconcile-on-resume (:mod:`procedures.wafer.reconcile`) and outputs
+(:mod:`procedures.wafer.outputs`) are their own modules. The cursor
+(:class:`~procedures.wafer.cursor.WaferCursor`, ``cursor.json`` in the wafer output folder) is
+written atomically (temporary file, fsync, rename) before and after every procedure run. A
+process killed at any point resumes (:meth:`WaferRun.reopen`) without redoing a recorded run or
+skipping one: the run in flight at the kill is redone, and its old catalog entry is kept but
+marked ``aborted`` with a note (a header-only results file stands in if the kill came before the
+file was written). Prober bins are pushed again on resume.
+
+Faults (an instrument error or timeout in our prober/contact calls, or a failed procedure run)
+leave the bench safe (``bench.safe_state()``), are recorded on the die, and either retry once
+(re-step, re-contact, redo the failed run; ``on_fault = "retry"``) or give the die the ``fault``
+bin (``next-die``). ``max_consecutive`` faulted dies in a row stop the run (resumable).
+
+Pause, resume and abort are thread-safe (for a GUI): pause takes effect when the current
+procedure run has finished (outputs off, chuck separated); resume re-reads the prober's position
+and contacts again; abort stops the current run at once (it stays recorded as aborted and is
+redone on resume). Simulated bench note: the virtual wafer's device states are saved when the
+bench closes, so after a SIGKILL the devices go back to their last saved state; the data and the
+catalog stay consistent.
+
+(Over 400 lines: the die loop, its fault/retry policy and the pause/abort checkpoints are one
+state machine; the steps it calls are in their own modules.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from instruments.wafermap import DieIndex
+from procedures.catalog import Catalog
+from procedures.runner import RunOutcome, prepare_run
+from procedures.validation import safe_component
+from procedures.wafer.atomic import atomic_write
+from procedures.wafer.contact import ContactState, step_to, touchdown
+from procedures.wafer.cursor import (
+    DieRecord,
+    PendingUnit,
+    RunEntry,
+    WaferCursor,
+    now,
+    plain,
+)
+from procedures.wafer.errors import PreflightError, WaferRunError
+from procedures.wafer.events import DieResult, WaferCallbacks, WaferOutcome, WaferProgress
+from procedures.wafer.figures import die_figures, run_figures
+from procedures.wafer.folders import wafer_runs_dir
+from procedures.wafer.outputs import write_outputs
+from procedures.wafer.preflight import preflight
+from procedures.wafer.recipe import BinRule, Recipe, StepRun
+from procedures.wafer.reconcile import reconcile
+
+log = logging.getLogger(__name__)
+
+class _Abort(Exception):
+    """Internal: the operator aborted."""
+
+
+class _Fault(Exception):
+    """Internal: a fault on the current die."""
+
+
+def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary without its (long) per-device lists, for the cursor."""
+    return {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
+
+
+def load_cursor(out_dir: Path) -> WaferCursor:
+    """Read a wafer output folder's cursor (WaferRunError if missing or unreadable)."""
+    return WaferCursor.load(out_dir)
+
+
+class WaferRun:
+    """One wafer run of a recipe on an open bench. Build with :meth:`create` or :meth:`reopen`.
+
+    :meth:`run` executes it in the calling thread (:meth:`start` in a new thread); :meth:`pause`,
+    :meth:`resume` and :meth:`abort` may be called from any thread. ``timings`` accumulates the
+    wall time per phase (``step``, ``contact``, ``procedure:<step>``, ``binning``, ``cursor``,
+    ``outputs``, ``preflight``, ``temperature``) in seconds.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        bench: Any,
+        data_root: Path,
+        catalog: Catalog,
+        out_dir: Path,
+        cursor: WaferCursor,
+        callbacks: WaferCallbacks | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.bench = bench
+        self.data_root = Path(data_root)
+        self.catalog = catalog
+        self.out_dir = Path(out_dir)
+        self.cursor = cursor
+        self.callbacks = callbacks or WaferCallbacks()
+        self.timings: dict[str, float] = {}
+        self.draw_maps = True
+        self._lock = threading.RLock()
+        self._pause = threading.Event()
+        self._abort = threading.Event()
+        self._wake = threading.Event()
+        self._handle: Any = None
+        self._thread: threading.Thread | None = None
+        self.contact = ContactState()
+        self.set_point: float | None = None
+        self._t0 = time.monotonic()
+        self._fraction0: float | None = None
+        self._consecutive_faults = 0
+        self.outcome: WaferOutcome | None = None
+        self._runs = recipe.step_runs()
+        self._subsites = recipe.subsites or []
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        recipe: Recipe,
+        bench: Any,
+        data_root: Path,
+        catalog: Catalog,
+        dies: list[DieIndex] | None = None,
+        callbacks: WaferCallbacks | None = None,
+        out_dir: Path | None = None,
+    ) -> WaferRun:
+        """A new wafer run: validates the recipe against the bench limits, plans the route
+        (``dies``: only these, recipe indices), makes the output folder and its cursor."""
+        recipe.validate(bench.limits)
+        route = recipe.plan_route(dies)
+        if out_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            base = wafer_runs_dir(data_root, recipe)
+            out_dir = base / f"{safe_component(recipe.name)}_{stamp}"
+            n = 1
+            while out_dir.exists():
+                n += 1
+                out_dir = base / f"{safe_component(recipe.name)}_{stamp}_{n}"
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(out_dir / "recipe.toml", recipe.text)
+        floor = max((r.id for r in catalog.runs(wafer=recipe.wafer.wafer_id)), default=0)
+        cursor = WaferCursor(
+            recipe_name=recipe.name, recipe_sha256=recipe.sha256, recipe_source=recipe.source,
+            lot=recipe.wafer.lot, wafer_id=recipe.wafer.wafer_id, bench=bench.config.name,
+            route=list(route), catalog_floor=int(floor),
+        )
+        run = cls(recipe, bench, data_root, catalog, out_dir, cursor, callbacks)
+        run.save()
+        return run
+
+    @classmethod
+    def reopen(
+        cls,
+        recipe: Recipe,
+        bench: Any,
+        data_root: Path,
+        catalog: Catalog,
+        out_dir: Path,
+        callbacks: WaferCallbacks | None = None,
+    ) -> WaferRun:
+        """Continue the wafer run in ``out_dir`` (after a kill, abort or pause).
+
+        Raises WaferRunError if the recipe changed since the run was created (its saved copy is
+        ``out_dir/recipe.toml``).
+        """
+        cursor = load_cursor(out_dir)
+        if cursor.recipe_sha256 != recipe.sha256:
+            raise WaferRunError(
+                f"the recipe changed since this wafer run started; resume with its saved copy "
+                f"{Path(out_dir) / 'recipe.toml'} or start a new run"
+            )
+        recipe.validate(bench.limits)
+        return cls(recipe, bench, data_root, catalog, Path(out_dir), cursor, callbacks)
+
+    # -- control (any thread) ---------------------------------------------------------------------
+    def pause(self) -> None:
+        """Pause after the current procedure run (outputs off, chuck separated)."""
+        self._pause.set()
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Continue a paused run (the prober position is read again, then contact)."""
+        self._pause.clear()
+        self._wake.set()
+
+    def abort(self) -> None:
+        """Stop now: the current procedure run is aborted (redone on a later resume)."""
+        self._abort.set()
+        self._wake.set()
+        handle = self._handle
+        if handle is not None:
+            handle.stop()
+
+    @property
+    def state(self) -> str:
+        """Cursor state: created, running, paused, aborted, failed or completed."""
+        return self.cursor.state
+
+    @property
+    def route(self) -> list[DieIndex]:
+        """The dies of the run, in order (map indices)."""
+        return list(self.cursor.route)
+
+    def die_record(self, die: DieIndex) -> DieRecord:
+        """The cursor's record of ``die`` (state, bin, runs, contact, positions, faults); a
+        pending record (not stored) for a die not reached yet."""
+        return self.cursor.get(die) or DieRecord(int(die[0]), int(die[1]))
+
+    def start(self) -> WaferRun:
+        """Run in a background thread; :meth:`wait` for the outcome."""
+        self._abort.clear()
+        self._thread = threading.Thread(target=self._run, args=(False,), name="wafer-run",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> WaferOutcome | None:
+        """Wait for a run started with :meth:`start`; the outcome (None if still running)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.outcome
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+    def save(self) -> None:
+        """Write the cursor (atomically)."""
+        with self._timed("cursor"), self._lock:
+            self.cursor.save(self.out_dir)
+
+    def _set_state(self, state: str, error: str = "") -> None:
+        self.cursor.state = state
+        if error or state in ("running", "completed"):
+            self.cursor.error = error
+        self.save()
+        self._status(state + (f": {error}" if error else ""))
+
+    def _status(self, text: str) -> None:
+        if self.callbacks.on_status:
+            try:
+                self.callbacks.on_status(text)
+            except Exception:
+                log.exception("status callback failed")
+
+    def dies_done(self) -> int:
+        """Dies of the route finished (binned)."""
+        return self.cursor.dies_done()
+
+    def _unit_key(self, subsite: int, run: StepRun) -> str:
+        return f"{subsite}/{run.step_index}/{run.split_index}"
+
+    def _units(self) -> list[tuple[int, StepRun]]:
+        return [(s, run) for s in range(max(1, len(self._subsites))) for run in self._runs]
+
+    def _progress(self, die: DieIndex | None) -> None:
+        total = len(self.route)
+        done = self.dies_done()
+        frac = done
+        if die is not None:
+            rec = self.die_record(die)
+            if not rec.done:
+                units = self._units()
+                counted = len(rec.counted_runs())
+                frac += min(1.0, counted / max(1, len(units)))
+        fraction = frac / max(1, total)
+        if self._fraction0 is None:
+            self._fraction0 = fraction
+        elapsed = time.monotonic() - self._t0
+        gained = fraction - self._fraction0
+        eta = elapsed * (1.0 - fraction) / gained if gained > 1e-9 else None
+        if self.callbacks.on_progress:
+            try:
+                self.callbacks.on_progress(WaferProgress(done, total, fraction, die, elapsed, eta))
+            except Exception:
+                log.exception("progress callback failed")
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> WaferOutcome:
+        """Execute (or continue) the wafer run; returns when done, aborted or failed.
+
+        May be called again after an abort (or a failure) to continue."""
+        return self._run(True)
+
+    def _run(self, clear_abort: bool) -> WaferOutcome:
+        if clear_abort:
+            self._abort.clear()
+        self._t0 = time.monotonic()
+        self._fraction0 = None
+        self._consecutive_faults = 0
+        self.cursor.sessions.append({"pid": os.getpid(), "started_at": now()})
+        error = ""
+        state = "failed"
+        preflight_failed = False
+        try:
+            with self._timed("preflight"):
+                preflight(self)
+                reconcile(self)
+            self._set_state("running")
+            self._progress(None)
+            for index, die in enumerate(self.route):
+                if self.die_record(die).done:
+                    continue
+                self._checkpoint()
+                self._do_die(index, die)
+                if self._consecutive_faults >= self.recipe.faults.max_consecutive:
+                    raise _Fault(f"{self._consecutive_faults} dies in a row ended with a fault; "
+                                 f"last: {self.die_record(die).error}")
+            state = "completed"
+        except _Abort:
+            state = "aborted"
+        except PreflightError as exc:
+            error = str(exc)
+            preflight_failed = True
+        except _Fault as exc:
+            error = str(exc)
+        except Exception as exc:  # make safe and keep the cursor consistent, then report
+            log.exception("wafer run failed")
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            problems = self.make_safe()
+            if problems and not error:
+                error = "safe state: " + "; ".join(problems)
+            self.cursor.pending = None
+            if state == "completed":
+                try:
+                    self.bench.prober.set_external_mode(False)
+                except Exception as exc:
+                    log.warning("could not give the station back to local mode: %s", exc)
+                try:
+                    y = self.bench.prober.map_yield()
+                    self.cursor.prober_yield = {"total": y.total, "tested": y.tested,
+                                                   "passed": y.passed, "failed": y.failed}
+                except Exception as exc:
+                    log.warning("could not read the prober's yield: %s", exc)
+            counts: dict[str, Any] = {}
+            try:
+                self._set_state(state, error)
+                counts = self.write_outputs()
+            except Exception as exc:  # a disk problem: report it, waiters must not hang
+                log.exception("could not save the wafer run's state or outputs")
+                state, error = "failed", f"{error}; saving: {exc}".lstrip("; ")
+            self.outcome = WaferOutcome(state, self.out_dir, self.dies_done(), len(self.route),
+                                        counts, error, dict(self.timings), preflight_failed)
+        return self.outcome
+
+    def write_outputs(self) -> dict[str, Any]:
+        """Write the summary, bin maps, yield and wafer maps; returns the yield counts."""
+        with self._timed("outputs"):
+            try:
+                write_outputs(
+                    self.out_dir, self.cursor, self.recipe.wafer_map(), self.recipe.bin_table(),
+                    self.recipe.wafer.lot, self.recipe.wafer.wafer_id, self.recipe.wafer.product,
+                    self.recipe.maps or None, [s.name for s in self.recipe.steps],
+                    draw_maps=self.draw_maps,
+                )
+            except Exception:
+                log.exception("writing the wafer outputs failed")
+            try:
+                counts = json.loads((self.out_dir / "yield.json").read_text())
+            except (OSError, ValueError):
+                counts = {}
+        return counts
+
+    def make_safe(self) -> list[str]:
+        """Outputs off, chuck separated (``bench.safe_state()``); the problems, if any."""
+        self.contact.contacted = None
+        try:
+            return list(self.bench.safe_state())
+        except Exception as exc:
+            return [str(exc)]
+
+    # -- pause / abort checkpoints ----------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        """Between procedure runs: abort, or pause (outputs off, separated) until resumed."""
+        if self._abort.is_set():
+            raise _Abort()
+        if not self._pause.is_set():
+            return
+        self.make_safe()
+        self._set_state("paused")
+        self.cursor.event("paused")
+        while self._pause.is_set() and not self._abort.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+        if self._abort.is_set():
+            raise _Abort()
+        position: dict[str, Any] = {}
+        try:  # re-read where the prober really is (an operator may have moved it)
+            pos = self.bench.prober.map_position()
+            status = self.bench.prober.chuck_status()
+            position = {"col": pos.col, "row": pos.row, "x_from_home_um": pos.x_from_home_um,
+                        "y_from_home_um": pos.y_from_home_um, "height": status.preset_height}
+        except Exception as exc:
+            position = {"error": str(exc)}
+        self.contact.contacted = None
+        self.cursor.event("resumed", position=position)
+        self._set_state("running")
+
+    # -- one die -----------------------------------------------------------------------------------
+    def _do_die(self, index: int, die: DieIndex) -> None:
+        rec = self.cursor.record(die)
+        rec.state = "in-progress"
+        if rec.started_at is None:
+            rec.started_at = now()
+        self.save()
+        if self.callbacks.on_die_started:
+            try:
+                self.callbacks.on_die_started(die, index, len(self.route))
+            except Exception:
+                log.exception("die-started callback failed")
+        retries = 1 if self.recipe.faults.on_fault == "retry" else 0
+        for subsite, run in self._units():
+            key = self._unit_key(subsite, run)
+            while not any(e.unit == key and e.counted for e in rec.runs):
+                self._checkpoint()
+                try:
+                    special = self._prepare_unit(die, subsite, run)
+                    if special is not None:
+                        self._finish_die(die, self.recipe.special_bin(special))
+                        return
+                    outcome = self._run_unit(die, subsite, run)
+                    error = self._record_run(rec, die, subsite, run, outcome)
+                except _Abort:
+                    raise
+                except Exception as exc:  # instrument error or timeout in our own calls
+                    log.warning("fault on die %s: %s", die, exc)
+                    error = f"{type(exc).__name__}: {exc}"
+                if not error:
+                    continue
+                if self._abort.is_set():
+                    raise _Abort()
+                rec.faults.append({"unit": key, "error": error, "time": now()})
+                rec.error = error
+                self.cursor.event("fault", die=die, unit=key, error=error)
+                self.make_safe()
+                self.save()
+                if retries > 0:
+                    retries -= 1
+                    continue
+                self._finish_die(die, self.recipe.special_bin("fault"), error)
+                self._consecutive_faults += 1
+                return
+        self.make_safe()
+        self._finish_die(die, None)
+        self._consecutive_faults = 0
+
+    def _prepare_unit(self, die: DieIndex, subsite: int, run: StepRun) -> str | None:
+        """Temperature, position and contact for a unit; a special bin kind if the die cannot
+        be measured (no contact, short)."""
+        step = self.recipe.steps[run.step_index]
+        if step.temperature_c is not None:
+            self.heat(step.temperature_c)
+        if self.contact.contacted == (die, subsite):
+            return None
+        rec = self.cursor.record(die)
+        with self._timed("step"):
+            self.contact.contacted = None
+            pos = step_to(self.bench.prober, die, subsite, self._subsites)
+        rec.positions = [p for p in rec.positions if p.get("subsite") != subsite] + [pos]
+        with self._timed("contact"):
+            check = touchdown(self.bench.prober, self.recipe.contact, self.contact)
+        check["subsite"] = subsite
+        rec.contact.append(check)
+        self.save()
+        if check["state"] == "contact":
+            self.contact.contacted = (die, subsite)
+            return None
+        self.make_safe()
+        first = not rec.counted_runs()
+        if first:
+            return "short" if check["state"] == "short" else "no-contact"
+        raise RuntimeError(f"contact lost on subsite {subsite}: check reads {check['state']} "
+                           f"({check.get('current_a')} A)")
+
+    def heat(self, celsius: float) -> None:
+        """Chuck to ``celsius`` (separated), wait for the set point and soak."""
+        if self.set_point is not None and abs(self.set_point - celsius) < 0.05:
+            return
+        from procedures.cell_io import wait
+
+        with self._timed("temperature"):
+            self.make_safe()
+            reached = self.bench.prober.heat_chuck(celsius, self.recipe.chuck.heater_timeout_s)
+            wait(self.bench, self.recipe.chuck.soak_s, self._abort.is_set)
+            self.set_point = float(celsius)
+            self.cursor.event("temperature", set_point_c=celsius, reached_c=reached)
+
+    def _run_unit(self, die: DieIndex, subsite: int, run: StepRun) -> RunOutcome:
+        step = self.recipe.steps[run.step_index]
+        proc = self.recipe.build(run, die, subsite)
+        self.cursor.pending = PendingUnit(tuple(die), self._unit_key(subsite, run), step.name,
+                                          now())
+        self.save()
+        handle = prepare_run(proc, self.bench, self.data_root, self.catalog,
+                             callbacks=self.callbacks.run, move_prober=False, safe_end=False)
+        with self._timed(f"procedure:{step.name}"):
+            self._handle = handle
+            if self._abort.is_set():
+                handle.stop()
+            handle.start()
+            while handle.wait(0.1) is None:
+                if self._abort.is_set():
+                    handle.stop()
+            self._handle = None
+        assert handle.outcome is not None
+        return handle.outcome
+
+    def _record_run(self, rec: DieRecord, die: DieIndex, subsite: int, run: StepRun,
+                    outcome: RunOutcome) -> str:
+        """Record a finished procedure run in the cursor; returns an error text for a fault."""
+        step = self.recipe.steps[run.step_index]
+        counted = outcome.status == "finished"
+        entry = RunEntry(
+            unit=self._unit_key(subsite, run), subsite=subsite,
+            subsite_label=self._subsites[subsite].label if self._subsites else "",
+            step=step.name, step_index=run.step_index, procedure=step.procedure,
+            split_param=run.split_param, split_value=plain(run.split_value),
+            run_id=int(outcome.run_id), status=outcome.status, file=str(outcome.file),
+            error=outcome.error or "", counted=counted,
+            summary=plain(_scalars(outcome.summary)),
+        )
+        if (outcome.die is not None and tuple(outcome.die) != tuple(die)):
+            entry.error = f"runner read die {outcome.die}, expected {die}"
+        rec.runs.append(entry)
+        self.cursor.pending = None
+        self.save()
+        self._progress(die)
+        if counted:
+            return ""
+        if outcome.status == "aborted" and self._abort.is_set():
+            raise _Abort()
+        return f"{step.name} ({step.procedure}) {outcome.status}: {outcome.error or 'no message'}"
+
+    # -- binning ----------------------------------------------------------------------------------
+    def _finish_die(self, die: DieIndex, rule: BinRule | None, error: str = "") -> None:
+        rec = self.cursor.record(die)
+        with self._timed("binning"):
+            figures: dict[str, Any] = {}
+            if rule is None:
+                figures = self._figures(rec)
+                rule = self.recipe.evaluate_bins(figures)
+                first_pass = next((b for b in self.recipe.bins if b.passed and not b.special),
+                                  None)
+                if first_pass is not None and not rule.passed:
+                    rec.failed_limits = first_pass.failed_limits(figures)
+            rec.state, rec.bin, rec.bin_name, rec.passed = "done", rule.code, rule.name, rule.passed
+            rec.figures, rec.finished_at = plain(figures), now()
+            if error:
+                rec.error = error
+            try:
+                self.bench.prober.bin_map_die(rule.code, die[0], die[1])
+            except Exception as exc:
+                log.warning("could not bin die %s on the prober: %s", die, exc)
+                rec.prober_bin_error = str(exc)
+            for entry in rec.runs:
+                if entry.run_id >= 0:
+                    try:
+                        self.catalog.update_summary(
+                            int(entry.run_id), wafer_bin=rule.code, wafer_bin_name=rule.name,
+                            wafer_pass=rule.passed, wafer_run=self.out_dir.name,
+                        )
+                    except KeyError:
+                        pass
+        self.save()
+        self._progress(None)
+        if self.callbacks.on_die_finished:
+            try:
+                self.callbacks.on_die_finished(DieResult(die, rule.code, rule.name, rule.passed,
+                                                         rule.color, dict(figures), error))
+            except Exception:
+                log.exception("die-finished callback failed")
+
+    def _figures(self, rec: DieRecord) -> dict[str, Any]:
+        """Die figures from the counted runs (catalog summaries and results files)."""
+        pieces = []
+        for entry in rec.counted_runs():
+            step = self.recipe.steps[int(entry.step_index or 0)]
+            summary = dict(entry.summary or {})
+            try:
+                summary = self.catalog.get(int(entry.run_id)).summary or summary
+            except KeyError:
+                pass
+            label = ""
+            if entry.split_param:
+                v = entry.split_value
+                label = (f"{entry.split_param}={v:g}" if isinstance(v, float)
+                         else f"{entry.split_param}={v}")
+            rf = run_figures(step.name, step.procedure, summary, entry.file or None, label,
+                             step.cycle_limits)
+            entry.figures = plain(rf.medians())
+            pieces.append(rf)
+        return die_figures(pieces)
+
+
+__all__ = ["WaferRun", "load_cursor"]
