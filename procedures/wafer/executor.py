@@ -1,4 +1,4 @@
-"""The wafer-run executor: a recipe executed die by die, with binning, pause/resume/abort and crash-safe resume.
+"""The wafer-run executor: a recipe die by die, with binning, pause/resume/abort, crash-safe resume.
 
 :class:`WaferRun` is a state machine over the recipe's route. For every die, for every subsite:
 
