@@ -241,7 +241,7 @@ def main() -> None:
         if args.only in (None, "mcmc"):
             mcmc_chip(1 if args.quick else 3, 200 if args.quick else 1000,
                       60 if args.quick else 300, Path(tmp) / "mcmc")
-            mcmc_wear((0, 10_000) if args.quick else (0, 100_000, 1_000_000),
+            mcmc_wear((0, 10_000) if args.quick else (0, 100_000, 1_000_000, 10_000_000),
                       200 if args.quick else 1000, 60 if args.quick else 300,
                       Path(tmp) / "wear")
 
