@@ -191,8 +191,8 @@ def test_force_ranges_as_on_the_instrument(server, lab, mode, force_range, level
         wg.add_vectors("a", [1e-6, 1e-6], [lo, 0.0])
         wg.create_pattern("b", 0.0)
         wg.add_vectors("b", [1e-6, 1e-6], [hi, 0.0])
+        wg.set_force_voltage_range(502, force_range)  # before the mode: the twin must refuse
         wg.set_operation_mode(502, mode)
-        wg.set_force_voltage_range(502, force_range)
         wg.add_sequence(502, "a", 1)
         wg.add_sequence(502, "b", 1)
         wg.connect(502)
@@ -206,6 +206,15 @@ def test_force_ranges_as_on_the_instrument(server, lab, mode, force_range, level
             assert lab.calls == []
     finally:
         wg.close()
+
+
+def test_driver_refuses_a_10v_range_in_pg_mode(wg, lab) -> None:
+    wg.set_operation_mode(501, OperationMode.PG)
+    with pytest.raises(ValueError, match="V10_POSITIVE does not exist in the PG mode"):
+        wg.set_force_voltage_range(501, ForceVoltageRange.V10_POSITIVE)
+    wg.set_force_voltage_range(501, ForceVoltageRange.V5)
+    wg.set_operation_mode(502, OperationMode.FASTIV)
+    wg.set_force_voltage_range(502, ForceVoltageRange.V10_POSITIVE)
 
 
 # -- long trains on the simulated bench ---------------------------------------------------------
@@ -275,5 +284,6 @@ def test_a_train_longer_than_one_pattern_runs_split_with_the_same_physics(
     for lo, hi in ((0, k), (k, len(g_split))):
         lrs_s, lrs_o = np.median(g_split[lo + 1:hi:2]), np.median(g_one[lo + 1:hi:2])
         hrs_s, hrs_o = np.median(g_split[lo:hi:2]), np.median(g_one[lo:hi:2])
-        assert lrs_s == pytest.approx(lrs_o, rel=0.1)
-        assert hrs_s == pytest.approx(hrs_o, rel=0.4)
+        assert lrs_s == pytest.approx(lrs_o, rel=0.15)  # set by the gate: sharp
+        # the HRS depth is broad (cycle-to-cycle draws; the lab clock includes wall time): a band
+        assert 1 / 2.5 < hrs_s / hrs_o < 2.5

@@ -66,6 +66,7 @@ import numpy as np
 from instruments.keysight.wgfmu_limits import (  # re-exported
     CURRENT_RANGE_AMPS,
     FORCE_RANGE_WINDOW,
+    FORCE_RANGES_BY_MODE,
     MAX_AVERAGE_S,
     MAX_INTERVAL_S,
     MAX_SEQUENCES_PER_CHANNEL,
@@ -805,7 +806,16 @@ class WGFMU:
             self.update()
 
     def set_force_voltage_range(self, channel: int, rng: int) -> None:
-        """``WGFMU_setForceVoltageRange`` (:class:`ForceVoltageRange`)."""
+        """``WGFMU_setForceVoltageRange`` (:class:`ForceVoltageRange`).
+
+        ValueError (nothing sent) for a fixed range the channel's operation mode does not have
+        (the PG mode has no 10 V ranges).
+        """
+        mode = self._mode_set.get(int(channel))
+        if (mode in FORCE_RANGES_BY_MODE and int(rng) != ForceVoltageRange.AUTO
+                and int(rng) not in FORCE_RANGES_BY_MODE[mode]):
+            raise ValueError(f"force range {ForceVoltageRange(int(rng)).name} does not exist in "
+                             f"the {OperationMode(mode).name} mode of channel {channel}")
         self._call("setForceVoltageRange", int(channel), int(rng))
 
     def set_measure_mode(self, channel: int, mode: int) -> None:
