@@ -165,7 +165,9 @@ def test_chip_run_tiled_over_two_dies_matches_the_software_reference(bench):
     entry = Catalog(root).get(chip.run_id)
     assert entry.summary["task_accuracies"] == s["task_accuracies"]
     assert entry.summary["prober_moves"] == s["prober_moves"]
-    # the bench is left safe: separated, outputs off
+    # the run ended on the die it started on (9,9), the bench left safe: separated, outputs off
+    pos = b.prober.map_position()
+    assert (pos.col, pos.row) == (9, 9)
     assert not b.prober.chuck_status().in_contact
     assert all(v == 0.0 for k, v in b.lab.dc_bias.items() if k in ("BL", "SL", "WL"))
     # each tile's bits were written on its die: read the PCSA of die 10,9 directly

@@ -17,7 +17,8 @@ array read); the metaplastic Adam rule (``meta`` = m) updates the hidden weights
 whose sign flipped is programmed, grouped by die so each die with a flip is visited once (step,
 program, PCSA verify, repair stuck pairs with a spare of the same die). After every epoch all
 tiles are read back by the PCSA (bit errors counted) and every task seen so far is tested with
-the bits read. Tasks are permuted-pixel versions of scikit-learn's 8x8 digits.
+the bits read. Tasks are permuted-pixel versions of scikit-learn's 8x8 digits. A run that
+completes steps back to the die it started on (an aborted one stops where it is, separated).
 
 ``backend = ideal`` runs the same training with software synapses (no bench access) - the
 reference for the statistics across m and seeds (``benchmarks/learning_table.py``).
@@ -172,9 +173,11 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
                                       train_limit=int(self.train_limit))
         rng = np.random.default_rng(int(self.seed))
         net = BinarizedMLP(cfg, rng)
+        start_die = None
         if self.backend == "chip":
             self.session = ChipSession(self.bench, self.device_program(), self.form_first,
                                        int(self.subsite))
+            start_die = self.session.die
             self.synapses = self.session.binary_weights(cfg.shapes, self.tile_dies(), self.cells)
         else:
             self.synapses = IdealPairs(cfg.n_weights)
@@ -204,6 +207,8 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
                 step += 1
                 self.epochs_done = step
             self.norms.append(net.save_norm())
+        if start_die is not None:  # end where the run started (a wafer run continues there)
+            self.session.stepper.visit(start_die)
 
     def _evaluate(self, net: BinarizedMLP, tasks: list, t: int, epoch: int, step: int,
                   loss: float) -> None:
