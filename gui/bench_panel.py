@@ -19,7 +19,11 @@ HEATER_STATES = {"H": "heating", "C": "cooling", "S": "soaking", "R": "at set po
 
 
 class BenchPanel(QWidget):
-    """Shows the bench's instruments and chuck state; refreshed by :meth:`refresh`."""
+    """Shows the bench's instruments and chuck state, given by :meth:`show_status`.
+
+    The panel never talks to the instruments itself: the main window reads the status in its
+    bench I/O worker (:mod:`gui.bench_io`) and hands it here.
+    """
 
     def __init__(self, bench: Bench) -> None:
         super().__init__()
@@ -61,11 +65,10 @@ class BenchPanel(QWidget):
         if busy:
             self.height_label.setText("run in progress")
 
-    def refresh(self) -> BenchStatus | None:
-        """Read the bench status and show it; returns it (None while busy)."""
+    def show_status(self, status: BenchStatus) -> BenchStatus | None:
+        """Show a status read off the GUI thread; returns it (None, nothing shown, while busy)."""
         if self.busy:
             return None
-        status = self.bench.status()
         self.table.setRowCount(len(status.instruments))
         for i, inst in enumerate(status.instruments):
             state = inst.identity if inst.ok else f"ERROR: {inst.message}"

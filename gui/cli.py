@@ -46,6 +46,8 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall-clock s")
     p.add_argument("--bench-file", type=Path, default=None, metavar="TOML",
                    help="also write a bench file for this lab (use it with --bench TOML)")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="delay (ms) before each command, to feel a real bench (default 0)")
     p.set_defaults(func=_cmd_sim_lab)
 
 
@@ -65,7 +67,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
         try:
             cfg = LabConfig(
                 seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
-                host=args.host, time_scale=args.time_scale,
+                host=args.host, time_scale=args.time_scale, latency_ms=args.latency_ms,
             )
             lab = SimLab(cfg).start()
         except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere

@@ -6,7 +6,9 @@ layout and the procedure parameters persist (QSettings).
 
 Rules kept here: the GUI never talks to the instruments while a run is active (the run owns
 them; the bench dock shows "run in progress"), and the prober is only stepped from the GUI when
-idle, always separating before the XY move.
+idle, always separating before the XY move. Whatever the GUI asks of the instruments itself
+(status, stepping, the wafer-map set-up, making safe after Stop) runs in the bench I/O worker
+(:mod:`gui.bench_io`); results come back as signals, so the window never waits on a query.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, QTimer
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QComboBox,
@@ -29,6 +31,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
 from gui.log_pane import LogPane
 from gui.plot_router import PlotRouter
@@ -69,7 +72,14 @@ CDF_FIGURES = {  # summary list -> (label, units)
 
 
 class MainWindow(QMainWindow):
-    """MemProbe's main window on an open bench."""
+    """MemProbe's main window on an open bench.
+
+    Signals: ``stepped(col, row)`` when the prober reports the die it stepped to,
+    ``statusShown(object)`` with each bench status shown (both on the GUI thread).
+    """
+
+    stepped = pyqtSignal(int, int)
+    statusShown = pyqtSignal(object)
 
     def __init__(self, bench: Bench, data_root: Path, catalog: Catalog | None = None,
                  restore_layout: bool = True) -> None:
@@ -78,6 +88,10 @@ class MainWindow(QMainWindow):
         self.data_root = Path(data_root)
         self.catalog = catalog or Catalog(self.data_root)
         self.controller = RunController(bench, self.data_root, self.catalog, self)
+        self.io = BenchIO(self)  # the GUI's own instrument I/O, off the GUI thread
+        self.io.blocked_by = lambda: "a run owns the bench" if self.busy else ""
+        self.controller.io = self.io
+        self._stop_pending = False
         self.last_message = ""
         self.setWindowTitle(f"MemProbe — bench: {bench.config.name}")
         self.resize(1600, 1000)
@@ -105,7 +119,9 @@ class MainWindow(QMainWindow):
 
         # docks
         self.bench_panel = BenchPanel(bench)
-        self.wafer_map = WaferMapWidget(_layout_of(bench))
+        self.wafer_map = WaferMapWidget()  # the prober's geometry replaces it when read
+        self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
+                       name="wafer map set-up", owner=True)  # no run exists yet
         self.wafer_figure = QComboBox()
         self.wafer_figure.setObjectName("wafer-figure")
         self.wafer_figure.addItems(list(WAFER_FIGURES))
@@ -118,6 +134,7 @@ class MainWindow(QMainWindow):
         wafer_layout.addWidget(self.wafer_map, 1)
         self.procedure_panel = ProcedurePanel(self.controller)
         self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
+        self.wafer_panel.io = self.io
         # one owner of the bench at a time: a procedure run or a wafer run
         self.controller.blocked_by = lambda: (
             "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
@@ -213,34 +230,51 @@ class MainWindow(QMainWindow):
         return self.controller.busy or self.wafer_panel.busy
 
     def refresh_status(self) -> None:
-        """Re-read the bench state (not while a run owns the instruments)."""
+        """Ask the worker for the bench state (not while a run owns the instruments, nor while
+        an earlier request is still on its way)."""
+        if self.busy or self.io.busy:
+            return
+        self.io.submit(self.bench.status, self._show_status, name="status")
+
+    def _show_status(self, status: Any) -> None:
         if self.busy:
             return
-        status = self.bench_panel.refresh()
-        if status is not None and status.chuck is not None and status.chuck.die is not None:
-            self.wafer_map.set_current_die(*status.chuck.die)
+        shown = self.bench_panel.show_status(status)
+        if shown is not None and shown.chuck is not None and shown.chuck.die is not None:
+            self.wafer_map.set_current_die(*shown.chuck.die)
+        self.statusShown.emit(status)
 
     def stop_all(self) -> None:
-        """Abort the current run and empty the queue; outputs off and chuck separated."""
+        """Abort the current run and empty the queue; outputs off and chuck separated.
+
+        Each run makes the bench safe as it ends; once none owns the bench the worker turns
+        every output off and separates the chuck once more (the window does not wait).
+        """
         self.wafer_panel.abort()
         self.controller.abort_all()
-        # each run makes the bench safe as it ends; wait for that before touching the bench
-        self.controller.wait_idle(10.0)
-        if self.wafer_panel.busy:
-            self.wafer_panel.run.wait(10.0)
+        self._stop_pending = True
         if self.busy:
-            self.message("Stop requested: the run is still ending and will turn outputs off "
-                         "and separate the chuck itself", error=True)
+            self.message("Stop requested: the run is ending and turns outputs off and "
+                         "separates the chuck itself", error=True)
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        if not self._stop_pending or self.busy:
             return
-        problems = self.bench.safe_state()
-        if problems:
-            self.message("Stop: not everything could be made safe: " + "; ".join(problems),
-                         error=True)
-        else:
-            self.message("Stopped: outputs off, chuck separated")
+        self._stop_pending = False
+
+        def report(problems: list[str]) -> None:
+            if problems:
+                self.message("Stop: not everything could be made safe: " + "; ".join(problems),
+                             error=True)
+            else:
+                self.message("Stopped: outputs off, chuck separated")
+
+        self.io.submit(self.bench.safe_state, report, name="safe state", owner=True)
 
     def step_to_die(self, col: int, row: int) -> bool:
-        """Step the prober to die (col, row) if safe: idle bench, separate first."""
+        """Ask the worker to step the prober to die (col, row) if safe: idle bench, separate
+        first. True when the step was sent; ``stepped`` follows when the prober reports it."""
         if self.busy:
             self.message(f"Not stepping to die {col},{row}: a run is in progress "
                          "(stop it first)", error=True)
@@ -248,16 +282,20 @@ class MainWindow(QMainWindow):
         if (col, row) not in self.wafer_map.wafer_map.die_set:
             self.message(f"Die {col},{row} is not on the wafer map", error=True)
             return False
-        try:
-            at = position_prober(self.bench, (col, row), 0, contact=False)
-        except Exception as exc:
+        bench = self.bench
+
+        def failed(exc: Exception) -> None:
             self.message(f"Prober refused to step to {col},{row}: {exc}", error=True)
-            return False
+
+        return self.io.submit(lambda: position_prober(bench, (col, row), 0, contact=False),
+                              self._stepped, failed, name=f"step to {col},{row}")
+
+    def _stepped(self, at: tuple[int, int]) -> None:
         self.wafer_map.set_current_die(*at)
         self.procedure_panel.set_parameter("die", f"{at[0]},{at[1]}")
         self.message(f"Prober at die {at[0]},{at[1]} (separated)")
-        self.refresh_status()
-        return True
+        self.stepped.emit(*at)
+        QTimer.singleShot(0, self.refresh_status)  # after this job has left the worker
 
     def _die_clicked(self, col: int, row: int) -> None:
         self.wafer_map.set_selected_die(col, row)
@@ -296,6 +334,7 @@ class MainWindow(QMainWindow):
         self.wafer_panel.start_button.setEnabled(
             not self.controller.busy and self.wafer_panel.recipe is not None and not
             self.wafer_panel.busy)
+        self._finish_stop()
 
     def show_run(self, info: RunInfo, data: Any) -> None:
         """Restore a past run's plots from its data."""
@@ -349,6 +388,7 @@ class MainWindow(QMainWindow):
             self.wafer_panel.run.wait(30.0)
         self.controller.abort_all()
         self.controller.wait_idle(10.0)
+        self.io.close()  # its last job ends before the bench is closed
         self.log_pane.detach()
         self.bench.close()
         super().closeEvent(event)

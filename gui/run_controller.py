@@ -3,6 +3,10 @@
 Runs execute in pymeasure's worker thread (through :mod:`procedures.runner`); their callbacks
 are re-emitted here as Qt signals, which Qt queues onto the GUI thread. Widgets never touch the
 instruments while a run is active (``busy``): the instruments are the run's alone.
+
+With a bench I/O worker (``io``, :class:`gui.bench_io.BenchIO`), a run starts only when the
+worker has no job left, and its preparation (the die checked against the prober's map, queries
+only) runs in the worker: the GUI thread never waits on an instrument.
 """
 
 from __future__ import annotations
@@ -60,11 +64,16 @@ class RunController(QObject):
         self._poll.timeout.connect(self._check_done)
         #: returns why the bench is not free for a run ("" when free); set by the main window
         self.blocked_by: Callable[[], str] = lambda: ""
+        #: the GUI's bench I/O worker (None: prepare on the calling thread)
+        self.io: Any = None
+        self._preparing: QueuedRun | None = None
+        self._cancel = False
+        self._waiting_io = False
 
     @property
     def busy(self) -> bool:
-        """A run is in progress (the instruments belong to it)."""
-        return self.handle is not None
+        """A run is being prepared or in progress (the instruments belong to it)."""
+        return self.handle is not None or self._preparing is not None
 
     def enqueue(self, procedure: BenchProcedure, label: str = "") -> QueuedRun:
         """Validate against the bench limits and queue a snapshot; starts it if idle.
@@ -95,6 +104,8 @@ class RunController(QObject):
 
     def abort(self) -> None:
         """Stop the current run (outputs go off, chuck separates) and clear nothing else."""
+        if self._preparing is not None:
+            self._cancel = True  # nothing applied yet: it will not start
         if self.handle is not None:
             self.statusChanged.emit("stopping")
             self.handle.stop()
@@ -113,7 +124,12 @@ class RunController(QObject):
 
     # -- internals ----------------------------------------------------------------------------
     def _start_next(self) -> None:
-        if not self.queue:
+        if not self.queue or self.busy:
+            return
+        if self.io is not None and self.io.busy:  # a GUI job talks to the bench: after it
+            if not self._waiting_io:
+                self._waiting_io = True
+                self.io.when_idle(self._io_idle)
             return
         item = self.queue.pop(0)
         callbacks = RunCallbacks(
@@ -125,17 +141,56 @@ class RunController(QObject):
         self.current = item
         self.queueChanged.emit()
         self._t_start = time.monotonic()
-        try:  # checks the die/subsite against the prober's map (queries only)
-            self.handle = prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
-                                      callbacks)
-        except ValueError as exc:  # nothing was applied: report, then the next queued run
-            log.error("run %s refused: %s", item.label, exc)
-            self.current = None
-            self.statusChanged.emit(f"refused: {exc}")
-            self.queueChanged.emit()
-            self._start_next()
+
+        def prepare() -> Any:  # checks the die/subsite against the prober's map (queries only)
+            return prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
+                               callbacks)
+
+        if self.io is None:
+            try:
+                handle = prepare()
+            except ValueError as exc:
+                self._refused(item, exc)
+                return
+            self._launch(item, handle)
             return
+        self._preparing = item
+        self._cancel = False
         self.busyChanged.emit(True)
+        self.io.submit(prepare, on_done=lambda h: self._prepared(item, h),
+                       on_error=lambda exc: self._prepared(item, exc), name="prepare run",
+                       owner=True)
+
+    def _io_idle(self) -> None:
+        self._waiting_io = False
+        self._start_next()
+
+    def _prepared(self, item: QueuedRun, result: Any) -> None:
+        self._preparing = None
+        if isinstance(result, Exception) or self._cancel:
+            self.busyChanged.emit(False)
+            if self._cancel:
+                self.current = None
+                self.statusChanged.emit("aborted before start")
+                self.queueChanged.emit()
+                self._start_next()
+            else:
+                self._refused(item, result)
+            return
+        self._launch(item, result, emit_busy=False)
+
+    def _refused(self, item: QueuedRun, exc: Exception) -> None:
+        """Nothing was applied: report, then the next queued run."""
+        log.error("run %s refused: %s", item.label, exc)
+        self.current = None
+        self.statusChanged.emit(f"refused: {exc}")
+        self.queueChanged.emit()
+        self._start_next()
+
+    def _launch(self, item: QueuedRun, handle: RunHandle, emit_busy: bool = True) -> None:
+        self.handle = handle
+        if emit_busy:
+            self.busyChanged.emit(True)
         self.runStarted.emit(item)
         self.handle.start()
         self._poll.start()

@@ -3,7 +3,9 @@
 The wafer run executes in its own thread (``procedures.wafer.WaferRun``); its callbacks are
 re-emitted as Qt signals. Dies are coloured on the wafer map as they finish; yield counters and
 progress/ETA update live. While a wafer run is active the bench belongs to it: the procedure
-queue and manual stepping are refused (the main window checks ``busy``).
+queue and manual stepping are refused (the main window checks ``busy``). A run starts only
+once the GUI's bench I/O worker (``io``) has no job left, so the two never talk to the bench
+at the same time.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class WaferPanel(QWidget):
         self.passed = self.failed = 0
         #: returns why the bench is not free for a wafer run ("" when free); set by the window
         self.blocked_by: Callable[[], str] = lambda: ""
+        #: the GUI's bench I/O worker (:class:`gui.bench_io.BenchIO`), set by the window
+        self.io: Any = None
         self._update_buttons()
 
     @property
@@ -217,10 +221,19 @@ class WaferPanel(QWidget):
 
     def _launch(self) -> bool:
         assert self.run is not None
-        self.run.start()
-        self._poll.start()
+        run = self.run
         self.runningChanged.emit(True)
         self._update_buttons()
+
+        def go() -> None:  # once no GUI job talks to the bench
+            if run.outcome is None:
+                run.start()
+                self._poll.start()
+
+        if self.io is not None:
+            self.io.when_idle(go)
+        else:
+            go()
         return True
 
     def pause(self) -> None:

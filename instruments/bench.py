@@ -60,6 +60,7 @@ class BenchConfig:
         limits: safety limits.
         seed: simulated wafer seed.
         time_scale: simulated seconds per wall-clock second.
+        latency_ms: simulated bench: delay (ms) before each command an instrument handles.
         visa_library: pyvisa backend the drivers open their resources with: ``""`` the system
             VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
         wgfmu_library: path/name of the vendor WGFMU library (lab benches); ``"simulated"``
@@ -92,6 +93,7 @@ class BenchConfig:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     seed: int = 1
     time_scale: float = 1.0
+    latency_ms: float = 0.0
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str = "@py"
     wgfmu_self_calibration: bool | None = None
@@ -158,6 +160,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
             min_chuck_temperature=lim.min_chuck_temperature,
         ),
         seed=sch.simulated.seed, time_scale=sch.simulated.time_scale,
+        latency_ms=sch.simulated.latency_ms,
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
         wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
                                 else inst.wgfmu_self_calibration),
@@ -292,7 +295,7 @@ class Bench:
             lab_kwargs: dict[str, Any] = dict(
                 seed=config.seed if seed is None else seed, data_dir=data_dir, fresh=fresh,
                 time_scale=config.time_scale, smu_wiring=dict(config.smu_terminals),
-                wgfmu_wiring=dict(config.wgfmu_terminals),
+                wgfmu_wiring=dict(config.wgfmu_terminals), latency_ms=config.latency_ms,
             )
             lab_kwargs.update(lab_overrides or {})
             lab = SimLab(LabConfig(**lab_kwargs)).start()  # WaferStateBusyError if owned

@@ -159,6 +159,8 @@ class SimulatedSchema(StrictModel):
     seed: int = Field(default=1, ge=0, le=2**32 - 1, description="numpy seed range")
     time_scale: float = Field(default=1.0, gt=0, le=MAX_TIME_SCALE,
                               description="simulated s per wall-clock s")
+    latency_ms: float = Field(default=0.0, ge=0, le=10_000,
+                              description="delay (ms) before each command, like a real bench")
 
 
 class ProberSchema(StrictModel):

@@ -18,6 +18,7 @@ def window(qtbot, sim_bench, data_root):
     yield w
     w.controller.abort_all()
     w.controller.wait_idle(20)
+    w.close()  # ends the bench I/O worker before the bench fixture closes the bench
 
 
 def _run_and_wait(qtbot, window, name, timeout=60_000, **params):
@@ -34,11 +35,15 @@ def test_die_click_selects_and_double_click_steps_the_prober(qtbot, window, sim_
     wm = window.wafer_map
     wm.dieClicked.emit(5, 6)
     assert window.procedure_panel.editors["die"].value() == "5,6"
-    assert window.step_to_die(5, 6)
+    with qtbot.waitSignal(window.stepped, timeout=10_000) as blocker:
+        assert window.step_to_die(5, 6)  # sent to the bench I/O worker
+    assert blocker.args == [5, 6]
     assert sim_bench.lab.prober.die_under_chuck() == (5, 6)
     assert not sim_bench.lab.prober.in_contact
+    assert window.procedure_panel.editors["die"].value() == "5,6"
     # arrow-key requests go through the same safe path
-    wm.stepRequested.emit(6, 6)
+    with qtbot.waitSignal(window.stepped, timeout=10_000):
+        wm.stepRequested.emit(6, 6)
     assert sim_bench.lab.prober.die_under_chuck() == (6, 6)
     # off the map: refused with a message, prober unchanged
     assert not window.step_to_die(0, 0)

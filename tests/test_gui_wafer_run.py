@@ -18,6 +18,7 @@ def window(qtbot, sim_bench, data_root):
     if w.wafer_panel.busy:
         w.wafer_panel.abort()
         w.wafer_panel.run.wait(60)
+    w.close()  # ends the bench I/O worker before the bench fixture closes the bench
 
 
 def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):

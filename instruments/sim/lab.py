@@ -66,6 +66,8 @@ class LabConfig:
         wgfmu_wiring: WGFMU channel id (slot * 100 + channel) -> terminal. The default has two
             B1530A modules: slot 5 on BL/SL and slot 6 with channel 1 on WL, so pulsed SET
             (low gate) and RESET (high gate) can alternate within one WGFMU sequence.
+        latency_ms: delay (ms) before each command line every simulated instrument handles,
+            to feel a real bench's per-query cost; 0 = none.
         autosave_s: period (s, wall clock) of saving the changed dies while serving; 0 = only at
             :meth:`SimLab.stop`.
     """
@@ -86,6 +88,7 @@ class LabConfig:
         default_factory=lambda: {501: "BL", 502: "SL", 601: "WL"}
     )
     autosave_s: float = 2.0
+    latency_ms: float = 0.0
 
     def __post_init__(self) -> None:
         from instruments.bench_schema import MAX_TIME_SCALE  # the bench file's bound
@@ -234,7 +237,9 @@ class SimLab:
         try:
             for name, make in makers.items():
                 port = cfg.ports.get(name, 0)
-                self.servers[name] = make(self, host=cfg.host, port=port).start()
+                server = make(self, host=cfg.host, port=port)
+                server.latency_s = max(0.0, float(cfg.latency_ms)) / 1000.0
+                self.servers[name] = server.start()
         except Exception:  # e.g. a fixed port in use: leave no server running
             for srv in self.servers.values():
                 srv.stop()

@@ -27,6 +27,7 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class LineServer:
         overflow_line: what the handler receives instead of a discarded line (None: nothing);
             the default is a command no instrument knows, so each answers its own
             unknown-command error.
+
+    Attribute ``latency_s`` (s, default 0): a delay before each line is handled, so that the
+    simulated bench feels like a real GPIB/socket bench (``latency_ms`` in a bench file).
     """
 
     def __init__(
@@ -90,6 +94,8 @@ class LineServer:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        #: per-command delay (s) of a slow bench; 0 = answer at once
+        self.latency_s = 0.0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -134,6 +140,8 @@ class LineServer:
         """Hand ``line`` to the handler and send its reply; False when the client is gone."""
         if line is None:
             return True
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)
         try:
             reply = handler(line)
         except Exception:  # a simulator bug must not kill the connection
