@@ -34,6 +34,7 @@ from PyQt6.QtWidgets import (
 from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
 from gui.log_pane import LogPane
+from gui.manual_dock import ManualDock
 from gui.plot_router import PlotRouter
 from gui.plots.cdf_plot import CDFPlot
 from gui.plots.conductance_plot import ConductancePlot
@@ -142,6 +143,10 @@ class MainWindow(QMainWindow):
         self.wafer_panel.blocked_by = lambda: (
             "a procedure run owns the bench (wait for it or stop it)"
             if self.controller.busy or self.controller.queue else "")
+        self.manual = ManualDock(self.controller, self._manual_target)
+        self.manual.blocked_by = lambda: (
+            "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
+            else "")
         self.results_browser = ResultsBrowser(self.catalog)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -150,7 +155,9 @@ class MainWindow(QMainWindow):
                                Qt.DockWidgetArea.RightDockWidgetArea)
         wafer_dock = self._dock("Wafer run", self.wafer_panel,
                                 Qt.DockWidgetArea.RightDockWidgetArea)
+        manual_dock = self._dock("Manual", self.manual, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(proc_dock, wafer_dock)
+        self.tabifyDockWidget(proc_dock, manual_dock)
         proc_dock.raise_()
         results_dock = self._dock("Results", self.results_browser,
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -304,11 +311,20 @@ class MainWindow(QMainWindow):
     def _cells_selected(self, cells: list) -> None:
         if not cells:
             return
+        die, array, text = self._manual_target()
+        self.procedure_panel.set_parameter("array", array)
+        self.procedure_panel.set_parameter("cells", text)
+        self.manual.show_target(die, array, text)
+
+    def _manual_target(self) -> tuple[str, str, str]:
+        """(die, array, cells) the manual dock acts on: the array map's selection."""
+        cells = self.array_map.selected_cells()
         array = "2T2R" if self.array_map.shape[1] == 2 * 32 else "1T1R"
         if array == "2T2R":
             cells = sorted({(r, c // 2) for r, c in cells})
-        self.procedure_panel.set_parameter("array", array)
-        self.procedure_panel.set_parameter("cells", format_cells([tuple(c) for c in cells]))
+        die = str(self.procedure_panel.editors["die"].value()) \
+            if "die" in self.procedure_panel.editors else ""
+        return die, array, format_cells([tuple(c) for c in cells]) if cells else ""
 
     # -- runs -----------------------------------------------------------------------------------
     def _run_started(self, item: Any) -> None:

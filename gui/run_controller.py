@@ -58,6 +58,7 @@ class RunController(QObject):
         self.current: QueuedRun | None = None
         self.handle: RunHandle | None = None
         self.last_outcome: RunOutcome | None = None
+        self.last_item: QueuedRun | None = None
         self._t_start = 0.0
         self._poll = QTimer(self)
         self._poll.setInterval(100)
@@ -208,6 +209,7 @@ class RunController(QObject):
         # runFinished see the complete data
         QCoreApplication.sendPostedEvents()
         outcome = self.handle.outcome
+        self.last_item = self.current  # the run runFinished reports
         self.handle = None
         self.current = None
         self.queueChanged.emit()

@@ -24,7 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, select, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -72,6 +82,8 @@ class RunRecord(_Base):
     file: Mapped[str] = mapped_column(String(1024), default="")
     host: Mapped[str] = mapped_column(String(128), default="")
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")  # migration 0003
+    tags: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")  # 0003
 
 
 @dataclass
@@ -97,6 +109,8 @@ class RunInfo:
     message: str = ""
     started_at: str = ""
     ended_at: str | None = None
+    notes: str = ""
+    tags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -116,7 +130,17 @@ def _to_info(r: RunRecord) -> RunInfo:
         operator=r.operator, bench=r.bench, station=r.station, message=r.message,
         started_at=r.started_at.isoformat() if r.started_at else "",
         ended_at=r.ended_at.isoformat() if r.ended_at else None,
+        notes=r.notes or "", tags=list(r.tags or []),
     )
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    out: list[str] = []
+    for t in tags:
+        t = str(t).strip()
+        if t and t not in out:
+            out.append(t[:64])
+    return out
 
 
 def _pid_alive(pid: int, since: datetime | None = None) -> bool:
@@ -247,6 +271,7 @@ class Catalog:
         operator: str = "",
         bench: str = "",
         station: str = "",
+        tags: list[str] | None = None,
     ) -> int:
         """Insert a ``running`` entry and return its id (``station``: the probe station the
         run is measured on, ``operator``: who runs it)."""
@@ -256,7 +281,7 @@ class Catalog:
             array=array, cells=_jsonable(cells or []), temperature_c=temperature_c, lot=lot,
             wafer=wafer, operator=operator, bench=bench, station=station, status="running",
             started_at=datetime.now(UTC), host=socket.gethostname(), pid=os.getpid(),
-            summary={},
+            summary={}, notes="", tags=_clean_tags(tags or []),
         )
         with self._session() as s:
             s.add(rec)
@@ -325,6 +350,22 @@ class Catalog:
                 raise KeyError(f"no run {run_id} in the catalog")
             rec.summary = {**(rec.summary or {}), **_jsonable(figures)}
 
+    def set_notes(self, run_id: int, notes: str) -> None:
+        """Replace a run's notes (free text, the operator's)."""
+        with self._session() as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None:
+                raise KeyError(f"no run {run_id} in the catalog")
+            rec.notes = str(notes)
+
+    def set_tags(self, run_id: int, tags: list[str]) -> None:
+        """Replace a run's tags (short words; blanks dropped, duplicates merged, order kept)."""
+        with self._session() as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None:
+                raise KeyError(f"no run {run_id} in the catalog")
+            rec.tags = _clean_tags(tags)
+
     def get(self, run_id: int) -> RunInfo:
         """One run by id (KeyError if absent)."""
         with self._session() as s:
@@ -341,8 +382,14 @@ class Catalog:
         wafer: str | None = None,
         station: str | None = None,
         operator: str | None = None,
+        search: str | None = None,
+        tag: str | None = None,
     ) -> list[RunInfo]:
-        """Runs matching all given filters, oldest first."""
+        """Runs matching all given filters, oldest first.
+
+        ``search``: every word appears (case-insensitive) in the notes, tags, procedure or
+        message; ``tag``: the run has this tag.
+        """
         q = select(RunRecord).order_by(RunRecord.id)
         if procedure:
             q = q.where(RunRecord.procedure == procedure)
@@ -357,7 +404,16 @@ class Catalog:
         if operator:
             q = q.where(RunRecord.operator == operator)
         with self._session() as s:
-            return [_to_info(r) for r in s.scalars(q)]
+            found = [_to_info(r) for r in s.scalars(q)]
+        if tag:
+            found = [r for r in found if tag.strip().lower() in (t.lower() for t in r.tags)]
+        words = (search or "").lower().split()
+        if words:
+            def text_of(r: RunInfo) -> str:
+                return " ".join([r.notes, " ".join(r.tags), r.procedure, r.message]).lower()
+
+            found = [r for r in found if all(w in text_of(r) for w in words)]
+        return found
 
     def stations(self) -> list[str]:
         """The stations runs were recorded on, sorted (runs without a station left out)."""

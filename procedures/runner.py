@@ -253,6 +253,7 @@ class RunHandle:
                 array=proc.array, cells=[list(c) for c in proc.target_cells()],
                 temperature_c=temperature, lot=proc.lot, wafer=proc.wafer_id,
                 operator=proc.operator, bench=config.name, station=station,
+                tags=list(getattr(proc, "run_tags", []) or []),  # e.g. "manual" (GUI actions)
             )
             _start_record(self.catalog, run_id, path)
             self._worker = _Worker(results, self.callbacks)
