@@ -33,8 +33,10 @@ from PyQt6.QtWidgets import (
 
 from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
+from gui.history_view import HistoryView
 from gui.log_pane import LogPane
 from gui.manual_dock import ManualDock
+from gui.menus import Menus
 from gui.plot_router import PlotRouter
 from gui.plots.cdf_plot import CDFPlot
 from gui.plots.conductance_plot import ConductancePlot
@@ -51,7 +53,7 @@ from instruments.bench import Bench
 from instruments.wafermap import WaferMap
 from procedures.catalog import Catalog, RunInfo
 from procedures.runner import position_prober
-from procedures.targets import format_cells
+from procedures.targets import format_cells, parse_die
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
             "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
             else "")
         self.results_browser = ResultsBrowser(self.catalog)
+        self.history = HistoryView(self.catalog, self.array_map)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Wafer map", wafer_box, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -163,6 +166,9 @@ class MainWindow(QMainWindow):
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
         log_dock = self._dock("Log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(results_dock, log_dock)
+        self.history_dock = self._dock("History", self.history,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(results_dock, self.history_dock)
         results_dock.raise_()
         docks = [self.findChild(QDockWidget, n) for n in ("dock-bench", "dock-procedure")]
         self.resizeDocks(docks, [380, 330], Qt.Orientation.Horizontal)
@@ -181,6 +187,7 @@ class MainWindow(QMainWindow):
         self.bench_panel.stop_button.clicked.connect(self.stop_all)
         self.busy_label = QLabel("")
         self.statusBar().addPermanentWidget(self.busy_label)
+        self.menus = Menus(self)  # menu bar, exports, sequences, about, end-of-run notices
 
         # wiring
         self.wafer_map.dieClicked.connect(self._die_clicked)
@@ -315,6 +322,20 @@ class MainWindow(QMainWindow):
         self.procedure_panel.set_parameter("array", array)
         self.procedure_panel.set_parameter("cells", text)
         self.manual.show_target(die, array, text)
+        self.show_history([tuple(c) for c in cells], raise_dock=len(cells) == 1)
+
+    def show_history(self, cells: list[tuple[int, int]], raise_dock: bool = True) -> None:
+        """Show the history of ``cells`` (array map indices) of the die in the procedure form."""
+        die, array, _ = self._manual_target()
+        try:
+            self.history.set_die(parse_die(die), array)
+        except ValueError:
+            return
+        if array == "2T2R":
+            cells = sorted({(r, c // 2) for r, c in cells})
+        self.history.show_cells(cells)
+        if raise_dock:
+            self.history_dock.raise_()
 
     def _manual_target(self) -> tuple[str, str, str]:
         """(die, array, cells) the manual dock acts on: the array map's selection."""
@@ -340,6 +361,7 @@ class MainWindow(QMainWindow):
                      error=outcome.status != "finished")
         self.results_browser.refresh()
         self._update_wafer_values()
+        self.history.invalidate()
 
     def _busy_changed(self, _busy: bool) -> None:
         busy = self.busy

@@ -3,6 +3,7 @@
 * :func:`runs_frame`: one row per catalog entry, the summary figures flattened into columns;
 * :func:`run_data`: the data rows of one run (pymeasure ``Results.load``; partial files of
   aborted or killed runs load too);
+* :func:`device_history`: the life of one cell across runs (:mod:`procedures.device_history`);
 * :func:`summary_table`: median, 5th and 95th percentile of summary figures per die (or any
   grouping of :func:`runs_frame` columns).
 
@@ -217,3 +218,40 @@ def summary_table(
 
 
 __all__ = ["BASE_COLUMNS", "STATS", "run_data", "runs_frame", "summary_table"]
+
+
+def device_history(die: tuple[int, int] | str, array: str, cell: tuple[int, int] | str,
+                   catalog_or_root: CatalogLike = ".") -> pd.DataFrame:
+    """Everything one cell has been through, one row per event (forming, reads, pulses,
+    cycles) across runs, days and restarts; ``frame.attrs["summary"]`` sums it up (formed
+    when / V_form / compliance, pulses and cycles so far, last read G and when, runs).
+
+    Columns and rules: :mod:`procedures.device_history`. ``die`` and ``cell`` as tuples or
+    ``"col,row"`` / ``"row,col"`` strings.
+    """
+    from procedures.device_history import history_frame
+    from procedures.targets import parse_die
+
+    if isinstance(die, str):
+        parsed = parse_die(die)
+        if parsed is None:
+            raise ValueError(f"die {die!r}: give col,row")
+        die = parsed
+    if isinstance(cell, str):
+        cell = tuple(int(x) for x in cell.split(","))  # type: ignore[assignment]
+    with _open(catalog_or_root) as catalog:
+        infos = catalog.runs(die=tuple(die))
+        return history_frame(infos, cached_loader(catalog), tuple(die), array,
+                             tuple(cell))  # type: ignore[arg-type]
+
+
+def cached_loader(catalog: Catalog) -> Any:
+    """``load(run_id) -> DataFrame`` reading each run's file once (:func:`run_data`)."""
+    cache: dict[int, pd.DataFrame] = {}
+
+    def load(run_id: int) -> pd.DataFrame:
+        if run_id not in cache:
+            cache[run_id] = run_data(catalog, run_id)
+        return cache[run_id]
+
+    return load

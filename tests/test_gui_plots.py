@@ -206,10 +206,10 @@ def test_pulse_plot_dual_axis(qtbot):
     i = np.interp(ti, t, v) * 5e-5
     plot.set_waveform(t, v, i, t_i=ti)
     plot.flush()
-    np.testing.assert_array_equal(plot.voltage_curve.getData()[0], t)
-    np.testing.assert_array_equal(plot.voltage_curve.getData()[1], v)
-    np.testing.assert_array_equal(plot.current_curve.getData()[0], ti)
-    np.testing.assert_array_equal(plot.current_curve.getData()[1], i)
+    np.testing.assert_array_equal(plot.voltage_curve.xData, t)
+    np.testing.assert_array_equal(plot.voltage_curve.yData, v)
+    np.testing.assert_array_equal(plot.current_curve.xData, ti)
+    np.testing.assert_array_equal(plot.current_curve.yData, i)
     # current on its own view box, behind the right axis, x linked to the voltage view
     right = plot.plot.getAxis("right")
     assert right.isVisible() and right.linkedView() is plot.current_view
@@ -224,8 +224,8 @@ def test_pulse_plot_dual_axis(qtbot):
     plot.add_rows({"Time (s)": [2e-6, 3e-6], "Voltage (V)": [-1.0, 0.0],
                    "Current (A)": [-1e-5, 0.0]})
     plot.flush()
-    np.testing.assert_array_equal(plot.voltage_curve.getData()[0], [0.0, 1e-6, 2e-6, 3e-6])
-    np.testing.assert_array_equal(plot.current_curve.getData()[1], [-1e-5, 0.0])
+    np.testing.assert_array_equal(plot.voltage_curve.xData, [0.0, 1e-6, 2e-6, 3e-6])
+    np.testing.assert_array_equal(plot.current_curve.yData, [-1e-5, 0.0])
     with pytest.raises(ValueError):
         plot.set_waveform([0.0, 1.0], [0.0])
 

@@ -121,9 +121,10 @@ class ConductancePlot(LivePlotWidget):
         self.line = pg.PlotDataItem(pen=pg.mkPen(190, 190, 190, 200, width=1))
         self.line.setVisible(cfg.connect_all)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.plot.addItem(self.line)
+        # after addItem, which applies the PlotItem's own (off) downsampling modes
         self.line.setDownsampling(auto=True, method="peak")
         self.line.setClipToView(True)
-        self.plot.addItem(self.line)
         for k in KINDS:
             color = cfg.colors[k]
             curve = pg.PlotDataItem(pen=None, symbol=_SYMBOLS[k], symbolSize=7,

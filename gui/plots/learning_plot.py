@@ -164,6 +164,9 @@ class LearningPlot(LivePlotWidget):
             entry = _Series(name, series_color(len(self._series)), self.config.max_points)
             self._series[name] = entry
             self.plot.addItem(entry.item)
+            # again after addItem, which applies the PlotItem's own (off) downsampling modes
+            entry.item.setDownsampling(auto=True, method="peak")
+            entry.item.setClipToView(True)
             self.legend.addItem(entry.item, name)
         return entry
 

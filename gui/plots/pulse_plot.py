@@ -87,6 +87,10 @@ class PulsePlot(LivePlotWidget):
                                              name="I measured")
         self.plot.addItem(self.voltage_curve)
         self.current_view.addItem(self.current_curve)
+        # fluid at 1e6 points; after addItem, which applies the PlotItem's own (off) modes
+        for curve in (self.voltage_curve, self.current_curve):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
         self.legend = add_legend(self.plot, offset=(-10, 10))  # top right
         self.legend.addItem(self.voltage_curve, "V applied (left)")
         self.legend.addItem(self.current_curve, "I measured (right)")

@@ -13,7 +13,7 @@ cell, drag a rectangle, Ctrl+click toggles a cell, Ctrl+drag adds a rectangle.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -155,6 +155,10 @@ class ArrayMapWidget(QWidget):
         self._hovered: Cell | None = None
         self.redraw_count = 0
         """Number of redraws done (image data pushed to the ImageItem)."""
+        self.hover_hook: Callable[[int, int], str] | None = None
+        """Extra hover text for a cell (e.g. its history summary); "" for none."""
+        self.state_label: str | None = None
+        """What the colours show when not the conductance (:meth:`show_state`)."""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -260,8 +264,29 @@ class ArrayMapWidget(QWidget):
         self._dirty = True
         self.flush()
 
+    def show_state(self, values: np.ndarray, label: str) -> None:
+        """Colour the cells by another figure (linear scale: e.g. formed 0/1, cycles so far);
+        the conductance stays in the hover text and comes back with the next data."""
+        v = np.asarray(values, dtype=float)
+        if v.shape != self.shape:
+            raise ValueError(f"show_state needs a {self.shape} array")
+        self.state_label = label
+        self._log[:] = v
+        self.colorbar.axis.setTicks(None)
+        self.colorbar.getAxis("left").setLabel(label)
+        self._mark_dirty()
+
+    def _conductance_mode(self) -> None:
+        if self.state_label is None:
+            return
+        self.state_label = None
+        self._log[:] = self._to_log(self._g)
+        self.colorbar.axis.setTicks(log_conductance_ticks())
+        self.colorbar.getAxis("left").setLabel("conductance G (log scale)")
+
     def update_cell(self, row: int, col: int, g: float) -> None:
         """Set the conductance (S) of one cell; redrawn at the next refresh."""
+        self._conductance_mode()
         self._g[row, col] = g
         self._log[row, col] = self._to_log(np.asarray(g, dtype=float))
         self._mark_dirty()
@@ -269,6 +294,7 @@ class ArrayMapWidget(QWidget):
     def update_cells(self, rows: np.ndarray, cols: np.ndarray, gs: np.ndarray) -> None:
         """Set the conductances (S) of many cells at once (equal-length index/value arrays)."""
         gs = np.asarray(gs, dtype=float)
+        self._conductance_mode()
         self._g[rows, cols] = gs
         self._log[rows, cols] = self._to_log(gs)
         self._mark_dirty()
@@ -280,12 +306,14 @@ class ArrayMapWidget(QWidget):
             raise ValueError("set_map needs a 2-D array")
         if g.shape != self.shape:
             self.set_shape(*g.shape)
+        self._conductance_mode()
         self._g[:] = g
         self._log[:] = self._to_log(g)
         self._mark_dirty()
 
     def clear(self) -> None:
         """Mark every cell unmeasured (selection kept)."""
+        self._conductance_mode()
         self._g[:] = np.nan
         self._log[:] = np.nan
         self._mark_dirty()
@@ -443,11 +471,13 @@ class ArrayMapWidget(QWidget):
         if self._group > 1:
             where += f" (group {col // self._group}, device {col % self._group})"
         g = float(self._g[row, col])
+        extra = self.hover_hook(row, col) if self.hover_hook is not None else ""
+        extra = f"\n{extra}" if extra else ""
         if not math.isfinite(g):
-            return f"{where}: not measured"
+            return f"{where}: not measured{extra}"
         r = 1.0 / g if g > 0 else math.inf
         r_text = format_resistance(r) if math.isfinite(r) else "open"
-        return f"{where}: G = {g * 1e6:.4g} µS, R = {r_text}"
+        return f"{where}: G = {g * 1e6:.4g} µS, R = {r_text}{extra}"
 
     def _on_hover(self, pos: QPointF | None) -> None:
         cell = None if pos is None else self.cell_at(pos)

@@ -1,0 +1,154 @@
+"""Device history dock: G (and pulses so far) against time for one or several cells, and the
+array map coloured by each cell's state from its history.
+
+Everything comes from the catalog and the results files (:mod:`procedures.device_history`);
+nothing here talks to the instruments. Each run's file is read once and kept until a new run
+ends (``invalidate``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from procedures.analysis import cached_loader
+from procedures.catalog import Catalog
+from procedures.device_history import DeviceSummary, die_summaries, history_frame, summary_of
+
+log = logging.getLogger(__name__)
+
+STATE_MODES = ("live conductance", "formed", "last G", "cycles so far", "pulses so far")
+_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#4e342e")
+MAX_CURVES = len(_COLOURS)
+
+
+class HistoryView(QWidget):
+    """History of the cells selected in the array map; colours the map by state."""
+
+    def __init__(self, catalog: Catalog, array_map: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.array_map = array_map
+        self.die: tuple[int, int] | None = None
+        self.array = "1T1R"
+        self.frames: dict[tuple[int, int], Any] = {}
+        self.summaries: dict[tuple[int, int], DeviceSummary] = {}
+        self._load = cached_loader(catalog)
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.state_combo = QComboBox()
+        self.state_combo.setObjectName("history-state")
+        self.state_combo.addItems(list(STATE_MODES))
+        self.state_combo.setToolTip("Colour the array map by each cell's state from its history")
+        self.refresh_button = QPushButton("Refresh")
+        top.addWidget(QLabel("Array map shows"))
+        top.addWidget(self.state_combo, 1)
+        top.addWidget(self.refresh_button)
+        layout.addLayout(top)
+        self.summary_label = QLabel("select cells in the array map")
+        self.summary_label.setWordWrap(True)
+        layout.addWidget(self.summary_label)
+        self.g_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.g_plot.setLogMode(y=True)
+        self.g_plot.setLabel("left", "G", units="S")
+        self.g_plot.addLegend(offset=(5, 5))
+        self.p_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.p_plot.setLabel("left", "pulses so far")
+        self.p_plot.setXLink(self.g_plot)
+        self.p_plot.setMaximumHeight(140)
+        layout.addWidget(self.g_plot, 3)
+        layout.addWidget(self.p_plot, 1)
+        self.state_combo.currentTextChanged.connect(lambda _t: self.colour_map())
+        self.refresh_button.clicked.connect(self.refresh)
+        array_map.hover_hook = self.hover_text
+
+    # -- data -----------------------------------------------------------------------------------
+    def invalidate(self) -> None:
+        """Forget the read files and summaries (a run ended); re-show what was shown."""
+        self._load = cached_loader(self.catalog)
+        self.summaries.clear()
+        self.refresh()
+
+    def set_die(self, die: tuple[int, int] | None, array: str) -> None:
+        """The die and array whose cells are shown (summaries re-read if they changed)."""
+        if (die, array) != (self.die, self.array):
+            self.die, self.array = die, array
+            self.summaries.clear()
+
+    def _summaries(self) -> dict[tuple[int, int], DeviceSummary]:
+        if not self.summaries and self.die is not None:
+            infos = self.catalog.runs(die=self.die)
+            self.summaries = die_summaries(infos, self._load, self.die, self.array)
+        return self.summaries
+
+    def show_cells(self, cells: list[tuple[int, int]]) -> None:
+        """Plot the history of ``cells`` (the first :data:`MAX_CURVES`) of the current die."""
+        self.g_plot.clear()
+        self.p_plot.clear()
+        self.frames.clear()
+        if self.die is None:
+            self.summary_label.setText("no die chosen (click a die on the wafer map)")
+            return
+        infos = self.catalog.runs(die=self.die)
+        lines = []
+        for k, cell in enumerate(cells[:MAX_CURVES]):
+            frame = history_frame(infos, self._load, self.die, self.array, tuple(cell))
+            self.frames[tuple(cell)] = frame
+            lines.append(summary_of(frame).text())
+            if not len(frame):
+                continue
+            t = frame["time"].map(lambda x: x.timestamp()).to_numpy(float)
+            g = frame["g"].to_numpy(float)
+            ok = np.isfinite(g) & (g > 0)
+            pen = pg.mkPen(_COLOURS[k], width=1.5)
+            self.g_plot.plot(t[ok], g[ok], pen=pen, symbol="o", symbolSize=4,
+                             symbolBrush=_COLOURS[k], name=f"{cell[0]},{cell[1]}")
+            self.p_plot.plot(t, frame["pulses"].to_numpy(float), pen=pen, stepMode=None)
+        more = f" (first {MAX_CURVES} of {len(cells)})" if len(cells) > MAX_CURVES else ""
+        self.summary_label.setText(
+            f"die {self.die[0]},{self.die[1]} {self.array}{more}\n" + "\n".join(lines))
+
+    def refresh(self) -> None:
+        """Re-show the shown cells and the map colouring."""
+        self.show_cells(list(self.frames) or self.array_map.selected_cells())
+        self.colour_map()
+
+    # -- array map ------------------------------------------------------------------------------
+    def colour_map(self) -> None:
+        """Colour the array map by the chosen state (live conductance: leave it alone)."""
+        mode = self.state_combo.currentText()
+        if mode == STATE_MODES[0] or self.die is None:
+            return
+        shape = self.array_map.shape
+        values = np.full(shape, np.nan)
+        for (row, col), s in self._summaries().items():
+            if row >= shape[0] or col >= shape[1]:
+                continue
+            if mode == "formed":
+                values[row, col] = 1.0 if s.formed else 0.0
+            elif mode == "last G":
+                values[row, col] = np.log10(s.last_g) if s.last_g and s.last_g > 0 else np.nan
+            elif mode == "cycles so far":
+                values[row, col] = s.cycles
+            else:
+                values[row, col] = s.pulses
+        label = {"formed": "formed (1) / unformed (0)", "last G": "last read log10 G (S)"}
+        self.array_map.show_state(values, label.get(mode, mode))
+
+    def hover_text(self, row: int, col: int) -> str:
+        """The history summary of a cell, for the array map's hover text."""
+        if self.die is None:
+            return ""
+        s = self.summaries.get((row, col))
+        return s.text() if s is not None else ""

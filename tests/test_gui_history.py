@@ -1,0 +1,68 @@
+"""The device history dock and the array map coloured by state (pytest-qt, simulated bench)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QSettings
+
+from gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, sim_bench, data_root):
+    QSettings().clear()
+    w = MainWindow(sim_bench, data_root, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.procedure_panel.set_parameter("die", "9,9")
+    yield w
+    w.controller.abort_all()
+    w.controller.wait_idle(20)
+    w.close()
+
+
+def _run(qtbot, window, name, **params):
+    panel = window.procedure_panel
+    panel.set_procedure(name)
+    for k, v in params.items():
+        panel.set_parameter(k, v)
+    with qtbot.waitSignal(window.controller.runFinished, timeout=120_000) as blocker:
+        assert panel.queue_current(), panel.error_label.text()
+    assert blocker.args[0].status == "finished", blocker.args[0].error
+    return blocker.args[0]
+
+
+def test_history_of_a_cell_after_forming_cycling_and_a_map(qtbot, window):
+    _run(qtbot, window, "forming", die="9,9", cells="1,2")
+    _run(qtbot, window, "iv-cycling", die="9,9", cells="1,2", cycles=2)
+    _run(qtbot, window, "pulse-train", die="9,9", cells="1,2", count=3)
+    mapped = _run(qtbot, window, "conductance-map", die="9,9", cells="0-3,0-3")
+    # a click on the cell opens its history
+    window.array_map.set_selection([(1, 2)])
+    window.array_map.selectionChanged.emit(window.array_map.selected_cells())
+    view = window.history
+    assert list(view.frames) == [(1, 2)]
+    frame = view.frames[(1, 2)]
+    s = frame.attrs["summary"]
+    assert s["formed"] and s["cycles"] == 2 and s["pulses"] == 3 and len(s["runs"]) == 4
+    assert s["runs"][-1] == mapped.run_id
+    assert "formed" in view.summary_label.text() and "2 cycles" in view.summary_label.text()
+    curves = view.g_plot.getPlotItem().listDataItems()
+    assert len(curves) == 1 and len(curves[0].getData()[0]) >= 5  # reads, pulses, cycles
+    # several cells: one curve each
+    window.show_history([(1, 2), (0, 0)])
+    assert len(view.g_plot.getPlotItem().listDataItems()) == 2
+    # the array map coloured by state from the histories, hover shows the summary
+    view.state_combo.setCurrentText("formed")
+    amap = window.array_map
+    amap.flush()
+    assert amap.state_label.startswith("formed")
+    assert amap._log[1, 2] == 1.0 and amap._log[0, 0] == 0.0 and np.isnan(amap._log[10, 10])
+    assert "formed" in amap.hover_text(1, 2) and "3 pulses" in amap.hover_text(1, 2)
+    view.state_combo.setCurrentText("cycles so far")
+    assert amap._log[1, 2] == 2.0
+    # the next live data brings the conductance colours back
+    window.router.flush()
+    amap.update_cell(0, 0, 1e-5)
+    assert amap.state_label is None
