@@ -59,12 +59,13 @@ class HistoryView(QWidget):
         self.summary_label = QLabel("select cells in the array map")
         self.summary_label.setWordWrap(True)
         layout.addWidget(self.summary_label)
-        self.g_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.g_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
         self.g_plot.setLogMode(y=True)
         self.g_plot.setLabel("left", "G", units="S")
         self.g_plot.addLegend(offset=(5, 5))
-        self.p_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
-        self.p_plot.setLabel("left", "pulses so far")
+        self.p_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
+        self.p_plot.setLabel("left", "pulses")
+        self.g_plot.setLabel("bottom", "time (local)")
         self.p_plot.setXLink(self.g_plot)
         self.p_plot.setMaximumHeight(140)
         layout.addWidget(self.g_plot, 3)
@@ -144,7 +145,8 @@ class HistoryView(QWidget):
             else:
                 values[row, col] = s.pulses
         label = {"formed": "formed (1) / unformed (0)", "last G": "last read log10 G (S)"}
-        self.array_map.show_state(values, label.get(mode, mode))
+        self.array_map.show_state(values, label.get(mode, mode),
+                                  levels=(0.0, 1.0) if mode == "formed" else None)
 
     def hover_text(self, row: int, col: int) -> str:
         """The history summary of a cell, for the array map's hover text."""

@@ -159,9 +159,10 @@ class ManualDock(QWidget):
         self.result_label.setObjectName("manual-result")
         self.result_label.setWordWrap(True)
         layout.addWidget(self.result_label)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(160)
-        self.curve = self.plot.plot([], [], pen=None, symbol="o", symbolSize=5)
+        self.curve = self.plot.plot([], [], pen=pg.mkPen("#1565c0", width=1.2), symbol="o",
+                                    symbolSize=6, symbolBrush="#1565c0")
         layout.addWidget(self.plot, 1)
         self.action_combo.currentTextChanged.connect(self._show_fields)
         self.apply_button.clicked.connect(self.apply)
@@ -241,8 +242,10 @@ class ManualDock(QWidget):
         self.result_label.setText(text)
         self.message_label.setText("")
         self.curve.setData(*xy)
+        self.plot.setLogMode(y=axes[1].startswith("|I|") and bool(len(xy[1])))
         self.plot.setLabel("bottom", axes[0])
         self.plot.setLabel("left", axes[1])
+        self.plot.setTitle(f"{item.label}", size="9pt")
         self.resultShown.emit(text)
 
 
@@ -263,8 +266,8 @@ def _result_of(name: str, summary: dict[str, Any], data: Any
 
     if name == "conductance-map":
         g_col = next((c for c in cols if c.startswith("Conductance")), None)
-        xy = (np.arange(len(data)), col(g_col)) if g_col else empty
-        return f"G = {_si(summary.get('g_median'), 'S')}", xy, ("cell", "G (S)")
+        xy = (np.arange(len(data), dtype=float), col(g_col)) if g_col else empty
+        return f"G = {_si(summary.get('g_median'), 'S')}", xy, ("G (S)", "cell")[::-1]
     if name in ("forming", "iv-cycling"):
         xy = (col("Voltage (V)"), np.abs(col("Current (A)"))) \
             if {"Voltage (V)", "Current (A)"} <= cols else empty

@@ -51,6 +51,7 @@ SHORTCUTS = (
     ("Ctrl+E", "Export the current plot"),
     ("Ctrl+O", "Open a run by id"),
     ("Ctrl+Q", "Quit"),
+    ("F1", "Keyboard shortcuts"),
     ("Arrow keys (wafer map)", "Step the prober to the neighbouring die"),
     ("Double-click a die", "Step the prober there (separated first)"),
     ("Click / drag / Ctrl+click cells", "Target cells; one cell opens its history"),

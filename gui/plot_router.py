@@ -54,10 +54,12 @@ class PlotRouter:
             self.learning.clear()
         if "Conductance (S)" in cols and "Pulse" not in cols:
             # a new map: start from an empty array (other runs keep the last map on screen)
-            if array == "2T2R":
-                self.array_map.set_shape(32, 2 * ARRAY_COLS, group_cols=2)
+            # (same shape: clear only, so the operator's cell selection stays)
+            shape, group = ((32, 2 * ARRAY_COLS), 2) if array == "2T2R" else ((32, ARRAY_COLS), 1)
+            if self.array_map.shape == shape:
+                self.array_map.clear()
             else:
-                self.array_map.set_shape(32, ARRAY_COLS, group_cols=1)
+                self.array_map.set_shape(*shape, group_cols=group)
 
     def feed_row(self, row: Mapping[str, Any]) -> None:
         """One live row."""

@@ -2,8 +2,11 @@
 
 The parameter form is generated from the procedure class (pymeasure Parameters): floats get an
 SI-prefix spin box with units and the allowed range, integers a spin box, choices a combo box,
-booleans a check box, text a line edit. Parameters are grouped (target, procedure, identity) and
-the last values of each procedure persist in QSettings.
+booleans a check box, text a line edit. Parameters are grouped (target, procedure, programming,
+identity), labels show the units, and parameters that only matter under a condition on another
+one are shown only then (:data:`SHOWN_WHEN`, e.g. conductance-map's programming parameters only
+once a pattern is chosen; a pymeasure ``group_by`` on a parameter is honoured the same way).
+The last values of each procedure persist in QSettings.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from PyQt6.QtWidgets import (
 
 from gui.run_controller import RunController
 from procedures.base import BenchProcedure, set_parameters
+from procedures.parameter_sets import DCProgramParameters
 from procedures.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,22 @@ log = logging.getLogger(__name__)
 TARGET_KEYS = ("die", "subsite", "array", "cells")
 IDENTITY_KEYS = ("lot", "wafer_id", "operator")
 DEFAULT_PROCEDURE = "conductance-map"
+PROGRAM_KEYS = tuple(k for k, v in vars(DCProgramParameters).items() if isinstance(v, Parameter))
+
+
+def _patterned(value: Any) -> bool:
+    return value != "none"
+
+
+SHOWN_WHEN: dict[str, dict[str, tuple[str, Any]]] = {
+    "conductance-map": {
+        **{k: ("pattern", _patterned) for k in PROGRAM_KEYS},
+        "form_first": ("pattern", _patterned),
+        "image_path": ("pattern", lambda v: v == "image"),
+    },
+}
+"""procedure -> parameter -> (controlling parameter, shown(value)). GUI only: a hidden parameter
+keeps its value and is still sent."""
 
 
 def ordered_parameters(cls: type[BenchProcedure]) -> list[tuple[str, Parameter]]:
@@ -202,24 +222,66 @@ class ProcedurePanel(QWidget):
         self.doc_label.setText((cls.__doc__ or "").strip().splitlines()[0])
         container = QWidget()
         vbox = QVBoxLayout(container)
-        groups = {"Target": QFormLayout(), "Parameters": QFormLayout(), "Identity": QFormLayout()}
+        groups = {"Target": QFormLayout(), "Parameters": QFormLayout(),
+                  "Programming": QFormLayout(), "Identity": QFormLayout()}
         self.editors = {}
+        self.labels: dict[str, QLabel] = {}
+        self.conditions = dict(SHOWN_WHEN.get(name, {}))
+        programmed = name in SHOWN_WHEN
         for key, param in ordered_parameters(cls):
             ed = ParameterEditor(key, param)
             self.editors[key] = ed
             group = ("Target" if key in TARGET_KEYS else
-                     "Identity" if key in IDENTITY_KEYS else "Parameters")
-            label = param.name
+                     "Identity" if key in IDENTITY_KEYS else
+                     "Programming" if programmed and key in PROGRAM_KEYS else "Parameters")
+            units = getattr(param, "units", None)
+            label = QLabel(f"{param.name} [{units}]" if units else param.name)
+            self.labels[key] = label
             groups[group].addRow(label, ed.widget)
+            by = getattr(param, "group_by", None)
+            if isinstance(by, str) and key not in self.conditions:
+                cond = getattr(param, "group_condition", True)
+                self.conditions[key] = (by, cond if callable(cond) else
+                                        (lambda v, c=cond: v == c))
+        self.group_boxes: dict[str, QGroupBox] = {}
         for title, form in groups.items():
             if form.rowCount():
                 box = QGroupBox(title)
                 box.setLayout(form)
                 vbox.addWidget(box)
+                self.group_boxes[title] = box
         vbox.addStretch(1)
         self.scroll.setWidget(container)
         self.load_settings()
+        for controller in {c for c, _ in self.conditions.values()}:
+            w = self.editors[controller].widget if controller in self.editors else None
+            signal = getattr(w, "currentTextChanged", None) or getattr(w, "toggled", None) \
+                or getattr(w, "textChanged", None)
+            if signal is not None:
+                signal.connect(lambda _v: self._apply_conditions())
+        self._apply_conditions()
         self.procedureChanged.emit(name)
+
+    def _apply_conditions(self) -> None:
+        """Show each conditional parameter only when its condition holds."""
+        for key, (controller, shown) in self.conditions.items():
+            if key not in self.editors or controller not in self.editors:
+                continue
+            visible = bool(shown(self.editors[controller].value()))
+            self.editors[key].widget.setVisible(visible)
+            self.labels[key].setVisible(visible)
+        box = self.group_boxes.get("Programming")
+        if box is not None:
+            box.setVisible(any(self.editors[k].widget.isVisibleTo(box)
+                               for k in PROGRAM_KEYS if k in self.editors))
+
+    def is_shown(self, key: str) -> bool:
+        """Whether parameter ``key`` is shown in the form (not hidden by a condition)."""
+        if key not in self.editors:
+            return False
+        box = next((b for b in self.group_boxes.values()
+                    if self.editors[key].widget.parent() is b), None)
+        return not self.editors[key].widget.isHidden() and (box is None or not box.isHidden())
 
     def procedure_name(self) -> str:
         """The selected procedure's command-line name."""

@@ -264,9 +264,11 @@ class ArrayMapWidget(QWidget):
         self._dirty = True
         self.flush()
 
-    def show_state(self, values: np.ndarray, label: str) -> None:
-        """Colour the cells by another figure (linear scale: e.g. formed 0/1, cycles so far);
-        the conductance stays in the hover text and comes back with the next data."""
+    def show_state(self, values: np.ndarray, label: str,
+                   levels: tuple[float, float] | None = None) -> None:
+        """Colour the cells by another figure (linear scale: e.g. formed 0/1, cycles so far;
+        ``levels`` fixes the scale, else it follows the data); the conductance stays in the
+        hover text and comes back with the next data."""
         v = np.asarray(values, dtype=float)
         if v.shape != self.shape:
             raise ValueError(f"show_state needs a {self.shape} array")
@@ -274,12 +276,18 @@ class ArrayMapWidget(QWidget):
         self._log[:] = v
         self.colorbar.axis.setTicks(None)
         self.colorbar.getAxis("left").setLabel(label)
+        if levels is not None:
+            self._set_auto(False)
+            self._apply_levels((float(levels[0]), float(levels[1])))
+        else:
+            self._set_auto(True)
         self._mark_dirty()
 
     def _conductance_mode(self) -> None:
         if self.state_label is None:
             return
         self.state_label = None
+        self._set_auto(True)
         self._log[:] = self._to_log(self._g)
         self.colorbar.axis.setTicks(log_conductance_ticks())
         self.colorbar.getAxis("left").setLabel("conductance G (log scale)")
