@@ -24,14 +24,15 @@ from PyQt6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPen
 from PyQt6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from instruments.wafermap import DieIndex, WaferMap, count_yield
-
-UNTESTED_COLOR = "#eeeeee"
-"""Fill of a die with no bin / no value yet."""
-NAN_COLOR = "#9e9e9e"
-"""Fill of a die whose value is NaN (measured, no valid result)."""
-UNKNOWN_BIN_COLOR = "#7b1fa2"
-"""Fill of a die whose bin code is not in the bin table."""
-DIE_EDGE_COLOR = "#616161"
+from procedures.wafer.palette import (  # the palette shared with the headless PNG maps
+    DIE_EDGE_COLOR,
+    NAN_COLOR,
+    UNKNOWN_BIN_COLOR,
+    UNTESTED_COLOR,
+    VALUE_COLORMAP,
+    VALUE_PERCENTILES,
+    value_levels,
+)
 
 _ARROW_STEPS: dict[int, tuple[int, int]] = {
     Qt.Key.Key_Left: (-1, 0),
@@ -152,7 +153,7 @@ class WaferMapWidget(QWidget):
         self._value_label = "value"
         self._value_units = ""
         self._value_levels: tuple[float, float] | None = None  # None: percentile auto
-        self._value_percentiles = (2.0, 98.0)
+        self._value_percentiles = VALUE_PERCENTILES
         self._mode = "none"  # "none" | "bins" | "values"
         self._colors = np.zeros((0, 4), dtype=np.uint8)
         self._current: DieIndex | None = None
@@ -161,7 +162,7 @@ class WaferMapWidget(QWidget):
         self._subsites: list[tuple[str, float, float]] = []
         self._hover_hook: Callable[[int, int], str] | None = None
         self._hovered: DieIndex | None = None
-        self._cmap = pg.colormap.get("viridis")
+        self._cmap = pg.colormap.get(VALUE_COLORMAP)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -465,14 +466,7 @@ class WaferMapWidget(QWidget):
         """Colour-scale limits in use for values (manual or percentile)."""
         if self._value_levels is not None:
             return self._value_levels
-        finite = np.array([v for v in self._values.values() if math.isfinite(v)], dtype=float)
-        if finite.size == 0:
-            return 0.0, 1.0
-        lo, hi = np.percentile(finite, self._value_percentiles)
-        if hi <= lo:
-            span = abs(lo) * 0.05 or 0.5
-            lo, hi = lo - span, hi + span
-        return float(lo), float(hi)
+        return value_levels(self._values.values(), self._value_percentiles)
 
     def clear_values(self) -> None:
         """Drop the value colouring; back to bins if any, else untested colours."""

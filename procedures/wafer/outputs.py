@@ -34,7 +34,8 @@ from procedures.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.cursor import DieRecord, WaferCursor
 from procedures.wafer.g85 import g85_xml
-from procedures.wafer.maps import bin_map_png, hex_rgb, value_map_png
+from procedures.wafer.maps import bin_map_png, value_map_png
+from procedures.wafer.palette import hex_rgb
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +183,15 @@ def write_outputs(
     if not draw_maps:
         return paths
     map_dir = out_dir / "maps"
-    bin_map_png(map_dir / "bins.png", wmap, bins, bin_table)
+    where = f"{lot} / {wafer_id}"
+    bin_map_png(map_dir / "bins.png", wmap, bins, bin_table, subtitle=where)
     paths["map:bins"] = map_dir / "bins.png"
     special: dict[DieIndex, tuple[int, int, int]] = {}
+    names: dict[str, tuple[int, int, int]] = {}
     for die, code in bins.items():
         rule = bin_table.get(code)
         if getattr(rule, "special", ""):
-            special[die] = hex_rgb(rule.color)
+            special[die] = names[rule.name] = hex_rgb(rule.color)
     for column in maps or default_map_columns(df):
         if column not in df.columns:
             continue
@@ -196,7 +199,8 @@ def write_outputs(
         values = {(int(c), int(r)): float(v) for c, r, v, s in zip(
             df["col"], df["row"], numeric, df["state"], strict=True) if s == "done"}
         path = map_dir / f"{safe_name(column)}.png"
-        value_map_png(path, wmap, values, column, special)
+        value_map_png(path, wmap, values, column, special, subtitle=where,
+                      special_names=names)
         paths[f"map:{column}"] = path
     return paths
 

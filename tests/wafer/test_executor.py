@@ -14,7 +14,8 @@ from procedures.catalog import Catalog
 from procedures.runner import RunCallbacks
 from procedures.wafer import WaferCallbacks, WaferRun
 from procedures.wafer.g85 import read_g85
-from procedures.wafer.maps import MapGeometry, hex_rgb, read_png
+from procedures.wafer.maps import MapGeometry, read_png
+from procedures.wafer.palette import hex_rgb
 from procedures.wafer.recipe import parse_recipe
 
 SMALL = """\
