@@ -11,12 +11,12 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from gui.progress import ProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
@@ -24,36 +24,6 @@ from procedures.base import BenchProcedure, set_parameters
 from procedures.registry import PROCEDURES, procedure_class
 from procedures.shutdown import ShutdownSignals
 from procedures.validation import validate_procedure
-
-
-class ProgressBar:
-    """A one-line text progress bar with ETA, written to ``stream`` (stderr by default)."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.t0 = time.monotonic()
-        self._last = -1.0
-
-    def update(self, percent: float) -> None:
-        """Redraw at ``percent`` (0..100) when it changed by at least 0.5 %."""
-        if abs(percent - self._last) < 0.5 and percent < 100:
-            return
-        self._last = percent
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
-        filled = int(self.width * percent / 100)
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta_text = "--:--" if eta != eta else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
-        self.stream.write(f"\r{self.label} [{bar}] {percent:5.1f} %  ETA {eta_text}")
-        self.stream.flush()
-
-    def finish(self, status: str) -> None:
-        """End the line with the final status."""
-        self.stream.write(f"\r{self.label}: {status} in {time.monotonic() - self.t0:.1f} s"
-                          + " " * 30 + "\n")
-        self.stream.flush()
 
 
 def one_line(exc: BaseException) -> str:

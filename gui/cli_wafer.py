@@ -18,36 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from gui.cli_run import ProgressBar, one_line, quiet_run_logs
+from gui.cli_run import one_line, quiet_run_logs
+from gui.progress import WaferProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from procedures.shutdown import ShutdownSignals
-
-
-class WaferProgressBar(ProgressBar):
-    """The run progress bar, with an ETA measured from the session's own start (a resumed run
-    starts part-way)."""
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        super().__init__(f"wafer 0/{total} dies", stream)
-        self.total = total
-        self._done = -1
-
-    def show(self, done: int, fraction: float, eta_s: float | None) -> None:
-        """Redraw: ``done`` dies of ``total``, ``fraction`` 0..1, ETA in s (None unknown)."""
-        percent = 100.0 * fraction
-        if abs(percent - self._last) < 0.5 and done == self._done and percent < 100:
-            return
-        self._last = percent
-        self._done = done
-        filled = int(self.width * min(1.0, fraction))
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta = "--:--" if eta_s is None else f"{int(eta_s) // 60:02d}:{int(eta_s) % 60:02d}"
-        self.label = f"wafer {done}/{self.total} dies"
-        self.stream.write(f"\r{self.label} [{bar}] {percent:5.1f} %  ETA {eta}  ")
-        self.stream.flush()
 
 
 def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
@@ -188,4 +165,4 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     return 1
 
 
-__all__ = ["WaferProgressBar", "add_wafer_parser", "cmd_wafer"]
+__all__ = ["add_wafer_parser", "cmd_wafer"]
