@@ -4,6 +4,8 @@
 * :func:`run_data`: the data rows of one run (pymeasure ``Results.load``; partial files of
   aborted or killed runs load too);
 * :func:`device_history`: the life of one cell across runs (:mod:`procedures.device_history`);
+* :func:`run_waveforms`: the HDF5 waveforms beside a run's CSV (pulse-train with
+  ``waveform_file = "hdf5"``);
 * :func:`summary_table`: median, 5th and 95th percentile of summary figures per die (or any
   grouping of :func:`runs_frame` columns).
 
@@ -161,6 +163,21 @@ def run_data(catalog_or_root: CatalogLike, run_id: int) -> pd.DataFrame:
     return data
 
 
+def run_waveforms(catalog_or_root: CatalogLike, run_id: int) -> dict[str, np.ndarray]:
+    """The HDF5 waveforms of run ``run_id`` (:mod:`procedures.waveform_store`): arrays ``t``,
+    ``v``, ``i`` (traces x points; s, V, A) and ``cell_row``, ``cell_col``, ``pulse``, ``kind``
+    per trace. Works on the file of a running or killed run (complete blocks). Raises
+    FileNotFoundError if the run has no waveform file."""
+    from procedures.waveform_store import read_waveforms, waveform_path
+
+    with _open(catalog_or_root) as catalog:
+        info = catalog.get(int(run_id))
+        path = waveform_path(_resolve(info.file, _catalog_root(catalog)))
+    if not path.is_file():
+        raise FileNotFoundError(f"run {run_id} has no waveform file ({path.name})")
+    return read_waveforms(path)
+
+
 def summary_table(
     catalog_or_root: CatalogLike,
     procedure: str,
@@ -217,7 +234,7 @@ def summary_table(
     return out[columns]
 
 
-__all__ = ["BASE_COLUMNS", "STATS", "run_data", "runs_frame", "summary_table"]
+__all__ = ["BASE_COLUMNS", "STATS", "run_data", "run_waveforms", "runs_frame", "summary_table"]
 
 
 def device_history(die: tuple[int, int] | str, array: str, cell: tuple[int, int] | str,

@@ -49,6 +49,8 @@ class BenchProcedure(Procedure):
     bench: Any = None
     io: Any = None
     data_root: Any = None
+    #: the run's results CSV (set by the runner before startup; None outside a run)
+    results_file: Any = None
 
     # -- target -------------------------------------------------------------------------------
     def target_cells(self) -> list[Cell]:

@@ -10,9 +10,12 @@ or by the WL SMU on benches without one (see :mod:`procedures.pulsing`).
 
 Rows (a rectangular CSV): one read row per pulse (``Point`` = -1, the read current and
 conductance, NaN for a pulse without a read; NaN waveform columns), emitted as one batch per
-execute, and, with ``record_waveform``, ``waveform_points`` rows per pulse with the applied
-V_BL - V_SL and the measured BL current sampled from the start of the rise to the end of the
-fall (``Point`` 0.., NaN read columns).
+execute. With ``record_waveform`` each pulse's applied V_BL - V_SL and measured BL current,
+``waveform_points`` samples from the start of the rise to the end of the fall, go with
+``waveform_file = "hdf5"`` to the HDF5 file beside the CSV (:mod:`procedures.waveform_store`,
+written block by block as measured; key: cell and ``Pulse``; summary ``waveform_file``), or, by
+default (``"csv"``, what the GUI's live pulse plot follows today), into the CSV as
+``waveform_points`` rows per pulse (``Point`` 0.., NaN read columns).
 ``Time (s)`` is the WGFMU time from the start of the cell's train. ``Kind`` is +1 SET, -1 RESET,
 0 for the initial read.
 
@@ -70,6 +73,7 @@ class PulseTrainProcedure(PulsedProcedure):
     record_waveform = BooleanParameter("Record waveforms", default=False)
     waveform_points = IntegerParameter("Waveform points per pulse", default=20, minimum=2,
                                        maximum=1000)
+    waveform_file = ListParameter("Waveforms to", choices=["csv", "hdf5"], default="csv")
 
     DATA_COLUMNS = [
         "Cell row", "Cell col", "Pulse", "Kind", "Amplitude (V)", "Gate (V)", "Point",
@@ -101,6 +105,20 @@ class PulseTrainProcedure(PulsedProcedure):
         self.g_final: dict[tuple[int, int], float] = {}
         self.pulses_done: dict[tuple[int, int], int] = {}
         self.v_forms: dict[tuple[int, int], float] = {}
+        self.waves = None
+        if self.record_waveform and self.waveform_file == "hdf5" and self.results_file:
+            from procedures.waveform_store import WaveformWriter
+
+            self.waves = WaveformWriter(self.results_file, int(self.waveform_points), {
+                "procedure": self.NAME, "amplitude_v": float(self.amplitude),
+                "width_s": float(self.width), "v_wl": float(self.v_wl)})
+
+    def shutdown(self) -> None:
+        try:
+            if getattr(self, "waves", None) is not None:
+                self.waves.close()
+        finally:
+            super().shutdown()
 
     def execute(self) -> None:
         cells, self.v_forms = self.ready_cells(self.target_cells())
@@ -150,10 +168,15 @@ class PulseTrainProcedure(PulsedProcedure):
             if n + chunk == count and not self.read_each:  # the final read
                 final = session.run([read])
                 reads[-1] = final.steps.get(0)
+            block = []
             for j in range(chunk):
                 wave = data.steps.get(per * j) if self.record_waveform else None
-                if wave is not None:
+                if wave is not None and self.waves is not None:
+                    block.append((n + j + 1, wave))
+                elif wave is not None:
                     self._wave_rows(row, col, n + j + 1, kind, pulse, wave, t_offset)
+            if block:
+                self._wave_block(row, col, kind, block, t_offset)
             offsets = [t_offset] * chunk
             if not self.read_each:
                 offsets[-1] = final_offset
@@ -198,6 +221,22 @@ class PulseTrainProcedure(PulsedProcedure):
             "Read I (A)": [NAN] * n, "Read G (S)": [NAN] * n,
         })
 
+    def _wave_block(self, row: int, col: int, kind: int, block: list[tuple[int, Any]],
+                    t_offset: float) -> None:
+        """One execute's waveforms to the HDF5 file (traces padded with NaN to the points)."""
+        pts = int(self.waveform_points)
+
+        def arr(values: Any, offset: float = 0.0) -> np.ndarray:
+            out = np.full(pts, NAN)
+            v = np.asarray(values, dtype=float)[:pts]
+            out[:v.size] = v + offset
+            return out
+
+        self.waves.append(
+            (row, col), [number for number, _ in block], kind,
+            np.stack([arr(w.t, t_offset) for _, w in block]),
+            np.stack([arr(w.v) for _, w in block]), np.stack([arr(w.i) for _, w in block]))
+
     # -- results --------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         g0 = np.array(list(getattr(self, "g_initial", {}).values()), dtype=float)
@@ -210,6 +249,10 @@ class PulseTrainProcedure(PulsedProcedure):
             "g_final": finite_or_none(median(g1)),
             "cells_formed_first": len(getattr(self, "v_forms", {})),
         }
+        waves = getattr(self, "waves", None)
+        if waves is not None:
+            out["waveform_file"] = waves.path.name
+            out["waveforms"] = waves.count
         if g0.size:
             out["g_initial_values"] = [finite_or_none(float(x)) for x in g0]
             out["g_final_values"] = [finite_or_none(float(x)) for x in g1]

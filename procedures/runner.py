@@ -256,6 +256,7 @@ class RunHandle:
                 tags=list(getattr(proc, "run_tags", []) or []),  # e.g. "manual" (GUI actions)
             )
             _start_record(self.catalog, run_id, path)
+            proc.results_file = path  # side files (HDF5 waveforms) go beside it
             self._worker = _Worker(results, self.callbacks)
             if self._stop.is_set():
                 self._worker.stop()
