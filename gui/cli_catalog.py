@@ -1,4 +1,5 @@
-"""``memprobe catalog check|rebuild``: the run catalog against the data root's files.
+"""``memprobe catalog check|rebuild`` (the run catalog against the data root's files) and
+``memprobe export`` (catalog and data as Parquet, :mod:`procedures.export`).
 
 ``check`` exits 0 when catalog and files agree, 1 when it found problems (each on one line).
 ``rebuild`` makes a new catalog from the results files and their run records: the SQLite
@@ -27,6 +28,34 @@ def add_catalog_parser(sub: argparse._SubParsersAction) -> None:
         c.add_argument("--catalog", default=None,
                        help="catalog URL (default: <data>/catalog.sqlite)")
         c.set_defaults(func=cmd_check if name == "check" else cmd_rebuild)
+    e = sub.add_parser("export", help="write the catalog and the runs' data as Parquet")
+    e.add_argument("out", type=Path, help="output directory")
+    e.add_argument("--data", type=Path, default=None, help="data root")
+    e.add_argument("--catalog", default=None, help="catalog URL (default: <data>/catalog.sqlite)")
+    e.add_argument("--procedure", default=None, help="only this procedure")
+    e.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``memprobe export``."""
+    from procedures.catalog import Catalog, CatalogError
+    from procedures.export import export
+
+    try:
+        root = resolve_data_root(args.data)
+        catalog = Catalog(args.catalog or root)
+    except (ValueError, CatalogError) as exc:
+        print(f"memprobe export: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = export(catalog, args.out, args.procedure)
+    finally:
+        catalog.close()
+    print(f"{report.runs} runs, {report.rows} data rows of {', '.join(report.procedures) or '-'}"
+          f" written to {args.out}")
+    if report.missing:
+        print(f"results file missing for runs {report.missing} (skipped)", file=sys.stderr)
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

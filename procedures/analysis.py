@@ -35,7 +35,7 @@ CatalogLike = Catalog | str | Path
 
 BASE_COLUMNS = (
     "id", "procedure", "status", "lot", "wafer", "die_col", "die_row", "subsite", "array",
-    "temperature_c", "operator", "bench", "message", "started_at", "ended_at", "file",
+    "temperature_c", "operator", "bench", "station", "message", "started_at", "ended_at", "file",
 )
 """Columns of :func:`runs_frame` taken from the catalog entry (summary figures follow)."""
 
@@ -92,7 +92,8 @@ def _row(info: RunInfo, root: Path | None) -> dict[str, Any]:
         "wafer": info.wafer, "die_col": info.die[0] if info.die else None,
         "die_row": info.die[1] if info.die else None, "subsite": info.subsite,
         "array": info.array, "temperature_c": info.temperature_c, "operator": info.operator,
-        "bench": info.bench, "message": info.message, "started_at": info.started_at or None,
+        "bench": info.bench, "station": info.station, "message": info.message,
+        "started_at": info.started_at or None,
         "ended_at": info.ended_at, "file": str(_resolve(info.file, root)) if info.file else "",
     }
     for key, value in _flatten(info.summary).items():
