@@ -92,6 +92,17 @@ def _refuse(message: str, interactive: bool) -> int:
     return 2
 
 
+def _bench_catalog(bench: str) -> str:
+    """The ``catalog`` URL of a bench file ("" if none, or if the file is bad: Bench.open
+    reports that)."""
+    from instruments.bench import load_bench_config
+
+    try:
+        return load_bench_config(bench).catalog
+    except (BenchConfigError, OSError, ValueError):
+        return ""
+
+
 def run_app(
     bench: str = "simulated",
     data_dir: Path | None = None,
@@ -115,7 +126,9 @@ def run_app(
         return 2
     interactive = screenshot is None and app.platformName() != "offscreen"
     try:
-        catalog = Catalog(root)  # a damaged catalog stops here, before the bench is opened
+        # the bench file's shared catalog (several stations), else <root>/catalog.sqlite;
+        # a damaged catalog stops here, before the bench is opened
+        catalog = Catalog(_bench_catalog(bench) or root)
     except CatalogError as exc:
         return _refuse(str(exc), interactive)
     try:

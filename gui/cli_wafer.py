@@ -96,7 +96,9 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
         _err(f"no run of {recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id} to resume; "
              "starting a new one")
     try:
-        catalog = Catalog(root)  # marks runs of killed processes as aborted
+        # the bench file's shared catalog (several stations), else <root>/catalog.sqlite;
+        # opening marks runs of killed processes as aborted
+        catalog = Catalog(getattr(config, "catalog", "") or root)
     except CatalogError as exc:  # before the bench is opened: nothing moves
         _err(str(exc))
         return 2

@@ -144,3 +144,30 @@ def test_bench_file_station_operator_and_catalog_keys(tmp_path):
         "probe-3", "ada", "postgresql+psycopg://labdb/memprobe")
     assert cfg.station_name() == "probe-3"
     assert load_bench_config("simulated").station_name()  # default: the host name
+
+
+def test_memprobe_run_and_the_gui_use_the_bench_files_catalog(tmp_path, pg_server, monkeypatch):
+    """``catalog = URL`` in a bench file: `memprobe runs` of that URL sees what the station
+    wrote, and the GUI opens that catalog (`memprobe wafer` too, not tested here)."""
+    from gui.app import _bench_catalog
+    from instruments.bench import BENCH_DIR
+
+    url = pg_server.new_database()
+    bench = tmp_path / "station.toml"
+    bench.write_text(f'station = "probe-9"\ncatalog = "{url}"\n'
+                     + (BENCH_DIR / "simulated.toml").read_text())
+    assert _bench_catalog(str(bench)) == url
+    assert _bench_catalog("simulated") == ""
+    data = tmp_path / "data"
+    out = subprocess.run([sys.executable, "-m", "gui", "run", "forming", "--bench", str(bench),
+                          "--data", str(data), "--die", "9,9", "--cell", "0,0", "--quiet",
+                          "--operator", "ada"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cat = Catalog(url)
+    try:
+        (run,) = cat.runs(station="probe-9")
+        assert run.status == "finished" and run.operator == "ada"
+    finally:
+        cat.close()
+    assert not (data / "catalog.sqlite").exists()  # the shared catalog, not a local one
