@@ -151,16 +151,22 @@ def run_app(
         QTimer.singleShot(100, session.start)
     bridge = SignalBridge(app)  # the Qt loop would otherwise hold Python's signal handlers
     try:
-        with (shutdown or ShutdownSignals()).on_stop(lambda: _close_on_signal(app, window)):
+        stopper = shutdown or ShutdownSignals()
+        with stopper.on_stop(lambda: _close_on_signal(app, window, stopper.reason)):
             app.exec()
     finally:
         bridge.close()
     return session.exit_code if session is not None else 0
 
 
-def _close_on_signal(app: QApplication, window: MainWindow) -> None:
-    """From a signal handler: close the window soon (its closeEvent aborts the runs, waits for
-    their safe end and closes the bench), then quit."""
+def _close_on_signal(app: QApplication, window: MainWindow, reason: str) -> None:
+    """From a signal handler: stop the current run (``reason`` becomes its message), close the
+    window soon (its closeEvent aborts the rest, waits for the safe end, closes the bench), quit.
+    """
+    handle = window.controller.handle
+    if handle is not None:
+        handle.stop(reason)
+
     def close() -> None:
         window.close()
         app.quit()

@@ -333,7 +333,7 @@ def test_gui_stopped_by_signal_makes_the_bench_safe_before_quitting(lab, tmp_pat
     _check_exit(proc, err, signum, None)
     assert not (tmp_path / "never.png").exists()  # it quit instead of finishing the session
     (run,) = _check_aborted_runs(root, n_rows)
-    assert run.procedure == "forming"
+    assert run.procedure == "forming" and run.message == f"stopped by {signame}"
     assert_bench_safe(lab)
 
 
