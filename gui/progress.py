@@ -24,7 +24,23 @@ def _clock(seconds: float | None) -> str:
     return tqdm.format_interval(int(seconds))
 
 
-class ProgressBar:
+class _Bar:
+    """What both bars share: the label, the start time and the end."""
+
+    label: str
+    t0: float
+    _bar: tqdm
+
+    def finish(self, status: str) -> None:
+        """Close the bar (its last state stays) and print the final status line."""
+        stream = self._bar.fp
+        self._bar.refresh()
+        self._bar.close()
+        stream.write(f"{self.label}: {status} in {time.monotonic() - self.t0:.1f} s\n")
+        stream.flush()
+
+
+class ProgressBar(_Bar):
     """A procedure run's bar: ``update(percent)`` 0..100, then ``finish(status)``
     (``mininterval``: least time between redraws, s)."""
 
@@ -42,16 +58,9 @@ class ProgressBar:
         p = min(100.0, max(0.0, float(percent)))
         self._bar.update(p - self._bar.n)
 
-    def finish(self, status: str) -> None:
-        """Close the bar (its last state stays) and print the final status line."""
-        stream = self._bar.fp
-        self._bar.refresh()
-        self._bar.close()
-        stream.write(f"{self.label}: {status} in {time.monotonic() - self.t0:.1f} s\n")
-        stream.flush()
 
 
-class WaferProgressBar:
+class WaferProgressBar(_Bar):
     """A wafer run's bar: dies done of the route, the fraction including the die being measured,
     and the ETA the run estimates."""
 
@@ -75,13 +84,6 @@ class WaferProgressBar:
         self._bar.n = min(1.0, max(0.0, fraction)) * self.total
         self._bar.refresh()  # called a few times per die: every call is shown
 
-    def finish(self, status: str) -> None:
-        """Close the bar (its last state stays) and print the final status line."""
-        stream = self._bar.fp
-        self._bar.refresh()
-        self._bar.close()
-        stream.write(f"{self.label}: {status} in {time.monotonic() - self.t0:.1f} s\n")
-        stream.flush()
 
 
 __all__ = ["ProgressBar", "WaferProgressBar"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -162,6 +162,12 @@ class WaferMap:
     def radius_fraction(self, col: int, row: int) -> float:
         """Distance of the die centre from the wafer centre as a fraction of the radius."""
         return math.hypot(*self.die_center_um(col, row)) / (self.diameter_mm * 500)
+
+
+MAP_DEFAULTS: dict[str, float] = {
+    f.name: f.default for f in fields(WaferMap) if isinstance(f.default, float)}
+"""The default map geometry (diameter mm, die pitch um, edge exclusion mm, flat angle deg,
+offsets um): recipes and their schema take their defaults from here."""
 
 
 @dataclass(frozen=True)

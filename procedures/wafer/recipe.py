@@ -68,7 +68,7 @@ from typing import Any
 
 from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError, find_line, key_path, parse_toml
-from instruments.wafermap import DieIndex, WaferMap
+from instruments.wafermap import MAP_DEFAULTS, DieIndex, WaferMap
 from procedures.base import set_parameters
 from procedures.wafer.binning import (
     NULL_BIN,
@@ -119,13 +119,14 @@ class WaferSpec:
     wafer_id: str = "W00"
     product: str = "memprobe-rram-1k"
     operator: str = ""
-    diameter_mm: float = 200.0
-    die_width_um: float = 10_000.0
-    die_height_um: float = 10_000.0
-    edge_exclusion_mm: float = 3.0
-    flat_angle_deg: float = 0.0
-    x_offset_um: float = 0.0
-    y_offset_um: float = 0.0
+    # the map geometry's defaults are the wafer map's (one place: instruments.wafermap)
+    diameter_mm: float = MAP_DEFAULTS["diameter_mm"]
+    die_width_um: float = MAP_DEFAULTS["die_width_um"]
+    die_height_um: float = MAP_DEFAULTS["die_height_um"]
+    edge_exclusion_mm: float = MAP_DEFAULTS["edge_exclusion_mm"]
+    flat_angle_deg: float = MAP_DEFAULTS["flat_angle_deg"]
+    x_offset_um: float = MAP_DEFAULTS["x_offset_um"]
+    y_offset_um: float = MAP_DEFAULTS["y_offset_um"]
     home: DieIndex | None = None
     origin: str = "top-left"
     apply_to_prober: bool = False

@@ -29,6 +29,7 @@ from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C, SMU_MAX_I, SMU_MA
 from instruments.tomlschema import StrictModel, find_line, key_text
 from instruments.wafermap import (
     DIAMETER_RANGE_MM,
+    MAP_DEFAULTS,
     MAX_GRID_POSITIONS,
     MIN_DIE_PITCH_UM,
     DieIndex,
@@ -98,17 +99,18 @@ class WaferSchema(StrictModel):
     wafer_id: Text = "W00"
     product: Text = "memprobe-rram-1k"
     operator: Text = ""
-    diameter_mm: float = Field(200.0, ge=DIAMETER_RANGE_MM[0], le=DIAMETER_RANGE_MM[1],
-                               description="SEMI wafer sizes",
+    diameter_mm: float = Field(MAP_DEFAULTS["diameter_mm"], ge=DIAMETER_RANGE_MM[0],
+                               le=DIAMETER_RANGE_MM[1], description="SEMI wafer sizes",
                                json_schema_extra={"units": "mm"})
-    die_width_um: float = Field(10_000.0, ge=MIN_DIE_PITCH_UM, le=450_000.0,
+    die_width_um: float = Field(MAP_DEFAULTS["die_width_um"], ge=MIN_DIE_PITCH_UM, le=450_000.0,
                                 description="die pitch", json_schema_extra={"units": "um"})
-    die_height_um: float = Field(10_000.0, ge=MIN_DIE_PITCH_UM, le=450_000.0,
+    die_height_um: float = Field(MAP_DEFAULTS["die_height_um"], ge=MIN_DIE_PITCH_UM, le=450_000.0,
                                  description="die pitch", json_schema_extra={"units": "um"})
-    edge_exclusion_mm: float = Field(3.0, ge=0.0, le=225.0, json_schema_extra={"units": "mm"})
-    flat_angle_deg: float = 0.0
-    x_offset_um: float = Field(0.0, ge=-225_000.0, le=225_000.0)
-    y_offset_um: float = Field(0.0, ge=-225_000.0, le=225_000.0)
+    edge_exclusion_mm: float = Field(MAP_DEFAULTS["edge_exclusion_mm"], ge=0.0, le=225.0,
+                                     json_schema_extra={"units": "mm"})
+    flat_angle_deg: float = MAP_DEFAULTS["flat_angle_deg"]
+    x_offset_um: float = Field(MAP_DEFAULTS["x_offset_um"], ge=-225_000.0, le=225_000.0)
+    y_offset_um: float = Field(MAP_DEFAULTS["y_offset_um"], ge=-225_000.0, le=225_000.0)
     home: Die | None = None
     origin: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-left"
     apply_to_prober: bool = False
