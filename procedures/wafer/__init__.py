@@ -5,7 +5,8 @@ The package, one responsibility per module:
 * :mod:`~procedures.wafer.recipe` (model and limit checks), :mod:`~procedures.wafer.recipe_schema`
   (the TOML file's pydantic schema), :mod:`~procedures.wafer.route` (which dies, in which order),
   :mod:`~procedures.wafer.binning` (bin rules, special bins, ``NULL_BIN``);
-* :mod:`~procedures.wafer.executor` (the loop and its threading: pause, resume, abort, faults),
+* :mod:`~procedures.wafer.executor` (the loop and its threading: pause, resume, abort),
+  :mod:`~procedures.wafer.die` (one die: units, faults, binning),
   :mod:`~procedures.wafer.preflight`, :mod:`~procedures.wafer.contact` (stepping, touchdown,
   progressive contact), :mod:`~procedures.wafer.reconcile` (reconcile-on-resume);
 * :mod:`~procedures.wafer.cursor` (the typed persisted state, ``cursor.json``, schema version),
