@@ -15,7 +15,7 @@ directory is made in the system temporary directory (``/tmp/pytest-of-root`` is 
 root) and given to that account, and both programs are started with ``subprocess``'s
 ``user=``/``group=`` (setuid/setgid in the child, no extra tool). The server listens on
 127.0.0.1 on a free port only (no Unix socket), with ``trust`` authentication, and is stopped
-when the test session ends.
+when the test session ends (on Linux also when the test process is killed: parent-death signal).
 """
 
 from __future__ import annotations
@@ -111,6 +111,18 @@ class PgServer:
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """Child set-up (Linux): the server gets SIGINT (fast shutdown) if the test process dies
+    without stopping it (SIGKILL, crash), so no server outlives its test session."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _run_as() -> dict:
     """``subprocess`` arguments that drop root to ``nobody`` (nothing when not root)."""
     if os.name != "posix" or os.geteuid() != 0:
@@ -146,7 +158,8 @@ def start() -> PgServer:
         [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(port), "-h", "127.0.0.1",
          "-k", "", "-c", "fsync=off", "-c", "max_connections=200",
          "-c", "shared_buffers=16MB"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=datadir, **drop)
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=datadir,
+        preexec_fn=_die_with_parent if os.name == "posix" else None, **drop)
     server = PgServer(bindir, datadir, port, proc, origin)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:  # ready = accepts a connection (the server says so no other way)
