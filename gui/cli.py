@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gui.cli_catalog import add_catalog_parser
 from gui.cli_run import add_run_parsers
+from gui.cli_twin import add_twin_parser
 from gui.cli_wafer import add_wafer_parser
 from instruments.datadir import resolve_data_root
 from procedures.shutdown import ShutdownSignals
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_wafer_parser(sub)
     add_catalog_parser(sub)
+    add_twin_parser(sub)
     return parser
 
 
