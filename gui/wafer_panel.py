@@ -124,6 +124,7 @@ class WaferPanel(QWidget):
         self.blocked_by: Callable[[], str] = lambda: ""
         #: the GUI's bench I/O worker (:class:`gui.bench_io.BenchIO`), set by the window
         self.io: Any = None
+        self._waiting_io = False  # a run is launched but waits for the worker's last job
         self._update_buttons()
 
     @property
@@ -225,12 +226,14 @@ class WaferPanel(QWidget):
         self.runningChanged.emit(True)
         self._update_buttons()
 
-        def go() -> None:  # once no GUI job talks to the bench
-            if run.outcome is None:
+        def go() -> None:  # once no GUI job talks to the bench (and if not aborted meanwhile)
+            if self.run is run and run.outcome is None:
+                self._waiting_io = False
                 run.start()
                 self._poll.start()
 
         if self.io is not None:
+            self._waiting_io = True
             self.io.when_idle(go)
         else:
             go()
@@ -244,6 +247,13 @@ class WaferPanel(QWidget):
 
     def abort(self) -> None:
         """Abort the wafer run now (the current step is redone on a later resume)."""
+        if self.busy and self._waiting_io:  # not started yet: it never will, nothing applied
+            self._waiting_io = False
+            self.run = None
+            self.status_label.setText("aborted before start (nothing applied)")
+            self.runningChanged.emit(False)
+            self._update_buttons()
+            return
         if self.busy:
             self.run.abort()
             self.status_label.setText("aborting…")

@@ -66,7 +66,8 @@ def test_reset_pulse_and_train_on_a_formed_cell(qtbot, window):
     assert out.status == "finished", out.error
     assert out.summary["n_pulses"] == 1 and "after the last pulse" in text
     text, out = _apply(qtbot, window, "Pulse train (WGFMU)", v=1.5, v_wl=1.2, count=5)
-    assert out.status == "finished", out.error and out.summary["n_pulses"] == 5
+    assert out.status == "finished", out.error
+    assert out.summary["n_pulses"] == 5
     x, y = window.manual.curve.getData()
     assert len(y) >= 5
 

@@ -96,3 +96,29 @@ def test_wafer_run_refused_while_a_procedure_runs(qtbot, window):
     assert window.wafer_panel.run is None
     window.controller.abort()
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=20_000)
+
+
+def test_abort_while_the_start_waits_for_the_worker_starts_nothing(qtbot, window, sim_bench):
+    import threading
+
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a GUI job still talking to the bench when Start is clicked
+        entered.set()
+        gate.wait(30)
+
+    assert window.io.submit(hold, name="hold")
+    assert entered.wait(10)
+    panel = window.wafer_panel
+    assert panel.load("demo-wafer")
+    assert panel.start(dies=[(9, 9)])
+    assert window.busy  # launched, waiting for the worker
+    panel.abort()
+    assert not window.busy and "aborted before start" in panel.status_label.text()
+    with qtbot.waitSignal(window.io.idle, timeout=20_000):
+        gate.set()
+    # the worker's idle did not start the aborted run: no die visited, nothing in the catalog
+    assert panel.run is None and not window.busy
+    assert window.catalog.runs() == []
+    assert not sim_bench.lab.prober.in_contact
+    assert panel.start_button.isEnabled()
