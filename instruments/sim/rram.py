@@ -392,7 +392,8 @@ class RRAMPopulation:
             gap = np.log(self.g_goal[j]) - ln_g
             noise = p.set_step_noise * np.sqrt(f * (1.0 - f)) * np.abs(gap)
             step = f * gap + noise * self.step_rng.standard_normal(j.size)
-            self.g[j] = np.clip(np.exp(ln_g + step), 1e-9, p.g_max)
+            # the noisy step never passes the compliance-limited level it grows toward
+            self.g[j] = np.clip(np.exp(np.minimum(ln_g + step, ln_g + gap)), 1e-9, p.g_max)
             changed[np.flatnonzero(grow)] = np.abs(step) > 1e-6
         return changed
 
