@@ -213,7 +213,8 @@ class MainWindow(QMainWindow):
         self._timer.start(STATUS_PERIOD_MS)
         if restore_layout:
             self._restore_settings()
-        self.refresh_status()
+        # the first status read queues behind the wafer-map set-up (refresh_status would skip it)
+        self.io.submit(self.bench.status, self._show_status, name="status")
 
     # -- construction helpers -------------------------------------------------------------------
     def _dock(self, title: str, widget: Any, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -283,6 +284,7 @@ class MainWindow(QMainWindow):
                              error=True)
             else:
                 self.message("Stopped: outputs off, chuck separated")
+            QTimer.singleShot(0, self.refresh_status)  # show the bench as Stop left it
 
         self.io.submit(self.bench.safe_state, report, name="safe state", owner=True)
 
@@ -373,6 +375,8 @@ class MainWindow(QMainWindow):
             not self.controller.busy and self.wafer_panel.recipe is not None and not
             self.wafer_panel.busy)
         self._finish_stop()
+        if not busy:  # show the bench as the run left it, not "run in progress" until the tick
+            QTimer.singleShot(0, self.refresh_status)  # (skipped if the next run has started)
 
     def show_run(self, info: RunInfo, data: Any) -> None:
         """Restore a past run's plots from its data."""

@@ -218,3 +218,17 @@ def test_learning_run_draws_learning_curves(qtbot, window):
     assert any("Task 1" in n for n in names) and "Mean accuracy" in names
     x, y = window.learning_plot.data("Mean accuracy")
     assert len(x) >= 2 and np.all((y >= 0) & (y <= 1))
+
+
+def test_bench_status_shown_at_start_and_after_a_run_without_the_polling_timer(qtbot, window):
+    """The first status is read even though the wafer-map set-up is queued before it, and a
+    finished run's "run in progress" is replaced by the bench state at once, not at a tick."""
+    window._timer.stop()  # no periodic polling: only the window's own requests
+    qtbot.waitUntil(lambda: window.bench_panel.table.rowCount() == 4, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.io.busy, timeout=30_000)
+    with qtbot.waitSignal(window.statusShown, timeout=60_000):
+        outcome = _run_and_wait(qtbot, window, "conductance-map", die="9,9", cells="0,0-3")
+        assert outcome.status == "finished", outcome.error
+        assert window.bench_panel.height_label.text() == "run in progress"
+    assert window.bench_panel.height_label.text() != "run in progress"
+    assert window.bench_panel.die_label.text() == "col 9, row 9"
