@@ -179,6 +179,21 @@ def test_adc_integration_settings_reach_the_instrument(lab):
     assert "AV-1,0" in spa.ask("*LRN? 31")
 
 
+def test_sampling_measurement_reads_the_dc_level(lab):
+    res, spa = lab
+    _select(res, 11, 12)
+    _bias(spa, 2.5)
+    smu1 = spa.by_slot[1]
+    smu1.timing_parameters(h_bias=0.0, interval=0.01, number=20)
+    spa.set_measurement_mode(constants.MM.Mode.SAMPLING, [1])
+    smu1.source_config(constants.VOutputRange.AUTO, compliance=1e-3)
+    smu1.voltage(0.1)
+    trace = smu1.sampling_measurement_trace.get()
+    assert trace.shape == (20,) and np.all(np.abs(trace) < 0.1e-6 * 0.1)  # unformed cell
+    assert smu1.sampling_measurement_trace.data.status.count("N") == 20
+    smu1.voltage(0.0)
+
+
 def test_reset_and_self_calibration(lab):
     res, spa = lab
     spa.disable_channels()

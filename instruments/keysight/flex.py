@@ -228,7 +228,6 @@ ERRORS: dict[int, str] = {
     300: "Measurement mode or channels not set.",
     305: "Sweep source not set.",
     310: "Pulse source not set.",
-    320: "Sampling source not set.",
     620: "Not supported by the simulator.",
 }
 

@@ -23,7 +23,9 @@ manual values, unless a source is named):
 * Sampling (``MM 10``, ``MV``/``MI``, ``MT``, ``ML 1``, ``MSC``): the sources go to base for
   ``h_base``, then to bias; the first sample is taken ``h_bias`` later, then one every
   ``max(interval, integration time)``; ``MSC 2`` aborts like a sweep (dummy samples); after the
-  measurement the sources force base (post 1, default) or bias (post 2).
+  measurement the sources force base (post 1, default) or bias (post 2). Channels without a
+  sampling source keep their DC levels (with none at all, as QCoDeS' sampling flow sends, the
+  samples are taken at the DC levels forced with DV/DI).
 """
 
 from __future__ import annotations
@@ -335,8 +337,6 @@ class MeasureMixin:
 
     def _run_sampling(self, slots: list[int]) -> str:
         cfg = self.sampling
-        if not cfg.sources:
-            self._raise(320)
         self._require_on([*slots, *cfg.sources])
         base = {ch: Source(kind, b, comp, rng) for ch, (kind, rng, b, _, comp)
                 in cfg.sources.items()}
