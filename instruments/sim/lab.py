@@ -52,7 +52,9 @@ class LabConfig:
     """Configuration of a simulated lab.
 
     Attributes:
-        seed: seed of the virtual wafer (same seed, same wafer and same measurements).
+        seed: seed of the virtual wafer (same seed, same wafer; the same measurements as long
+            as no DC level is held across the cell between B1500 commands, since such a level
+            acts for the elapsed lab time, wall time included when ``time_scale`` > 0).
         data_dir: data root; the wafer state is saved under ``<data_dir>/simlab/seed-<seed>/``.
             ``None`` keeps the state in memory only.
         fresh: start from a new (unformed) wafer even if saved state exists.
