@@ -117,6 +117,11 @@ class MeasureMixin:
         v_wl, _ = drive("WL")
         return by_term, (v_bl, v_sl, v_wl, ic_bl, ic_sl)
 
+    def _settle_hook(self) -> None:
+        """The lab's DC hook: settle, unless this simulator is itself biasing the cell."""
+        if not self._applying:
+            self._settle()
+
     def _settle(self) -> None:
         """Apply the DC levels held since the last command to the cell for the elapsed time."""
         now = self._now()
@@ -127,8 +132,12 @@ class MeasureMixin:
         sources = {s.slot: s.source for s in self.smus.values() if s.on}
         by_term, (v_bl, v_sl, v_wl, ic_bl, ic_sl) = self._levels(sources)
         if "BL" in by_term and "SL" in by_term and v_bl != v_sl:
-            self.lab.bias_selected(v_bl, v_sl, v_wl, dt, i_comp_bl=ic_bl, i_comp_sl=ic_sl,
-                                   advance_clock=False)
+            self._applying = True
+            try:
+                self.lab.bias_selected(v_bl, v_sl, v_wl, dt, i_comp_bl=ic_bl, i_comp_sl=ic_sl,
+                                       advance_clock=False)
+            finally:
+                self._applying = False
 
     # -- one bias step ------
     def _integration_time(self, slots: list[int]) -> float:
@@ -161,9 +170,13 @@ class MeasureMixin:
         by_term, (v_bl, v_sl, v_wl, ic_bl, ic_sl) = self._levels(sources)
         resp = None
         if "BL" in by_term and "SL" in by_term:
-            resp = self.lab.bias_selected(
-                v_bl, v_sl, v_wl, duration, i_comp_bl=ic_bl, i_comp_sl=ic_sl
-            )
+            self._applying = True
+            try:
+                resp = self.lab.bias_selected(
+                    v_bl, v_sl, v_wl, duration, i_comp_bl=ic_bl, i_comp_sl=ic_sl
+                )
+            finally:
+                self._applying = False
         else:
             self._advance(duration)
         self._t_settled = self._now()

@@ -199,6 +199,10 @@ class B1500Simulator(MeasureMixin):
         #: set while a line runs (tests and benchmarks wait on it to order events)
         self.busy = threading.Event()
         self.errors: deque[int] = deque(maxlen=16)
+        self._applying = False  #: inside a bias call (the lab's settle hook must not recurse)
+        hooks = getattr(lab, "dc_hooks", None)
+        if isinstance(hooks, list):
+            hooks.append(self._settle_hook)
         self._commands: dict[str, Callable[[list[str]], str | None]] = {
             "*IDN?": lambda a: IDN,
             "*STB?": self._cmd_stb,

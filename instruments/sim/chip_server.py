@@ -101,6 +101,9 @@ class ChipControllerState:
         header = header.upper()
         is_query = header.endswith("?")
         with self.lab.lock:  # the error queue is shared by every connection, like the selection
+            settle = getattr(self.lab, "settle_dc", None)
+            if callable(settle):
+                settle()  # the B1500's DC levels act on the old cell up to a change of selection
             try:
                 return self._dispatch(header, arg.strip())
             except _CommandError as exc:

@@ -133,8 +133,18 @@ class SimLab:
         #: DC voltage (V) forced on each terminal by the SMUs whose outputs are on
         self.dc_bias: dict[str, float] = {"BL": 0.0, "SL": 0.0, "WL": 0.0, "SUB": 0.0}
         self.servers: dict[str, LineServer] = {}
+        #: callables that apply the DC levels held since their last call (the B1500's SMUs, on the
+        #: lab clock); run by :meth:`settle_dc` before anything changes what the probes touch
+        self.dc_hooks: list[Callable[[], None]] = []
         #: operation mode applied to each WGFMU channel's RSU (the WGFMU server sets it)
         self.rsu_modes: dict[int, int] = dict.fromkeys(cfg.wgfmu_wiring, INITIAL_OPERATION_MODE)
+
+    def settle_dc(self) -> None:
+        """Apply the DC levels held so far to the cell they reached, before a change of cell,
+        contact, RSU path or a WGFMU segment."""
+        with self.lock:
+            for hook in list(self.dc_hooks):
+                hook()
 
     def smu_path_connected(self, terminal: str) -> bool:
         """True unless an RSU on ``terminal`` has its WGFMU channel out of SMU pass-through.
@@ -188,6 +198,7 @@ class SimLab:
         held while time already passed, applied afterwards for that elapsed time).
         """
         with self.lock:
+            self.settle_dc()
             chip = self.contacted_chip()
             if chip is None:
                 return None

@@ -569,12 +569,19 @@ class MessageSession:
         return vc.frame_response(msg_id, E_UNKNOWN_COMMAND, f"UnknownFunction {name}")
 
 
+def _settle_dc(lab: object) -> None:
+    settle = getattr(lab, "settle_dc", None)
+    if callable(settle):
+        settle()
+
+
 def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:
     """A :class:`LineServer` speaking plain Velox lines to ``lab.prober`` under ``lab.lock``."""
 
     def factory() -> Callable[[str], str | None]:
         def handler(line: str) -> str | None:
             with lab.lock:
+                _settle_dc(lab)  # the B1500's DC levels act up to a contact or XY change
                 return handle_line(lab.prober, line)
         return handler
 
@@ -587,6 +594,7 @@ def make_message_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> Li
 
     def call(run: Callable[[ProberModel], str]) -> str:
         with lab.lock:
+            _settle_dc(lab)
             return run(lab.prober)
 
     def factory() -> Callable[[str], str | None]:

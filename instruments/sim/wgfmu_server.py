@@ -499,6 +499,9 @@ class WGFMUSession:
         return "0"
 
     def _apply_setup(self, channels: list[int]) -> None:
+        settle = getattr(self.lab, "settle_dc", None)
+        if callable(settle):
+            settle()  # the SMU levels acted through the RSUs up to this mode change
         for ch in channels:
             self.applied[ch] = self.channels[ch].operation_mode
 
