@@ -219,8 +219,12 @@ class Chip:
         i_comp_bl: float | None = None,
         i_comp_sl: float | None = None,
         temperature_k: float = 300.0,
+        read: bool = True,
     ) -> CellResponse:
         """Apply terminal voltages (V) to one cell for ``duration_s`` (s); return the end state.
+
+        ``read=False`` (a DC level held, nothing measured) returns the noiseless current and
+        draws no read noise, so holding a level does not shift the noise of later reads.
 
         Forming/SET/RESET happen when the element voltage crosses the (time-dependent)
         thresholds; the circuit is then solved again with the new state (RESET repeatedly,
@@ -249,6 +253,9 @@ class Chip:
                 if not changed[0]:
                     break
                 sol = self._solve(float(pop.g[i]), *args)
+        sign = 1.0 if v_bl >= v_sl else -1.0
+        if not read:
+            return CellResponse(sign * sol.current, sol.v_cell, sol.compliance)
         t_int = duration_s if duration_s > 0 else 1e-8
         i_meas = sol.current * float(pop.noise_factor(i, t_int)[0])
         sigma = float(pop.white_noise_sigma(i, sol.current, t_int, temperature_k)[0])

@@ -195,7 +195,8 @@ class SimLab:
         """Bias the selected cell of the contacted die; None when nothing is contacted.
 
         The lab clock runs ahead by ``duration_s`` unless ``advance_clock`` is False (a DC level
-        held while time already passed, applied afterwards for that elapsed time).
+        held while time already passed, applied afterwards for that elapsed time; no read noise
+        is drawn then, so holding a level does not shift the noise of later reads).
         """
         with self.lock:
             self.settle_dc()
@@ -206,7 +207,7 @@ class SimLab:
             resp = chip.bias(
                 sel.array, sel.row, sel.col, sel.side, v_bl, v_sl, v_wl, duration_s,
                 i_comp_bl=i_comp_bl, i_comp_sl=i_comp_sl,
-                temperature_k=self.prober.temperature_k(),
+                temperature_k=self.prober.temperature_k(), read=advance_clock,
             )
             if advance_clock:
                 self.advance(duration_s)
