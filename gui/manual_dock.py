@@ -167,6 +167,7 @@ class ManualDock(QWidget):
         self.action_combo.currentTextChanged.connect(self._show_fields)
         self.apply_button.clicked.connect(self.apply)
         controller.runFinished.connect(self._finished)
+        controller.runRefused.connect(self._not_run)
         self._show_fields(self.action_combo.currentText())
 
     # -- form -----------------------------------------------------------------------------------
@@ -221,6 +222,14 @@ class ManualDock(QWidget):
         self.message_label.setText(text)
         log.warning("manual action: %s", text)
         return False
+
+    def _not_run(self, item: Any, why: str) -> None:
+        """The queued action was refused when prepared (e.g. the die is not on the prober's
+        map) or aborted before it started: nothing was applied."""
+        if item is not self.pending:
+            return
+        self.pending = None
+        self._refuse(f"Refused: {why.splitlines()[0] if why else 'not run'}")
 
     def _finished(self, outcome: Any) -> None:
         item, self.pending = self.pending, None

@@ -46,6 +46,7 @@ class RunController(QObject):
     progressChanged = pyqtSignal(float, float)  # percent, seconds remaining (NaN unknown)
     statusChanged = pyqtSignal(str)
     runFinished = pyqtSignal(object)  # RunOutcome
+    runRefused = pyqtSignal(object, str)  # QueuedRun, why (nothing was applied; no run file)
     busyChanged = pyqtSignal(bool)
 
     def __init__(self, bench: Any, data_root: Path, catalog: Catalog,
@@ -173,6 +174,7 @@ class RunController(QObject):
             if self._cancel:
                 self.current = None
                 self.statusChanged.emit("aborted before start")
+                self.runRefused.emit(item, "aborted before start")
                 self.queueChanged.emit()
                 self._start_next()
             else:
@@ -185,6 +187,7 @@ class RunController(QObject):
         log.error("run %s refused: %s", item.label, exc)
         self.current = None
         self.statusChanged.emit(f"refused: {exc}")
+        self.runRefused.emit(item, str(exc))
         self.queueChanged.emit()
         self._start_next()
 

@@ -114,3 +114,23 @@ def test_notes_and_tags_searchable_in_the_results_browser(qtbot, window):
     assert browser.table.item(0, 8).text() == "reference read before the bake"
     browser.search.setText("no such words")
     assert browser.runs == [] and browser.table.rowCount() == 0
+
+
+def test_action_refused_when_prepared_says_so_in_the_dock(qtbot, window, sim_bench):
+    """A die off the prober's map passes the parameter checks but is refused when the run is
+    prepared (a prober query): the dock says so instead of waiting forever."""
+    assert (0, 0) not in window.wafer_map.wafer_map.die_set
+    window.procedure_panel.set_parameter("die", "0,0")
+    _select(window, [(1, 1)])
+    dock = window.manual
+    dock.set_action("Read")
+    with qtbot.waitSignal(window.controller.runRefused, timeout=30_000):
+        assert dock.apply(), dock.message_label.text()  # queued: checked when prepared
+    text = dock.message_label.text()
+    assert text.startswith("Refused: ") and "0,0" in text and "wafer map" in text, text
+    assert dock.pending is None and "…" not in text
+    assert window.catalog.runs() == [] and not window.controller.busy
+    # the next action on a die of the map runs as usual
+    window.procedure_panel.set_parameter("die", "9,9")
+    _, read = _apply(qtbot, window, "Read")
+    assert read.status == "finished", read.error
