@@ -303,7 +303,7 @@ class Bench:
         bench = cls(config, lab, lock)
         try:
             bench._connect()
-        except Exception:
+        except BaseException:  # also a stop signal's KeyboardInterrupt: make safe, give back
             bench.close()
             raise
         return bench

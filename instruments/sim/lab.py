@@ -126,7 +126,7 @@ class SimLab:
             self._extra_time = 0.0
             self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
                                       advance=self.advance)
-        except Exception:  # e.g. a bad prober set-up: the state is not kept owned
+        except BaseException:  # a bad prober set-up, a stop signal: the state is not kept owned
             self._release_state()
             raise
         self.selection = CellSelection()
@@ -254,7 +254,7 @@ class SimLab:
                 server = make(self, host=cfg.host, port=port)
                 server.latency_s = max(0.0, float(cfg.latency_ms)) / 1000.0
                 self.servers[name] = server.start()
-        except Exception:  # e.g. a fixed port in use: leave no server running
+        except BaseException:  # a fixed port in use, a stop signal: leave no server running
             for srv in self.servers.values():
                 srv.stop()
             self.servers.clear()
