@@ -141,10 +141,15 @@ def run_app(
         text = " ".join(str(exc).split())  # one line
         print(f"memprobe: cannot open bench {bench!r}: {text}", file=sys.stderr)
         return 2
-    # a scripted screenshot uses the default layout, not the operator's saved one
-    window = MainWindow(the_bench, data_root=root, catalog=catalog,
-                        restore_layout=screenshot is None)
-    window.show()
+    try:
+        # a scripted screenshot uses the default layout, not the operator's saved one
+        window = MainWindow(the_bench, data_root=root, catalog=catalog,
+                            restore_layout=screenshot is None)
+        window.show()
+    except BaseException:  # a stop signal before the window can take it (KeyboardInterrupt)
+        the_bench.close()  # outputs off, chuck separated, lab saved, bench locks released
+        catalog.close()
+        raise
     session = None
     if screenshot is not None:
         session = ScreenshotSession(window, Path(screenshot))

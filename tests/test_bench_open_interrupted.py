@@ -40,3 +40,14 @@ def test_an_interrupted_open_of_a_lab_bench_releases_its_locks(tmp_path, monkeyp
         assert lab.prober.separated and not lab.prober.in_contact
         with BenchLock(lab.resources().values()) as lock:
             assert lock.took_over == []
+
+
+def test_a_gui_stopped_before_its_window_exists_closes_its_bench(data_root, qapp, monkeypatch):
+    import gui.app
+
+    monkeypatch.setattr(gui.app, "MainWindow", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        gui.app.run_app(bench="simulated", data_dir=data_root, fresh=True)
+    monkeypatch.undo()
+    with Bench.open("simulated", data_dir=data_root) as bench:  # its wafer was given back
+        assert bench.prober.chuck_status() is not None
