@@ -58,6 +58,9 @@ from procedures.targets import format_cells, parse_die
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 1000
+#: after this many seconds (wall clock) of waiting for a run to stop, closing the window says
+#: in the log that it waits for the run's safe end (it never closes the bench under a run)
+CLOSE_NOTICE_S = 10.0
 WAFER_FIGURES = {  # shown name -> (summary key, units)
     "V_form": ("v_form", "V"),
     "R_LRS": ("r_lrs", "Ω"),
@@ -425,11 +428,20 @@ class MainWindow(QMainWindow):
         s.setValue("main/last_bench", str(self.bench.config.source or self.bench.config.name))
         self.procedure_panel.save_settings()
         self._timer.stop()
+        # the runs end (outputs off, separated, catalog updated) before the bench is closed,
+        # however long their stop takes: closing it under a running run could leave an output
+        # on that the run switched on after the bench's safe state. Each instrument I/O has a
+        # timeout, so an aborted run always ends.
         if self.wafer_panel.busy:
             self.wafer_panel.abort()
-            self.wafer_panel.run.wait(30.0)
+            run = self.wafer_panel.run
+            if run.wait(CLOSE_NOTICE_S) is None:
+                log.warning("waiting for the run to end safely before the bench is closed")
+                run.wait()
         self.controller.abort_all()
-        self.controller.wait_idle(10.0)
+        if not self.controller.wait_idle(CLOSE_NOTICE_S):
+            log.warning("waiting for the run to end safely before the bench is closed")
+            self.controller.wait_idle(None)
         self.io.close()  # its last job ends before the bench is closed
         self.log_pane.detach()
         self.bench.close()

@@ -118,8 +118,9 @@ class RunController(QObject):
         self.queueChanged.emit()
         self.abort()
 
-    def wait_idle(self, timeout_s: float = 60.0) -> bool:
-        """Block (processing no events) until the current run ends; for scripts and tests."""
+    def wait_idle(self, timeout_s: float | None = 60.0) -> bool:
+        """Block (processing no events) until the current run ends (None: however long);
+        for scripts, tests and closing."""
         if self.handle is None:
             return True
         return self.handle.done.wait(timeout_s)
