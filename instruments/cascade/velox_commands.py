@@ -184,8 +184,8 @@ class CommandSpec:
         group: Velox module (kernel/chuck, scope, map, heater, system).
         args: argument names with their Velox defaults, ``"Name=default"``.
         replies: reply field names, in order.
-        motion: what the command can move: ``xy`` (the chuck in X/Y: interlocked), ``z`` (chuck
-            height), ``heater`` (chuck temperature), ``none``.
+        motion: what the command can move: ``xy`` (the chuck in X/Y or theta: interlocked),
+            ``z`` (chuck height), ``heater`` (chuck temperature), ``none``.
         support: how the twin answers it.
         detail: what is modelled, or the error the twin refuses it with.
         timeout_ms: Velox's command timeout (reported by GetCommands).
@@ -289,8 +289,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
        detail=f"answers {E_UNKNOWN_COMMAND}", timeout_ms=60000),
     _c("StopChuckMovement", "chuck", "FlagsStop=15", support="not modelled",
        detail=f"answers {E_UNKNOWN_COMMAND} (moves are instantaneous)"),
-    _c("MoveTheta", "chuck", "Position=0 PosRef=H Unit=D Velocity=100", support="not modelled",
-       detail=f"answers {E_UNKNOWN_COMMAND}"),
+    # a rotation moves the wafer sideways under the probes: interlocked as an X/Y move
+    _c("MoveTheta", "chuck", "Position=0 PosRef=H Unit=D Velocity=100", motion="xy",
+       support="not modelled", detail=f"answers {E_UNKNOWN_COMMAND}"),
     _c("ReadThetaPosition", "chuck", "Unit=D PosRef=H", "Position", support="not modelled",
        detail=f"answers {E_UNKNOWN_COMMAND}"),
     # -- wafer map ------------------------------------------------------------------------------
