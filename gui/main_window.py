@@ -433,9 +433,10 @@ class MainWindow(QMainWindow):
         # on that the run switched on after the bench's safe state. Each instrument I/O has a
         # timeout, so an aborted run always ends.
         if self.wafer_panel.busy:
-            self.wafer_panel.abort()
             run = self.wafer_panel.run
-            if run.wait(CLOSE_NOTICE_S) is None:
+            self.wafer_panel.abort()  # a run not started yet is dropped (panel.run is None)
+            started = self.wafer_panel.run is not None
+            if started and run.wait(CLOSE_NOTICE_S) is None:
                 log.warning("waiting for the run to end safely before the bench is closed")
                 run.wait()
         self.controller.abort_all()

@@ -122,3 +122,19 @@ def test_abort_while_the_start_waits_for_the_worker_starts_nothing(qtbot, window
     assert window.catalog.runs() == []
     assert not sim_bench.lab.prober.in_contact
     assert panel.start_button.isEnabled()
+
+
+def test_closing_while_the_start_waits_for_the_worker(qtbot, window, sim_bench):
+    import threading
+
+    gate = threading.Event()
+    assert window.io.submit(lambda: gate.wait(30), name="hold")
+    panel = window.wafer_panel
+    assert panel.load("demo-wafer")
+    assert panel.start(dies=[(9, 9)])
+    gate.set()
+    assert window.io.wait_drained(30)  # the worker is done; its idle is not delivered yet
+    assert panel.busy
+    window.close()  # aborts the run that never started, closes the bench cleanly
+    assert panel.run is None and not window.busy
+    assert window.catalog.runs() == []
