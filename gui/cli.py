@@ -44,7 +44,10 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="data root where the wafer state is kept")
     p.add_argument("--fresh", action="store_true", help="start from a new, unformed wafer")
-    p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall-clock s")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="modeled s per wall-clock s when pacing (default 1)")
+    p.add_argument("--pace", action="store_true",
+                   help="also take the modeled bench time in wall-clock (realistic demos)")
     p.add_argument("--bench-file", type=Path, default=None, metavar="TOML",
                    help="also write a bench file for this lab (use it with --bench TOML)")
     p.add_argument("--latency-ms", type=float, default=0.0,
@@ -69,6 +72,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
             cfg = LabConfig(
                 seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
                 host=args.host, time_scale=args.time_scale, latency_ms=args.latency_ms,
+                pace=args.pace,
             )
             lab = SimLab(cfg).start()
         except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere

@@ -24,6 +24,8 @@ instead (:class:`~instruments.ownership.WaferStateBusyError`).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,10 @@ class BenchConfig:
         wgfmu_terminals: WGFMU channel id -> terminal.
         limits: safety limits.
         seed: simulated wafer seed.
-        time_scale: simulated seconds per wall-clock second.
+        time_scale: modeled seconds per wall-clock second when pacing.
+        pace: simulated bench: take the modeled bench time in wall-clock too (``[simulated]
+            pace``).
+        timing: simulated bench: the ``[timing]`` overrides of the modeled durations (s).
         latency_ms: simulated bench: delay (ms) before each command an instrument handles.
         visa_library: pyvisa backend the drivers open their resources with: ``""`` the system
             VISA (lab default), ``"@py"`` pyvisa-py (simulated default), or a library path.
@@ -93,6 +98,8 @@ class BenchConfig:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     seed: int = 1
     time_scale: float = 1.0
+    pace: bool = False
+    timing: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str = "@py"
@@ -160,7 +167,8 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
             min_chuck_temperature=lim.min_chuck_temperature,
         ),
         seed=sch.simulated.seed, time_scale=sch.simulated.time_scale,
-        latency_ms=sch.simulated.latency_ms,
+        latency_ms=sch.simulated.latency_ms, pace=sch.simulated.pace,
+        timing=sch.timing.model_dump(exclude_unset=True),
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
         wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
                                 else inst.wgfmu_self_calibration),
@@ -260,6 +268,42 @@ class Bench:
         self._rm: Any = None
         self._closed = False
         self._identities: dict[str, str] = {}
+        self._wall_t0 = time.monotonic()
+
+    # -- bench time ---------------------------------------------------------------------------
+    def clock(self) -> float:
+        """Bench time (s): on a lab bench wall time since the bench was opened, on the
+        simulated bench the lab's modeled clock (:mod:`instruments.sim.timing`). Procedures
+        time everything with it (``bench_time_s`` of a run) and never ask which it is."""
+        if self.lab is not None:
+            return float(self.lab.now())
+        return time.monotonic() - self._wall_t0
+
+    def wait(self, seconds: float, should_stop: Callable[[], bool] | None = None,
+             slice_s: float = 0.1) -> bool:
+        """Let ``seconds`` (s) of bench time pass; False if ``should_stop`` cut it short.
+
+        A lab bench sleeps in slices of ``slice_s`` s, calling ``should_stop`` between them.
+        The simulated bench advances its modeled clock at once (hours of retention take no
+        wall time; the devices age by the full interval on their next access); a paced lab
+        then sleeps until wall time has caught up, in slices, watching ``should_stop``.
+        """
+        if should_stop and should_stop():
+            return False
+        if seconds <= 0:
+            return True
+        if self.lab is not None:
+            self.lab.advance(float(seconds))
+            lag = self.lab.pace_lag
+        else:
+            end = time.monotonic() + float(seconds)
+            def lag() -> float:
+                return end - time.monotonic()
+        while (left := lag()) > 0:
+            time.sleep(min(slice_s, left))
+            if should_stop and should_stop():
+                return False
+        return True
 
     @classmethod
     def open(
@@ -291,10 +335,12 @@ class Bench:
             lock = BenchLock(config.resources.values(), bench=config.name).acquire()
         if config.simulated:
             from instruments.sim.lab import LabConfig, SimLab
+            from instruments.sim.timing import timing_from_table
 
             lab_kwargs: dict[str, Any] = dict(
                 seed=config.seed if seed is None else seed, data_dir=data_dir, fresh=fresh,
-                time_scale=config.time_scale, smu_wiring=dict(config.smu_terminals),
+                time_scale=config.time_scale, pace=config.pace,
+                timing=timing_from_table(config.timing), smu_wiring=dict(config.smu_terminals),
                 wgfmu_wiring=dict(config.wgfmu_terminals), latency_ms=config.latency_ms,
             )
             lab_kwargs.update(lab_overrides or {})

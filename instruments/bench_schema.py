@@ -20,6 +20,7 @@ limits.*_chuck_temp...    -60 .. 300 C      FormFactor thermal chuck systems (Su
 simulated.time_scale      0 < s <= 1e4      a simulated clock that runs forward; faster than
                                             1e4 x makes heater and retention waits meaningless
 simulated.seed            0 .. 2**32 - 1    numpy's seed range
+timing.<field>            0 <= s < 3600     modeled durations (instruments/sim/timing.py)
 wiring.smu keys           1 .. 10           B1500A mainframe: 10 module slots
 wiring.wgfmu keys         slot*100 + ch     slot 1..10, channel 1..2 (B1530A: two channels)
 ========================  ================  ====================================================
@@ -32,10 +33,12 @@ to a VISA library. Default: ``""`` for a lab bench, ``"@py"`` for the simulated 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import fields as dc_fields
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
+from instruments.sim.timing import BenchTiming
 from instruments.tomlschema import StrictModel
 
 TERMINALS = ("BL", "SL", "WL", "SUB")
@@ -161,6 +164,16 @@ class SimulatedSchema(StrictModel):
                               description="simulated s per wall-clock s")
     latency_ms: float = Field(default=0.0, ge=0, le=10_000,
                               description="delay (ms) before each command, like a real bench")
+    pace: bool = Field(default=False, description="take the modeled bench time in wall-clock")
+
+
+#: ``[timing]``: overrides of the modeled durations (s), one key per
+#: :class:`~instruments.sim.timing.BenchTiming` field (the defaults and their sources live there)
+_TIMING_FIELDS: dict[str, Any] = {
+    f.name: (float, Field(default=f.default, ge=0, lt=3600, description="modeled seconds"))
+    for f in dc_fields(BenchTiming)
+}
+TimingSchema = create_model("TimingSchema", __base__=StrictModel, **_TIMING_FIELDS)
 
 
 class ProberSchema(StrictModel):
@@ -198,6 +211,7 @@ class BenchSchema(StrictModel):
     instruments: InstrumentsSchema = Field(default_factory=InstrumentsSchema)
     wiring: WiringSchema = Field(default_factory=WiringSchema)
     simulated: SimulatedSchema = Field(default_factory=SimulatedSchema)
+    timing: TimingSchema = Field(default_factory=TimingSchema)  # type: ignore[valid-type]
     limits: LimitsSchema
     prober: ProberSchema = Field(default_factory=ProberSchema)
     chip: ChipSchema = Field(default_factory=ChipSchema)
@@ -235,5 +249,5 @@ class BenchSchema(StrictModel):
 
 __all__ = [
     "BenchSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema", "ProberSchema",
-    "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "WGFMU_MAX_V",
+    "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "TimingSchema", "WGFMU_MAX_V",
 ]

@@ -142,10 +142,11 @@ class CellIO:
 
 # -- additions for the cycling, retention and map procedures ------------------------------------
 def bench_clock(bench: Any) -> float:
-    """Seconds on the bench's clock: the simulated lab's clock, else ``time.monotonic()``."""
-    lab = getattr(bench, "lab", None)
-    if lab is not None:
-        return float(lab.now())
+    """Seconds on the bench's clock (:meth:`instruments.bench.Bench.clock`): modeled time on the
+    simulated bench, wall time on a lab bench. Objects without ``clock()``: wall time."""
+    clock = getattr(bench, "clock", None)
+    if callable(clock):
+        return float(clock())
     return time.monotonic()
 
 
@@ -155,21 +156,11 @@ def wait(
     should_stop: Callable[[], bool] | None = None,
     slice_s: float = 0.1,
 ) -> bool:
-    """Let ``seconds`` (s) pass on the bench; returns False if ``should_stop`` cut it short.
-
-    On a simulated bench the lab clock is advanced at once (``bench.lab.advance``): retention
-    waits of hours take no wall time, and the devices age by the full interval at the chuck
-    temperature on their next access. On a real bench it sleeps in slices of ``slice_s`` s,
-    calling ``should_stop`` (e.g. a procedure's ``should_stop``) between slices.
-    """
-    if seconds <= 0:
-        return not (should_stop and should_stop())
-    lab = getattr(bench, "lab", None)
-    if lab is not None:
-        if should_stop and should_stop():
-            return False
-        lab.advance(float(seconds))
-        return True
+    """Let ``seconds`` (s) pass on the bench (:meth:`instruments.bench.Bench.wait`); returns
+    False if ``should_stop`` cut it short. Objects without ``wait()`` sleep in slices."""
+    bench_wait = getattr(bench, "wait", None)
+    if callable(bench_wait):
+        return bool(bench_wait(seconds, should_stop, slice_s))
     end = time.monotonic() + seconds
     while True:
         if should_stop and should_stop():

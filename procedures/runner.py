@@ -34,7 +34,7 @@ from pymeasure.experiment import Procedure, Results, Worker
 
 from procedures.base import BenchProcedure
 from procedures.catalog import Catalog, resolve_operator
-from procedures.cell_io import CellIO
+from procedures.cell_io import CellIO, bench_clock
 from procedures.validation import check_target, safe_component, validate_procedure
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,7 @@ class RunHandle:
         run_id = -1
         path = Path()
         die: tuple[int, int] | None = None
+        self._bench_t0 = bench_clock(self.bench)  # bench_time_s: modeled on the twin
         try:
             proc.bench = self.bench
             proc.io = CellIO(self.bench)
@@ -273,18 +274,28 @@ class RunHandle:
             status = STATUS_NAMES.get(proc.status, "failed")
             error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
             message = error[0] if error else (self._stop_reason if status == "aborted" else "")
-            summary = _safe_summary(proc)
+            summary = self._timed(_safe_summary(proc))
             self.outcome = RunOutcome(run_id, status, path, summary, die, message)
         except _Aborted:
             self.outcome = RunOutcome(run_id, "aborted", path, {}, die, "stopped before start")
         except Exception as exc:
             log.exception("run of %s failed", proc.NAME)
-            self.outcome = RunOutcome(run_id, "failed", path, _safe_summary(proc), die, str(exc))
+            self.outcome = RunOutcome(run_id, "failed", path, self._timed(_safe_summary(proc)),
+                                      die, str(exc))
         finally:
             try:
                 self._finish(run_id)
             finally:
                 self.done.set()  # whatever failed above, waiters must not hang
+
+    def _timed(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """``summary`` with ``bench_time_s``: the run's time on the bench clock
+        (:meth:`instruments.bench.Bench.clock`, modeled on the twin), positioning included."""
+        try:
+            return {**summary, "bench_time_s": bench_clock(self.bench) - self._bench_t0}
+        except Exception as exc:  # a clock problem must not lose the summary
+            log.warning("bench time unknown: %s", exc)
+            return summary
 
     def _finish(self, run_id: int) -> None:
         # outputs are off after the procedure's shutdown; a standalone run also separates

@@ -29,6 +29,7 @@ from instruments.sim.lab_lock import LabLock
 from instruments.sim.line_server import LineServer
 from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.rram import RRAMParams
+from instruments.sim.timing import BenchTiming
 from instruments.sim.wafer import Wafer
 from instruments.wafermap import WaferMap
 
@@ -58,7 +59,11 @@ class LabConfig:
         data_dir: data root; the wafer state is saved under ``<data_dir>/simlab/seed-<seed>/``.
             ``None`` keeps the state in memory only.
         fresh: start from a new (unformed) wafer even if saved state exists.
-        time_scale: simulated seconds per wall-clock second (bias durations always count fully).
+        time_scale: modeled seconds per wall-clock second when pacing (``pace``); the lab
+            clock itself is modeled and never follows wall time.
+        pace: also take the modeled time in wall-clock: after each request the server sleeps
+            until wall time since start >= modeled time / ``time_scale`` (realistic demos).
+        timing: modeled duration of each request (:class:`~instruments.sim.timing.BenchTiming`).
         host: loopback address to serve on.
         ports: fixed port per instrument (``b1500``, ``wgfmu``, ``prober``, ``chip``); 0 = any.
         layout: the wafer map shared by the wafer and the prober.
@@ -78,6 +83,8 @@ class LabConfig:
     data_dir: Path | None = None
     fresh: bool = False
     time_scale: float = 1.0
+    pace: bool = False
+    timing: BenchTiming = field(default_factory=BenchTiming)
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     layout: WaferMap = field(default_factory=WaferMap)
@@ -122,8 +129,8 @@ class SimLab:
                 params=cfg.params, layout=cfg.layout, seed=cfg.seed, state_dir=state_dir,
                 fresh=cfg.fresh,
             )
-            self._t0 = time.monotonic()
-            self._extra_time = 0.0
+            self._wall_t0 = time.monotonic()  # pacing only: the clock never reads it
+            self._clock_s = 0.0  # modeled seconds since the lab started
             self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
                                       advance=self.advance)
         except BaseException:  # a bad prober set-up, a stop signal: the state is not kept owned
@@ -161,14 +168,32 @@ class SimLab:
 
     # -- time ---------------------------------------------------------------------------------
     def now(self) -> float:
-        """Simulated time in seconds since the lab started."""
-        return (time.monotonic() - self._t0) * self.config.time_scale + self._extra_time
+        """Modeled bench time (s) since the lab started: the sum of every modeled duration
+        (requests, integration, sweeps, pulses, moves, heater, waits), never wall time."""
+        return self._clock_s
 
     def advance(self, seconds: float) -> None:
-        """Let simulated time run ahead by ``seconds`` (bias durations, waits)."""
+        """Let modeled time run ahead by ``seconds`` (bias durations, moves, waits)."""
         if seconds > 0:
             with self.lock:  # servers and procedure threads both advance the clock
-                self._extra_time += seconds
+                self._clock_s += float(seconds)
+
+    def charge(self, instrument: str, line: str) -> None:
+        """Charge one command line to ``instrument`` (its turnaround, processing, motion)."""
+        self.advance(self.config.timing.request_s(instrument, line))
+
+    def pace_lag(self) -> float:
+        """Wall seconds to sleep for wall time to catch up with modeled time (0 unpaced)."""
+        if not self.config.pace:
+            return 0.0
+        due = self._wall_t0 + self._clock_s / self.config.time_scale
+        return max(0.0, due - time.monotonic())
+
+    def pace(self) -> None:
+        """Sleep until wall time has caught up with the modeled clock (no-op unless ``pace``)."""
+        lag = self.pace_lag()
+        if lag > 0:
+            time.sleep(lag)
 
     # -- physics ------------------------------------------------------------------------------
     def contacted_chip(self) -> Chip | None:
@@ -253,6 +278,8 @@ class SimLab:
                 port = cfg.ports.get(name, 0)
                 server = make(self, host=cfg.host, port=port)
                 server.latency_s = max(0.0, float(cfg.latency_ms)) / 1000.0
+                server.on_request = partial(self.charge, name)  # modeled time per line
+                server.after_request = self.pace
                 self.servers[name] = server.start()
         except BaseException:  # a fixed port in use, a stop signal: leave no server running
             for srv in self.servers.values():

@@ -96,6 +96,10 @@ class LineServer:
         self._lock = threading.Lock()
         #: per-command delay (s) of a slow bench; 0 = answer at once
         self.latency_s = 0.0
+        #: called with each line before it is handled (the lab charges its modeled time)
+        self.on_request: Callable[[str], None] | None = None
+        #: called after each line is handled, before its reply (the lab's pacing sleeps there)
+        self.after_request: Callable[[], None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -143,10 +147,14 @@ class LineServer:
         if self.latency_s > 0:
             time.sleep(self.latency_s)
         try:
+            if self.on_request is not None:
+                self.on_request(line)
             reply = handler(line)
         except Exception:  # a simulator bug must not kill the connection
             log.exception("simulated %s failed on %r", self.name, line)
             reply = None
+        if self.after_request is not None:  # the reply leaves when its modeled time is due
+            self.after_request()
         if reply is not None:
             try:
                 conn.sendall(reply.encode("ascii", errors="replace") + self.terminator)
