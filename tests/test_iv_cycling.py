@@ -115,16 +115,14 @@ def test_extracted_thresholds_follow_the_drawn_ones(sim_bench, data_root):
     sim_bench.prober.separate()
     d_set, d_reset = np.array(d_set), np.array(d_reset)
     step_set, step_reset = 1.5 / 39, 1.8 / 39
-    # The DC levels held between commands act on the cell on the lab clock (wall time included),
-    # so the forming stress, and with it every later draw, varies from run to run: one cycle in
-    # 15 may be a weak (partial) RESET, seen late, after which the SET shows no jump (NaN); two
-    # such cycles in 15 are allowed.
-    ok_set = (d_set > -0.02) & (d_set < step_set + 0.03)
-    ok_reset = (d_reset > 0.0) & (d_reset < 0.12 + step_reset)
     # SET from HRS: hardly any transistor drop; the first step at/after the threshold
-    assert np.count_nonzero(~ok_set) <= 2
-    # RESET: the applied voltage includes the transistor drop (~0.05-0.1 V at ~70 uA)
-    assert np.count_nonzero(~ok_reset) <= 2
+    assert np.all((d_set > -0.02) & (d_set < step_set + 0.03))
+    # RESET: the applied voltage includes the transistor drop (~0.05-0.1 V at ~70 uA). The lab
+    # clock is modeled, so this sequence gives the same draws on every run; with the default
+    # timing table one of these 15 RESETs is a weak one, seen a step late (a real occurrence
+    # of the model, kept: one allowed)
+    ok_reset = (d_reset > 0.0) & (d_reset < 0.12 + step_reset)
+    assert np.count_nonzero(~ok_reset) <= 1
     assert np.std(d_reset[ok_reset]) < 0.04
 
 

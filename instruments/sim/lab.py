@@ -182,12 +182,15 @@ class SimLab:
         """Charge one command line to ``instrument`` (its turnaround, processing, motion)."""
         self.advance(self.config.timing.request_s(instrument, line))
 
+    def wall_s(self) -> float:
+        """Wall-clock seconds since the lab started (pacing's reference; physics never reads it)."""
+        return time.monotonic() - self._wall_t0
+
     def pace_lag(self) -> float:
         """Wall seconds to sleep for wall time to catch up with modeled time (0 unpaced)."""
         if not self.config.pace:
             return 0.0
-        due = self._wall_t0 + self._clock_s / self.config.time_scale
-        return max(0.0, due - time.monotonic())
+        return max(0.0, self._clock_s / self.config.time_scale - self.wall_s())
 
     def pace(self) -> None:
         """Sleep until wall time has caught up with the modeled clock (no-op unless ``pace``)."""

@@ -55,7 +55,7 @@ class BenchTiming:
         prober_separate_s: [E] Z move down to separation (or align/lift height).
     """
 
-    b1500_turnaround_s: float = 1.0e-3
+    b1500_turnaround_s: float = 0.5e-3
     b1500_command_s: float = 0.1e-3
     wgfmu_turnaround_s: float = 0.5e-3
     prober_turnaround_s: float = 5.0e-3
