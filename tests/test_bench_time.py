@@ -127,7 +127,7 @@ def test_pace_makes_wall_time_follow_the_modeled_time(tmp_path):
         assert done.wait(10.0)
         # ... until wall time has caught up: lower bounds only
         assert time.monotonic() - wall0 >= 0.25
-        assert lab.wall_s() >= lab.now() / lab.config.time_scale - 1e-6
+        assert lab.pace_lag() < 0.25  # caught up (loose: only a lower bound on wall time)
 
 
 def test_bench_time_is_in_the_catalog_and_the_run_record(sim_bench, data_root):
@@ -149,7 +149,8 @@ def test_bench_time_is_in_the_catalog_and_the_run_record(sim_bench, data_root):
 def test_timing_table_and_pace_from_the_bench_file(tmp_path):
     text = load_bench_config("simulated").source.read_text()
     f = tmp_path / "bench.toml"
-    f.write_text(text.replace("[simulated]\n", "[simulated]\npace = true\n")
+    assert "pace = false" in text
+    f.write_text(text.replace("pace = false", "pace = true")
                  + "\n[timing]\nprober_index_s = 2.5\n")
     cfg = load_bench_config(f)
     assert cfg.pace and cfg.timing == {"prober_index_s": 2.5}

@@ -62,7 +62,8 @@ class LabConfig:
         time_scale: modeled seconds per wall-clock second when pacing (``pace``); the lab
             clock itself is modeled and never follows wall time.
         pace: also take the modeled time in wall-clock: after each request the server sleeps
-            until wall time since start >= modeled time / ``time_scale`` (realistic demos).
+            until wall time since start >= modeled time / ``time_scale``, and idle wall time
+            passes on the clock too (a real-time twin for demos and a separate sim-lab).
         timing: modeled duration of each request (:class:`~instruments.sim.timing.BenchTiming`).
         host: loopback address to serve on.
         ports: fixed port per instrument (``b1500``, ``wgfmu``, ``prober``, ``chip``); 0 = any.
@@ -169,14 +170,18 @@ class SimLab:
     # -- time ---------------------------------------------------------------------------------
     def now(self) -> float:
         """Modeled bench time (s) since the lab started: the sum of every modeled duration
-        (requests, integration, sweeps, pulses, moves, heater, waits), never wall time."""
+        (requests, integration, sweeps, pulses, moves, heater, waits), never wall time. A paced
+        lab runs in real time: its clock is also never behind wall time x ``time_scale`` (idle
+        time passes, as on a bench; only an unpaced lab is deterministic)."""
+        if self.config.pace:
+            return max(self._clock_s, self.wall_s() * self.config.time_scale)
         return self._clock_s
 
     def advance(self, seconds: float) -> None:
         """Let modeled time run ahead by ``seconds`` (bias durations, moves, waits)."""
         if seconds > 0:
             with self.lock:  # servers and procedure threads both advance the clock
-                self._clock_s += float(seconds)
+                self._clock_s = self.now() + float(seconds)
 
     def charge(self, instrument: str, line: str) -> None:
         """Charge one command line to ``instrument`` (its turnaround, processing, motion)."""
