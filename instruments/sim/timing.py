@@ -42,8 +42,10 @@ class BenchTiming:
     """Modeled durations (seconds) charged per request to a simulated instrument.
 
     Attributes:
-        b1500_turnaround_s: [E] one GPIB write/read transaction of a FLEX line (order of 1 ms
-            per command on GPIB, instruments.md "Timing facts").
+        b1500_turnaround_s: [E] one GPIB write/read transaction of a FLEX line: instruments.md
+            "Timing facts" gives the order of 1 ms, not a public figure; 0.5 ms taken (a short
+            message on a GPIB-USB/LAN gateway). The held-DC physics depends on it: forming
+            staircases of one DV + spot measurement per step stress the cell for these ms.
         b1500_command_s: [E] FLEX parsing/processing of each ``;``-chained command of a line.
         wgfmu_turnaround_s: [E] one WGFMU library call over the B1500's LAN/USB link.
         prober_turnaround_s: [E] a Velox command round trip (GPIB or TCP message server).
