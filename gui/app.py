@@ -155,13 +155,23 @@ def run_app(
         session = ScreenshotSession(window, Path(screenshot))
         QTimer.singleShot(100, session.start)
     bridge = SignalBridge(app)  # the Qt loop would otherwise hold Python's signal handlers
+    # an error escaping a slot is logged (log pane) and the application goes on: PyQt6's
+    # default is qFatal, an abort with no safe end (outputs on, chuck in contact)
+    previous_hook, sys.excepthook = sys.excepthook, _log_unhandled
     try:
         stopper = shutdown or ShutdownSignals()
         with stopper.on_stop(lambda: _close_on_signal(app, window, stopper.reason)):
             app.exec()
     finally:
+        sys.excepthook = previous_hook
         bridge.close()
     return session.exit_code if session is not None else 0
+
+
+def _log_unhandled(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+    """``sys.excepthook`` while the GUI runs: log the error with its traceback, go on."""
+    log.error("unhandled error in the GUI (the application goes on): %s: %s",
+              exc_type.__name__, exc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
 
 
 def _close_on_signal(app: QApplication, window: MainWindow, reason: str) -> None:
