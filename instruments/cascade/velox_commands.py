@@ -404,8 +404,6 @@ XY_MOTION: frozenset[str] = frozenset(c.name.lower() for c in COMMANDS if c.moti
 HEATER_SET: frozenset[str] = frozenset(
     c.name.lower() for c in COMMANDS if c.motion == "heater"
 )
-#: Commands that can raise the chuck towards the probes, lower case.
-Z_UP: frozenset[str] = frozenset({"movechuckcontact", "movechuckz", "movechuckalign"})
 
 
 def spec(name: str) -> CommandSpec | None:
