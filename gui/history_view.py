@@ -133,17 +133,19 @@ class HistoryView(QWidget):
             return
         shape = self.array_map.shape
         values = np.full(shape, np.nan)
+        group = self._group()
         for (row, col), s in self._summaries().items():
-            if row >= shape[0] or col >= shape[1]:
+            if row >= shape[0] or (col + 1) * group > shape[1]:
                 continue
             if mode == "formed":
-                values[row, col] = 1.0 if s.formed else 0.0
+                value = 1.0 if s.formed else 0.0
             elif mode == "last G":
-                values[row, col] = np.log10(s.last_g) if s.last_g and s.last_g > 0 else np.nan
+                value = np.log10(s.last_g) if s.last_g and s.last_g > 0 else np.nan
             elif mode == "cycles so far":
-                values[row, col] = s.cycles
+                value = s.cycles
             else:
-                values[row, col] = s.pulses
+                value = s.pulses
+            values[row, col * group:(col + 1) * group] = value  # a 2T2R pair: both devices
         label = {"formed": "formed (1) / unformed (0)", "last G": "last read log10 G (S)"}
         self.array_map.show_state(values, label.get(mode, mode),
                                   levels=(0.0, 1.0) if mode == "formed" else None)
@@ -152,5 +154,10 @@ class HistoryView(QWidget):
         """The history summary of a cell, for the array map's hover text."""
         if self.die is None:
             return ""
-        s = self.summaries.get((row, col))
+        s = self.summaries.get((row, col // self._group()))
         return s.text() if s is not None else ""
+
+    def _group(self) -> int:
+        """Array-map columns per cell of the history: 2 for 2T2R pairs (shown side by side,
+        the histories are per pair), else 1."""
+        return 2 if self.array == "2T2R" and self.array_map.shape[1] % 2 == 0 else 1

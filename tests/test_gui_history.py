@@ -66,3 +66,21 @@ def test_history_of_a_cell_after_forming_cycling_and_a_map(qtbot, window):
     window.router.flush()
     amap.update_cell(0, 0, 1e-5)
     assert amap.state_label is None
+
+
+def test_2t2r_state_colours_and_hover_land_on_the_pair_columns(qtbot, window):
+    """2T2R histories are per pair (row, pair); the array map shows each pair as two columns
+    (2 * pair, 2 * pair + 1), so pair 5 colours columns 10 and 11, not column 5."""
+    _run(qtbot, window, "conductance-map", die="9,9", array="2T2R", cells="0,5")
+    amap = window.array_map
+    assert amap.shape == (32, 64)
+    amap.set_selection([(0, 10)])
+    amap.selectionChanged.emit(amap.selected_cells())
+    view = window.history
+    assert list(view.frames) == [(0, 5)] and view.array == "2T2R"
+    view.state_combo.setCurrentText("last G")
+    amap.flush()
+    assert np.isfinite(amap._log[0, 10]) and np.isfinite(amap._log[0, 11])
+    assert np.isnan(amap._log[0, 5]) and np.isnan(amap._log[0, 4])
+    assert "cell 0,5" in amap.hover_text(0, 11)
+    assert "cell" not in amap.hover_text(0, 5)
