@@ -175,14 +175,16 @@ def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
     run = WaferRun.create(recipe, sim_bench, data_root, catalog)
     run.draw_maps = False
     run.callbacks.on_die_finished = lambda r: run.pause() if r.die == (9, 9) else None
+    resumed = threading.Event()
+    started: list[tuple[tuple[int, int], bool]] = []  # (die, resume() called before it)
+    run.callbacks.on_die_started = lambda die, i, n: started.append((die, resumed.is_set()))
     run.start()
     deadline = time.monotonic() + 30
     while run.state != "paused" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert run.state == "paused"
     assert run.dies_done() == 1 and _safe(sim_bench)  # outputs off, separated
-    time.sleep(0.2)
-    assert run.dies_done() == 1  # nothing measured while paused
+    resumed.set()
     run.resume()
     outcome = run.wait(60)
     assert outcome is not None and outcome.state == "completed"
@@ -191,6 +193,9 @@ def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
     resumed = next(e for e in run.cursor.events if e["event"] == "resumed")
     assert (resumed["position"]["col"], resumed["position"]["row"]) == (9, 9)  # re-read
     assert all(len(_counted(run, d)) == 2 for d in run.route)
+    # nothing was started while paused: every die after the first began after resume()
+    assert [d for d, _ in started] == [(9, 9), (10, 9), (11, 9)]
+    assert [after for _, after in started] == [False, True, True]
 
 
 def test_abort_mid_step_then_reopen_redoes_only_that_step(sim_bench, data_root):
