@@ -19,6 +19,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,16 @@ def assert_bench_safe(lab: Lab) -> None:
         w.close()
 
 
+def outputs_off(b1500) -> None:
+    """Switch every SMU output off (``CL``) and return only once the B1500 has executed it.
+
+    ``*OPC?`` on the same connection is answered after ``CL`` ran. A ``CL`` only written is not
+    a fact yet: the twin serves each connection in its own thread, so a check over a new
+    connection (``*LRN? 0``) may be served first and still find the outputs on."""
+    b1500.write("CL")
+    assert b1500.query("*OPC?").strip() == "1"
+
+
 def assert_smu_paths_closed(lab: Lab, die: str) -> None:
     """The WGFMU channels' RSUs are back in SMU pass-through (the WGFMU outputs disconnected
     from the probes): read over the wire, an SMU bias reaches the cell (a formed or unformed
@@ -138,12 +149,69 @@ def assert_smu_paths_closed(lab: Lab, die: str) -> None:
         reading = b1500.query("TI 1")
         current = abs(float(reading.split(",")[0][3:]))
     finally:
-        b1500.write("CL")
-        b1500.close()
-        chip.close()
+        try:
+            outputs_off(b1500)  # executed before the read-back below, on its own connection
+        finally:
+            b1500.close()
+            chip.close()
         _query(res["prober"], "MoveChuckSeparation", "\n")
     assert current > 1e-10, f"the SMU reaches an open circuit on BL/SL: {reading}"
     assert_bench_safe(lab)
+
+
+def test_outputs_off_returns_only_once_the_b1500_has_switched_them_off(sim_bench):
+    """The read-back helpers' own switch-off is a fact when it returns (the cause of a rare
+    ``*LRN? 0 -> CN1,2,3`` after a pulse-train run: the check's own ``CL``, only written, was
+    served after the ``*LRN? 0`` of a new connection). The twin holds that ``CL`` until the
+    helper either returned or moved on to its next exchange, and records which came first."""
+    import pyvisa
+
+    sim = sim_bench.lab.servers["b1500"].simulator
+    resource = sim_bench.lab.resources()["b1500"]
+    moved_on, done = threading.Event(), threading.Event()
+    returned_first: list[bool] = []
+    original = sim.handle
+
+    def held(line: str):  # connections opened from now on are served through this
+        if line.strip() == "CL":
+            assert moved_on.wait(GUARD_S)
+            returned_first.append(done.is_set())
+        return original(line)
+
+    class Watched:  # the helper's instrument: tells the twin when the helper moves on
+        def __init__(self, inst) -> None:
+            self.inst = inst
+
+        def write(self, cmd: str) -> None:
+            self.inst.write(cmd)
+
+        def query(self, cmd: str) -> str:
+            moved_on.set()
+            return self.inst.query(cmd)
+
+    sim.handle = held
+    b1500 = pyvisa.ResourceManager("@py").open_resource(
+        resource, read_termination="\r\n", write_termination="\n", timeout=10_000)
+    try:
+        b1500.write("CN 1,2,3")
+        assert b1500.query("*OPC?").strip() == "1"  # executed before the other connection asks
+        assert _query(resource, "*LRN? 0", "\r\n") == "CN1,2,3"
+
+        def switch_off() -> None:
+            try:
+                outputs_off(Watched(b1500))
+            finally:
+                done.set()
+                moved_on.set()
+
+        worker = threading.Thread(target=switch_off)
+        worker.start()
+        worker.join(GUARD_S)
+        assert returned_first == [False]  # "CL" ran while the helper was still waiting
+        assert _query(resource, "*LRN? 0", "\r\n") == "CL"
+    finally:
+        del sim.handle
+        b1500.close()
 
 
 def _spawn(args: list[str], tmp: Path, env: dict | None = None) -> subprocess.Popen:
