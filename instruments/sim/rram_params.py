@@ -147,9 +147,14 @@ class RRAMParams:
     # -- retention -------------------------------------------------------------------------------
     retention_ea_ev: float = 1.4
     """eV. Activation energy of the relaxation (Arrhenius). [E]/[F] 1.0-1.5 eV."""
-    retention_attempt_rate: float = 1.3e10
-    """1/s. Prefactor A of the LRS relaxation rate A exp(-E_a / kT) at ``retention_i_ref``
-    (ln-window shrinks ~5 % in 10 years at 85 C, lost within hours at 250-300 C). [E]"""
+    retention_attempt_rate: float = 3.2e9
+    """1/s. Prefactor A of the LRS relaxation rate A exp(-E_a / kT) at ``retention_i_ref``. [E]
+    Fit (with ``retention_hrs_attempt_rate``, E_a held at 1.4/1.5 eV) to the two [E] targets of
+    physics.md "Retention target": a bench-measured window >= 5 after 10 years at 85 C for cells
+    SET at 50 uA (docs/twin-fidelity.md, seed 1: 50 uA 10.0 -> 9.3, 100 uA 18.1 -> 16.7; the
+    earlier 1.3e10 / 1.5e11 gave 6.2 -> 4.2 at 50 uA) and the window halved within ~1 h at
+    250 C (t_half 0.6 h at 250 C, 19.6 h at 200 C; fitted E_a 1.45 eV). Refit: both prefactors
+    scaled by the same factor (1 / 4) until the 85 C row holds with margin."""
     retention_rate_sigma_ln: float = 0.7
     """1 (ln). Device-to-device spread of the relaxation rate. [E]"""
     retention_i_ref: float = 100e-6
@@ -159,9 +164,9 @@ class RRAMParams:
     (lower compliance) retain worse. [F trend]/[E] exponent."""
     retention_hrs_ea_ev: float = 1.5
     """eV. Activation energy of the HRS relaxation (gap refilling). [E] within 1.0-1.5 eV."""
-    retention_hrs_attempt_rate: float = 1.5e11
-    """1/s. Prefactor of the HRS relaxation rate (a 250 C bake raises G_HRS within an hour,
-    85 C barely in 10 years). [E]"""
+    retention_hrs_attempt_rate: float = 3.7e10
+    """1/s. Prefactor of the HRS relaxation rate (a 250 C bake raises G_HRS within hours,
+    85 C barely in 10 years). [E] Fitted with ``retention_attempt_rate`` (same scale factor)."""
     g_relax: float = 30e-6
     """S. Conductance the HRS states relax toward (in ln G). [E]"""
     g_relax_lrs: float = 10e-6
