@@ -35,7 +35,7 @@ def _window_curve(out: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def retention(ctx: Context) -> list[Row]:
-    from procedures.retention import RetentionProcedure
+    from procedures.retention import RetentionProcedure, fit_arrhenius, half_window_time
 
     ncol = ctx.n(8, 4)
     temps = (200.0, 225.0, 250.0)  # the simulated bench's chuck goes to 250 C
@@ -47,22 +47,9 @@ def retention(ctx: Context) -> list[Row]:
                    reset_stop=2.2)
         t, w = _window_curve(out)
         curves[temp] = (t, w)
-        lnw = np.log(np.maximum(w, 1.0))
-        half = lnw[0] / 2.0
-        below = np.flatnonzero(lnw <= half)
-        if below.size and below[0] > 0:
-            j = below[0]
-            f = (lnw[j - 1] - half) / (lnw[j - 1] - lnw[j])
-            t_half[temp] = float(math.exp(math.log(t[j - 1]) + f * (math.log(t[j]) -
-                                                                     math.log(t[j - 1]))))
-        else:
-            t_half[temp] = math.nan
+        t_half[temp] = half_window_time(t, w)
     ok_t = {k: v for k, v in t_half.items() if math.isfinite(v)}
-    ea = math.nan
-    if len(ok_t) >= 2:
-        x = np.array([1.0 / (K_B_EV * (k + 273.15)) for k in ok_t])
-        y = np.log(np.array(list(ok_t.values())))
-        ea = float(np.polyfit(x, y, 1)[0])
+    ea, ea_err = fit_arrhenius(t_half)
     if ctx.figures is not None:
         from procedures.figures import retention_arrhenius
 
@@ -70,7 +57,8 @@ def retention(ctx: Context) -> list[Row]:
             retention_arrhenius(curves, t_half, ea, ctx.figures / "twin-retention-arrhenius.png")
     hours = ", ".join(f"{k:.0f} C: {v / 3600:.1f} h" for k, v in t_half.items())
     rows = [Row("Retention (Arrhenius)", "E_a ~1.0-1.5 eV [E]/[F]; window lost within hours at "
-                "250-300 C [E]", f"E_a {ea:.2f} eV from the half-window times ({hours})",
+                "250-300 C [E]",
+                f"E_a {ea:.2f} +- {ea_err:.2f} eV from the half-window times ({hours})",
                 judge(1.0 <= ea <= 1.5 and ok_t.get(250.0, math.inf) < 6 * 3600
                       and len(ok_t) == 3, 0.8 <= ea <= 1.7),
                 "retention at 200/225/250 C (prober heater, B1500 reads in situ)",

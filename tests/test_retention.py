@@ -123,3 +123,44 @@ def test_wait_on_a_real_bench_sleeps_and_honours_stop():
     assert len(calls) == 3
     assert wait(real, 0.03, slice_s=0.01)
     assert wait(real, 0.0)
+
+
+def test_multi_temperature_retention_fits_the_model_activation_energy(sim_bench, data_root):
+    from pathlib import Path
+
+    from instruments.sim.rram_params import RRAMParams
+
+    out = _run(sim_bench, data_root, die=DIE_TEXT, cells="2,0-3", form_first=True,
+               temperatures="200, 225, 250", duration_s=3e5, points=8, reset_stop=2.2).run()
+    assert out.status == "finished", out.error
+    s = out.summary
+    assert set(s["t_half_s"]) == {"200", "225", "250"}
+    t = [s["t_half_s"][k] for k in ("200", "225", "250")]
+    assert all(v is not None for v in t) and t[0] > t[1] > t[2]  # hotter halves sooner
+    assert t[2] < 6 * 3600  # window halved within hours at 250 C
+    ea = RRAMParams().retention_ea_ev
+    assert s["ea_ev"] == pytest.approx(ea, abs=0.15)
+    assert s["ea_err_ev"] is not None and 0 < s["ea_err_ev"] < 0.3
+    png = Path(s["arrhenius_png"])
+    assert png.parent == Path(out.file).parent and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one leg per set point, every row tagged with its set point and the chuck temperature
+    data = Results.load(str(out.file)).data
+    assert list(data.groupby("Set point (C)").size().index) == [200.0, 225.0, 250.0]
+    for sp, leg in data.groupby("Set point (C)"):
+        assert np.allclose(leg["Temperature (C)"], sp, atol=0.5)
+        assert leg["Time (s)"].max() >= 3e5
+    assert sim_bench.prober.heater().temperature == pytest.approx(250.0, abs=0.5)
+    assert not sim_bench.lab.prober.in_contact
+    assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())
+    # the catalog has the fitted E_a
+    entry = Catalog(data_root).get(out.run_id)
+    assert entry.summary["ea_ev"] == pytest.approx(s["ea_ev"])
+
+
+def test_several_temperatures_need_programming(sim_bench, data_root):
+    with pytest.raises(ValueError, match="temperatures"):
+        _run(sim_bench, data_root, die=DIE_TEXT, temperatures="200,250", program=False)
+    with pytest.raises(ValueError, match="temperatures"):
+        _run(sim_bench, data_root, die=DIE_TEXT, temperatures="200,hot")
+    with pytest.raises(LimitError):
+        _run(sim_bench, data_root, die=DIE_TEXT, temperatures="200,300")
