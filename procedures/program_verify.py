@@ -22,7 +22,8 @@ The cell stops at |G - target| <= ``tolerance`` (converged) or after ``max_pulse
 Rows: one per read (pulse 0 is the initial read): cell, target, pulse number, kind (+1 SET,
 -1 RESET, 0 read only), amplitude (V, BL for SET, SL for RESET), gate (V), read G (S) and the
 converged flag (1 on the converging read). Summary: converged fraction, median pulses to
-converge, median final |error|, and per target the median and standard deviation of final G.
+converge (and their mean ``mean_pulses``), median final |error|, and per target the median and
+standard deviation of final G.
 """
 
 from __future__ import annotations
@@ -244,6 +245,8 @@ class ProgramVerifyProcedure(PulsedProcedure):
             "cells_converged": len(conv),
             "converged_fraction": len(conv) / len(res) if res else None,
             "median_pulses": finite_or_none(median([o.pulses for o in conv])),
+            "mean_pulses": finite_or_none(float(np.mean([o.pulses for o in conv])))
+            if conv else None,
             "median_abs_error": finite_or_none(median([abs(o.g_final - o.target) for o in res])),
             "cells_formed_first": len(getattr(self, "v_forms", {})),
         }
