@@ -66,7 +66,7 @@ def retention(ctx: Context) -> list[Row]:
     # ten years at 85 C, read back at 25 C before and after, for two programming compliances
     windows = {}
     for k, i_c in enumerate((50e-6, 100e-6)):
-        cells = f"{10 + k},0-{ncol - 1}"
+        cells = f"{10 + k},0-{ctx.n(24, 4) - 1}"  # 12 LRS + 12 HRS: trend above the spread
         first = _run(ctx, RetentionProcedure(), cells=cells, form_first=True, temperature_c=25.0,
                      duration_s=1.0, points=2, set_compliance=i_c, reset_stop=2.2)
         rest = 10 * YEAR_S
