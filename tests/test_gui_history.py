@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QSettings
 
-from gui.main_window import MainWindow
+from tests._gui import run_in_window
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    w.procedure_panel.set_parameter("die", "9,9")
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()
+def window(main_window):
+    main_window.procedure_panel.set_parameter("die", "9,9")
+    return main_window
 
 
 def _run(qtbot, window, name, **params):
-    panel = window.procedure_panel
-    panel.set_procedure(name)
-    for k, v in params.items():
-        panel.set_parameter(k, v)
-    with qtbot.waitSignal(window.controller.runFinished, timeout=120_000) as blocker:
-        assert panel.queue_current(), panel.error_label.text()
-    assert blocker.args[0].status == "finished", blocker.args[0].error
-    return blocker.args[0]
+    outcome = run_in_window(qtbot, window, name, **params)
+    assert outcome.status == "finished", outcome.error
+    return outcome
 
 
 def test_history_of_a_cell_after_forming_cycling_and_a_map(qtbot, window):

@@ -10,15 +10,8 @@ from gui.main_window import MainWindow
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()  # every test starts from the default parameters
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()  # ends the bench I/O worker before the bench fixture closes the bench
+def window(main_window):
+    return main_window
 
 
 def _run_and_wait(qtbot, window, name, timeout=60_000, **params):

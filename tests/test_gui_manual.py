@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
 
-from gui.main_window import MainWindow
 from gui.manual_dock import MANUAL_TAG
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    w.procedure_panel.set_parameter("die", "9,9")
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()
+def window(main_window):
+    main_window.procedure_panel.set_parameter("die", "9,9")
+    return main_window
 
 
 def _select(window, cells):

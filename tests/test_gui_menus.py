@@ -5,33 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QImage
 
 from gui import menus as menus_module
-from gui.main_window import MainWindow
+from tests._gui import run_in_window
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()
+def window(main_window):
+    return main_window
 
 
-def _run(qtbot, window, name, **params):
-    panel = window.procedure_panel
-    panel.set_procedure(name)
-    for k, v in params.items():
-        panel.set_parameter(k, v)
-    with qtbot.waitSignal(window.controller.runFinished, timeout=120_000) as blocker:
-        assert panel.queue_current(), panel.error_label.text()
-    return blocker.args[0]
+_run = run_in_window
 
 
 def test_export_plot_and_wafer_map_files_are_readable(qtbot, window, tmp_path):
