@@ -33,6 +33,7 @@ from typing import Any
 from pymeasure.experiment import Procedure, Results, Worker
 
 from procedures.base import BenchProcedure
+from procedures.callbacks import notify
 from procedures.catalog import Catalog, resolve_operator
 from procedures.cell_io import CellIO, bench_clock
 from procedures.validation import check_target, safe_component, validate_procedure
@@ -214,11 +215,7 @@ class RunHandle:
         return self.outcome
 
     def _status(self, text: str) -> None:
-        if self.callbacks.on_status:
-            try:
-                self.callbacks.on_status(text)
-            except Exception:
-                log.exception("status callback failed")
+        notify(self.callbacks.on_status, text, what="status")
 
     def _run(self) -> None:
         proc = self.procedure
@@ -262,11 +259,7 @@ class RunHandle:
             if self._stop.is_set():
                 self._worker.stop()
             self._status("running")
-            if self.callbacks.on_start:
-                try:
-                    self.callbacks.on_start(proc)
-                except Exception:  # a display problem must never stop a measurement
-                    log.exception("start callback failed")
+            notify(self.callbacks.on_start, proc, what="start")
             self._worker.start()
             # Thread.join: pymeasure's Worker.join only waits for the stop flag, which is set
             # as soon as the run is aborted (a loop on it would spin until the worker ends)

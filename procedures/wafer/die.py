@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from instruments.wafermap import DieIndex
+from procedures.callbacks import notify
 from procedures.catalog import Catalog
 from procedures.runner import RunOutcome, prepare_run
 from procedures.wafer.contact import ContactState, step_to, touchdown
@@ -71,11 +72,7 @@ class DieSteps:
         if rec.started_at is None:
             rec.started_at = now()
         self.save()
-        if self.callbacks.on_die_started:
-            try:
-                self.callbacks.on_die_started(die, index, len(self.route))
-            except Exception:
-                log.exception("die-started callback failed")
+        notify(self.callbacks.on_die_started, die, index, len(self.route), what="die-started")
         retries = 1 if self.recipe.faults.on_fault == "retry" else 0
         for subsite, run in self._units():
             key = self._unit_key(subsite, run)
@@ -218,12 +215,9 @@ class DieSteps:
                         pass
         self.save()
         self._progress(None)
-        if self.callbacks.on_die_finished:
-            try:
-                self.callbacks.on_die_finished(DieResult(die, rule.code, rule.name, rule.passed,
-                                                         rule.color, dict(figures), error))
-            except Exception:
-                log.exception("die-finished callback failed")
+        notify(self.callbacks.on_die_finished,
+               DieResult(die, rule.code, rule.name, rule.passed, rule.color, dict(figures), error),
+               what="die-finished")
 
     def _figures(self, rec: DieRecord) -> dict[str, Any]:
         """Die figures from the counted runs (catalog summaries and results files)."""

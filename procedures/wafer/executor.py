@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from instruments.wafermap import DieIndex
+from procedures.callbacks import notify
 from procedures.catalog import Catalog
 from procedures.validation import safe_component
 from procedures.wafer.atomic import atomic_write
@@ -251,11 +252,7 @@ class WaferRun(DieSteps):
         self._status(state + (f": {error}" if error else ""))
 
     def _status(self, text: str) -> None:
-        if self.callbacks.on_status:
-            try:
-                self.callbacks.on_status(text)
-            except Exception:
-                log.exception("status callback failed")
+        notify(self.callbacks.on_status, text, what="status")
 
     def dies_done(self) -> int:
         """Dies of the route finished (binned)."""
@@ -283,11 +280,8 @@ class WaferRun(DieSteps):
         elapsed = time.monotonic() - self._t0
         gained = fraction - self._fraction0
         eta = elapsed * (1.0 - fraction) / gained if gained > 1e-9 else None
-        if self.callbacks.on_progress:
-            try:
-                self.callbacks.on_progress(WaferProgress(done, total, fraction, die, elapsed, eta))
-            except Exception:
-                log.exception("progress callback failed")
+        notify(self.callbacks.on_progress, WaferProgress(done, total, fraction, die, elapsed, eta),
+               what="progress")
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> WaferOutcome:
