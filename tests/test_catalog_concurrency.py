@@ -14,43 +14,16 @@ from sqlalchemy import create_engine
 
 from procedures.catalog import Catalog, CatalogError, RunRecord
 from procedures.catalog_schema import current_revision, head_revision
+from tests._catalog import write_concurrently
 
 ROOT = Path(__file__).resolve().parent.parent
 N_PROCESSES = 6
 RUNS_EACH = 15
 
 
-def _writer(root: str, k: int, barrier, out) -> None:
-    """Open a (new) catalog at the same moment as the others, then write runs."""
-    barrier.wait()
-    try:
-        cat = Catalog(root)
-        ids = []
-        for i in range(RUNS_EACH):
-            rid = cat.start_run("forming", {"writer": k, "i": i}, f"w{k}_{i}.csv", die=(k, i))
-            cat.update_summary(rid, v_form=1.0 + i)
-            cat.finish_run(rid, "finished", {"v_form": 1.0 + i})
-            ids.append(rid)
-        cat.close()
-        out.put((k, ids, ""))
-    except Exception as exc:  # reported to the test, not lost in a child's stderr
-        out.put((k, [], f"{type(exc).__name__}: {exc}"))
-
-
 def test_six_processes_create_and_write_one_new_catalog_at_once(tmp_path):
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(N_PROCESSES)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(str(tmp_path), k, barrier, out))
-             for k in range(N_PROCESSES)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    errors = [e for _, _, e in results if e]
+    ids, errors = write_concurrently(str(tmp_path), N_PROCESSES, RUNS_EACH)
     assert not errors
-    ids = [i for _, got, _ in results for i in got]
     assert len(ids) == len(set(ids)) == N_PROCESSES * RUNS_EACH
     cat = Catalog(tmp_path)
     try:

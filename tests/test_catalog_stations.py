@@ -5,7 +5,6 @@ an old PostgreSQL catalog upgraded in place, and stations/operators recorded and
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import subprocess
 import sys
 from pathlib import Path
@@ -15,43 +14,17 @@ from sqlalchemy import create_engine, text
 from procedures import catalog_schema
 from procedures.catalog import Catalog
 from procedures.catalog_schema import current_revision, head_revision
+from tests._catalog import write_concurrently
 
 ROOT = Path(__file__).resolve().parent.parent
 N_STATIONS = 4
 RUNS_EACH = 12
 
 
-def _station(url: str, k: int, barrier, out) -> None:
-    """Station k: open the (new) shared catalog at the same moment as the others, write runs."""
-    barrier.wait()
-    try:
-        cat = Catalog(url)
-        ids = []
-        for i in range(RUNS_EACH):
-            rid = cat.start_run("forming", {"i": i}, f"s{k}_{i}.csv", die=(k, i),
-                                station=f"probe-{k}", operator=f"op{k}")
-            cat.update_summary(rid, v_form=1.0 + i)
-            cat.finish_run(rid, "finished", {"v_form": 1.0 + i})
-            ids.append(rid)
-        cat.close()
-        out.put((k, ids, ""))
-    except Exception as exc:  # reported to the test, not lost in a child's stderr
-        out.put((k, [], f"{type(exc).__name__}: {exc}"))
-
-
 def test_stations_write_one_new_catalog_at_once_without_loss(catalog_url):
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(N_STATIONS)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_station, args=(catalog_url, k, barrier, out))
-             for k in range(N_STATIONS)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert [e for _, _, e in results if e] == []
-    ids = [i for _, got, _ in results for i in got]
+    ids, errors = write_concurrently(catalog_url, N_STATIONS, RUNS_EACH, prefix="s",
+                                     stations=True)
+    assert errors == []
     assert len(ids) == len(set(ids)) == N_STATIONS * RUNS_EACH
     cat = Catalog(catalog_url)
     try:
