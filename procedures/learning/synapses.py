@@ -40,7 +40,7 @@ import numpy as np
 
 from procedures.cell_io import CellIO
 from procedures.forming import FORMED_CONDUCTANCE_S
-from procedures.programming import form_cell, reset_cell, set_cell
+from procedures.programming import ProgramSettings, form_cell, reset_cell, set_cell
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +57,13 @@ StopCheck = Callable[[], bool]
 # Configuration
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DeviceProgram:
-    """Bias conditions of the single-step DC operations on one device.
+class DeviceProgram(ProgramSettings):
+    """Bias conditions of the single-step DC operations on one device: the SET/RESET/read
+    settings of :class:`~procedures.programming.ProgramSettings` (same fields and defaults), and:
 
     Attributes:
-        v_set: V on BL for SET (SL 0 V).
-        v_wl_set: V on WL during SET.
-        set_compliance: A, SMU compliance of SET (sets the LRS conductance).
-        v_reset: V on SL for RESET (BL 0 V).
         v_reset_retry: V on SL for the second (deeper) RESET of a device that did not switch.
         v_wl_reset_retry: V on WL for that second RESET (more transistor current).
-        v_wl_reset: V on WL during RESET.
-        reset_compliance: A, SMU compliance during RESET.
-        v_read: V on BL for 1T1R reads.
-        v_wl_read: V on WL for reads.
         g_hrs_max: S; a device that should be HRS but reads above this is stuck in LRS.
         form_v_start, form_v_stop, form_v_step: V, forming staircase on BL (stops at the
             current jump, then ramps down in steps of at most 0.5 V).
@@ -78,16 +71,8 @@ class DeviceProgram:
         form_v_wl: V on WL while forming.
     """
 
-    v_set: float = 1.2
-    v_wl_set: float = 1.5
-    set_compliance: float = 100e-6
-    v_reset: float = 2.0
-    v_wl_reset: float = 2.7
-    reset_compliance: float = 1e-3
     v_reset_retry: float = 2.5
     v_wl_reset_retry: float = 3.0
-    v_read: float = 0.1
-    v_wl_read: float = 2.5
     g_hrs_max: float = 40e-6
     form_v_start: float = 2.0
     form_v_stop: float = 4.0
