@@ -20,7 +20,7 @@ RUNS_EACH = 50
 
 
 def _writer(root: str, barrier, out) -> None:
-    from procedures.catalog import Catalog
+    from procedures.framework.catalog import Catalog
 
     cat = Catalog(root)
     barrier.wait()
@@ -35,7 +35,7 @@ def _writer(root: str, barrier, out) -> None:
 
 def main() -> None:
     from instruments.sim.lab import LabConfig, SimLab
-    from procedures.catalog import Catalog
+    from procedures.framework.catalog import Catalog
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -6,9 +6,9 @@ On the simulated bench bias durations cost no wall time, so every figure is pure
 * ``ti_ms``: one B1500 round trip, a high-speed spot current (``TI``) with outputs on;
 * ``force_ms``: one ``force_voltage`` (``DV`` + error check);
 * ``cell_read_ms``: select a cell + ``CellIO.read`` (forces BL/SL/WL, TI, BL back to 0 V);
-* ``scan_read_ms``: one cell of a :class:`~procedures.cell_io.ReadScan` (re-select + TI);
+* ``scan_read_ms``: one cell of a :class:`~procedures.operations.cell_io.ReadScan` (re-select + TI);
 * ``form_step_ms``: one forming staircase step (``CellIO.step_bl``);
-* ``form_cell_ms``: forming one fresh cell with :func:`procedures.programming.form_cell`
+* ``form_cell_ms``: forming one fresh cell with :func:`procedures.operations.programming.form_cell`
   (staircase from 0.5 V + ramp-down; ``form_steps_per_cell`` steps on average);
 * ``rows_per_s`` / ``row_us``: rows through pymeasure's ``Worker`` + ``Recorder`` into the
   results CSV, for a procedure that emits rows without instrument I/O.
@@ -78,8 +78,8 @@ def bench_rows(n_rows: int, folder: Path) -> float:
 def bench_instruments(n: int, n_form: int, folder: Path) -> dict[str, float]:
     """Round trip, read and forming-step overheads on a fresh simulated bench."""
     from instruments.bench import Bench
-    from procedures.cell_io import CellIO, ReadScan
-    from procedures.programming import form_cell
+    from procedures.operations.cell_io import CellIO, ReadScan
+    from procedures.operations.programming import form_cell
 
     bench = Bench.open("simulated", data_dir=folder, fresh=True)
     try:

@@ -26,9 +26,9 @@ ABRUPT = {"set_gradual_r": 1e-6, "reset_walk_fraction": 0.0}
 def measure(params: Any, seed: int, rows: int, reset_first: bool = True) -> dict[str, Any]:
     """Program-verify on ``rows`` rows of 12 cells; converged fraction and pulses to target."""
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
-    from procedures.program_verify import ProgramVerifyProcedure
-    from procedures.runner import prepare_run
+    from procedures.experiments.program_verify import ProgramVerifyProcedure
+    from procedures.framework.catalog import Catalog
+    from procedures.framework.runner import prepare_run
 
     pulses: list[tuple[int, float]] = []
     cells = conv = 0

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from instruments.bench import Bench
-from procedures.catalog import Catalog
+from procedures.framework.catalog import Catalog
 from procedures.wafer import WaferRun, load_recipe
 
 

@@ -73,9 +73,9 @@ def bnn_chip(m_values: tuple[float, ...], root: Path) -> None:
     import sys
 
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
+    from procedures.framework.catalog import Catalog
+    from procedures.framework.runner import RunCallbacks, prepare_run
     from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
-    from procedures.runner import RunCallbacks, prepare_run
 
     print("\n## BNN on the simulated chip (defaults: seed 0, ten dies; one fresh wafer, the runs "
           "in this order on the same dies, formed by the first)\n")
@@ -137,9 +137,9 @@ def mcmc_ideal(splits: int, iterations: int, burn_in: int) -> None:
 
 def mcmc_chip(splits: int, iterations: int, burn_in: int, root: Path) -> None:
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
+    from procedures.framework.catalog import Catalog
+    from procedures.framework.runner import prepare_run
     from procedures.learning.mcmc_procedure import MCMCBayesProcedure, MCMCCalibrationProcedure
-    from procedures.runner import prepare_run
 
     bench = Bench.open("simulated", data_dir=root, fresh=True)
     catalog = Catalog(root)
@@ -189,9 +189,9 @@ def mcmc_chip(splits: int, iterations: int, burn_in: int, root: Path) -> None:
 def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: Path) -> None:
     """Accuracy vs counted wear: each row pre-cycles fresh cells of its own die first."""
     from instruments.bench import Bench
-    from procedures.catalog import Catalog
+    from procedures.framework.catalog import Catalog
+    from procedures.framework.runner import prepare_run
     from procedures.learning.mcmc_procedure import MCMCBayesProcedure
-    from procedures.runner import prepare_run
 
     bench = Bench.open("simulated", data_dir=root, fresh=True)
     catalog = Catalog(root)

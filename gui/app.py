@@ -19,9 +19,9 @@ from gui.signal_bridge import SignalBridge
 from instruments.bench import Bench, BenchConfigError
 from instruments.datadir import resolve_data_root
 from instruments.ownership import BusyError
-from procedures.catalog import Catalog, CatalogError
-from procedures.registry import PROCEDURES
-from procedures.shutdown import ShutdownSignals
+from procedures.framework.catalog import Catalog, CatalogError
+from procedures.framework.registry import PROCEDURES
+from procedures.framework.shutdown import ShutdownSignals
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from gui.cli_run import add_run_parsers
 from gui.cli_twin import add_twin_parser
 from gui.cli_wafer import add_wafer_parser
 from instruments.datadir import resolve_data_root
-from procedures.shutdown import ShutdownSignals
+from procedures.framework.shutdown import ShutdownSignals
 
 log = logging.getLogger("memprobe")
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*argv, "gui"])
     # every command, also any added later: SIGINT/SIGTERM/SIGHUP (Windows: Ctrl+Break, console
-    # close) stop it in order, never twice (procedures.shutdown); exit code 128 + signal
+    # close) stop it in order, never twice (procedures.framework.shutdown); exit code 128 + signal
     with ShutdownSignals() as shutdown:
         args.shutdown = shutdown
         try:

@@ -1,5 +1,5 @@
 """``memprobe catalog check|rebuild`` (the run catalog against the data root's files) and
-``memprobe export`` (catalog and data as Parquet, :mod:`procedures.export`).
+``memprobe export`` (catalog and data as Parquet, :mod:`procedures.data.export`).
 
 ``check`` exits 0 when catalog and files agree, 1 when it found problems (each on one line).
 ``rebuild`` makes a new catalog from the results files and their run records: the SQLite
@@ -38,8 +38,8 @@ def add_catalog_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``memprobe export``."""
-    from procedures.catalog import Catalog, CatalogError
-    from procedures.export import export
+    from procedures.data.export import export
+    from procedures.framework.catalog import Catalog, CatalogError
 
     try:
         root = resolve_data_root(args.data)
@@ -60,8 +60,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``memprobe catalog check``."""
-    from procedures.catalog import Catalog, CatalogError
-    from procedures.catalog_tools import check
+    from procedures.framework.catalog import Catalog, CatalogError
+    from procedures.framework.catalog_tools import check
 
     try:
         root = resolve_data_root(args.data)
@@ -92,8 +92,8 @@ def _move_aside(sqlite: Path) -> Path | None:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """``memprobe catalog rebuild``."""
-    from procedures.catalog import CATALOG_FILE, Catalog, CatalogError
-    from procedures.catalog_tools import rebuild
+    from procedures.framework.catalog import CATALOG_FILE, Catalog, CatalogError
+    from procedures.framework.catalog_tools import rebuild
 
     try:
         root = resolve_data_root(args.data)

@@ -20,10 +20,10 @@ from gui.progress import ProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
-from procedures.base import BenchProcedure, set_parameters
-from procedures.registry import PROCEDURES, procedure_class
-from procedures.shutdown import ShutdownSignals
-from procedures.validation import validate_procedure
+from procedures.framework.base import BenchProcedure, set_parameters
+from procedures.framework.registry import PROCEDURES, procedure_class
+from procedures.framework.shutdown import ShutdownSignals
+from procedures.framework.validation import validate_procedure
 
 
 def one_line(exc: BaseException) -> str:
@@ -176,8 +176,8 @@ def _checked_run(cls: type[BenchProcedure], args: argparse.Namespace) -> int:
 def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
     from instruments.ownership import BusyError
-    from procedures.catalog import Catalog, CatalogError
-    from procedures.runner import RunCallbacks, prepare_run
+    from procedures.framework.catalog import Catalog, CatalogError
+    from procedures.framework.runner import RunCallbacks, prepare_run
 
     try:  # a damaged catalog stops here, before the bench is opened
         catalog = Catalog(args.catalog or config.catalog or root)
@@ -229,8 +229,8 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``memprobe runs``."""
-    from procedures.catalog import Catalog, CatalogError
-    from procedures.targets import parse_die
+    from procedures.framework.catalog import Catalog, CatalogError
+    from procedures.framework.targets import parse_die
 
     try:
         die = parse_die(args.die) if args.die else None

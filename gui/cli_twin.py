@@ -1,6 +1,6 @@
 """``memprobe twin-report``: measure the physics twin against physics.md and write the report.
 
-Runs :func:`procedures.twin_fidelity.build_report` on a fresh simulated bench and writes
+Runs :func:`procedures.twin_report.fidelity.build_report` on a fresh simulated bench and writes
 ``docs/twin-fidelity.md`` (and its PNG figures beside it). No Qt.
 """
 
@@ -31,7 +31,7 @@ def add_twin_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_twin_report(args: argparse.Namespace) -> int:
-    from procedures.twin_fidelity import build_report, render_markdown
+    from procedures.twin_report.fidelity import build_report, render_markdown
 
     out = Path(args.out)
     figures = None if args.no_figures else out.parent

@@ -24,7 +24,7 @@ from gui.cli_run import one_line, quiet_run_logs
 from gui.progress import WaferProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
-from procedures.shutdown import ShutdownSignals
+from procedures.framework.shutdown import ShutdownSignals
 
 
 def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def _checked_wafer(args: argparse.Namespace) -> int:
 def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
     from instruments.bench import Bench
     from instruments.ownership import BusyError
-    from procedures.catalog import Catalog, CatalogError
+    from procedures.framework.catalog import Catalog, CatalogError
     from procedures.wafer import (
         WaferCallbacks,
         WaferRun,

@@ -1,7 +1,7 @@
 """Device history dock: G (and pulses so far) against time for one or several cells, and the
 array map coloured by each cell's state from its history.
 
-Everything comes from the catalog and the results files (:mod:`procedures.device_history`);
+Everything comes from the catalog and the results files (:mod:`procedures.data.device_history`);
 nothing here talks to the instruments. Each run's file is read once and kept until a new run
 ends (``invalidate``).
 """
@@ -23,8 +23,8 @@ from PyQt6.QtWidgets import (
 )
 
 from procedures.analysis import cached_loader
-from procedures.catalog import Catalog
-from procedures.device_history import DeviceSummary, die_summaries, history_frame, summary_of
+from procedures.data.device_history import DeviceSummary, die_summaries, history_frame, summary_of
+from procedures.framework.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

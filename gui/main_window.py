@@ -51,9 +51,9 @@ from gui.widgets.array_map import ArrayMapWidget
 from gui.widgets.wafer_map import WaferMapWidget
 from instruments.bench import Bench
 from instruments.wafermap import WaferMap
-from procedures.catalog import Catalog, RunInfo
-from procedures.runner import position_prober
-from procedures.targets import format_cells, parse_die
+from procedures.framework.catalog import Catalog, RunInfo
+from procedures.framework.runner import position_prober
+from procedures.framework.targets import format_cells, parse_die
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Manual control (the curve tracer): act on the cells selected in the array map.
 
 Each action is an ordinary registered procedure run through the run controller (so through
-:mod:`procedures.runner`): it is validated against the bench limits before anything is applied
+:mod:`procedures.framework.runner`): it is validated against the bench limits before anything is
+applied
 (a bad value gets the one-line message of the procedure's validation), it runs in a worker
 thread, its rows reach a results file and the catalog indexes it with the tag ``manual``.
 
@@ -39,8 +40,8 @@ from PyQt6.QtWidgets import (
 
 from gui.run_controller import QueuedRun, RunController
 from procedures.analysis import run_data
-from procedures.base import BenchProcedure
-from procedures.registry import PROCEDURES
+from procedures.framework.base import BenchProcedure
+from procedures.framework.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
 

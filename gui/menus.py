@@ -36,7 +36,7 @@ from PyQt6.QtWidgets import (
     QSystemTrayIcon,
 )
 
-from procedures.base import BenchProcedure, set_parameters
+from procedures.framework.base import BenchProcedure, set_parameters
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ class Menus:
         proc = panel.build_procedure()
         template = getattr(proc, parameter, None)
         procs = sequence_procedures(proc, parameter, parse_values(values_text, template))
-        from procedures.validation import validate_procedure
+        from procedures.framework.validation import validate_procedure
 
         for p in procs:
             validate_procedure(copy.deepcopy(p), self.w.bench.limits)

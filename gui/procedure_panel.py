@@ -43,9 +43,9 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.run_controller import RunController
-from procedures.base import BenchProcedure, set_parameters
-from procedures.parameter_sets import DCProgramParameters
-from procedures.registry import PROCEDURES
+from procedures.framework.base import BenchProcedure, set_parameters
+from procedures.framework.parameter_sets import DCProgramParameters
+from procedures.framework.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
 

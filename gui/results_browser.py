@@ -23,9 +23,9 @@ from PyQt6.QtWidgets import (
 )
 
 from procedures.analysis import run_data
-from procedures.catalog import Catalog, RunInfo
-from procedures.registry import PROCEDURES
-from procedures.targets import parse_die
+from procedures.framework.catalog import Catalog, RunInfo
+from procedures.framework.registry import PROCEDURES
+from procedures.framework.targets import parse_die
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The Qt side of running procedures: a queue, one run at a time, signals for the plots.
 
-Runs execute in pymeasure's worker thread (through :mod:`procedures.runner`); their callbacks
+Runs execute in pymeasure's worker thread (through :mod:`procedures.framework.runner`); their
+callbacks
 are re-emitted here as Qt signals, which Qt queues onto the GUI thread. Widgets never touch the
 instruments while a run is active (``busy``): the instruments are the run's alone.
 
@@ -20,9 +21,9 @@ from typing import Any
 
 from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 
-from procedures.base import BenchProcedure
-from procedures.catalog import Catalog
-from procedures.runner import RunCallbacks, RunHandle, RunOutcome, prepare_run
+from procedures.framework.base import BenchProcedure
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks, RunHandle, RunOutcome, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class RunController(QObject):
         reason = self.blocked_by()
         if reason:
             raise ValueError(f"not queued: {reason}")
-        from procedures.validation import validate_procedure
+        from procedures.framework.validation import validate_procedure
 
         snapshot = copy.deepcopy(procedure)
         validate_procedure(snapshot, self.bench.limits)  # messages name the parameter

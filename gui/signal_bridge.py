@@ -5,7 +5,8 @@ bytecode; while ``QApplication.exec()`` waits in C++ for events, that can be nev
 SIGHUP would wait for the next mouse move). :class:`SignalBridge` makes one end of a socket pair
 Python's wakeup descriptor (``signal.set_wakeup_fd``): the C-level handler writes the signal's
 number to it, a :class:`QSocketNotifier` on the other end wakes the event loop, and its slot,
-being Python code, lets the pending handler (``procedures.shutdown.ShutdownSignals``) run at
+being Python code, lets the pending handler (``procedures.framework.shutdown.ShutdownSignals``) run
+at
 once. A socket pair works on Windows too (a wakeup descriptor there must be a socket).
 """
 

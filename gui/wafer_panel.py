@@ -28,8 +28,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from procedures.catalog import Catalog
-from procedures.runner import RunCallbacks
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks
 from procedures.wafer import (
     RECIPE_DIR,
     DieResult,

@@ -81,7 +81,7 @@ class BenchConfig:
         station: the probe station recorded with each run (``station`` key; empty: the host
             name, see :meth:`station_name`).
         operator: default operator of the runs (``operator`` key; see
-            :func:`procedures.catalog.resolve_operator`).
+            :func:`procedures.framework.catalog.resolve_operator`).
         catalog: catalog URL shared by several stations (``catalog`` key, e.g.
             ``postgresql+psycopg://labdb/memprobe``); empty: ``<data root>/catalog.sqlite``.
         source: the file the config was read from.

@@ -3,13 +3,14 @@
 * :func:`runs_frame`: one row per catalog entry, the summary figures flattened into columns;
 * :func:`run_data`: the data rows of one run (pymeasure ``Results.load``; partial files of
   aborted or killed runs load too);
-* :func:`device_history`: the life of one cell across runs (:mod:`procedures.device_history`);
+* :func:`device_history`: the life of one cell across runs (:mod:`procedures.data.device_history`);
 * :func:`run_waveforms`: the HDF5 waveforms beside a run's CSV (pulse-train with
   ``waveform_file = "hdf5"``);
 * :func:`summary_table`: median, 5th and 95th percentile of summary figures per die (or any
   grouping of :func:`runs_frame` columns).
 
-Every function takes a :class:`~procedures.catalog.Catalog`, a data root directory (the catalog
+Every function takes a :class:`~procedures.framework.catalog.Catalog`, a data root directory (the
+catalog
 is ``<root>/catalog.sqlite``) or an SQLAlchemy URL. Example::
 
     from procedures.analysis import runs_frame, summary_table
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 from pymeasure.experiment import Results
 
-from procedures.catalog import Catalog, RunInfo
+from procedures.framework.catalog import Catalog, RunInfo
 
 CatalogLike = Catalog | str | Path
 
@@ -165,11 +166,12 @@ def run_data(catalog_or_root: CatalogLike, run_id: int) -> pd.DataFrame:
 
 
 def run_waveforms(catalog_or_root: CatalogLike, run_id: int) -> dict[str, np.ndarray]:
-    """The HDF5 waveforms of run ``run_id`` (:mod:`procedures.waveform_store`): arrays ``t``,
+    """The HDF5 waveforms of run ``run_id`` (:mod:`procedures.framework.waveform_store`): arrays
+    ``t``,
     ``v``, ``i`` (traces x points; s, V, A) and ``cell_row``, ``cell_col``, ``pulse``, ``kind``
     per trace. Works on the file of a running or killed run (complete blocks). Raises
     FileNotFoundError if the run has no waveform file."""
-    from procedures.waveform_store import read_waveforms, waveform_path
+    from procedures.framework.waveform_store import read_waveforms, waveform_path
 
     with _open(catalog_or_root) as catalog:
         info = catalog.get(int(run_id))
@@ -244,11 +246,11 @@ def device_history(die: tuple[int, int] | str, array: str, cell: tuple[int, int]
     cycles) across runs, days and restarts; ``frame.attrs["summary"]`` sums it up (formed
     when / V_form / compliance, pulses and cycles so far, last read G and when, runs).
 
-    Columns and rules: :mod:`procedures.device_history`. ``die`` and ``cell`` as tuples or
+    Columns and rules: :mod:`procedures.data.device_history`. ``die`` and ``cell`` as tuples or
     ``"col,row"`` / ``"row,col"`` strings.
     """
-    from procedures.device_history import history_frame
-    from procedures.targets import parse_die
+    from procedures.data.device_history import history_frame
+    from procedures.framework.targets import parse_die
 
     if isinstance(die, str):
         parsed = parse_die(die)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
-from procedures.catalog import Catalog
+from procedures.framework.catalog import Catalog
 
 
 def _write_runs(url: str, k: int, runs_each: int, prefix: str, stations: bool, barrier,

@@ -25,7 +25,8 @@ Session flow (the vendor's): :meth:`WGFMU.start` opens the session, calls ``init
 channel in SMU pass-through mode), checks the wired channels against ``getChannelIds`` and
 optionally runs ``doSelfCalibration``. Pulse runs put channels in the fast I-V mode; behind an
 RSU the SMU then no longer reaches the probe, so whatever ran pulses calls
-:meth:`WGFMU.smu_mode` before any SMU operation (``procedures.pulsing.PulseSession`` does it on
+:meth:`WGFMU.smu_mode` before any SMU operation (``procedures.operations.pulsing.PulseSession``
+does it on
 exit, :meth:`WGFMU.safe_state` too). The library's limits (2,048 vectors per pattern, 512
 sequences per channel, sampling and averaging times) come from
 :mod:`instruments.keysight.wgfmu_limits` and are refused before sending.

@@ -40,8 +40,9 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
-from procedures.base import BenchProcedure
-from procedures.cell_io import bench_clock
+from procedures.framework.base import BenchProcedure
+from procedures.framework.parameter_sets import DeviceOpParameters
+from procedures.framework.targets import parse_cells, parse_die
 from procedures.learning.bnn import (
     INPUT_LAYOUTS,
     BinarizedMLP,
@@ -53,8 +54,7 @@ from procedures.learning.bnn import (
 )
 from procedures.learning.chip_api import ChipSession
 from procedures.learning.synapses import DeviceProgram, IdealPairs
-from procedures.parameter_sets import DeviceOpParameters
-from procedures.targets import parse_cells, parse_die
+from procedures.operations.cell_io import bench_clock
 
 log = logging.getLogger(__name__)
 

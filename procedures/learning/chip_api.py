@@ -26,7 +26,8 @@ the tiles (the pairs left over in each die are its spares). Operations are group
 prober visits a die once per call (``program``: every flip of the die, its verify reads and
 repairs), starting with the contacted die so that consecutive calls move as little as possible.
 A move is always separate -> step -> (check the reported die) -> contact, through the runner's
-:func:`~procedures.runner.position_prober`; the SMU outputs are turned off before every move.
+:func:`~procedures.framework.runner.position_prober`; the SMU outputs are turned off before every
+move.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from procedures.cell_io import CellIO
+from procedures.framework.targets import parse_cells
+from procedures.framework.validation import check_target
 from procedures.learning.conductances import ChipConductances
 from procedures.learning.synapses import (
     ChipPairs,
@@ -45,8 +47,7 @@ from procedures.learning.synapses import (
     SynapseCounters,
     single_die_layout,
 )
-from procedures.targets import parse_cells
-from procedures.validation import check_target
+from procedures.operations.cell_io import CellIO
 
 Die = tuple[int, int]
 StopCheck = Callable[[], bool]
@@ -76,7 +77,7 @@ class DieStepper:
 
     def visit(self, die: Die) -> None:
         """Be in contact on ``die``: step there (separate, step, contact) unless already there."""
-        from procedures.runner import position_prober
+        from procedures.framework.runner import position_prober
 
         self.counters.die_visits += 1
         if tuple(die) == self.current:

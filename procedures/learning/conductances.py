@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from procedures.cell_io import CellIO
-from procedures.forming import FORMED_CONDUCTANCE_S
+from procedures.experiments.forming import FORMED_CONDUCTANCE_S
 from procedures.learning.synapses import (
     STUCK_RATIO,
     DeviceProgram,
@@ -21,7 +20,8 @@ from procedures.learning.synapses import (
     SynapseCounters,
     form_device,
 )
-from procedures.programming import reset_cell, set_cell
+from procedures.operations.cell_io import CellIO
+from procedures.operations.programming import reset_cell, set_cell
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,9 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
-from procedures.base import BenchProcedure
-from procedures.endurance import EnduranceProcedure
+from procedures.experiments.endurance import EnduranceProcedure
+from procedures.framework.base import BenchProcedure
+from procedures.framework.parameter_sets import DeviceOpParameters
 from procedures.learning.conductances import ChipConductances
 from procedures.learning.mcmc import (
     Calibration,
@@ -56,7 +57,6 @@ from procedures.learning.mcmc import (
     logistic_baseline,
 )
 from procedures.learning.synapses import DeviceProgram
-from procedures.parameter_sets import DeviceOpParameters
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def load_calibration(text: str, data_root: Path | None) -> Calibration:
 
     text = text.strip()
     if text.isdigit():
-        from procedures.catalog import Catalog
+        from procedures.framework.catalog import Catalog
 
         if data_root is None:
             from instruments.datadir import default_data_root

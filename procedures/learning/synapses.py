@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from procedures.cell_io import CellIO
-from procedures.forming import FORMED_CONDUCTANCE_S
-from procedures.programming import ProgramSettings, form_cell, reset_cell, set_cell
+from procedures.experiments.forming import FORMED_CONDUCTANCE_S
+from procedures.operations.cell_io import CellIO
+from procedures.operations.programming import ProgramSettings, form_cell, reset_cell, set_cell
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ StopCheck = Callable[[], bool]
 @dataclass(frozen=True)
 class DeviceProgram(ProgramSettings):
     """Bias conditions of the single-step DC operations on one device: the SET/RESET/read
-    settings of :class:`~procedures.programming.ProgramSettings` (same fields and defaults), and:
+    settings of :class:`~procedures.operations.programming.ProgramSettings` (same fields and
+    defaults), and:
 
     Attributes:
         v_reset_retry: V on SL for the second (deeper) RESET of a device that did not switch.

@@ -101,8 +101,8 @@ def touchdown(prober: Any, spec: ContactSpec, state: ContactState) -> dict[str, 
 def verify(spec: ContactSpec, io: Any) -> dict[str, Any]:
     """Read the reference cells: state contact, open or short; median current_a (A) and
     g_max_s (S)."""
-    from procedures.cell_io import ReadScan
-    from procedures.targets import parse_cells
+    from procedures.framework.targets import parse_cells
+    from procedures.operations.cell_io import ReadScan
 
     c = spec
     cells = parse_cells(c.cells, c.array)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from instruments.wafermap import DieIndex
-from procedures.callbacks import notify
-from procedures.catalog import Catalog
-from procedures.runner import RunOutcome, prepare_run
+from procedures.framework.callbacks import notify
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunOutcome, prepare_run
 from procedures.wafer.contact import ContactState, step_to, touchdown
 from procedures.wafer.cursor import DieRecord, PendingUnit, RunEntry, WaferCursor, now, plain
 from procedures.wafer.events import DieResult, WaferCallbacks

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from instruments.wafermap import DieIndex
-from procedures.runner import RunCallbacks
+from procedures.framework.runner import RunCallbacks
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@
    gets the ``no-contact`` (``short``) bin. The contact check and the bins need no result of a
    procedure, so dead and shorted dies cost one touchdown;
 3. run the recipe's steps, one procedure run per split group, each through
-   :func:`procedures.runner.prepare_run` (``move_prober=False``, ``safe_end=False``): the data
+   :func:`procedures.framework.runner.prepare_run` (``move_prober=False``, ``safe_end=False``): the
+   data
    go to the usual results files and the catalog;
 4. separate, evaluate the bin rules on the die's figures (:mod:`procedures.wafer.outputs`), bin
    the die on the prober (``BinMapDie``), in the cursor and in the catalog (``wafer_bin`` in
@@ -52,9 +53,9 @@ from pathlib import Path
 from typing import Any
 
 from instruments.wafermap import DieIndex
-from procedures.callbacks import notify
-from procedures.catalog import Catalog
-from procedures.validation import safe_component
+from procedures.framework.callbacks import notify
+from procedures.framework.catalog import Catalog
+from procedures.framework.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.contact import ContactState
 from procedures.wafer.cursor import (
@@ -382,7 +383,7 @@ class WaferRun(DieSteps):
         """Chuck to ``celsius`` (separated), wait for the set point and soak."""
         if self.set_point is not None and abs(self.set_point - celsius) < 0.05:
             return
-        from procedures.cell_io import wait
+        from procedures.operations.cell_io import wait
 
         with self._timed("temperature"):
             self.make_safe()

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from instruments.wafermap import DieIndex
-from procedures.validation import safe_component
+from procedures.framework.validation import safe_component
 from procedures.wafer.cursor import peek
 from procedures.wafer.recipe import Recipe
 

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from instruments.wafermap import DieIndex, WaferMap, count_yield
-from procedures.validation import safe_component
+from procedures.framework.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.cursor import DieRecord, WaferCursor
 from procedures.wafer.g85 import g85_xml

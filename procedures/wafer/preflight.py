@@ -44,7 +44,7 @@ def preflight(run: WaferRun) -> None:
         p.set_external_mode(True)
     except Exception as exc:
         raise PreflightError(f"cannot switch the station to remote mode: {exc}") from None
-    from procedures.cell_io import CellIO
+    from procedures.operations.cell_io import CellIO
 
     run.contact.io = CellIO(run.bench)
     problems = run.make_safe()

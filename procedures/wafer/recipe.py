@@ -69,7 +69,7 @@ from typing import Any
 from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError, find_line, key_path, parse_toml
 from instruments.wafermap import MAP_DEFAULTS, DieIndex, WaferMap
-from procedures.base import set_parameters
+from procedures.framework.base import set_parameters
 from procedures.wafer.binning import (
     NULL_BIN,
     BinRule,
@@ -227,7 +227,8 @@ class StepSpec:
         name: label (summary columns are ``<name>.<figure>``); default the procedure name.
         procedure: procedure command-line name (``forming``, ``iv-cycling``, ...).
         params: procedure parameters.
-        cells: cell selection text (``procedures.targets``); None = the procedure's default.
+        cells: cell selection text (``procedures.framework.targets``); None = the procedure's
+        default.
         array: ``1T1R``/``2T2R``; None = the procedure's default.
         split: optional design-of-experiment split.
         temperature_c: chuck set point for this step (C), None = leave as is.
@@ -246,7 +247,7 @@ class StepSpec:
 
     def runs(self, index: int) -> list[StepRun]:
         """The procedure runs of this step (one per split group); ``index`` is the step's."""
-        from procedures.targets import format_cells, parse_cells
+        from procedures.framework.targets import format_cells, parse_cells
 
         base = dict(self.params)
         if self.array is not None:
@@ -389,7 +390,7 @@ class Recipe:
 
     def build(self, run: StepRun, die: DieIndex | None = None, subsite: int = 0) -> Any:
         """A procedure instance for ``run`` (target parameters set; not yet validated)."""
-        from procedures.registry import procedure_class
+        from procedures.framework.registry import procedure_class
 
         step = self.steps[run.step_index]
         proc = procedure_class(step.procedure)()

@@ -13,7 +13,7 @@ Two passes, both with errors that name the file, the line and the key
 2. :func:`build_recipe` checks what needs more than one key: procedures and their parameters
    (values converted strictly, as on the command line), the route against the wafer map, step
    and bin cross-references, contact reference cells that no step may program, names used in
-   folders (:func:`~procedures.validation.path_name`), bin names XML can hold.
+   folders (:func:`~procedures.framework.validation.path_name`), bin names XML can hold.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ class _Builder:
         return RecipeError(message, key_text(path), find_line(self.text, path), self.source)
 
     def recipe(self, s: RecipeSchema) -> Any:
-        from procedures.validation import path_name
+        from procedures.framework.validation import path_name
         from procedures.wafer.recipe import Recipe
 
         name = s.name if s.name is not None else (Path(self.source).stem or "recipe")
@@ -259,7 +259,7 @@ class _Builder:
         )
 
     def wafer(self, w: WaferSchema) -> Any:
-        from procedures.validation import path_name
+        from procedures.framework.validation import path_name
         from procedures.wafer.recipe import WaferSpec
 
         p = ("wafer",)
@@ -346,8 +346,8 @@ class _Builder:
         return out
 
     def steps(self, raw: list[StepSchema]) -> list[Any]:
-        from procedures.registry import PROCEDURES
-        from procedures.validation import coerce_parameter
+        from procedures.framework.registry import PROCEDURES
+        from procedures.framework.validation import coerce_parameter
         from procedures.wafer.recipe import _EXECUTOR_PARAMS, StepSpec
 
         out: list[Any] = []
@@ -378,7 +378,7 @@ class _Builder:
                 except ValueError as exc:
                     raise self.fail(q, str(exc)) from None
             if t.cells:
-                from procedures.targets import parse_cells
+                from procedures.framework.targets import parse_cells
 
                 array = t.array or getattr(known.get("array"), "default", None) or "1T1R"
                 try:
@@ -399,8 +399,8 @@ class _Builder:
         return out
 
     def split(self, t: StepSchema, p: tuple[Any, ...], known: dict) -> Any:
-        from procedures.targets import parse_cells
-        from procedures.validation import coerce_parameter
+        from procedures.framework.targets import parse_cells
+        from procedures.framework.validation import coerce_parameter
         from procedures.wafer.recipe import _EXECUTOR_PARAMS, SplitSpec
 
         sp = t.split
@@ -433,7 +433,7 @@ class _Builder:
         return SplitSpec(sp.param, tuple(values), groups)
 
     def contact(self, c: ContactSchema, steps: list[Any]) -> Any:
-        from procedures.targets import parse_cells
+        from procedures.framework.targets import parse_cells
         from procedures.wafer.recipe import ContactSpec, _read_only
 
         p = ("contact",)

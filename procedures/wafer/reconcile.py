@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from procedures.base import set_parameters
+from procedures.framework.base import set_parameters
 from procedures.wafer.cursor import RunEntry
 from procedures.wafer.errors import WaferRunError
 
@@ -72,7 +72,7 @@ def repair_file(info: Any) -> str:
     try:
         from pymeasure.experiment import Results
 
-        from procedures.registry import procedure_class
+        from procedures.framework.registry import procedure_class
 
         proc = procedure_class(info.procedure)()
         objects = proc.parameter_objects()

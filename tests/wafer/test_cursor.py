@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from procedures.catalog import Catalog
-from procedures.runner import RunCallbacks
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks
 from procedures.wafer import WaferRun, load_cursor
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.cursor import (

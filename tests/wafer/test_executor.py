@@ -10,8 +10,8 @@ import pytest
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
-from procedures.catalog import Catalog
-from procedures.runner import RunCallbacks
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks
 from procedures.wafer import WaferCallbacks, WaferRun
 from procedures.wafer.g85 import read_g85
 from procedures.wafer.maps import MapGeometry, read_png

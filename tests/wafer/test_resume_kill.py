@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pymeasure.experiment import Results
 
-from procedures.catalog import Catalog
+from procedures.framework.catalog import Catalog
 from tests._events import GUARD_S, total_rows, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 Installed (``pip install --no-deps --no-build-isolation docs/examples/memprobe-plugin-example``),
 it appears in ``memprobe run --list``, in the GUI's procedure list and in recipes as
 ``example-read-row``. A plugin procedure is written like a built-in one: a
-``procedures.base.BenchProcedure`` subclass with ``NAME``, parameters, ``DATA_COLUMNS``,
+``procedures.framework.base.BenchProcedure`` subclass with ``NAME``, parameters, ``DATA_COLUMNS``,
 ``validate`` (checks against the bench limits before anything is applied), ``execute`` and
 ``summary``; the runner gives it the open bench (``self.bench``) and cell operations
 (``self.io``), writes its rows to disk and indexes the run in the catalog.
@@ -15,7 +15,7 @@ from typing import Any
 
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from procedures.base import BenchProcedure
+from procedures.framework.base import BenchProcedure
 
 
 class ReadRowProcedure(BenchProcedure):

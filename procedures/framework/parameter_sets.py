@@ -1,0 +1,62 @@
+"""Parameter groups shared by several procedures (mixins of pymeasure Parameters).
+
+pymeasure collects a procedure's Parameters from its class attributes, inherited ones included,
+so a procedure gets a group by listing the mixin before
+:class:`~procedures.framework.base.BenchProcedure`.
+"""
+
+from __future__ import annotations
+
+from pymeasure.experiment import BooleanParameter, FloatParameter
+
+from procedures.operations.programming import FormingRamp
+
+
+class FormFirstParameters:
+    """Optional forming of unformed target cells before the measurement (B1500 staircase)."""
+
+    form_first = BooleanParameter("Form unformed cells first", default=False)
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
+                                 maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+                                     minimum=1e-7, maximum=10e-3)
+    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
+                               maximum=5)
+
+    def forming_ramp(self) -> FormingRamp:
+        """The forming staircase used by ``form_first``."""
+        return FormingRamp(v_stop=self.form_v_stop, compliance=self.form_compliance,
+                           v_wl=self.form_v_wl)
+
+
+class DCProgramParameters:
+    """Quasi-static SET (BL sweep) and RESET (SL sweep) used to program cells to LRS/HRS."""
+
+    set_stop = FloatParameter("SET stop voltage (BL)", units="V", default=1.5, minimum=0.1,
+                              maximum=10)
+    set_compliance = FloatParameter("SET compliance", units="A", default=100e-6, minimum=1e-7,
+                                    maximum=10e-3)
+    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
+                              maximum=5)
+    reset_stop = FloatParameter("RESET stop voltage (SL)", units="V", default=1.8, minimum=0.1,
+                                maximum=10)
+    reset_compliance = FloatParameter("RESET compliance", units="A", default=1e-3, minimum=1e-7,
+                                      maximum=10e-3)
+    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
+                                maximum=5)
+
+
+class DeviceOpParameters:
+    """SET, RESET and forming conditions of the learning procedures' device writes."""
+
+    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
+    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
+                              maximum=5)
+    v_reset = FloatParameter("RESET voltage (SL)", units="V", default=2.0, minimum=0.1,
+                             maximum=5)
+    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
+                                maximum=5)
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
+                                 maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+                                     minimum=1e-7, maximum=10e-3)

@@ -1,1 +1,0 @@
-"""Alembic migrations of the run catalog (see :mod:`procedures.catalog_schema`)."""

@@ -1,0 +1,225 @@
+"""DC programming of one cell through :class:`~procedures.operations.cell_io.CellIO` and the B1500
+SMUs.
+
+Shared helpers for procedures that need formed or programmed cells (``ber-2t2r``, maps, ...).
+Every function acts on the cell currently selected with ``io.select(...)`` and leaves every
+terminal it raised back at 0 V.
+
+* :func:`form_cell`: compliance-limited voltage staircase on BL (SL 0 V, WL ``v_wl``) until the
+  BL current reaches ``jump_fraction`` x ``compliance``, then a ramp back to 0 V: the same
+  algorithm as :class:`procedures.experiments.forming.FormingProcedure`. Returns V_form (V) or None.
+* :func:`set_cell`: one DC step with BL at ``v_bl`` (SL 0 V, WL ``v_wl``) under the SMU current
+  ``compliance``; the LRS conductance follows the compliance (G ~ I_c / 1.1 V in the model).
+* :func:`reset_cell`: one DC step with SL at ``v_sl`` (BL 0 V, WL ``v_wl``); the HRS depth
+  follows ``v_sl`` (a partial RESET below ~1.5 V across the element, a full one above).
+
+One DC step is one spot measurement of the B1500 (the bias is applied for the ADC integration
+time, ~1 ms with the high-speed ADC); on the simulated bench this is exactly how long the device
+sees the bias, and one step switches a device reliably when the element voltage is beyond its
+threshold (SET ~0.7 V, RESET onset ~0.73 V, full RESET ~1.46 V; physics.md). An LRS device is
+only SET again by a higher compliance: to program a *lower* LRS conductance, RESET first
+(:func:`program_cell` does that for you).
+
+Conventions (physics.md): SET/forming = positive BL with SL grounded, WL ~1-1.7 V; RESET =
+positive SL with BL grounded, WL ~2.5-3 V; reads 0.1-0.2 V on BL with WL ~2.5 V.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from instruments.limits import SafetyLimits
+from procedures.operations.cell_io import CellIO, ReadResult
+
+StepCallback = Callable[[int, int, float, ReadResult], None]
+"""``on_step(step, direction, v_bl, result)``: step index, +1 up / -1 ramp-down, BL volts."""
+
+
+@dataclass(frozen=True)
+class ProgramSettings:
+    """Bias conditions of a SET/RESET program (units in the field docs).
+
+    Attributes:
+        v_set: V on BL for SET (SL 0 V).
+        v_wl_set: V on WL during SET.
+        set_compliance: A, SMU current compliance of SET (sets the LRS conductance).
+        v_reset: V on SL for RESET (BL 0 V); sets the HRS depth.
+        v_wl_reset: V on WL during RESET.
+        reset_compliance: A, SMU current compliance during RESET.
+        v_read: V on BL for the read after programming.
+        v_wl_read: V on WL for the read.
+    """
+
+    v_set: float = 1.2
+    v_wl_set: float = 1.5
+    set_compliance: float = 100e-6
+    v_reset: float = 2.0
+    v_wl_reset: float = 2.7
+    reset_compliance: float = 1e-3
+    v_read: float = 0.1
+    v_wl_read: float = 2.5
+
+
+@dataclass(frozen=True)
+class FormingRamp:
+    """The forming staircase (as ``FormingProcedure``): BL ``v_start``..``v_stop`` in ``v_step``.
+
+    Attributes:
+        v_start, v_stop, v_step: V on BL (SL 0 V).
+        compliance: A, SMU compliance on BL/SL.
+        v_wl: V on the word line.
+        jump_fraction: forming is detected at this fraction of ``compliance``.
+        ramp_down_step: V per step of the ramp back to 0 V.
+    """
+
+    v_start: float = 0.5
+    v_stop: float = 4.0
+    v_step: float = 0.05
+    compliance: float = 100e-6
+    v_wl: float = 1.5
+    jump_fraction: float = 0.8
+    ramp_down_step: float = 0.2
+
+    def check(self, limits: SafetyLimits) -> None:
+        """LimitError/ValueError if the ramp is unsafe or inconsistent."""
+        if self.v_start >= self.v_stop:
+            raise ValueError(f"forming v_start ({self.v_start} V) must be below v_stop "
+                             f"({self.v_stop} V)")
+        limits.check_voltage("BL", self.v_stop)
+        limits.check_voltage("WL", self.v_wl)
+        limits.check_compliance(self.compliance, self.v_stop)
+
+
+def form_cell(
+    io: CellIO,
+    v_stop: float = 4.0,
+    v_step: float = 0.05,
+    compliance: float = 100e-6,
+    v_wl: float = 1.5,
+    jump_fraction: float = 0.8,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    v_start: float = 0.5,
+    ramp_down_step: float = 0.2,
+    on_step: StepCallback | None = None,
+) -> float | None:
+    """Form the selected cell: BL staircase ``v_start`` -> ``v_stop`` (V) then ramp to 0 V.
+
+    Each step forces BL (SL 0 V, WL ``v_wl`` V, ``compliance`` A on BL/SL) and measures the BL
+    current. Forming is detected when the current reaches ``jump_fraction`` x ``compliance`` or
+    the SMU reports compliance; the staircase then stops and BL is ramped down in steps of at
+    most ``ramp_down_step`` V. The ramp-down always runs, also when ``should_stop`` cut the
+    staircase short (BL is never left high). ``on_step`` sees every step (for data rows).
+
+    Returns:
+        V_form (V, the BL voltage of the step that formed the cell) or None if not formed.
+    """
+    if v_step <= 0 or ramp_down_step <= 0:
+        raise ValueError("v_step and ramp_down_step must be positive")
+    if v_start >= v_stop:
+        raise ValueError(f"v_start ({v_start} V) must be below v_stop ({v_stop} V)")
+    levels = np.arange(v_start, v_stop + v_step / 2, v_step)
+    threshold = jump_fraction * compliance
+    v_form: float | None = None
+    step = 0
+    last_v = 0.0
+    for v in levels:
+        if should_stop is not None and should_stop():
+            break
+        r = io.step_bl(float(v), v_wl, compliance)
+        if on_step is not None:
+            on_step(step, +1, float(v), r)
+        step += 1
+        last_v = float(v)
+        if r.current >= threshold or r.compliance:
+            v_form = float(v)
+            break
+    n_down = max(1, math.ceil(last_v / ramp_down_step))
+    for v in np.linspace(last_v, 0.0, n_down + 1)[1:]:
+        r = io.step_bl(float(v), v_wl, compliance)
+        if on_step is not None:
+            on_step(step, -1, float(v), r)
+        step += 1
+    return v_form
+
+
+def _read_after(
+    io: CellIO, step: ReadResult, read_after: bool, v_read: float, v_wl_read: float
+) -> ReadResult:
+    return io.read(v_read, v_wl_read) if read_after else step
+
+
+def set_cell(
+    io: CellIO,
+    v_bl: float,
+    v_wl: float,
+    compliance: float,
+    *,
+    read_after: bool = True,
+    v_read: float = 0.1,
+    v_wl_read: float = 2.5,
+) -> ReadResult:
+    """SET the selected cell with one DC step: BL ``v_bl`` V, SL 0 V, WL ``v_wl`` V.
+
+    ``compliance`` (A) on BL and SL limits the SET current (the LRS conductance follows it;
+    the access transistor's saturation current at ``v_wl`` limits it too). BL returns to 0 V.
+
+    Returns:
+        the read after (``v_read`` V on BL, WL ``v_wl_read`` V) or, with ``read_after=False``,
+        the BL current measured during the SET step itself.
+    """
+    r = io.step_bl(v_bl, v_wl, compliance)
+    io.b1500.force_voltage(io.ch_bl, 0.0, compliance)
+    return _read_after(io, r, read_after, v_read, v_wl_read)
+
+
+def reset_cell(
+    io: CellIO,
+    v_sl: float,
+    v_wl: float,
+    compliance: float,
+    *,
+    read_after: bool = True,
+    v_read: float = 0.1,
+    v_wl_read: float = 2.5,
+) -> ReadResult:
+    """RESET the selected cell with one DC step: SL ``v_sl`` V, BL 0 V, WL ``v_wl`` V.
+
+    ``compliance`` (A) on BL and SL (1 mA is fine: RESET is self-limiting). The HRS depth grows
+    with ``v_sl`` (partial RESET for element voltages between ~0.73 and ~1.46 V). SL returns to
+    0 V.
+
+    Returns:
+        the read after (see :func:`set_cell`) or the step's BL current (negative).
+    """
+    r = io.step_sl(v_sl, v_wl, compliance)
+    io.b1500.force_voltage(io.ch_sl, 0.0, compliance)
+    return _read_after(io, r, read_after, v_read, v_wl_read)
+
+
+def program_cell(
+    io: CellIO, lrs: bool, settings: ProgramSettings, *, read_after: bool = True
+) -> ReadResult:
+    """Program the selected (formed) cell to LRS or HRS with a full cycle.
+
+    LRS: RESET then SET (so the SET compliance of ``settings`` sets the conductance even if the
+    device was in a stronger LRS); HRS: SET then RESET (a fresh RESET draw every time, like a
+    cycle). Returns the read after (or the last step's current, see :func:`set_cell`).
+    """
+    s = settings
+    if lrs:
+        reset_cell(io, s.v_reset, s.v_wl_reset, s.reset_compliance, read_after=False)
+        return set_cell(io, s.v_set, s.v_wl_set, s.set_compliance, read_after=read_after,
+                        v_read=s.v_read, v_wl_read=s.v_wl_read)
+    set_cell(io, s.v_set, s.v_wl_set, s.set_compliance, read_after=False)
+    return reset_cell(io, s.v_reset, s.v_wl_reset, s.reset_compliance, read_after=read_after,
+                      v_read=s.v_read, v_wl_read=s.v_wl_read)
+
+
+__all__ = [
+    "ProgramSettings", "StepCallback", "form_cell", "program_cell", "reset_cell", "set_cell",
+]

@@ -1,0 +1,181 @@
+"""Conductance maps on the simulated bench, pattern programming and pattern files."""
+
+import threading
+
+import numpy as np
+import pytest
+from pymeasure.experiment import Results
+
+from procedures.experiments.conductance_map import (
+    ConductanceMapProcedure,
+    checkerboard,
+    load_pattern,
+)
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks, prepare_run
+
+DIE = (9, 9)
+DIE_TEXT = "9,9"
+
+
+def _run(bench, root, callbacks=None, **params):
+    proc = ConductanceMapProcedure()
+    for k, v in params.items():
+        setattr(proc, k, v)
+    return prepare_run(proc, bench, root, Catalog(root), callbacks)
+
+
+def _assert_safe(bench):
+    assert all(v == 0.0 for v in bench.lab.dc_bias.values())
+    assert not bench.lab.prober.in_contact
+
+
+def test_fresh_die_map_reads_unformed_everywhere(sim_bench, data_root):
+    rows = []
+    out = _run(sim_bench, data_root, RunCallbacks(on_row=rows.append), die=DIE_TEXT).run()
+    assert out.status == "finished", out.error
+    data = Results.load(str(out.file)).data
+    assert len(data) == 1024 and len(rows) == 1024  # one row per cell, emitted live
+    assert set(zip(data["Cell row"], data["Cell col"], strict=True)) == {
+        (r, c) for r in range(32) for c in range(32)
+    }
+    g = data["Conductance (S)"].to_numpy()
+    assert np.all(np.abs(g) < 0.1e-6)
+    assert set(data["Target"]) == {-1} and set(data["Side"]) == {0}
+    s = out.summary
+    assert s["n_cells"] == 1024 and s["fraction_above"] == 0.0 and s["g_median"] < 0.1e-6
+    assert s["read_seconds"] > 0
+    _assert_safe(sim_bench)
+
+
+def test_region_selection_reads_only_the_region(sim_bench, data_root):
+    out = _run(sim_bench, data_root, die=DIE_TEXT, cells="2-3,5-6").run()
+    assert out.status == "finished", out.error
+    data = Results.load(str(out.file)).data
+    assert sorted(zip(data["Cell row"], data["Cell col"], strict=True)) == [
+        (2, 5), (2, 6), (3, 5), (3, 6)
+    ]
+    assert out.summary["n_cells"] == 4
+
+
+def test_checkerboard_on_a_formed_region_shows_the_pattern(sim_bench, data_root):
+    out = _run(sim_bench, data_root, die=DIE_TEXT, cells="4-7,4-7", pattern="checkerboard",
+               form_first=True).run()
+    assert out.status == "finished", out.error
+    data = Results.load(str(out.file)).data
+    assert len(data) == 16
+    lrs = data[(data["Cell row"] + data["Cell col"]) % 2 == 0]
+    hrs = data[(data["Cell row"] + data["Cell col"]) % 2 == 1]
+    assert set(lrs["Target"]) == {1} and set(hrs["Target"]) == {0}
+    # LRS ~90 uS vs HRS ~5-15 uS: clearly separated
+    assert lrs["Conductance (S)"].min() > 3 * hrs["Conductance (S)"].max()
+    assert lrs["Conductance (S)"].min() > 40e-6 and hrs["Conductance (S)"].max() < 25e-6
+    s = out.summary
+    assert s["pattern_match"] == 1.0 and s["fraction_above"] == 0.5
+    assert s["cells_formed_first"] == 16
+    # the model's truth shows the same pattern
+    truth = sim_bench.lab.wafer.chip(*DIE).conductance("1T1R")[4:8, 4:8]
+    assert np.array_equal(truth > 30e-6, checkerboard(32, 32)[4:8, 4:8])
+    _assert_safe(sim_bench)
+
+
+def test_pattern_on_unformed_cells_is_refused_without_form_first(sim_bench, data_root):
+    out = _run(sim_bench, data_root, die=DIE_TEXT, cells="8,0-1", pattern="checkerboard").run()
+    assert out.status == "failed" and "form_first" in out.error
+    assert np.all(sim_bench.lab.wafer.chip(*DIE).conductance("1T1R")[8, :2] < 0.1e-6)
+    _assert_safe(sim_bench)
+
+
+def test_2t2r_pairs_read_on_both_sides(sim_bench, data_root):
+    out = _run(sim_bench, data_root, die=DIE_TEXT, array="2T2R", cells="0-1,0-3",
+               pattern="checkerboard", form_first=True).run()
+    assert out.status == "finished", out.error
+    data = Results.load(str(out.file)).data
+    assert len(data) == 16 and sorted(set(data["Side"])) == [0, 1]
+    bl = data[data["Side"] == 0].set_index(["Cell row", "Cell col"])["Conductance (S)"]
+    blb = data[data["Side"] == 1].set_index(["Cell row", "Cell col"])["Conductance (S)"]
+    bits = checkerboard(32, 32)
+    for (row, col), g_bl in bl.items():
+        # bit 1: BL in LRS, BLB in HRS; bit 0 the opposite
+        assert (g_bl > blb[(row, col)]) == bits[row, col]
+    # the on-chip sense amplifiers read the same weights
+    sim_bench.prober.contact()
+    for row in range(2):
+        assert sim_bench.chip.pcsa_read(row)[:4] == [int(b) for b in bits[row, :4]]
+    sim_bench.prober.separate()
+    one = _run(sim_bench, data_root, die=DIE_TEXT, array="2T2R", cells="0,0-3",
+               sides="BLB").run()
+    assert one.status == "finished", one.error
+    one_data = Results.load(str(one.file)).data
+    assert len(one_data) == 4 and set(one_data["Side"]) == {1}
+
+
+def test_image_pattern_must_cover_the_selection(sim_bench, data_root, tmp_path):
+    image = tmp_path / "small.csv"
+    image.write_text("1,0\n0,1\n")
+    with pytest.raises(ValueError, match="image_path"):
+        _run(sim_bench, data_root, cells="0-3,0-3", pattern="image", image_path=str(image))
+    with pytest.raises(ValueError, match="image_path"):
+        _run(sim_bench, data_root, cells="0,0", pattern="image",
+             image_path=str(tmp_path / "missing.npy"))
+    grey = tmp_path / "diagonal.pgm"
+    grey.write_bytes(b"P2\n# two by two\n2 2\n255\n255 0\n0 200\n")
+    out = _run(sim_bench, data_root, die=DIE_TEXT, cells="0-1,0-1", pattern="image",
+               image_path=str(grey), form_first=True).run()
+    assert out.status == "finished", out.error
+    data = Results.load(str(out.file)).data
+    for _, r in data.iterrows():
+        expected = int(r["Cell row"] == r["Cell col"])
+        assert r["Target"] == expected
+        assert (r["Conductance (S)"] > 30e-6) == bool(expected)
+
+
+def test_abort_mid_map_keeps_a_loadable_partial_file(sim_bench, data_root):
+    holder: dict = {}
+    fired = threading.Event()
+
+    def on_progress(pct: float) -> None:
+        if pct > 0 and not fired.is_set():
+            fired.set()
+            holder["handle"].stop()
+
+    handle = _run(sim_bench, data_root, RunCallbacks(on_progress=on_progress), die=DIE_TEXT)
+    holder["handle"] = handle
+    out = handle.start().wait(timeout=120)
+    assert out is not None and out.status == "aborted"
+    _assert_safe(sim_bench)
+    data = Results.load(str(out.file)).data
+    assert 16 <= len(data) < 1024
+    assert out.summary["n_cells"] == len(data)
+
+
+# -- pattern files ------------------------------------------------------------------------------
+def test_load_pattern_formats(tmp_path):
+    expected = np.array([[True, False, True], [False, False, True]])
+    (tmp_path / "a.csv").write_text("1,0,1\n0,0,1\n")
+    (tmp_path / "a.txt").write_text("255 0 200\n10 100 128\n")
+    np.save(tmp_path / "a.npy", expected.astype(float) * 0.9)
+    (tmp_path / "a.pgm").write_bytes(b"P2\n# comment\n3 2\n15\n15 0 9\n0 7 8\n")
+    (tmp_path / "b.pgm").write_bytes(b"P5\n3 2\n255\n" + bytes([255, 0, 128, 3, 127, 200]))
+    for name in ("a.csv", "a.txt", "a.npy", "a.pgm", "b.pgm"):
+        got = load_pattern(tmp_path / name)
+        assert got.dtype == bool and got.shape == (2, 3), name
+        assert np.array_equal(got, expected), name
+
+
+def test_load_pattern_rejects_bad_files(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(ValueError, match="PGM"):
+        load_pattern(tmp_path / "x.png")
+    (tmp_path / "bad.pgm").write_bytes(b"P6\n1 1\n255\n\x00\x00\x00")
+    with pytest.raises(ValueError, match="P2/P5"):
+        load_pattern(tmp_path / "bad.pgm")
+    (tmp_path / "short.pgm").write_bytes(b"P5\n4 4\n255\n\x00\x01")
+    with pytest.raises(ValueError, match="pixels"):
+        load_pattern(tmp_path / "short.pgm")
+    np.save(tmp_path / "flat.npy", np.zeros(4))
+    with pytest.raises(ValueError, match="2-D"):
+        load_pattern(tmp_path / "flat.npy")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_pattern(tmp_path / "nope.csv")
+    assert checkerboard(2, 3).tolist() == [[True, False, True], [False, True, False]]
