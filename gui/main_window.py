@@ -101,8 +101,21 @@ class MainWindow(QMainWindow):
         self.last_message = ""
         self.setWindowTitle(f"MemProbe — bench: {bench.config.name}")
         self.resize(1600, 1000)
+        self._build_centre()
+        self._build_docks()
+        self._build_actions()
+        self._wire()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh_status)
+        self._timer.start(STATUS_PERIOD_MS)
+        if restore_layout:
+            self._restore_settings()
+        # the first status read queues behind the wafer-map set-up (refresh_status would skip it)
+        self.io.submit(self.bench.status, self._show_status, name="status")
 
-        # centre: array map | plots
+    # -- construction helpers -------------------------------------------------------------------
+    def _build_centre(self) -> None:
+        """The centre: array map | plot tabs, and the router that feeds them."""
         self.array_map = ArrayMapWidget(32, 32)
         self.iv_plot = IVPlot()
         self.pulse_plot = PulsePlot()
@@ -123,21 +136,11 @@ class MainWindow(QMainWindow):
         self.router = PlotRouter(self.iv_plot, self.pulse_plot, self.conductance_plot,
                                  self.learning_plot, self.array_map)
 
-        # docks
+    def _build_docks(self) -> None:
+        """The bench, wafer-map, procedure, wafer-run, manual, results, log and history docks."""
+        bench = self.bench
         self.bench_panel = BenchPanel(bench)
-        self.wafer_map = WaferMapWidget()  # the prober's geometry replaces it when read
-        self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
-                       name="wafer map set-up", owner=True)  # no run exists yet
-        self.wafer_figure = QComboBox()
-        self.wafer_figure.setObjectName("wafer-figure")
-        self.wafer_figure.addItems(list(WAFER_FIGURES))
-        self.wafer_figure.setToolTip("Colour the wafer map by the median of this figure per die")
-        self.wafer_figure.currentTextChanged.connect(self._update_wafer_values)
-        wafer_box = QWidget()
-        wafer_layout = QVBoxLayout(wafer_box)
-        wafer_layout.setContentsMargins(0, 0, 0, 0)
-        wafer_layout.addWidget(self.wafer_figure)
-        wafer_layout.addWidget(self.wafer_map, 1)
+        wafer_box = self._build_wafer_box()
         self.procedure_panel = ProcedurePanel(self.controller)
         self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
         self.wafer_panel.io = self.io
@@ -177,7 +180,26 @@ class MainWindow(QMainWindow):
         self.resizeDocks(docks, [380, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([results_dock], [200], Qt.Orientation.Vertical)
 
-        # actions
+    def _build_wafer_box(self) -> QWidget:
+        """The wafer map under its figure chooser (geometry read off the GUI thread)."""
+        self.wafer_map = WaferMapWidget()  # the prober's geometry replaces it when read
+        bench = self.bench
+        self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
+                       name="wafer map set-up", owner=True)  # no run exists yet
+        self.wafer_figure = QComboBox()
+        self.wafer_figure.setObjectName("wafer-figure")
+        self.wafer_figure.addItems(list(WAFER_FIGURES))
+        self.wafer_figure.setToolTip("Colour the wafer map by the median of this figure per die")
+        self.wafer_figure.currentTextChanged.connect(self._update_wafer_values)
+        wafer_box = QWidget()
+        wafer_layout = QVBoxLayout(wafer_box)
+        wafer_layout.setContentsMargins(0, 0, 0, 0)
+        wafer_layout.addWidget(self.wafer_figure)
+        wafer_layout.addWidget(self.wafer_map, 1)
+        return wafer_box
+
+    def _build_actions(self) -> None:
+        """Stop and Queue (toolbar and shortcuts), the busy label and the menus."""
         self.stop_action = self._action("Stop", "Ctrl+.", self.stop_all,
                                         "Abort the run, outputs off, chuck separated")
         self.queue_action = self._action("Queue run", "Ctrl+R",
@@ -192,7 +214,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.busy_label)
         self.menus = Menus(self)  # menu bar, exports, sequences, about, end-of-run notices
 
-        # wiring
+    def _wire(self) -> None:
+        """Connect the widgets' and runners' signals to the window and the plot router."""
         self.wafer_map.dieClicked.connect(self._die_clicked)
         self.wafer_map.dieDoubleClicked.connect(self.step_to_die)
         self.wafer_map.stepRequested.connect(self.step_to_die)
@@ -211,15 +234,6 @@ class MainWindow(QMainWindow):
         self.wafer_panel.finished.connect(lambda _o: self.results_browser.refresh())
         self.results_browser.table.itemSelectionChanged.connect(self._update_distributions)
 
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh_status)
-        self._timer.start(STATUS_PERIOD_MS)
-        if restore_layout:
-            self._restore_settings()
-        # the first status read queues behind the wafer-map set-up (refresh_status would skip it)
-        self.io.submit(self.bench.status, self._show_status, name="status")
-
-    # -- construction helpers -------------------------------------------------------------------
     def _dock(self, title: str, widget: Any, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")

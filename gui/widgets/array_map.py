@@ -159,7 +159,18 @@ class ArrayMapWidget(QWidget):
         """Extra hover text for a cell (e.g. its history summary); "" for none."""
         self.state_label: str | None = None
         """What the colours show when not the conductance (:meth:`show_state`)."""
+        self._build_view()
+        self._build_items()
+        self._build_colorbar(colormap)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(max(1, round(1000 / refresh_hz)))
+        self._timer.timeout.connect(self.flush)
+        self.set_shape(rows, cols, group_cols)
 
+    # -- construction -----------------------------------------------------------------------
+    def _build_view(self) -> None:
+        """Status label and auto-levels box above the plot (rows down, columns across)."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -190,6 +201,8 @@ class ArrayMapWidget(QWidget):
             axis.setPen(pg.mkPen("#424242"))
             axis.setTextPen(pg.mkPen("#212121"))
 
+    def _build_items(self) -> None:
+        """Background (unmeasured), image, group lines, selection outline and rubber band."""
         self._background = QGraphicsRectItem()
         self._background.setBrush(QBrush(pg.mkColor(NAN_BACKGROUND)))
         self._background.setPen(QPen(Qt.PenStyle.NoPen))
@@ -212,6 +225,8 @@ class ArrayMapWidget(QWidget):
         self._band.hide()
         self.plot.addItem(self._band)
 
+    def _build_colorbar(self, colormap: str) -> None:
+        """The log-conductance colour bar bound to the image; dragging it sets the levels."""
         self.colorbar = pg.ColorBarItem(
             values=(-7.0, -3.0), colorMap=colormap, width=18, interactive=True, rounding=0.05,
             pen="k", hoverPen="r",
@@ -223,12 +238,6 @@ class ArrayMapWidget(QWidget):
         self.colorbar.getAxis("left").setTextPen(pg.mkPen("#212121"))
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.colorbar.sigLevelsChanged.connect(self._on_colorbar_dragged)
-
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(max(1, round(1000 / refresh_hz)))
-        self._timer.timeout.connect(self.flush)
-        self.set_shape(rows, cols, group_cols)
 
     # -- shape and data ---------------------------------------------------------------------
     @property

@@ -163,7 +163,18 @@ class WaferMapWidget(QWidget):
         self._hover_hook: Callable[[int, int], str] | None = None
         self._hovered: DieIndex | None = None
         self._cmap = pg.colormap.get(VALUE_COLORMAP)
+        self._build_view()
+        self._build_colorbar()
+        self._build_items()
+        self._build_legend()
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._key_filter = _KeyFilter(self._handle_key)
+        self.view.installEventFilter(self._key_filter)
+        self.set_wafer_map(self._wm)
 
+    # -- construction -----------------------------------------------------------------------
+    def _build_view(self) -> None:
+        """The graphics view with the plot (axes in mm) above the status label."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -189,6 +200,8 @@ class WaferMapWidget(QWidget):
         for name in ("left", "bottom"):
             self.plot.getAxis(name).enableAutoSIPrefix(False)
 
+    def _build_colorbar(self) -> None:
+        """The value colour bar (hidden until values are shown); dragging it sets the levels."""
         self.colorbar = pg.ColorBarItem(
             values=(0.0, 1.0), colorMap=self._cmap, width=18, interactive=True, rounding=1e-12,
             pen="k", hoverPen="r",
@@ -199,7 +212,8 @@ class WaferMapWidget(QWidget):
         self.view.addItem(self.colorbar, row=0, col=1)
         self.colorbar.hide()
 
-        # Items, created once and updated in place.
+    def _build_items(self) -> None:
+        """The plot items, created once and updated in place."""
         self._outline = pg.PlotCurveItem(pen=_cosmetic_pen("#212121", 2.0))
         self._exclusion = pg.PlotCurveItem(pen=_cosmetic_pen("#e65100", 1.2, Qt.PenStyle.DashLine))
         self._dies = _DieMapItem(self._on_die_click)
@@ -225,17 +239,14 @@ class WaferMapWidget(QWidget):
         for item in (self._hover_rect, self._selected_rect, self._current_rect):
             item.hide()
 
+    def _build_legend(self) -> None:
+        """The bin legend (hidden until bins are shown)."""
         self.legend = pg.LegendItem(offset=(-5, 5), labelTextColor="#212121",
                                     brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#9e9e9e"))
         self.legend.setParentItem(self.plot.vb)
         self.legend.hide()
         self._legend_labels: dict[int, pg.LabelItem] = {}
         self._legend_samples: list[pg.ScatterPlotItem] = []
-
-        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self._key_filter = _KeyFilter(self._handle_key)
-        self.view.installEventFilter(self._key_filter)
-        self.set_wafer_map(self._wm)
 
     # -- geometry ---------------------------------------------------------------------------
     @property
