@@ -16,8 +16,12 @@ other programs off the instruments while it runs.
   it wrote and verified** (:meth:`BinaryWeights.bits`), so training loops need not re-read the
   arrays; :meth:`BinaryWeights.read` reads them back through the sense amplifiers.
 * :meth:`BinaryWeights.xnor_popcount` -- the in-memory XNOR-popcount of a layer with binary
-  inputs, computed on the host from the bits read by the PCSA (the chip controller has no
-  XNOR/popcount command yet).
+  inputs: the host sends the input bits, the sense amplifiers compute XNOR (``PCSA:XNOR?``) and
+  the chip controller the row popcount (``PCSA:POPC?``); see
+  :mod:`procedures.learning.inmemory` (``xnor_popcount_reference`` is the software reference).
+  ``layout="rows"`` places every neuron's fan-in on whole array rows so that each row is one
+  controller popcount. :meth:`BinaryWeights.read_with_reference` is the 1T1R-with-reference
+  read (one device of each pair against a reference conductance) for comparison.
 * :class:`ConductanceCells` -- real values as 1T1R conductances (RESET then SET at a chosen
   compliance; the read after the SET is the value).
 
@@ -41,6 +45,7 @@ import numpy as np
 from procedures.framework.targets import parse_cells
 from procedures.framework.validation import check_target
 from procedures.learning.conductances import ChipConductances
+from procedures.learning.inmemory import read_with_reference, row_aligned_tiles, xnor_popcount
 from procedures.learning.synapses import (
     ChipPairs,
     DeviceProgram,
@@ -58,6 +63,10 @@ PAIRS_PER_DIE = 1024
 class DieStepper:
     """Moves the prober between the dies of a tiled layout; counts every move.
 
+    The stepper knows the die *and* the subsite the prober is on: a visit of a die at another
+    subsite than ``subsite`` is a move too (separate, step to the subsite, contact), never a
+    contact in place on the wrong test structure.
+
     Args:
         bench: the open bench.
         io: its cell operations (outputs are turned off before a move).
@@ -73,27 +82,34 @@ class DieStepper:
         self.subsite = int(subsite)
         pos = bench.prober.map_position()
         self.current: Die = (int(pos.col), int(pos.row))
+        self.site = int(pos.site)
         self.contacted = bool(bench.prober.chuck_status().in_contact)
 
+    def on(self, die: Die) -> bool:
+        """True if the prober is on ``die`` at the stepper's subsite (no XY move needed)."""
+        return tuple(die) == self.current and self.site == self.subsite
+
     def visit(self, die: Die) -> None:
-        """Be in contact on ``die``: step there (separate, step, contact) unless already there."""
+        """Be in contact on ``die`` at the subsite: step there (separate, step, contact) unless
+        already there."""
         from procedures.framework.runner import position_prober
 
         self.counters.die_visits += 1
-        if tuple(die) == self.current:
+        if self.on(die):
             if not self.contacted:  # on the die but separated: contact only (no XY move)
                 self.bench.prober.contact()
                 self.contacted = True
             return
         self.io.off()  # no bias while the needles leave the pads
         self.current = position_prober(self.bench, tuple(die), self.subsite)
+        self.site = self.subsite
         self.contacted = True
         self.counters.prober_moves += 1
 
     def order(self, dies: Sequence[Die]) -> list[int]:
         """Indices of ``dies`` in visiting order: the contacted die first, then the others."""
         idx = list(range(len(dies)))
-        here = [k for k in idx if tuple(dies[k]) == self.current]
+        here = [k for k in idx if self.on(dies[k])]
         return here + [k for k in idx if k not in here]
 
 
@@ -124,10 +140,12 @@ class ChipSession:
         return self.stepper.current
 
     def binary_weights(self, shapes: Sequence[tuple[int, int]],
-                       dies: Sequence[Die] | None = None, pairs: str = "all") -> BinaryWeights:
+                       dies: Sequence[Die] | None = None, pairs: str = "all",
+                       layout: str = "flat") -> BinaryWeights:
         """Binary matrices of ``shapes`` (out, in) tiled over ``dies`` (default: the contacted
-        die only); ``pairs`` selects the pairs of each die (``'r0-r1,p0-p1'`` or ``'all'``)."""
-        return BinaryWeights(self, shapes, list(dies) if dies else [self.die], pairs)
+        die only); ``pairs`` selects the pairs of each die (``'r0-r1,p0-p1'`` or ``'all'``);
+        ``layout`` ``'flat'`` (packed) or ``'rows'`` (each neuron's fan-in on whole rows)."""
+        return BinaryWeights(self, shapes, list(dies) if dies else [self.die], pairs, layout)
 
     def conductances(self, cells: str | Sequence[tuple[int, int]], die: Die | None = None
                      ) -> ConductanceCells:
@@ -143,12 +161,17 @@ class ChipSession:
 class BinaryWeights:
     """Binary (+-1) matrices on the 2T2R pairs of one or several dies (module docstring).
 
-    The flat weight vector is every matrix flattened row-major, in order; weight ``k`` lives in
-    tile ``k * n_tiles // n_weights`` (an even spread), at the next pair of that tile.
+    The flat weight vector is every matrix flattened row-major, in order. ``layout="flat"``:
+    weight ``k`` lives in tile ``k * n_tiles // n_weights`` (an even spread), at the next pair of
+    that tile. ``layout="rows"``: every output neuron's fan-in on whole array rows, the rows
+    spread evenly over the tiles (:func:`~procedures.learning.inmemory.row_aligned_tiles`).
     """
 
     def __init__(self, session: ChipSession, shapes: Sequence[tuple[int, int]],
-                 dies: Sequence[Die], pairs: str = "all") -> None:
+                 dies: Sequence[Die], pairs: str = "all", layout: str = "flat") -> None:
+        if layout not in ("flat", "rows"):
+            raise ValueError(f"layout must be 'flat' or 'rows', not {layout!r}")
+        self.layout = layout
         self.session = session
         self.shapes = [(int(a), int(b)) for a, b in shapes]
         self.n_weights = sum(a * b for a, b in self.shapes)
@@ -160,19 +183,23 @@ class BinaryWeights:
         for d in self.dies:  # on the prober's wafer map? (queries only, nothing moves)
             check_target(session.bench, d, session.stepper.subsite)
         cells = parse_cells(pairs, "2T2R")
-        per_tile = math.ceil(self.n_weights / len(self.dies))
-        if per_tile > len(cells):
-            need = math.ceil(self.n_weights / len(cells))
-            raise ValueError(
-                f"the matrices need {self.n_weights} 2T2R pairs; {len(self.dies)} dies x "
-                f"{len(cells)} pairs is too few: use at least {need} dies or fewer weights")
-        self.tile_of = (np.arange(self.n_weights) * len(self.dies)) // self.n_weights
+        if layout == "rows":
+            self.tile_of, fill = row_aligned_tiles(self.shapes, len(self.dies), cells)
+        else:
+            per_tile = math.ceil(self.n_weights / len(self.dies))
+            if per_tile > len(cells):
+                need = math.ceil(self.n_weights / len(cells))
+                raise ValueError(
+                    f"the matrices need {self.n_weights} 2T2R pairs; {len(self.dies)} dies x "
+                    f"{len(cells)} pairs is too few: use at least {need} dies or fewer weights")
+            self.tile_of = (np.arange(self.n_weights) * len(self.dies)) // self.n_weights
+            fill = [cells] * len(self.dies)
         self.members = [np.flatnonzero(self.tile_of == t) for t in range(len(self.dies))]
         s = session
         self.tiles = [
-            ChipPairs(s.io, single_die_layout(len(m), cells), s.program, s.form_first,
+            ChipPairs(s.io, single_die_layout(len(m), f), s.program, s.form_first,
                       counters=s.counters, name=f"die {d}")
-            for d, m in zip(self.dies, self.members, strict=True)
+            for d, m, f in zip(self.dies, self.members, fill, strict=True)
         ]
         self._bits = np.zeros(self.n_weights, dtype=bool)
 
@@ -269,20 +296,22 @@ class BinaryWeights:
             out[self.members[t]] = self.tiles[t].read()
         return out
 
-    def xnor_popcount(self, layer: int, x: np.ndarray, bits: np.ndarray | None = None
-                      ) -> np.ndarray:
-        """Popcount of XNOR(weights, inputs) per output neuron of matrix ``layer``.
+    def xnor_popcount(self, layer: int, x: np.ndarray, should_stop: StopCheck | None = None
+                      ) -> np.ndarray | None:
+        """Popcount of XNOR(weights, inputs) per output neuron of matrix ``layer``, in memory.
 
-        ``x``: binary inputs (bool or +-1), shape (samples, in). ``bits``: the weights as read
-        (default: read from the chip now). Returns int counts (samples, out); the +-1 dot
-        product is ``2 * count - in``.
+        ``x``: binary inputs (bool or +-1), shape (samples, in). The host sends the input bits
+        of every row, the sense amplifiers compute XNOR and the chip controller the row
+        popcount (:func:`procedures.learning.inmemory.xnor_popcount`). Returns int counts
+        (samples, out) -- the +-1 dot product is ``2 * count - in`` -- or None if stopped.
         """
-        bits = self.read() if bits is None else np.asarray(bits, dtype=bool)
-        w = self.matrices(bits)[layer] > 0
-        xb = np.asarray(x) > 0
-        if xb.ndim != 2 or xb.shape[1] != w.shape[1]:
-            raise ValueError(f"inputs must have shape (samples, {w.shape[1]}), got {xb.shape}")
-        return (xb[:, None, :] == w[None, :, :]).sum(axis=2)
+        return xnor_popcount(self, layer, x, should_stop)
+
+    def read_with_reference(self, g_ref: float, should_stop: StopCheck | None = None
+                            ) -> tuple[np.ndarray, np.ndarray] | None:
+        """1T1R-with-reference read: (bits G_BL > ``g_ref`` (S), G_BL (S)) per weight, or None
+        if stopped (:func:`procedures.learning.inmemory.read_with_reference`)."""
+        return read_with_reference(self, g_ref, should_stop)
 
     def wear(self) -> int:
         """SET/RESET cycles added, counted (one per RESET)."""

@@ -110,6 +110,7 @@ class SynapseCounters:
         pair_programs: weights programmed because their sign flipped (2 device ops each).
         resets: RESET operations (each completes one SET/RESET cycle: the wear added).
         reads: PCSA row reads (2T2R) or device reads (1T1R).
+        xnor_reads: in-memory XNOR / popcount queries (one row and one input vector each).
         bit_errors: weights read with the wrong sign (PCSA) in the forward passes.
         devices_formed: devices formed by this run.
         device_failures: devices found stuck or unformable (and survived by remapping).
@@ -124,6 +125,7 @@ class SynapseCounters:
     pair_programs: int = 0
     resets: int = 0
     reads: int = 0
+    xnor_reads: int = 0
     bit_errors: int = 0
     devices_formed: int = 0
     device_failures: int = 0
