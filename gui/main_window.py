@@ -50,6 +50,7 @@ from gui.wafer_panel import WaferPanel
 from gui.widgets.array_map import ArrayMapWidget
 from gui.widgets.wafer_map import WaferMapWidget
 from instruments.bench import Bench
+from instruments.chip.geometry import ARRAY_SHAPES
 from instruments.wafermap import WaferMap
 from procedures.framework.catalog import Catalog, RunInfo
 from procedures.framework.runner import position_prober
@@ -116,7 +117,7 @@ class MainWindow(QMainWindow):
     # -- construction helpers -------------------------------------------------------------------
     def _build_centre(self) -> None:
         """The centre: array map | plot tabs, and the router that feeds them."""
-        self.array_map = ArrayMapWidget(32, 32)
+        self.array_map = ArrayMapWidget(*ARRAY_SHAPES["1T1R"])
         self.iv_plot = IVPlot()
         self.pulse_plot = PulsePlot()
         self.conductance_plot = ConductancePlot()

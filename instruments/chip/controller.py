@@ -12,14 +12,14 @@ import logging
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from instruments.chip.geometry import ARRAYS, N_COLS_1T1R, N_ROWS
+
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-ARRAYS = ("1T1R", "2T2R")
 SIDES = ("BL", "BLB")
-N_ROWS = 32
-#: columns of the 1T1R array / pairs of the 2T2R array
-N_COLS = 32
+#: columns of the 1T1R array / pairs of the 2T2R array (equal: see instruments.chip.geometry)
+N_COLS = N_COLS_1T1R
 #: PCSA:READ? reply when no die is contacted (open circuit)
 OPEN_REPLY = "OPEN"
 ERROR_REPLY = "ERROR"

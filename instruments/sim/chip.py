@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
 from instruments.sim.rram import (
     DieProcess,
     RRAMParams,
@@ -97,9 +98,9 @@ class Chip:
         process: process variation of this die.
     """
 
-    ROWS = 32
-    COLS_1T1R = 32
-    PAIRS_2T2R = 32
+    ROWS = N_ROWS
+    COLS_1T1R = N_COLS_1T1R
+    PAIRS_2T2R = N_PAIRS_2T2R
     N_1T1R = ROWS * COLS_1T1R
     N_2T2R = ROWS * PAIRS_2T2R * 2
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from instruments.chip.geometry import ARRAY_SHAPES, N_ROWS
 from instruments.sim.line_server import LineServer
 
 IDN = "MemProbe,RRAM chip controller (simulated),SIM-0001,1.0"
-N_ROWS = 32
 #: columns of the 1T1R array and pairs of the 2T2R array
-N_COLS = {"1T1R": 32, "2T2R": 32}
+N_COLS = {array: cols for array, (_rows, cols) in ARRAY_SHAPES.items()}
 SIDES = ("BL", "BLB")
 ERROR_QUEUE_LENGTH = 10
 
@@ -111,62 +111,80 @@ class ChipControllerState:
                 return ERROR_REPLY if is_query else None
 
     def _dispatch(self, header: str, arg: str) -> str | None:
+        handler = _HANDLERS.get(header)
+        if handler is None:
+            raise _CommandError(E_UNDEFINED_HEADER, header)
+        return handler(self, arg)
+
+    # -- commands (one method each; the table :data:`_HANDLERS` maps headers to them) ---------
+    def _idn(self, _arg: str) -> str:
+        return IDN
+
+    def _opc(self, _arg: str) -> str:
+        return "1"
+
+    def _reset(self, _arg: str) -> None:
         sel = self.lab.selection
-        if header == "*IDN?":
-            return IDN
-        if header == "*OPC?":
-            return "1"
-        if header == "*RST":
-            sel.array, sel.row, sel.col, sel.side = "1T1R", 0, 0, "BL"
-            return None
-        if header == "*CLS":
-            self.errors.clear()
-            return None
-        if header == "SYST:ERR?":
-            return self.pop_error()
-        if header == "ARR:SEL?":
-            return str(sel.array)
-        if header == "ARR:SEL":
-            array = self._one_arg(arg)
-            if array not in N_COLS:
-                raise _CommandError(E_ILLEGAL_VALUE, f"array {array!r}")
-            if sel.col >= N_COLS[array]:
-                raise _CommandError(E_OUT_OF_RANGE, f"column {sel.col} in {array}")
-            sel.array = array
-            return None
-        if header == "CELL:SEL?":
-            return f"{sel.row},{sel.col}"
-        if header == "CELL:SEL":
-            parts = self._one_arg(arg).split(",")
-            if len(parts) != 2:
-                raise _CommandError(E_MISSING_PARAMETER, "expected row,col")
-            row, col = self._int(parts[0]), self._int(parts[1])
-            if not 0 <= row < N_ROWS:
-                raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
-            if not 0 <= col < N_COLS[sel.array]:
-                raise _CommandError(E_OUT_OF_RANGE, f"column {col}")
-            sel.row, sel.col = row, col
-            return None
-        if header == "CELL:SIDE?":
-            return str(sel.side)
-        if header == "CELL:SIDE":
-            side = self._one_arg(arg)
-            if side not in SIDES:
-                raise _CommandError(E_ILLEGAL_VALUE, f"side {side!r}")
-            sel.side = side
-            return None
-        if header == "PCSA:READ?":
-            row = self._int(self._one_arg(arg))
-            if not 0 <= row < N_ROWS:
-                raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
-            bits = self.lab.pcsa_read(row)
-            if bits is None:
-                self.push_error(E_OPEN_CIRCUIT)
-                return OPEN_REPLY
-            return bits
-        if header in ("PCSA:XNOR?", "PCSA:POPC?"):
-            return self._xnor(header, arg)
-        raise _CommandError(E_UNDEFINED_HEADER, header)
+        sel.array, sel.row, sel.col, sel.side = "1T1R", 0, 0, "BL"
+
+    def _clear(self, _arg: str) -> None:
+        self.errors.clear()
+
+    def _error(self, _arg: str) -> str:
+        return self.pop_error()
+
+    def _array_query(self, _arg: str) -> str:
+        return str(self.lab.selection.array)
+
+    def _array_set(self, arg: str) -> None:
+        sel = self.lab.selection
+        array = self._one_arg(arg)
+        if array not in N_COLS:
+            raise _CommandError(E_ILLEGAL_VALUE, f"array {array!r}")
+        if sel.col >= N_COLS[array]:
+            raise _CommandError(E_OUT_OF_RANGE, f"column {sel.col} in {array}")
+        sel.array = array
+
+    def _cell_query(self, _arg: str) -> str:
+        sel = self.lab.selection
+        return f"{sel.row},{sel.col}"
+
+    def _cell_set(self, arg: str) -> None:
+        sel = self.lab.selection
+        parts = self._one_arg(arg).split(",")
+        if len(parts) != 2:
+            raise _CommandError(E_MISSING_PARAMETER, "expected row,col")
+        row, col = self._int(parts[0]), self._int(parts[1])
+        if not 0 <= row < N_ROWS:
+            raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
+        if not 0 <= col < N_COLS[sel.array]:
+            raise _CommandError(E_OUT_OF_RANGE, f"column {col}")
+        sel.row, sel.col = row, col
+
+    def _side_query(self, _arg: str) -> str:
+        return str(self.lab.selection.side)
+
+    def _side_set(self, arg: str) -> None:
+        side = self._one_arg(arg)
+        if side not in SIDES:
+            raise _CommandError(E_ILLEGAL_VALUE, f"side {side!r}")
+        self.lab.selection.side = side
+
+    def _pcsa_read(self, arg: str) -> str:
+        row = self._int(self._one_arg(arg))
+        if not 0 <= row < N_ROWS:
+            raise _CommandError(E_OUT_OF_RANGE, f"row {row}")
+        bits = self.lab.pcsa_read(row)
+        if bits is None:
+            self.push_error(E_OPEN_CIRCUIT)
+            return OPEN_REPLY
+        return bits
+
+    def _pcsa_xnor(self, arg: str) -> str:
+        return self._xnor("PCSA:XNOR?", arg)
+
+    def _pcsa_popcount(self, arg: str) -> str:
+        return self._xnor("PCSA:POPC?", arg)
 
     def _xnor(self, header: str, arg: str) -> str:
         """``PCSA:XNOR? row,bits`` (32 output bits) or ``PCSA:POPC? row[,bits]`` (ones 0..32)."""
@@ -178,12 +196,32 @@ class ChipControllerState:
             raise _CommandError(E_MISSING_PARAMETER, "expected row,input bits")
         inputs = parts[1].strip() if len(parts) == 2 else "1" * N_COLS["2T2R"]
         if len(inputs) != N_COLS["2T2R"] or set(inputs) - {"0", "1"}:
-            raise _CommandError(E_ILLEGAL_VALUE, f"input bits {inputs!r} (32 of 0/1)")
+            raise _CommandError(E_ILLEGAL_VALUE,
+                                f"input bits {inputs!r} ({N_COLS['2T2R']} of 0/1)")
         bits = self.lab.pcsa_xnor(row, inputs)
         if bits is None:
             self.push_error(E_OPEN_CIRCUIT)
             return OPEN_REPLY
         return bits if header == "PCSA:XNOR?" else str(bits.count("1"))
+
+
+_HANDLERS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
+    "*IDN?": ChipControllerState._idn,
+    "*OPC?": ChipControllerState._opc,
+    "*RST": ChipControllerState._reset,
+    "*CLS": ChipControllerState._clear,
+    "SYST:ERR?": ChipControllerState._error,
+    "ARR:SEL?": ChipControllerState._array_query,
+    "ARR:SEL": ChipControllerState._array_set,
+    "CELL:SEL?": ChipControllerState._cell_query,
+    "CELL:SEL": ChipControllerState._cell_set,
+    "CELL:SIDE?": ChipControllerState._side_query,
+    "CELL:SIDE": ChipControllerState._side_set,
+    "PCSA:READ?": ChipControllerState._pcsa_read,
+    "PCSA:XNOR?": ChipControllerState._pcsa_xnor,
+    "PCSA:POPC?": ChipControllerState._pcsa_popcount,
+}
+"""Header (upper case, short mnemonics) -> handler: the whole command set of the controller."""
 
 
 def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:

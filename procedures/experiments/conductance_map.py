@@ -47,6 +47,7 @@ from procedures.experiments.iv_cycling import (
 )
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters
+from procedures.framework.targets import ARRAY_SHAPES
 from procedures.operations.cell_io import ReadScan
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
         if self.pattern == "none":
             return None
         if self.pattern == "checkerboard":
-            return checkerboard(32, 32)
+            return checkerboard(*ARRAY_SHAPES[str(self.array)])
         return load_pattern(self.image_path)
 
     def targets(self) -> list[tuple[int, int, str]]:

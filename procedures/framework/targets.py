@@ -10,8 +10,7 @@ Cell lists are text so they fit a pymeasure ``Parameter`` and the command line:
 
 from __future__ import annotations
 
-ARRAY_SHAPES: dict[str, tuple[int, int]] = {"1T1R": (32, 32), "2T2R": (32, 32)}
-"""Rows x columns of each array (2T2R: columns are pairs)."""
+from instruments.chip.geometry import ARRAY_SHAPES  # rows x columns (2T2R: pairs); re-exported
 
 Cell = tuple[int, int]
 
