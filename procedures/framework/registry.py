@@ -29,6 +29,7 @@ from procedures.experiments.pulse_train import PulseTrainProcedure
 from procedures.experiments.retention import RetentionProcedure
 from procedures.framework.base import BenchProcedure
 from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
+from procedures.learning.inference_procedure import BNNInferenceProcedure
 from procedures.learning.mcmc_procedure import MCMCBayesProcedure, MCMCCalibrationProcedure
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ BUILTIN: dict[str, type[BenchProcedure]] = {
         ConductanceMapProcedure,
         BER2T2RProcedure,
         BNNMetaplasticProcedure,
+        BNNInferenceProcedure,
         MCMCCalibrationProcedure,
         MCMCBayesProcedure,
     )

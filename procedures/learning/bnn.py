@@ -265,6 +265,12 @@ class BinarizedMLP:
         xhat = (s - mu) * inv
         return self.gamma[k] * xhat + self.beta[k], xhat, inv
 
+    def normalize(self, k: int, s: np.ndarray) -> np.ndarray:
+        """Batch norm of layer ``k`` (batch statistics, current gamma/beta) of the
+        pre-activations ``s`` (samples, width): what an in-memory forward pass applies to the
+        popcount sums ``2 * count - n_in``."""
+        return self._bn(k, np.asarray(s, dtype=float))[0]
+
     def _forward(self, x: np.ndarray, wb: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         s1 = x @ wb[0].T  # real inputs x binary weights (host side, from the bits read)
         a, xhat1, inv1 = self._bn(0, s1)

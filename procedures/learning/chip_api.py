@@ -241,14 +241,18 @@ class BinaryWeights:
         return self.flatten(values)  # type: ignore[arg-type]
 
     def write(self, values: np.ndarray | Sequence[np.ndarray],
-              should_stop: StopCheck | None = None) -> bool:
-        """Form (if needed), write and verify every weight, die by die. False if stopped."""
+              should_stop: StopCheck | None = None, verify: bool = True) -> bool:
+        """Form (if needed), write and verify every weight, die by die. False if stopped.
+
+        ``verify=False`` writes each pair open-loop: each device one full cycle at the
+        session's bias conditions (LRS: RESET then SET; HRS: SET then RESET), no PCSA verify;
+        the read-back then shows the raw bit errors of those conditions."""
         flat = self._as_flat(values)
         for t in self.session.stepper.order(self.dies):
             if should_stop is not None and should_stop():
                 return False
             self.session.stepper.visit(self.dies[t])
-            if not self.tiles[t].write_initial(flat[self.members[t]], should_stop):
+            if not self.tiles[t].write_initial(flat[self.members[t]], should_stop, verify):
                 return False
             self._bits[self.members[t]] = flat[self.members[t]]
         return True
@@ -284,16 +288,16 @@ class BinaryWeights:
         flat = self._as_flat(values)
         return self.program(np.flatnonzero(flat != self._bits), flat, should_stop)
 
-    def read(self) -> np.ndarray:
+    def read(self, repair: bool = True) -> np.ndarray:
         """Read every tile through the PCSA (one row read per used row, die by die).
 
-        Bits that differ from those written count as bit errors (their pairs are checked and
-        repaired if a device is stuck); the bits returned are those read.
+        Bits that differ from those written count as bit errors (with ``repair`` their pairs
+        are checked and repaired if a device is stuck); the bits returned are those read.
         """
         out = np.zeros(self.n_weights, dtype=bool)
         for t in self.session.stepper.order(self.dies):
             self.session.stepper.visit(self.dies[t])
-            out[self.members[t]] = self.tiles[t].read()
+            out[self.members[t]] = self.tiles[t].read(repair)
         return out
 
     def xnor_popcount(self, layer: int, x: np.ndarray, should_stop: StopCheck | None = None

@@ -347,6 +347,17 @@ class ChipPairs:
             self._select(row, pair, lrs)
             self._set()
 
+    def _cycle_pair(self, row: int, pair: int, plus: bool) -> None:
+        """Open-loop write of a pair with a full cycle per device (HRS side: SET then RESET,
+        LRS side: RESET then SET), so the bias conditions set both states whatever they were."""
+        lrs, hrs = ("BL", "BLB") if plus else ("BLB", "BL")
+        self._select(row, pair, hrs)
+        self._set()
+        self._reset()
+        self._select(row, pair, lrs)
+        self._reset()
+        self._set()
+
     # -- reads ----------------------------------------------------------------------------------
     def _read_rows(self, rows: list[int]) -> dict[int, np.ndarray]:
         words = {}
@@ -355,25 +366,28 @@ class ChipPairs:
             self.counters.reads += 1
         return words
 
-    def read(self) -> np.ndarray:
+    def read(self, repair: bool = True) -> np.ndarray:
         """The weights as read by the PCSA (True = +1), every used row read once.
 
         Bits that differ from the programmed sign are counted as bit errors (and used as read:
-        the network sees what the chip stores); their pairs are checked device by device and
-        moved to a spare if a device is stuck.
+        the network sees what the chip stores); with ``repair`` their pairs are checked device
+        by device and moved to a spare if a device is stuck.
         """
         rows = sorted({r for _, r, _ in self.layout.slots})
         words = self._read_rows(rows)
         bits = np.array([words[r][p] for _, r, p in self.layout.slots], dtype=bool)
         wrong = np.flatnonzero(bits != self.target)
         self.counters.bit_errors += int(wrong.size)
-        for k in wrong:  # a marginal pair may hide a stuck device: check it (and repair)
+        for k in wrong if repair else ():  # a marginal pair may hide a stuck device
             self._diagnose_and_repair(int(k), None)
         return bits
 
     # -- writes -----------------------------------------------------------------------------------
-    def write_initial(self, signs: np.ndarray, should_stop: StopCheck | None = None) -> bool:
-        """Form (if needed) and write every weight; verify and repair. False if stopped."""
+    def write_initial(self, signs: np.ndarray, should_stop: StopCheck | None = None,
+                      verify: bool = True) -> bool:
+        """Form (if needed) and write every weight; verify and repair. ``verify=False``: an
+        open-loop write, every device with one full cycle at the bias conditions (see
+        :meth:`_cycle_pair`), no verify. False if stopped."""
         self.target = np.asarray(signs, dtype=bool).copy()
         for k, (_, row, pair) in enumerate(self.layout.slots):
             if should_stop is not None and should_stop():
@@ -382,13 +396,17 @@ class ChipPairs:
                 if should_stop is not None and should_stop():
                     return False
                 _, row, pair = self.layout.remap(k)
-            # right after forming both sides are LRS: one RESET writes the pair; a pair formed
-            # earlier (unknown state) gets the full SET + RESET
-            fresh = {(row, pair, "BL"), (row, pair, "BLB")} <= self._fresh
             n0 = self.counters.device_programs
-            self._write_pair(row, pair, bool(self.target[k]), reset_only=fresh)
+            if verify:
+                # right after forming both sides are LRS: one RESET writes the pair; a pair
+                # formed earlier (unknown state) gets the full SET + RESET
+                fresh = {(row, pair, "BL"), (row, pair, "BLB")} <= self._fresh
+                self._write_pair(row, pair, bool(self.target[k]), reset_only=fresh)
+            else:
+                self._cycle_pair(row, pair, bool(self.target[k]))
             self.counters.initial_programs += self.counters.device_programs - n0
-        self._verify(np.arange(self.layout.n_weights), should_stop)
+        if verify:
+            self._verify(np.arange(self.layout.n_weights), should_stop)
         return True
 
     def program(self, idx: np.ndarray, signs: np.ndarray,
