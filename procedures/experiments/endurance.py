@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_WALL_S = 0.5
 """s. Pulsing time of one chunk on a real bench (should_stop is checked between chunks)."""
-SLOW_CHUNK_CYCLES = 100
-"""Chunk cap when the simulator cannot use its fast path (every cycle is simulated)."""
 FALLBACK_CHUNK_CYCLES = 20
 """Chunk cap when WL has no WGFMU channel (two executes and two WL SMU changes per cycle)."""
 
@@ -97,6 +95,7 @@ class CellRecord:
     streak_start: int | None = None
     low_reads: int = 0
     reads: int = 0
+    #: every chunk ran as one repeated SET/RESET sequence per execute (the fast cycling path)
     fast_path: bool = False
 
     @property
@@ -175,23 +174,20 @@ class EnduranceProcedure(PulsedProcedure):
                              f"({self.min_ratio})")
 
     def chunk_limit(self, session: PulseSession) -> tuple[int, bool]:
-        """Cycles per execute and whether the simulator's fast path applies."""
+        """Cycles per execute and whether a chunk is one repeated SET/RESET sequence.
+
+        The same on every bench: chunks of at most ``CHUNK_WALL_S`` of pulsing (and
+        ``max_chunk`` cycles), or ``FALLBACK_CHUNK_CYCLES`` when WL has no WGFMU channel.
+        """
         steps = [self.set_pulse(), self.reset_pulse()]
         cap = int(self.max_chunk)
         if not session.wl_driven:
             log.warning("WL has no WGFMU channel: every cycle needs two executes and two WL SMU "
                         "changes (slow); chunks of at most %d cycles", FALLBACK_CHUNK_CYCLES)
             return min(cap, FALLBACK_CHUNK_CYCLES), False
-        fast = session.fast_path(steps)
-        simulated = getattr(self.bench, "lab", None) is not None
-        if simulated and not fast:
-            log.warning("the cycle pattern does not qualify for the simulator's SET/RESET fast "
-                        "path; chunks of at most %d cycles", SLOW_CHUNK_CYCLES)
-            return min(cap, SLOW_CHUNK_CYCLES), False
+        one_sequence = session.repeats_as_one_sequence(steps)
         period = build_program(steps).duration
-        if simulated:
-            log.info("cycle chunks run through the simulator's SET/RESET fast path")
-        return max(1, min(cap, int(CHUNK_WALL_S / period))), fast
+        return max(1, min(cap, int(CHUNK_WALL_S / period))), one_sequence
 
     # -- run ----------------------------------------------------------------------------------
     def startup(self) -> None:

@@ -289,11 +289,8 @@ class MCMCBayesProcedure(_ConductanceParameters):
         return not self.should_stop()
 
     def _data_root(self) -> Path | None:
-        if self.data_root is not None:
-            return Path(self.data_root)
-        lab = getattr(self.bench, "lab", None)
-        d = getattr(getattr(lab, "config", None), "data_dir", None)
-        return Path(d) if d is not None else None
+        """The runner's data root (None: the default one, see ``load_calibration``)."""
+        return Path(self.data_root) if self.data_root is not None else None
 
     def startup(self) -> None:
         self.sampler: ConductanceSampler | None = None

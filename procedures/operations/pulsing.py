@@ -22,9 +22,10 @@ A read is a measure event on the BL channel (current mode): one averaged sample 
 second half of the read's flat top. Pulses may also be sampled (``CellPulse.points``) from the
 start of the rise to the end of the fall, for the applied V(t) and measured I(t).
 
-:func:`fast_path_eligible` tells whether a program repeated with ``add_sequence(count=n)``
-qualifies for the simulated WGFMU's SET/RESET fast path (``Chip.cycle``): exactly one SET and one
-RESET region per period and no measure event.
+:func:`is_set_reset_cycle` tells whether a program is one SET/RESET cycle with nothing
+measured: the period repeated ``n`` times in one execute (``add_sequence(count=n)``) by cycling
+procedures. It reads the steps the program was laid out from, never the waveform: how an
+instrument (or the twin) runs such a sequence is the instrument's business.
 
 Units: volts, seconds, amperes, siemens.
 """
@@ -62,8 +63,6 @@ EDGE_S = 100e-9
 """s. Edge of gate and read transitions."""
 SETTLE_S = 200e-9
 """s. Gate settling before a pulse or read and hold after it."""
-PULSE_THRESHOLD_V = 0.05
-"""V. |V_BL - V_SL| above which a part of a period counts as a pulse (as the simulator)."""
 
 StopCheck = Callable[[], bool]
 
@@ -175,11 +174,13 @@ class Program:
         vectors: per terminal, ``(d_time s, V)`` vectors from 0 V.
         events: measure events (current on BL).
         duration: s.
+        kinds: the laid-out steps in order (``"set"``, ``"reset"`` or ``"read"``).
     """
 
     vectors: dict[str, list[tuple[float, float]]]
     events: list[Event]
     duration: float
+    kinds: tuple[str, ...] = ()
 
     def waveform(self, terminal: str) -> tuple[np.ndarray, np.ndarray]:
         """Breakpoints (s, V) of one terminal's pattern (starting at 0 V)."""
@@ -260,25 +261,17 @@ def build_program(steps: Sequence[Step]) -> Program:
             raise TypeError(f"not a step: {s!r}")
     if any(v != 0.0 for v in lay.level.values()):
         lay.seg(edge, BL=0.0, SL=0.0, WL=0.0)
-    return Program(lay.vectors, events, lay.ticks * TIME_RESOLUTION)
+    kinds = tuple(s.kind if isinstance(s, CellPulse) else "read" for s in steps)
+    return Program(lay.vectors, events, lay.ticks * TIME_RESOLUTION, kinds)
 
 
-def fast_path_eligible(program: Program) -> bool:
-    """True if ``program`` repeated ``n`` times takes the simulator's SET/RESET fast path.
+def is_set_reset_cycle(program: Program) -> bool:
+    """True if ``program`` is one SET and one RESET pulse (either order) with nothing measured.
 
-    The simulated WGFMU hands a repeated period to ``Chip.cycle`` when it has no measure event
-    and exactly two pulse regions (|V_BL - V_SL| above 50 mV) of opposite polarity; the WL level
-    of each region comes from the WL channel, so SET and RESET gates may differ.
+    Such a period repeated ``n`` times in one execute is ``n`` SET/RESET cycles; the WL level of
+    each pulse is in the WL pattern, so SET and RESET gates may differ.
     """
-    if program.events:
-        return False
-    tb, vb = program.waveform("BL")
-    ts, vs = program.waveform("SL")
-    grid = np.unique(np.concatenate([tb, ts]))
-    diff = np.interp(grid, tb, vb) - np.interp(grid, ts, vs)
-    sign = np.where(diff > PULSE_THRESHOLD_V, 1, np.where(diff < -PULSE_THRESHOLD_V, -1, 0))
-    starts = [int(x) for k, x in enumerate(sign) if x != 0 and (k == 0 or sign[k - 1] != x)]
-    return len(starts) == 2 and starts[0] == -starts[1]
+    return not program.events and sorted(program.kinds) == ["reset", "set"]
 
 
 def step_vectors(step: Step) -> int:
@@ -437,9 +430,9 @@ class PulseSession:
         for s in steps:
             s.check(limits)
 
-    def fast_path(self, steps: Sequence[Step]) -> bool:
-        """True if ``steps`` repeated run as one sequence the simulator's fast path accepts."""
-        return self.wl_driven and fast_path_eligible(build_program(steps))
+    def repeats_as_one_sequence(self, steps: Sequence[Step]) -> bool:
+        """True if ``steps`` repeated run as one SET/RESET sequence per execute (WL driven)."""
+        return self.wl_driven and is_set_reset_cycle(build_program(steps))
 
     # -- running ----------------------------------------------------------------------------
     def run(self, steps: Sequence[Step], repeat: int = 1,
@@ -610,5 +603,5 @@ class PulsedProcedure(FormFirstParameters, BenchProcedure):
 
 __all__ = [
     "CellPulse", "Event", "Program", "PulseSession", "PulsedProcedure", "ReadPulse", "RunData",
-    "Step", "StepData", "build_program", "fast_path_eligible", "split_for_pattern", "step_vectors",
+    "Step", "StepData", "build_program", "is_set_reset_cycle", "split_for_pattern", "step_vectors",
 ]

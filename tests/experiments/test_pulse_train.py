@@ -14,7 +14,7 @@ from instruments.limits import LimitError
 from procedures.experiments.pulse_train import PulseTrainProcedure
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks, prepare_run
-from procedures.operations.pulsing import CellPulse, build_program, fast_path_eligible
+from procedures.operations.pulsing import CellPulse, build_program, is_set_reset_cycle
 
 RESET = {"kind": "reset", "amplitude": 2.2, "v_wl": 2.8}
 SET = {"kind": "set", "amplitude": 1.5, "v_wl": 1.2}
@@ -142,7 +142,7 @@ def test_program_layout_is_on_the_grid_and_fast_path_needs_one_set_and_one_reset
         assert np.allclose(ticks, np.round(ticks))
     t, wl = prog.waveform("WL")
     assert {1.2, 2.8} <= set(wl)
-    assert fast_path_eligible(prog)
-    assert not fast_path_eligible(build_program([s, s, r]))
-    assert not fast_path_eligible(build_program([s]))
-    assert not fast_path_eligible(build_program([CellPulse("set", 1.5, 1.2, points=5), r]))
+    assert is_set_reset_cycle(prog)
+    assert not is_set_reset_cycle(build_program([s, s, r]))
+    assert not is_set_reset_cycle(build_program([s]))
+    assert not is_set_reset_cycle(build_program([CellPulse("set", 1.5, 1.2, points=5), r]))
