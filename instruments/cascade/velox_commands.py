@@ -17,7 +17,7 @@ Sources (cited, not copied):
   values space separated with ``"..."`` around strings that contain spaces.
 * pymeasure 0.16 ``pymeasure.instruments.formfactor.velox`` (units ``Y I J E X``, references
   ``H Z R C D``, 703 = end of wafer map).
-* The shared bench reference (``/work/shared/reference/instruments.md``).
+* The shared bench reference, ``instruments.md``.
 
 Where the reference gives no value (error codes other than 0/509/703, jog and encoder sizes,
 status letters), the simulator's choice is written next to it and in ``docs/velox-twin.md``.

@@ -1,10 +1,10 @@
 """Vectorised statistical model of HfO2 RRAM devices (the physics of the simulated lab).
 
 The model is event based, in the spirit of the Synaptogen model (Hennen et al., 2022) and of
-/work/shared/reference/physics.md: every device carries a small state vector (conductance, formed
-flag, AR(1) cycle memory, wear, current thresholds) and every bias step either leaves it alone or
-triggers a forming, SET or RESET event. All state lives in numpy arrays, so a single call acts on
-any subset of a population of millions of devices.
+the bench's physics reference (``physics.md``): every device carries a small state vector
+(conductance, formed flag, AR(1) cycle memory, wear, current thresholds) and every bias step either
+leaves it alone or triggers a forming, SET or RESET event. All state lives in numpy arrays, so a
+single call acts on any subset of a population of millions of devices.
 
 Every number of the model is a field of :class:`RRAMParams`, with its unit and a tag:
 ``[F]`` found in a published source (see physics.md) or ``[E]`` an estimate to be calibrated.

@@ -1,7 +1,7 @@
 """Every parameter of the simulated RRAM device (one frozen dataclass, refittable).
 
 Tags in the field docstrings: ``[F]`` found in a published source, ``[E]`` an estimate to be
-calibrated (``/work/shared/reference/physics.md`` lists the sources). Units are in the docstrings.
+calibrated (the physics reference, ``physics.md``, lists the sources). Units are in the docstrings.
 Refit by building ``dataclasses.replace(RRAMParams(), field=value, ...)`` and passing it to the
 lab (``LabConfig.params``) or to :class:`~instruments.sim.rram.RRAMPopulation`;
 ``docs/twin-fidelity.md`` (``memprobe twin-report``) measures the result against the
