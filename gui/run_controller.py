@@ -21,6 +21,7 @@ from typing import Any
 
 from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 
+from instruments.bench_types import BenchInterface
 from procedures.framework.base import BenchProcedure
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks, RunHandle, RunOutcome, prepare_run
@@ -50,7 +51,7 @@ class RunController(QObject):
     runRefused = pyqtSignal(object, str)  # QueuedRun, why (nothing was applied; no run file)
     busyChanged = pyqtSignal(bool)
 
-    def __init__(self, bench: Any, data_root: Path, catalog: Catalog,
+    def __init__(self, bench: BenchInterface, data_root: Path, catalog: Catalog,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bench = bench

@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from instruments.bench_types import BenchInterface
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks
 from procedures.wafer import (
@@ -62,7 +63,7 @@ class WaferPanel(QWidget):
     runningChanged = pyqtSignal(bool)
     finished = pyqtSignal(object)  # WaferOutcome
 
-    def __init__(self, bench: Any, data_root: Path, catalog: Catalog, wafer_map: Any,
+    def __init__(self, bench: BenchInterface, data_root: Path, catalog: Catalog, wafer_map: Any,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bench = bench

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchCapabilities, ChuckHeater, Heater
 from instruments.cascade.velox_commands import default_transport
+from instruments.dosimetry import Dosimeter
 from instruments.limits import SafetyLimits
 from instruments.ownership import BenchLock
 from instruments.tomlschema import TomlError
@@ -42,6 +44,8 @@ INSTRUMENT_NAMES = ("b1500", "wgfmu", "prober", "chip")
 #: ``wgfmu_library`` of a lab bench whose instruments are a separately started ``memprobe
 #: sim-lab``: the WGFMU calls go over the simulated lab's socket instead of the vendor library
 SIM_LAB_WGFMU_LIBRARY = "simulated"
+#: ``[instruments] prober = "none"``: the bench has no prober (packaged chips on a board)
+NO_INSTRUMENT = "none"
 
 
 class BenchConfigError(TomlError):
@@ -84,6 +88,10 @@ class BenchConfig:
             :func:`procedures.framework.catalog.resolve_operator`).
         catalog: catalog URL shared by several stations (``catalog`` key, e.g.
             ``postgresql+psycopg://labdb/memprobe``); empty: ``<data root>/catalog.sqlite``.
+        board_sockets: packaged bench (``[board] sockets``): chip sockets on the test board,
+            selected by the chip controller's board multiplexer; 0 = a wafer bench (prober).
+        board_dies: ``[board] dies``: origin die (col, row) of the chip in each socket, as
+            marked on the packages; empty = ask the controller (``BOARD:ID?``).
         source: the file the config was read from.
     """
 
@@ -109,6 +117,8 @@ class BenchConfig:
     station: str = ""
     operator: str = ""
     catalog: str = ""
+    board_sockets: int = 0
+    board_dies: list[tuple[int, int]] = field(default_factory=list)
     source: Path | None = None
 
     def station_name(self) -> str:
@@ -121,6 +131,11 @@ class BenchConfig:
     def simulated(self) -> bool:
         """True for a bench backed by the simulated lab."""
         return self.kind == "simulated"
+
+    @property
+    def packaged(self) -> bool:
+        """True for a bench of packaged chips on a test board (no prober)."""
+        return self.board_sockets > 0
 
 
 def bench_path(name_or_path: str | Path) -> Path:
@@ -159,7 +174,8 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
     inst = sch.instruments
     return BenchConfig(
         name=sch.name or path.stem, kind=sch.kind, description=sch.description,
-        resources={n: r for n in INSTRUMENT_NAMES if (r := getattr(inst, n))},
+        resources={n: r for n in INSTRUMENT_NAMES
+                   if (r := getattr(inst, n)) and r.lower() != NO_INSTRUMENT},
         smu_terminals=dict(sch.wiring.smu), wgfmu_terminals=dict(sch.wiring.wgfmu),
         limits=SafetyLimits(
             max_voltage=dict(lim.max_voltage), max_compliance=lim.max_compliance,
@@ -173,7 +189,9 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
                                 else inst.wgfmu_self_calibration),
         chip_type=sch.chip.type, prober_transport=sch.prober.transport or "",
-        station=sch.station, operator=sch.operator, catalog=sch.catalog, source=path,
+        station=sch.station, operator=sch.operator, catalog=sch.catalog,
+        board_sockets=sch.board.sockets if sch.board else 0,
+        board_dies=[tuple(d) for d in sch.board.dies] if sch.board else [], source=path,
     )
 
 
@@ -251,7 +269,10 @@ class Bench:
     """An open bench: drivers connected, limits known, :meth:`safe_state` one call away.
 
     Build it with :meth:`open`. Attributes ``b1500``, ``wgfmu``, ``prober`` and ``chip`` are the
-    drivers; ``lab`` is the in-process simulated lab (None for a lab bench).
+    drivers (``prober`` is None on a packaged bench); ``heater`` the device temperature control
+    (the prober's hot chuck, None without one); ``dosimeter`` a dose source (None unless set);
+    ``lab`` is the in-process simulated lab (None for a lab bench). It implements
+    :class:`instruments.bench_types.BenchInterface`.
     """
 
     def __init__(self, config: BenchConfig, lab: Any = None,
@@ -263,12 +284,51 @@ class Bench:
         self.limits = config.limits
         self.b1500: Any = None
         self.wgfmu: Any = None
-        self.prober: Any = None
+        self.prober: Any | None = None
         self.chip: Any = None
+        self.heater: Heater | None = None
+        #: dose source of a radiation campaign (:mod:`instruments.dosimetry`); None = none
+        self.dosimeter: Dosimeter | None = None
         self._rm: Any = None
         self._closed = False
         self._identities: dict[str, str] = {}
         self._wall_t0 = time.monotonic()
+
+    # -- capabilities ---------------------------------------------------------------------------
+    @property
+    def capabilities(self) -> BenchCapabilities:
+        """What this bench can do: prober (or sockets of a packaged board), heater, dosimeter."""
+        heater = getattr(self.heater, "kind", "other") if self.heater is not None else "none"
+        return BenchCapabilities(prober=self.prober is not None,
+                                 sockets=self.config.board_sockets, heater=heater,
+                                 dosimeter=self.dosimeter is not None)
+
+    def select_chip(self, socket: int) -> tuple[int, int] | None:
+        """Packaged bench: every output off, then the board multiplexer routes the instruments
+        to the chip in ``socket`` (0-based); returns that chip's origin die (bench file
+        ``[board] dies``, else the controller's ``BOARD:ID?``), None if unknown.
+
+        ValueError (one line) for a socket that does not exist or on a wafer bench; the
+        controller itself refuses to switch while a terminal is driven.
+        """
+        n = self.config.board_sockets
+        if self.prober is not None or n <= 0:
+            raise ValueError(f"chip = {socket}: this bench has a prober, not a board of "
+                             "packaged chips; give a die instead")
+        if not 0 <= int(socket) < n:
+            raise ValueError(f"chip = {socket} does not exist: the board has sockets 0..{n - 1}")
+        self.wgfmu.safe_state()
+        self.b1500.all_off()
+        self.chip.board_socket = int(socket)
+        return self.chip_die(int(socket))
+
+    def chip_die(self, socket: int) -> tuple[int, int] | None:
+        """Identity (origin die col, row) of the chip in ``socket``: bench file first, then
+        the controller's ``BOARD:ID?``; None if neither knows."""
+        dies = self.config.board_dies
+        if 0 <= socket < len(dies):
+            return tuple(dies[socket])  # type: ignore[return-value]
+        return self.chip.board_id(socket)
 
     # -- bench time ---------------------------------------------------------------------------
     def clock(self) -> float:
@@ -342,6 +402,7 @@ class Bench:
                 time_scale=config.time_scale, pace=config.pace,
                 timing=timing_from_table(config.timing), smu_wiring=dict(config.smu_terminals),
                 wgfmu_wiring=dict(config.wgfmu_terminals), latency_ms=config.latency_ms,
+                sockets=config.board_sockets, socket_dies=list(config.board_dies),
             )
             lab_kwargs.update(lab_overrides or {})
             lab = SimLab(LabConfig(**lab_kwargs)).start()  # WaferStateBusyError if owned
@@ -372,11 +433,13 @@ class Bench:
             res["b1500"], limits=cfg.limits, channel_map=cfg.smu_terminals,
             timeout=20000, **opts,
         )
-        transport = cfg.prober_transport or default_transport(res["prober"])
-        prober_res = res["prober"]
-        if cfg.simulated and transport == "message-server":
-            prober_res = res["prober_message_server"]
-        self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
+        if not cfg.packaged:  # a packaged bench has no prober at all: nothing talks to one
+            transport = cfg.prober_transport or default_transport(res["prober"])
+            prober_res = res["prober"]
+            if cfg.simulated and transport == "message-server":
+                prober_res = res["prober_message_server"]
+            self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
+            self.heater = ChuckHeater(self.prober)
         self.chip = ChipController(res["chip"], **opts)
         if cfg.simulated or cfg.wgfmu_library == SIM_LAB_WGFMU_LIBRARY:  # in-process or sim-lab
             self.wgfmu = WGFMU.simulated(
@@ -395,14 +458,14 @@ class Bench:
         except ValueError as exc:
             raise BenchConfigError(str(exc)) from None
         self.b1500.initialize()
-        sessions = [getattr(d.adapter, "connection", None) for d in (self.b1500, self.prober,
-                                                                      self.chip)]
+        sessions = [getattr(d.adapter, "connection", None)
+                    for d in (self.b1500, self.prober, self.chip) if d is not None]
         sessions.append(getattr(self.wgfmu.backend, "_res", None))
         disable_nagle(sessions)
 
     # -- safety ---------------------------------------------------------------------------------
     def safe_state(self) -> list[str]:
-        """All outputs off (SMUs and WGFMU) and chuck separated.
+        """All outputs off (SMUs and WGFMU) and the chuck separated (no prober: outputs only).
 
         Tries every instrument even if one fails; returns the problems met (empty = all safe).
         """
@@ -428,6 +491,8 @@ class Bench:
         items: list[InstrumentStatus] = []
         for name in INSTRUMENT_NAMES:
             drv = getattr(self, name)
+            if drv is None:  # a packaged bench has no prober
+                continue
             resource = self.config.resources.get(name, "")
             try:
                 if name not in self._identities:  # asked once; the prober answers below
@@ -437,6 +502,8 @@ class Bench:
             except Exception as exc:
                 items.append(InstrumentStatus(name, resource, "", False, str(exc)))
         chuck = None
+        if self.prober is None:
+            return BenchStatus(items, None)
         try:
             st = self.prober.chuck_status()
             x, y, _z = self.prober.chuck_position("home")

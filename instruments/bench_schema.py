@@ -195,6 +195,32 @@ class ChipSchema(StrictModel):
     type: str = "memprobe-rram-1k"
 
 
+MAX_SOCKETS = 64
+"""Most chip sockets one board multiplexer selects (a 6-bit socket address)."""
+
+
+class BoardSchema(StrictModel):
+    """``[board]``: a test board of packaged chips instead of a prober (docs/packaged-chips.md).
+
+    ``sockets``: chip sockets the chip controller's board multiplexer selects (``BOARD:SEL``).
+    ``dies``: optional origin die ``[col, row]`` of the chip in each socket (as marked on the
+    packages): the die recorded with each run; on the simulated bench, the dies mounted. Not
+    given: the controller's ``BOARD:ID?`` (the twin mounts the first good dies).
+    """
+
+    sockets: int = Field(ge=1, le=MAX_SOCKETS, description="chip sockets on the board")
+    dies: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="origin die [col, row] per socket")
+
+    @model_validator(mode="after")
+    def _dies_fit(self) -> BoardSchema:
+        if len(self.dies) > self.sockets:
+            raise ValueError(f"{len(self.dies)} dies for {self.sockets} sockets")
+        if len({tuple(d) for d in self.dies}) != len(self.dies):
+            raise ValueError("a die is listed twice: each socket holds its own chip")
+        return self
+
+
 class BenchSchema(StrictModel):
     """A whole bench file. Field order = the order problems are reported in."""
 
@@ -208,6 +234,7 @@ class BenchSchema(StrictModel):
     catalog: str = Field(default="", max_length=1024,
                          description="catalog SQLAlchemy URL shared by stations (default: "
                                      "<data root>/catalog.sqlite)")
+    board: BoardSchema | None = None  # before instruments: a packaged bench needs no prober
     instruments: InstrumentsSchema = Field(default_factory=InstrumentsSchema)
     wiring: WiringSchema = Field(default_factory=WiringSchema)
     simulated: SimulatedSchema = Field(default_factory=SimulatedSchema)
@@ -219,12 +246,20 @@ class BenchSchema(StrictModel):
     @field_validator("instruments")
     @classmethod
     def _lab_has_every_instrument(cls, value: InstrumentsSchema, info: object) -> object:
-        kind = getattr(info, "data", {}).get("kind")
-        if kind == "lab":
+        data = getattr(info, "data", {})
+        board = data.get("board")
+        no_prober = not value.prober or value.prober.lower() == "none"
+        if board is not None and not no_prober:
+            raise ValueError("[board] (packaged chips) and [instruments] prober exclude each "
+                             'other: a packaged bench has no prober (prober = "none")')
+        if data.get("kind") == "lab":
             missing = [n for n in ("b1500", "wgfmu", "prober", "chip")
-                       if not getattr(value, n)]
+                       if (no_prober and board is None if n == "prober"
+                           else not getattr(value, n))]
             if missing:
-                raise ValueError(f"[instruments] lacks {', '.join(missing)}")
+                hint = (' (no prober: give a [board] of packaged chips and prober = "none")'
+                        if "prober" in missing else "")
+                raise ValueError(f"[instruments] lacks {', '.join(missing)}{hint}")
         return value
 
     @field_validator("limits")
@@ -248,6 +283,7 @@ class BenchSchema(StrictModel):
 
 
 __all__ = [
-    "BenchSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema", "ProberSchema",
+    "BenchSchema", "BoardSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema",
+    "ProberSchema",
     "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "TimingSchema", "WGFMU_MAX_V",
 ]

@@ -82,6 +82,40 @@ class ChipController(SCPIMixin, Instrument):
         validator=strict_discrete_set, values=SIDES, cast=str, check_set_errors=True,
     )
 
+    # -- board multiplexer (packaged chips; docs/packaged-chips.md) -------------------------
+    def board_count(self) -> int:
+        """Chip sockets the board multiplexer selects (``BOARD:COUNT?``); 0 = no board (the
+        controller serves the die under a probe card)."""
+        return int(self.ask("BOARD:COUNT?").strip())
+
+    @property
+    def board_socket(self) -> int:
+        """The socket (0-based) the instrument channels are routed to (``BOARD:SEL?``)."""
+        return int(self.ask("BOARD:SEL?").strip())
+
+    @board_socket.setter
+    def board_socket(self, socket: int) -> None:
+        """Route the instrument channels to ``socket`` (``BOARD:SEL n``).
+
+        The controller refuses while any terminal is driven (outputs on) or for a socket it
+        does not have: ChipControllerError with its error (nothing switched). Validated first.
+        """
+        if isinstance(socket, bool) or int(socket) != socket or socket < 0:
+            raise ValueError(f"socket must be an integer >= 0, not {socket!r}")
+        self.write(f"BOARD:SEL {int(socket)}")
+        self.check_set_errors()
+
+    def board_id(self, socket: int) -> tuple[int, int] | None:
+        """Origin die (col, row) of the chip in ``socket`` (``BOARD:ID? n``), None if the
+        controller does not know it (``NONE``)."""
+        reply = self.ask(f"BOARD:ID? {int(socket)}").strip()
+        if reply.upper() in ("NONE", ERROR_REPLY):
+            if reply == ERROR_REPLY:
+                raise ChipControllerError(f"BOARD:ID? {socket} refused", self.check_errors())
+            return None
+        col, _, row = reply.partition(",")
+        return int(col), int(row)
+
     def check_errors(self) -> list[tuple[int, str]]:
         """Read the whole error queue; returns the (code, message) pairs (logged)."""
         errors: list[tuple[int, str]] = []

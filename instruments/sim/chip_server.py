@@ -32,6 +32,8 @@ E_ILLEGAL_VALUE = (-224, "Illegal parameter value")
 E_OUT_OF_RANGE = (-222, "Data out of range")
 E_QUEUE_OVERFLOW = (-350, "Queue overflow")
 E_OPEN_CIRCUIT = (201, "No die contacted; PCSA read is open circuit")
+E_OUTPUTS_ON = (202, "Outputs on; switch sockets with every terminal undriven")
+E_NO_BOARD = (203, "No board multiplexer")
 
 #: reply of PCSA:READ? when no die is contacted
 OPEN_REPLY = "OPEN"
@@ -222,6 +224,57 @@ _HANDLERS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
     "PCSA:POPC?": ChipControllerState._pcsa_popcount,
 }
 """Header (upper case, short mnemonics) -> handler: the whole command set of the controller."""
+
+
+# -- board multiplexer of a packaged bench (docs/packaged-chips.md) ------------------------------
+def _board_count(state: ChipControllerState, arg: str) -> str:
+    """``BOARD:COUNT?``: sockets on the board, 0 without a board (a probe card)."""
+    board = getattr(state.lab, "board", None)
+    return str(board.sockets if board is not None else 0)
+
+
+def _board_selected(state: ChipControllerState, arg: str) -> str:
+    """``BOARD:SEL?``: the socket routed to the instruments (0 without a board)."""
+    board = getattr(state.lab, "board", None)
+    return str(board.selected if board is not None else 0)
+
+
+def _board_select(state: ChipControllerState, arg: str) -> None:
+    """``BOARD:SEL n``: route to socket ``n``; refused (nothing switched) while a terminal is
+    driven (error 202), for a socket the board lacks (-222), or without a board (203)."""
+    socket = state._int(state._one_arg(arg))
+    if getattr(state.lab, "board", None) is None:
+        raise _CommandError(E_NO_BOARD)
+    try:
+        state.lab.select_socket(socket)
+    except ValueError as exc:
+        raise _CommandError(E_OUT_OF_RANGE, str(exc)) from None
+    except RuntimeError as exc:
+        raise _CommandError(E_OUTPUTS_ON, str(exc)) from None
+    return None
+
+
+def _board_id(state: ChipControllerState, arg: str) -> str:
+    """``BOARD:ID? [n]``: origin die ``col,row`` of the chip in socket ``n`` (default: the
+    selected one), ``NONE`` if unknown."""
+    board = getattr(state.lab, "board", None)
+    if board is None:
+        raise _CommandError(E_NO_BOARD)
+    socket = state._int(arg) if arg.strip() else board.selected
+    if not 0 <= socket < board.sockets:
+        raise _CommandError(E_OUT_OF_RANGE, f"socket {socket}")
+    col, row = board.dies[socket]
+    return f"{col},{row}"
+
+
+#: the board commands, one handler each (header -> handler(state, argument))
+BOARD_COMMANDS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
+    "BOARD:COUNT?": _board_count,
+    "BOARD:SEL?": _board_selected,
+    "BOARD:SEL": _board_select,
+    "BOARD:ID?": _board_id,
+}
+_HANDLERS.update(BOARD_COMMANDS)
 
 
 def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:

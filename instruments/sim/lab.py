@@ -27,6 +27,7 @@ from instruments.ownership import OwnerLock, acquire_wafer_state
 from instruments.sim.chip import CellResponse, Chip
 from instruments.sim.lab_lock import LabLock
 from instruments.sim.line_server import LineServer
+from instruments.sim.packaged import BOARD_SWITCH_S, BoardState, choose_dies
 from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.rram import RRAMParams
 from instruments.sim.timing import BenchTiming
@@ -78,6 +79,10 @@ class LabConfig:
             to feel a real bench's per-query cost; 0 = none.
         autosave_s: period (s, wall clock) of saving the changed dies while serving; 0 = only at
             :meth:`SimLab.stop`.
+        sockets: a packaged lab (:mod:`instruments.sim.packaged`): chips on a test board, one
+            die of the wafer each, selected by the chip controller; no prober is served.
+            0 = the wafer under a prober.
+        socket_dies: packaged lab: the dies mounted (default: the first good ones).
     """
 
     seed: int = 0
@@ -99,6 +104,8 @@ class LabConfig:
     )
     autosave_s: float = 2.0
     latency_ms: float = 0.0
+    sockets: int = 0
+    socket_dies: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from instruments.bench_schema import MAX_TIME_SCALE  # the bench file's bound
@@ -134,6 +141,11 @@ class SimLab:
             self._clock_s = 0.0  # modeled seconds since the lab started
             self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
                                       advance=self.advance)
+            #: the test board of a packaged lab (None: the wafer is probed)
+            self.board: BoardState | None = None
+            if cfg.sockets > 0:
+                self.board = BoardState(choose_dies(
+                    cfg.layout.dies, self.wafer.die_kind, cfg.sockets, cfg.socket_dies))
         except BaseException:  # a bad prober set-up, a stop signal: the state is not kept owned
             self._release_state()
             raise
@@ -205,10 +217,14 @@ class SimLab:
 
     # -- physics ------------------------------------------------------------------------------
     def contacted_chip(self) -> Chip | None:
-        """The chip of the die under the probes while in contact, else None (open circuit)."""
-        if not self.prober.in_contact:
+        """The chip of the die under the probes while in contact, else None (open circuit);
+        on a packaged lab the chip in the selected socket (bonded: always connected)."""
+        if self.board is not None:
+            die: tuple[int, int] | None = self.board.die
+        elif not self.prober.in_contact:
             return None
-        die = self.prober.die_under_chuck()
+        else:
+            die = self.prober.die_under_chuck()
         if die is None:
             return None
         chip = self.wafer.chip(*die)
@@ -265,6 +281,38 @@ class SimLab:
             out = chip.pcsa_xnor(row, x, temperature_k=self.prober.temperature_k())
             return "".join("1" if b else "0" for b in out)
 
+    # -- board (packaged lab) -------------------------------------------------------------------
+    def driven_terminals(self) -> list[str]:
+        """Terminals an instrument drives now: an SMU with its output switch on, or a WGFMU
+        channel whose RSU is out of SMU pass-through (what a board multiplexer must not
+        switch under)."""
+        driven: list[str] = []
+        b1500 = getattr(self.servers.get("b1500"), "simulator", None)
+        wiring = self.config.smu_wiring
+        for slot, smu in (getattr(b1500, "smus", None) or {}).items():
+            if smu.on:
+                driven.append(f"{wiring.get(slot, slot)} (SMU{slot} on)")
+        for ch, mode in self.rsu_modes.items():
+            if mode != OperationMode.SMU:
+                driven.append(f"{self.config.wgfmu_wiring.get(ch, ch)} (WGFMU {ch})")
+        return driven
+
+    def select_socket(self, socket: int) -> None:
+        """Route the channels to ``socket``; ValueError if no board, a bad socket or a driven
+        terminal (nothing switched then). Applies the DC levels held so far first."""
+        with self.lock:
+            if self.board is None:
+                raise ValueError("no board multiplexer: this lab probes a wafer")
+            if not 0 <= socket < self.board.sockets:
+                raise ValueError(f"socket {socket} outside 0..{self.board.sockets - 1}")
+            driven = self.driven_terminals()
+            if driven:
+                raise RuntimeError("outputs on: " + ", ".join(driven))
+            self.settle_dc()
+            if socket != self.board.selected:
+                self.board.select(socket)
+                self.advance(BOARD_SWITCH_S)
+
     # -- servers ------------------------------------------------------------------------------
     def start(self) -> SimLab:
         """Start one server per instrument, each in its own thread."""
@@ -281,6 +329,8 @@ class SimLab:
             "prober_message_server": prober_server.make_message_server,
             "chip": chip_server.make_server,
         }
+        if self.board is not None:  # a packaged lab has no prober to serve
+            del makers["prober"], makers["prober_message_server"]
         try:
             for name, make in makers.items():
                 port = cfg.ports.get(name, 0)

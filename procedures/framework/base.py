@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from pymeasure.experiment import IntegerParameter, ListParameter, Parameter, Procedure
 
+from instruments.bench_types import BenchInterface
 from instruments.limits import SafetyLimits
 from procedures.framework.targets import ARRAY_SHAPES, Cell, parse_cells, parse_die
 from procedures.framework.validation import check_parameter_values, coerce_parameter
@@ -47,7 +48,7 @@ class BenchProcedure(Procedure):
     operator = Parameter("Operator", default="", description="who runs the measurement")
 
     #: set by the runner before startup
-    bench: Any = None
+    bench: BenchInterface = None  # type: ignore[assignment]  # set by the runner
     io: Any = None
     data_root: Any = None
     #: the run's results CSV (set by the runner before startup; None outside a run)

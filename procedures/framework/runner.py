@@ -32,6 +32,7 @@ from typing import Any
 
 from pymeasure.experiment import Procedure, Results, Worker
 
+from instruments.bench_types import BenchInterface
 from procedures.framework.base import BenchProcedure
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog, resolve_operator
@@ -135,7 +136,7 @@ def create_results(
 
 
 def position_prober(
-    bench: Any, die: tuple[int, int] | None, subsite: int, contact: bool = True
+    bench: BenchInterface, die: tuple[int, int] | None, subsite: int, contact: bool = True
 ) -> tuple[int, int]:
     """Step the prober to ``die``/``subsite`` (None: stay), contact (if asked), and return the
     die the prober reports.
@@ -161,7 +162,7 @@ class RunHandle:
     def __init__(
         self,
         procedure: BenchProcedure,
-        bench: Any,
+        bench: BenchInterface,
         data_root: Path,
         catalog: Catalog,
         callbacks: RunCallbacks | None = None,
@@ -360,7 +361,7 @@ def _parameter_values(proc: BenchProcedure) -> dict[str, Any]:
 
 def prepare_run(
     procedure: BenchProcedure,
-    bench: Any,
+    bench: BenchInterface,
     data_root: Path,
     catalog: Catalog,
     callbacks: RunCallbacks | None = None,

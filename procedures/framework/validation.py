@@ -26,6 +26,7 @@ from typing import Any
 
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter
 
+from instruments.bench_types import BenchInterface
 from instruments.limits import LimitError, SafetyLimits
 
 #: parameters of every procedure whose values become folder names
@@ -200,7 +201,7 @@ def validate_procedure(proc: Any, limits: SafetyLimits) -> None:
 # ------------------------------------------------------------------------------------------------
 # Targets
 # ------------------------------------------------------------------------------------------------
-def check_target(bench: Any, die: tuple[int, int] | None, subsite: int) -> None:
+def check_target(bench: BenchInterface, die: tuple[int, int] | None, subsite: int) -> None:
     """ValueError unless ``die`` is on the prober's wafer map and ``subsite`` exists.
 
     Only queries the prober (``GetWaferMapParams2``, ``ReadMapPosition2``): nothing moves.

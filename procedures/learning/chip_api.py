@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
+from instruments.bench_types import BenchInterface
 from procedures.framework.targets import parse_cells
 from procedures.framework.validation import check_target
 from procedures.learning.conductances import ChipConductances
@@ -74,7 +74,8 @@ class DieStepper:
         subsite: subsite of every die.
     """
 
-    def __init__(self, bench: Any, io: CellIO, counters: SynapseCounters, subsite: int = 0
+    def __init__(self, bench: BenchInterface, io: CellIO, counters: SynapseCounters,
+                 subsite: int = 0
                  ) -> None:
         self.bench = bench
         self.io = io
@@ -124,7 +125,7 @@ class ChipSession:
     Raises LimitError/ValueError (before anything is applied) for unsafe bias conditions.
     """
 
-    def __init__(self, bench: Any, program: DeviceProgram | None = None,
+    def __init__(self, bench: BenchInterface, program: DeviceProgram | None = None,
                  form_first: bool = True, subsite: int = 0) -> None:
         self.bench = bench
         self.program = DeviceProgram() if program is None else program

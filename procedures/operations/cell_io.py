@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from instruments.bench_types import BenchInterface
 
 WL_COMPLIANCE_A = 1e-4
 """Current compliance of the word-line SMU (A): the gate draws only leakage."""
@@ -49,7 +50,7 @@ class ReadResult:
 class CellIO:
     """Cell operations through the B1500 SMUs and the chip controller of ``bench``."""
 
-    def __init__(self, bench: Any) -> None:
+    def __init__(self, bench: BenchInterface) -> None:
         self.bench = bench
         self.b1500 = bench.b1500
         by_terminal = {term: ch for ch, term in bench.config.smu_terminals.items()}
@@ -141,7 +142,7 @@ class CellIO:
 
 
 # -- additions for the cycling, retention and map procedures ------------------------------------
-def bench_clock(bench: Any) -> float:
+def bench_clock(bench: BenchInterface) -> float:
     """Seconds on the bench's clock (:meth:`instruments.bench.Bench.clock`): modeled time on the
     simulated bench, wall time on a lab bench. Objects without ``clock()``: wall time."""
     clock = getattr(bench, "clock", None)
@@ -151,7 +152,7 @@ def bench_clock(bench: Any) -> float:
 
 
 def wait(
-    bench: Any,
+    bench: BenchInterface,
     seconds: float,
     should_stop: Callable[[], bool] | None = None,
     slice_s: float = 0.1,

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from pymeasure.experiment import FloatParameter
 
+from instruments.bench_types import BenchInterface
 from instruments.keysight import wgfmu_limits
 from instruments.keysight.wgfmu import (
     TIME_RESOLUTION,
@@ -369,7 +370,7 @@ class PulseSession:
         current_range: BL current measurement range (:class:`MeasureCurrentRange`).
     """
 
-    def __init__(self, bench: Any, io: Any = None,
+    def __init__(self, bench: BenchInterface, io: Any = None,
                  current_range: int = MeasureCurrentRange.UA100) -> None:
         self.bench = bench
         self.wgfmu = bench.wgfmu

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchInterface
+
 log = logging.getLogger(__name__)
 
 AGREES = "agrees"
@@ -74,7 +76,7 @@ def in_range(x: float, lo: float, hi: float, slack: float = 0.0) -> str:
 class Context:
     """What a measurement needs: the open bench, data root, catalog, size, figure folder."""
 
-    bench: Any
+    bench: BenchInterface
     root: Path
     catalog: Any
     quick: bool

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchInterface
 from instruments.wafermap import DieIndex
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
@@ -43,7 +44,7 @@ class DieSteps:
     which provides the attributes and bookkeeping methods named here)."""
 
     recipe: Recipe
-    bench: Any
+    bench: BenchInterface
     data_root: Path
     catalog: Catalog
     out_dir: Path

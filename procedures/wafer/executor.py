@@ -52,6 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchInterface
 from instruments.wafermap import DieIndex
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
@@ -91,7 +92,7 @@ class WaferRun(DieSteps):
     def __init__(
         self,
         recipe: Recipe,
-        bench: Any,
+        bench: BenchInterface,
         data_root: Path,
         catalog: Catalog,
         out_dir: Path,
@@ -127,7 +128,7 @@ class WaferRun(DieSteps):
     def create(
         cls,
         recipe: Recipe,
-        bench: Any,
+        bench: BenchInterface,
         data_root: Path,
         catalog: Catalog,
         dies: list[DieIndex] | None = None,
@@ -163,7 +164,7 @@ class WaferRun(DieSteps):
     def reopen(
         cls,
         recipe: Recipe,
-        bench: Any,
+        bench: BenchInterface,
         data_root: Path,
         catalog: Catalog,
         out_dir: Path,
