@@ -3,7 +3,7 @@
 On the 2T2R array (``cells`` = rows x pairs, default ``0-7,0-31``):
 
 1. with ``form_first``, every device (both sides of every pair) reading below
-   ``FORMED_CONDUCTANCE_S`` is formed by the staircase of
+   ``FORMED_CONDUCTANCE_SIEMENS`` is formed by the staircase of
    :func:`procedures.operations.programming.form_cell`;
 2. random weights are drawn (numpy generator seeded by ``seed``) and programmed without verify:
    bit 1 -> BL side LRS / BLB side HRS, bit 0 the reverse. LRS = RESET then SET at
@@ -43,10 +43,14 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
 from procedures.framework.base import BenchProcedure
 from procedures.operations.cell_io import ReadScan
-from procedures.operations.programming import ProgramSettings, form_cell, program_cell
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    ProgramSettings,
+    form_cell,
+    program_cell,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +187,7 @@ class BER2T2RProcedure(BenchProcedure):
         io = self.io
         io.select(self.array, row, pair, side)
         before = io.read(self.v_read, self.v_wl_read)
-        if before.conductance > FORMED_CONDUCTANCE_S:
+        if before.conductance > FORMED_CONDUCTANCE_SIEMENS:
             self.already_formed += 1
             return
         v_form = form_cell(

@@ -36,19 +36,19 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, ListParameter
 
 from instruments.limits import SafetyLimits
 from procedures.data.extract import finite_or_none
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
-from procedures.experiments.iv_cycling import (
-    FormingRamp,
-    SwitchBias,
-    UnformedCellError,
-    form_cell,
-    reset_cell,
-    set_cell,
-)
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters
 from procedures.framework.targets import ARRAY_SHAPES
 from procedures.operations.cell_io import ReadScan
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    FormingRamp,
+    SwitchBias,
+    UnformedCellError,
+    form_with_ramp,
+    sweep_reset,
+    sweep_set,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,13 +266,13 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
             if self.should_stop():
                 return
             io.select(self.array, row, col, side)
-            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_S:
+            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_SIEMENS:
                 unformed.append((row, col, side))
         if unformed and not self.form_first:
             names = ", ".join(f"({r},{c}{'' if self.array == '1T1R' else ',' + s})"
                               for r, c, s in unformed[:8])
             raise UnformedCellError(
-                f"{len(unformed)} device(s) read below {FORMED_CONDUCTANCE_S * 1e6:g} uS "
+                f"{len(unformed)} device(s) read below {FORMED_CONDUCTANCE_SIEMENS * 1e6:g} uS "
                 f"(unformed), e.g. {names}; programming a pattern needs formed cells: form them "
                 "first or set form_first"
             )
@@ -281,7 +281,7 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
             if self.should_stop():
                 return
             io.select(self.array, dev[0], dev[1], dev[2])
-            if form_cell(io, FormingRamp(), self.should_stop) is None:
+            if form_with_ramp(io, FormingRamp(), self.should_stop) is None:
                 log.warning("device %s did not form; not programmed", dev)
                 failed.add(dev)
             else:
@@ -293,9 +293,9 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
                 continue
             state = self._state_of(bits, row, col, side)
             io.select(self.array, row, col, side)
-            reset_cell(io, self.reset_bias())
+            sweep_reset(io, self.reset_bias())
             if state:
-                set_cell(io, self.set_bias())
+                sweep_set(io, self.set_bias())
             self.target_state[(row, col, side)] = state
             self.progress((k + 1) / (2 * len(devices)))
 

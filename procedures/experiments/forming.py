@@ -22,8 +22,9 @@ from procedures.operations import programming
 
 log = logging.getLogger(__name__)
 
-FORMED_CONDUCTANCE_S = 1e-6
-"""A cell reading above this conductance (S) at ``v_read`` counts as already formed."""
+#: the old name of :data:`~procedures.operations.programming.FORMED_CONDUCTANCE_SIEMENS` (S),
+#: kept while code in flight still imports it from here
+FORMED_CONDUCTANCE_S = programming.FORMED_CONDUCTANCE_SIEMENS
 
 
 class FormingProcedure(BenchProcedure):
@@ -77,7 +78,7 @@ class FormingProcedure(BenchProcedure):
                 return
             io.select(self.array, row, col)
             before = io.read(self.v_read, self.v_wl_read)
-            if before.conductance > FORMED_CONDUCTANCE_S and not self.force:
+            if before.conductance > programming.FORMED_CONDUCTANCE_SIEMENS and not self.force:
                 log.warning("cell (%d,%d) is already formed (G = %.3g uS); skipped (set force to "
                             "re-form)", row, col, before.conductance * 1e6)
                 self.refused.append((row, col))

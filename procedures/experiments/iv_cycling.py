@@ -16,18 +16,16 @@ V_set is the outgoing SET step of the largest current jump (else the first step 
 reaches ``set_fraction`` x ``set_compliance``); V_reset (a magnitude) is the |V| of the current
 peak of the RESET leg (``procedures.data.extract``). Cells that read below 1 uS before cycling are
 unformed: the run is refused unless ``form_first`` is set, which forms them with the compliance
-staircase of ``forming``. The helpers :func:`form_cell`, :func:`set_cell` and :func:`reset_cell`
-are shared with the retention and conductance-map procedures.
+staircase of ``forming``. The sweeps and the forming are the shared primitives of
+:mod:`procedures.operations.programming`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter
 
 from instruments.limits import SafetyLimits
@@ -39,74 +37,20 @@ from procedures.data.extract import (
     reset_voltage,
     set_voltage,
 )
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters, FormFirstParameters
-from procedures.operations import programming
-from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import FormingRamp
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    SwitchBias,
+    UnformedCellError,
+    form_with_ramp,
+    sweep_reset,
+    sweep_set,
+)
 
 log = logging.getLogger(__name__)
 
 StopCheck = Callable[[], bool]
-
-
-# ------------------------------------------------------------------------------------------------
-# Cell programming helpers (shared with retention and conductance-map)
-# ------------------------------------------------------------------------------------------------
-def form_cell(io: CellIO, ramp: FormingRamp, should_stop: StopCheck | None = None) -> float | None:
-    """Form the selected cell with ``ramp`` (see
-    :func:`procedures.operations.programming.form_cell`)."""
-    return programming.form_cell(
-        io, v_stop=ramp.v_stop, v_step=ramp.v_step, compliance=ramp.compliance,
-        v_wl=ramp.v_wl, jump_fraction=ramp.jump_fraction, should_stop=should_stop,
-        v_start=ramp.v_start, ramp_down_step=ramp.ramp_down_step,
-    )
-
-
-@dataclass(frozen=True)
-class SwitchBias:
-    """A quasi-static programming sweep (double staircase 0 -> ``v_stop`` -> 0).
-
-    Attributes:
-        v_stop: V, on BL for SET, on SL for RESET.
-        v_wl: V on the word line.
-        compliance: A, SMU compliance.
-        steps: points of the outgoing staircase.
-        delay: s per step.
-    """
-
-    v_stop: float
-    v_wl: float
-    compliance: float
-    steps: int = 10
-    delay: float = 1e-3
-
-    def check(self, limits: SafetyLimits, terminal: str) -> None:
-        """LimitError if the sweep exceeds the bench limits on ``terminal`` (BL or SL)."""
-        limits.check_voltage(terminal, self.v_stop)
-        limits.check_voltage("WL", self.v_wl)
-        limits.check_compliance(self.compliance, self.v_stop)
-
-
-DEFAULT_SET = SwitchBias(v_stop=1.5, v_wl=1.5, compliance=100e-6)
-"""SET: BL to 1.5 V, WL 1.5 V, 100 uA (G_LRS ~ 90 uS)."""
-DEFAULT_RESET = SwitchBias(v_stop=1.8, v_wl=2.8, compliance=1e-3)
-"""RESET: SL to 1.8 V, WL 2.8 V (R_HRS ~ 0.1 MOhm)."""
-
-
-def set_cell(io: CellIO, bias: SwitchBias = DEFAULT_SET) -> tuple[np.ndarray, ...]:
-    """SET the selected cell by a BL double sweep; returns (v_cell, i_bl, compliance flags)."""
-    return io.sweep("BL", bias.v_stop, bias.steps, bias.v_wl, bias.compliance, delay=bias.delay)
-
-
-def reset_cell(io: CellIO, bias: SwitchBias = DEFAULT_RESET) -> tuple[np.ndarray, ...]:
-    """RESET the selected cell by an SL double sweep; returns (v_cell, i_bl, compliance flags)."""
-    return io.sweep("SL", bias.v_stop, bias.steps, bias.v_wl, bias.compliance, delay=bias.delay)
-
-
-class UnformedCellError(RuntimeError):
-    """A target cell reads below the formed threshold and ``form_first`` is not set."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -173,20 +117,15 @@ class IVCyclingProcedure(FormFirstParameters, DCProgramParameters, BenchProcedur
             if self.should_stop():
                 return
             io.select(self.array, row, col)
-            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_S:
+            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_SIEMENS:
                 unformed.append((row, col))
         if unformed and not self.form_first:
-            names = ", ".join(f"({r},{c})" for r, c in unformed[:8])
-            more = f" and {len(unformed) - 8} more" if len(unformed) > 8 else ""
-            raise UnformedCellError(
-                f"{len(unformed)} target cell(s) read below {FORMED_CONDUCTANCE_S * 1e6:g} uS "
-                f"(unformed): {names}{more}; form them first or set form_first"
-            )
+            raise UnformedCellError.for_cells(unformed)
         for row, col in unformed:
             if self.should_stop():
                 return
             io.select(self.array, row, col)
-            v_form = form_cell(io, self.forming_ramp(), self.should_stop)
+            v_form = form_with_ramp(io, self.forming_ramp(), self.should_stop)
             if v_form is None:
                 log.warning("cell (%d,%d) did not form; not cycled", row, col)
                 self.not_formed.append((row, col))
@@ -211,10 +150,10 @@ class IVCyclingProcedure(FormFirstParameters, DCProgramParameters, BenchProcedur
         """One sweep leg (+1 SET, -1 RESET) and the read after it."""
         io = self.io
         if leg > 0:
-            v, i, comp = set_cell(io, self.set_bias())
+            v, i, comp = sweep_set(io, self.set_bias())
             fig.v_set.append(set_voltage(v, i, self.set_compliance, self.set_fraction))
         else:
-            v, i, comp = reset_cell(io, self.reset_bias())
+            v, i, comp = sweep_reset(io, self.reset_bias())
             fig.v_reset.append(reset_voltage(v, i))
         n = len(v)
         self.emit("batch results", {
@@ -257,7 +196,4 @@ class IVCyclingProcedure(FormFirstParameters, DCProgramParameters, BenchProcedur
         return out
 
 
-__all__ = [
-    "DEFAULT_RESET", "DEFAULT_SET", "FormingRamp", "IVCyclingProcedure", "SwitchBias",
-    "UnformedCellError", "form_cell", "reset_cell", "set_cell",
-]
+__all__ = ["IVCyclingProcedure"]

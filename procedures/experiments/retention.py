@@ -48,18 +48,18 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.data.extract import finite_or_none, median, relative_change
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
-from procedures.experiments.iv_cycling import (
-    FormingRamp,
-    SwitchBias,
-    UnformedCellError,
-    form_cell,
-    reset_cell,
-    set_cell,
-)
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters
 from procedures.operations.cell_io import bench_clock, wait
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    FormingRamp,
+    SwitchBias,
+    UnformedCellError,
+    form_with_ramp,
+    sweep_reset,
+    sweep_set,
+)
 
 log = logging.getLogger(__name__)
 
@@ -342,20 +342,20 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
             if self.should_stop():
                 return
             io.select(self.array, row, col)
-            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_S:
+            if io.read(self.v_read, self.v_wl_read).conductance < FORMED_CONDUCTANCE_SIEMENS:
                 if not self.form_first:
                     raise UnformedCellError(
-                        f"cell ({row},{col}) reads below {FORMED_CONDUCTANCE_S * 1e6:g} uS "
+                        f"cell ({row},{col}) reads below {FORMED_CONDUCTANCE_SIEMENS * 1e6:g} uS "
                         "(unformed); form it first or set form_first"
                     )
-                if form_cell(io, FormingRamp(), self.should_stop) is None:
+                if form_with_ramp(io, FormingRamp(), self.should_stop) is None:
                     log.warning("cell (%d,%d) did not form", row, col)
                     continue
             if state == STATE_LRS:
-                reset_cell(io, self.reset_bias())  # a full cycle: the SET starts from HRS
-                set_cell(io, self.set_bias())
+                sweep_reset(io, self.reset_bias())  # a full cycle: the SET starts from HRS
+                sweep_set(io, self.set_bias())
             else:
-                reset_cell(io, self.reset_bias())
+                sweep_reset(io, self.reset_bias())
             self.states[(row, col)] = state
 
     # -- results --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
 from procedures.learning.synapses import (
     STUCK_RATIO,
     DeviceProgram,
@@ -21,7 +20,7 @@ from procedures.learning.synapses import (
     form_device,
 )
 from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import reset_cell, set_cell
+from procedures.operations.programming import FORMED_CONDUCTANCE_SIEMENS, reset_cell, set_cell
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,8 @@ class ChipConductances:
             return False
         self.io.select("1T1R", row, col)
         self.counters.reads += 1
-        if self.io.read(self.prog.v_read, self.prog.v_wl_read).conductance < FORMED_CONDUCTANCE_S:
+        g = self.io.read(self.prog.v_read, self.prog.v_wl_read).conductance
+        if g < FORMED_CONDUCTANCE_SIEMENS:
             if not self.form_first:
                 raise RuntimeError(f"1T1R cell ({row},{col}) is unformed; set form_first")
             if form_device(self.io, self.prog, should_stop) is None:

@@ -38,9 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
 from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import ProgramSettings, form_cell, reset_cell, set_cell
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    ProgramSettings,
+    form_cell,
+    reset_cell,
+    set_cell,
+)
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +310,7 @@ class ChipPairs:
             if key in self._formed:
                 continue
             self._select(row, pair, side)
-            if self._read_g() < FORMED_CONDUCTANCE_S:
+            if self._read_g() < FORMED_CONDUCTANCE_SIEMENS:
                 if not self.form_first:
                     raise RuntimeError(
                         f"2T2R device ({row},{pair},{side}) is unformed; set form_first")

@@ -12,6 +12,9 @@ terminal it raised back at 0 V.
   ``compliance``; the LRS conductance follows the compliance (G ~ I_c / 1.1 V in the model).
 * :func:`reset_cell`: one DC step with SL at ``v_sl`` (BL 0 V, WL ``v_wl``); the HRS depth
   follows ``v_sl`` (a partial RESET below ~1.5 V across the element, a full one above).
+* :func:`form_with_ramp`, :func:`sweep_set`, :func:`sweep_reset`: the same forming with a
+  :class:`FormingRamp`, and quasi-static SET/RESET double sweeps (:class:`SwitchBias`), used by
+  the I-V cycling, retention, conductance-map and pulsed procedures.
 
 One DC step is one spot measurement of the B1500 (the bias is applied for the ADC integration
 time, ~1 ms with the high-speed ADC); on the simulated bench this is exactly how long the device
@@ -37,6 +40,23 @@ from procedures.operations.cell_io import CellIO, ReadResult
 
 StepCallback = Callable[[int, int, float, ReadResult], None]
 """``on_step(step, direction, v_bl, result)``: step index, +1 up / -1 ramp-down, BL volts."""
+StopCheck = Callable[[], bool]
+
+FORMED_CONDUCTANCE_SIEMENS = 1e-6
+"""S. A cell reading above this conductance at the read voltage counts as formed."""
+
+
+class UnformedCellError(RuntimeError):
+    """A target cell reads below the formed threshold and ``form_first`` is not set."""
+
+    @classmethod
+    def for_cells(cls, cells: list[tuple[int, int]]) -> UnformedCellError:
+        """The refusal for these unformed ``(row, col)`` cells (the first eight named)."""
+        names = ", ".join(f"({r},{c})" for r, c in cells[:8])
+        more = f" and {len(cells) - 8} more" if len(cells) > 8 else ""
+        return cls(f"{len(cells)} target cell(s) read below "
+                   f"{FORMED_CONDUCTANCE_SIEMENS * 1e6:g} uS (unformed): {names}{more}; "
+                   "form them first or set form_first")
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,57 @@ def reset_cell(
     return _read_after(io, r, read_after, v_read, v_wl_read)
 
 
+def form_with_ramp(io: CellIO, ramp: FormingRamp,
+                   should_stop: StopCheck | None = None) -> float | None:
+    """Form the selected cell with the staircase ``ramp`` (:func:`form_cell`); V_form or None."""
+    return form_cell(
+        io, v_stop=ramp.v_stop, v_step=ramp.v_step, compliance=ramp.compliance,
+        v_wl=ramp.v_wl, jump_fraction=ramp.jump_fraction, should_stop=should_stop,
+        v_start=ramp.v_start, ramp_down_step=ramp.ramp_down_step,
+    )
+
+
+@dataclass(frozen=True)
+class SwitchBias:
+    """A quasi-static programming sweep (double staircase 0 -> ``v_stop`` -> 0).
+
+    Attributes:
+        v_stop: V, on BL for SET, on SL for RESET.
+        v_wl: V on the word line.
+        compliance: A, SMU compliance.
+        steps: points of the outgoing staircase.
+        delay: s per step.
+    """
+
+    v_stop: float
+    v_wl: float
+    compliance: float
+    steps: int = 10
+    delay: float = 1e-3
+
+    def check(self, limits: SafetyLimits, terminal: str) -> None:
+        """LimitError if the sweep exceeds the bench limits on ``terminal`` (BL or SL)."""
+        limits.check_voltage(terminal, self.v_stop)
+        limits.check_voltage("WL", self.v_wl)
+        limits.check_compliance(self.compliance, self.v_stop)
+
+
+DEFAULT_SET_SWEEP = SwitchBias(v_stop=1.5, v_wl=1.5, compliance=100e-6)
+"""SET: BL to 1.5 V, WL 1.5 V, 100 uA (G_LRS ~ 90 uS)."""
+DEFAULT_RESET_SWEEP = SwitchBias(v_stop=1.8, v_wl=2.8, compliance=1e-3)
+"""RESET: SL to 1.8 V, WL 2.8 V (R_HRS ~ 0.1 MOhm)."""
+
+
+def sweep_set(io: CellIO, bias: SwitchBias = DEFAULT_SET_SWEEP) -> tuple[np.ndarray, ...]:
+    """SET the selected cell by a BL double sweep; returns (v_cell, i_bl, compliance flags)."""
+    return io.sweep("BL", bias.v_stop, bias.steps, bias.v_wl, bias.compliance, delay=bias.delay)
+
+
+def sweep_reset(io: CellIO, bias: SwitchBias = DEFAULT_RESET_SWEEP) -> tuple[np.ndarray, ...]:
+    """RESET the selected cell by an SL double sweep; returns (v_cell, i_bl, compliance flags)."""
+    return io.sweep("SL", bias.v_stop, bias.steps, bias.v_wl, bias.compliance, delay=bias.delay)
+
+
 def program_cell(
     io: CellIO, lrs: bool, settings: ProgramSettings, *, read_after: bool = True
 ) -> ReadResult:
@@ -221,5 +292,7 @@ def program_cell(
 
 
 __all__ = [
-    "ProgramSettings", "StepCallback", "form_cell", "program_cell", "reset_cell", "set_cell",
+    "DEFAULT_RESET_SWEEP", "DEFAULT_SET_SWEEP", "FORMED_CONDUCTANCE_SIEMENS", "FormingRamp",
+    "ProgramSettings", "StepCallback", "SwitchBias", "UnformedCellError", "form_cell",
+    "form_with_ramp", "program_cell", "reset_cell", "set_cell", "sweep_reset", "sweep_set",
 ]

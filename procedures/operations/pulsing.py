@@ -52,10 +52,13 @@ from instruments.keysight.wgfmu import (
     to_ticks,
 )
 from instruments.limits import SafetyLimits
-from procedures.experiments.forming import FORMED_CONDUCTANCE_S
-from procedures.experiments.iv_cycling import UnformedCellError, form_cell
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import FormFirstParameters
+from procedures.operations.programming import (
+    FORMED_CONDUCTANCE_SIEMENS,
+    UnformedCellError,
+    form_with_ramp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -576,21 +579,16 @@ class PulsedProcedure(FormFirstParameters, BenchProcedure):
         B1500 staircase of ``procedures.experiments.forming`` with the WGFMU channels disconnected.
         """
         g = self.read_cells(cells)
-        unformed = [c for c in cells if c in g and not g[c] >= FORMED_CONDUCTANCE_S]
+        unformed = [c for c in cells if c in g and not g[c] >= FORMED_CONDUCTANCE_SIEMENS]
         if unformed and not self.form_first:
-            names = ", ".join(f"({r},{c})" for r, c in unformed[:8])
-            more = f" and {len(unformed) - 8} more" if len(unformed) > 8 else ""
-            raise UnformedCellError(
-                f"{len(unformed)} target cell(s) read below {FORMED_CONDUCTANCE_S * 1e6:g} uS "
-                f"(unformed): {names}{more}; form them first or set form_first"
-            )
+            raise UnformedCellError.for_cells(unformed)
         v_forms: dict[tuple[int, int], float] = {}
         failed: list[tuple[int, int]] = []
         for row, col in unformed:
             if self.should_stop():
                 break
             self.io.select(self.array, row, col)
-            v = form_cell(self.io, self.forming_ramp(), self.should_stop)
+            v = form_with_ramp(self.io, self.forming_ramp(), self.should_stop)
             if v is None:
                 log.warning("cell (%d,%d) did not form; skipped", row, col)
                 failed.append((row, col))

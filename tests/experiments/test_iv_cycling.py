@@ -9,17 +9,17 @@ from pymeasure.experiment import Results
 from instruments.limits import LimitError
 from procedures.data.extract import reset_voltage, set_voltage
 from procedures.experiments.forming import FormingProcedure
-from procedures.experiments.iv_cycling import (
-    FormingRamp,
-    IVCyclingProcedure,
-    SwitchBias,
-    form_cell,
-    reset_cell,
-    set_cell,
-)
+from procedures.experiments.iv_cycling import IVCyclingProcedure
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks, prepare_run
 from procedures.operations.cell_io import CellIO
+from procedures.operations.programming import (
+    FormingRamp,
+    SwitchBias,
+    form_with_ramp,
+    sweep_reset,
+    sweep_set,
+)
 
 DIE = (9, 9)
 DIE_TEXT = "9,9"
@@ -102,14 +102,14 @@ def test_extracted_thresholds_follow_the_drawn_ones(sim_bench, data_root):
     d_set, d_reset = [], []
     for col in range(3):
         io.select("1T1R", 2, col)
-        assert form_cell(io, FormingRamp()) is not None
+        assert form_with_ramp(io, FormingRamp()) is not None
         idx = chip.index("1T1R", 2, col)
         for _ in range(5):
             true_reset = float(chip.pop.v_reset_cur[idx])
-            v, i, _c = reset_cell(io, reset_bias)
+            v, i, _c = sweep_reset(io, reset_bias)
             d_reset.append(reset_voltage(v, i) - true_reset)
             true_set = float(chip.pop.v_set_cur[idx])
-            v, i, _c = set_cell(io, set_bias)
+            v, i, _c = sweep_set(io, set_bias)
             d_set.append(set_voltage(v, i, 100e-6) - true_set)
     io.off()
     sim_bench.prober.separate()

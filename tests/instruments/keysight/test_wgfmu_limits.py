@@ -23,9 +23,8 @@ from instruments.keysight.wgfmu import (
     WGFMUError,
 )
 from instruments.sim.wgfmu_server import make_server
-from procedures.experiments.iv_cycling import form_cell
 from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import FormingRamp
+from procedures.operations.programming import FormingRamp, form_with_ramp
 from procedures.operations.pulsing import (
     CellPulse,
     PulseSession,
@@ -236,7 +235,7 @@ def _run_train(bench: Bench) -> tuple[list[float], int]:
     bench.prober.contact()
     io = CellIO(bench)
     io.select("1T1R", 3, 3)
-    assert form_cell(io, FormingRamp()) is not None
+    assert form_with_ramp(io, FormingRamp()) is not None
     io.off()
     executes = 0
     real = bench.wgfmu.execute

@@ -14,12 +14,11 @@ import pytest
 from instruments.bench import Bench, BenchConfigError, load_bench_config
 from instruments.keysight.wgfmu import WGFMU, OperationMode
 from procedures.experiments.conductance_map import ConductanceMapProcedure
-from procedures.experiments.iv_cycling import form_cell
 from procedures.experiments.pulse_train import PulseTrainProcedure
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import prepare_run
 from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import FormingRamp
+from procedures.operations.programming import FormingRamp, form_with_ramp
 from procedures.operations.pulsing import PulseSession, ReadPulse
 from tests.instruments.keysight.test_wgfmu_ctypes import FakeLibrary
 
@@ -89,7 +88,7 @@ def _formed_cell(bench: Bench, row: int = 4, col: int = 1) -> CellIO:
     bench.prober.contact()
     io = CellIO(bench)
     io.select("1T1R", row, col)
-    assert form_cell(io, FormingRamp()) is not None
+    assert form_with_ramp(io, FormingRamp()) is not None
     return io
 
 
