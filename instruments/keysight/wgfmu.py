@@ -42,8 +42,9 @@ it too); before that, against the most permissive terminal any channel drives. H
 (10 ns time grid, output within -10..+10 V) raise ``ValueError`` before sending.
 
 The module also has a small pulse-experiment helper: :class:`PulseSpec`, :func:`build_pulse_pattern`
-(pure: pulses -> two time-aligned patterns, for BL and SL, plus measure events) and
-:func:`run_pulse_train` (programs, executes and returns ``(t, V, I)``).
+(pure: pulses -> two time-aligned patterns, for BL and SL, plus measure events, laid out by the
+one engine of :mod:`instruments.keysight.wgfmu_program`) and :func:`run_pulse_train` (programs,
+executes and returns ``(t, V, I)``).
 
 Units: seconds, volts, amperes throughout.
 """
@@ -88,6 +89,7 @@ from instruments.keysight.wgfmu_limits import (  # re-exported
     OperationMode,
     Status,
 )
+from instruments.keysight.wgfmu_program import MeasureEvent, Program, Tracks
 from instruments.limits import LimitError, SafetyLimits
 
 #: default wiring: B1530A in slot 5 of the B1500, channel 1 -> BL, channel 2 -> SL
@@ -987,58 +989,6 @@ class PulseSpec:
             _check_output(getattr(self, what))
 
 
-@dataclass(frozen=True)
-class MeasureEventSpec:
-    """A measure event of a built pulse program (times in s, from the start of the pattern)."""
-
-    name: str
-    time: float
-    points: int
-    interval: float
-    average: float
-
-
-@dataclass
-class PulseProgram:
-    """Two time-aligned patterns (BL and SL) and the measure events (on the measured terminal).
-
-    Attributes:
-        init: initial voltage of each terminal's pattern (V).
-        vectors: per terminal, the ``(d_time s, V)`` vectors.
-        events: measure events, on the pattern of the measured terminal.
-        duration: pattern duration (s).
-    """
-
-    init: dict[str, float]
-    vectors: dict[str, list[tuple[float, float]]]
-    events: list[MeasureEventSpec]
-    duration: float
-
-    def waveform(self, terminal: str) -> tuple[np.ndarray, np.ndarray]:
-        """Breakpoints (times s, volts V) of one terminal's pattern."""
-        d = np.array([0.0] + [dt for dt, _ in self.vectors[terminal]])
-        v = np.array([self.init[terminal]] + [vv for _, vv in self.vectors[terminal]])
-        return np.cumsum(d), v
-
-
-class _Tracks:
-    """Builds the BL and SL patterns side by side on the 10 ns grid."""
-
-    def __init__(self) -> None:
-        self.level = {"BL": 0.0, "SL": 0.0}
-        self.vectors: dict[str, list[tuple[float, float]]] = {"BL": [], "SL": []}
-        self.ticks = 0
-
-    def seg(self, ticks: int, **targets: float) -> int:
-        """Ramp every terminal to its target (or hold) over ``ticks``; returns the start tick."""
-        start = self.ticks
-        for term in ("BL", "SL"):
-            self.level[term] = float(targets.get(term, self.level[term]))
-            self.vectors[term].append((ticks * TIME_RESOLUTION, self.level[term]))
-        self.ticks += ticks
-        return start
-
-
 def _spread(window_ticks: int, points: int, what: str) -> int:
     """Interval (ticks) that fits ``points`` samples into ``window_ticks``."""
     interval = window_ticks // points
@@ -1047,7 +997,7 @@ def _spread(window_ticks: int, points: int, what: str) -> int:
     return interval
 
 
-def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> PulseProgram:
+def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> Program:
     """Lay out ``pulses`` one after another as BL and SL patterns (pure, nothing is sent).
 
     Each pulse: ramp its terminal to ``base`` (other terminal to 0 V) over ``rise``, hold
@@ -1058,8 +1008,8 @@ def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> PulseProgram:
     """
     if not pulses:
         raise ValueError("no pulses")
-    tr = _Tracks()
-    events: list[MeasureEventSpec] = []
+    tr = Tracks(("BL", "SL"))
+    events: list[MeasureEvent] = []
     edge = to_ticks(100e-9, "edge")
     for i, p in enumerate(pulses):
         term, other = p.terminal, ("SL" if p.terminal == "BL" else "BL")
@@ -1071,9 +1021,9 @@ def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> PulseProgram:
         top = tr.seg(width)
         if p.measure == "pulse":
             interval = _spread(width, p.points, "pulse top")
-            events.append(MeasureEventSpec(
+            events.append(MeasureEvent(
                 f"m{i}", top * TIME_RESOLUTION, p.points, interval * TIME_RESOLUTION,
-                interval * TIME_RESOLUTION,
+                interval * TIME_RESOLUTION, step=i,
             ))
         tr.seg(fall, **{term: p.base})
         tr.seg(delay)
@@ -1083,18 +1033,13 @@ def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> PulseProgram:
             start = tr.seg(read)
             half = read // 2
             interval = _spread(read - half, p.points, "read window")
-            events.append(MeasureEventSpec(
+            events.append(MeasureEvent(
                 f"m{i}", (start + half) * TIME_RESOLUTION, p.points,
-                interval * TIME_RESOLUTION, interval * TIME_RESOLUTION,
+                interval * TIME_RESOLUTION, interval * TIME_RESOLUTION, step=i,
             ))
             tr.seg(edge, BL=0.0, SL=0.0)
             tr.seg(delay)
-    if tr.level["BL"] != 0.0 or tr.level["SL"] != 0.0:
-        tr.seg(edge, BL=0.0, SL=0.0)
-    return PulseProgram(
-        init={"BL": 0.0, "SL": 0.0}, vectors=tr.vectors, events=events,
-        duration=tr.ticks * TIME_RESOLUTION,
-    )
+    return tr.program(events, edge)
 
 
 class PulseTrainResult(NamedTuple):
@@ -1136,12 +1081,12 @@ def run_pulse_train(
         raise ValueError(f"measure_terminal must be 'BL' or 'SL', got {measure_terminal!r}")
     program = build_pulse_pattern(pulses)
     for term in ("BL", "SL"):  # refuse before anything is sent
-        for v in [program.init[term]] + [v for _, v in program.vectors[term]]:
+        for v in program.levels(term):
             wgfmu.limits.check_voltage(term, v)
     wgfmu.clear()
     names = {term: f"{prefix}_{term.lower()}" for term in ("BL", "SL")}
     for term, name in names.items():
-        wgfmu.create_pattern(name, program.init[term])
+        wgfmu.create_pattern(name, 0.0)
         d_times, volts = zip(*program.vectors[term], strict=True)
         wgfmu.add_vectors(name, d_times, volts)
     for ev in program.events:
@@ -1190,8 +1135,8 @@ def run_pulse_train(
 __all__ = [
     "CURRENT_RANGE_AMPS", "DEFAULT_CHANNEL_TERMINALS", "FORCE_RANGE_WINDOW", "TIME_RESOLUTION",
     "VOLTAGE_RANGE_VOLTS", "Backend", "CtypesBackend", "ErrorCode", "ForceVoltageRange",
-    "LimitError", "MeasureCurrentRange", "MeasureEventData", "MeasureEventSpec", "MeasureMode",
-    "MeasureVoltageRange", "OperationMode", "PulseProgram", "PulseSpec", "PulseTrainResult",
+    "LimitError", "MeasureCurrentRange", "MeasureEventData", "MeasureMode",
+    "MeasureVoltageRange", "OperationMode", "Program", "PulseSpec", "PulseTrainResult",
     "SelfCalibration", "SimBackend", "Status", "WGFMU", "WGFMUError", "build_pulse_pattern",
     "check_name", "run_pulse_train", "to_ticks",
 ]

@@ -51,6 +51,7 @@ from instruments.keysight.wgfmu import (
     WGFMUError,
     to_ticks,
 )
+from instruments.keysight.wgfmu_program import MeasureEvent, Program, Tracks
 from instruments.limits import SafetyLimits
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import FormFirstParameters
@@ -156,72 +157,8 @@ Step = CellPulse | ReadPulse
 
 
 # ------------------------------------------------------------------------------------------------
-# Layout
+# Layout (the engine is instruments.keysight.wgfmu_program; this is the cell-step vocabulary)
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Event:
-    """A measure event of a program (on the BL channel); times in s from the program start."""
-
-    name: str
-    step: int
-    time: float
-    points: int
-    interval: float
-    average: float
-
-
-@dataclass
-class Program:
-    """Time-aligned BL, SL and WL patterns of a list of steps.
-
-    Attributes:
-        vectors: per terminal, ``(d_time s, V)`` vectors from 0 V.
-        events: measure events (current on BL).
-        duration: s.
-        kinds: the laid-out steps in order (``"set"``, ``"reset"`` or ``"read"``).
-    """
-
-    vectors: dict[str, list[tuple[float, float]]]
-    events: list[Event]
-    duration: float
-    kinds: tuple[str, ...] = ()
-
-    def waveform(self, terminal: str) -> tuple[np.ndarray, np.ndarray]:
-        """Breakpoints (s, V) of one terminal's pattern (starting at 0 V)."""
-        vec = self.vectors[terminal]
-        t = np.cumsum([0.0] + [d for d, _ in vec])
-        v = np.array([0.0] + [x for _, x in vec])
-        return t, v
-
-    def applied(self, t: np.ndarray) -> np.ndarray:
-        """V_BL - V_SL (V) programmed at times ``t`` (s from the program start)."""
-        tb, vb = self.waveform("BL")
-        ts, vs = self.waveform("SL")
-        return np.interp(t, tb, vb) - np.interp(t, ts, vs)
-
-    def levels(self, terminal: str) -> list[float]:
-        """Every voltage of one terminal's pattern (V), for limit checks."""
-        return [0.0] + [v for _, v in self.vectors[terminal]]
-
-
-class _Layout:
-    """Builds the three tracks side by side on the 10 ns grid."""
-
-    def __init__(self) -> None:
-        self.level = dict.fromkeys(TERMINALS, 0.0)
-        self.vectors: dict[str, list[tuple[float, float]]] = {t: [] for t in TERMINALS}
-        self.ticks = 0
-
-    def seg(self, ticks: int, **targets: float) -> int:
-        """Ramp the named terminals to their targets (others hold) over ``ticks``; start tick."""
-        start = self.ticks
-        for term in TERMINALS:
-            self.level[term] = float(targets.get(term, self.level[term]))
-            self.vectors[term].append((ticks * TIME_RESOLUTION, self.level[term]))
-        self.ticks += ticks
-        return start
-
-
 def build_program(steps: Sequence[Step]) -> Program:
     """Lay out ``steps`` one after another (pure: nothing is sent).
 
@@ -232,8 +169,8 @@ def build_program(steps: Sequence[Step]) -> Program:
     """
     if not steps:
         raise ValueError("no steps")
-    lay = _Layout()
-    events: list[Event] = []
+    lay = Tracks(TERMINALS)
+    events: list[MeasureEvent] = []
     edge = to_ticks(EDGE_S, "edge")
     for k, s in enumerate(steps):
         settle = to_ticks(s.settle, "settle")
@@ -247,8 +184,9 @@ def build_program(steps: Sequence[Step]) -> Program:
             lay.seg(fall, **{s.terminal: 0.0})
             if s.points:
                 interval = (rise + width + fall) // s.points
-                events.append(Event(f"p{k}", k, start * TIME_RESOLUTION, int(s.points),
-                                    interval * TIME_RESOLUTION, interval * TIME_RESOLUTION))
+                events.append(MeasureEvent(f"p{k}", start * TIME_RESOLUTION, int(s.points),
+                                           interval * TIME_RESOLUTION,
+                                           interval * TIME_RESOLUTION, step=k))
             lay.seg(settle)
         elif isinstance(s, ReadPulse):
             read = to_ticks(s.time, "read time")
@@ -257,16 +195,15 @@ def build_program(steps: Sequence[Step]) -> Program:
             lay.seg(edge, BL=s.v_read)
             start = lay.seg(read)
             half = read // 2
-            events.append(Event(f"r{k}", k, (start + half) * TIME_RESOLUTION, 1,
-                                (read - half) * TIME_RESOLUTION, (read - half) * TIME_RESOLUTION))
+            events.append(MeasureEvent(f"r{k}", (start + half) * TIME_RESOLUTION, 1,
+                                       (read - half) * TIME_RESOLUTION,
+                                       (read - half) * TIME_RESOLUTION, step=k))
             lay.seg(edge, BL=0.0)
             lay.seg(settle)
         else:
             raise TypeError(f"not a step: {s!r}")
-    if any(v != 0.0 for v in lay.level.values()):
-        lay.seg(edge, BL=0.0, SL=0.0, WL=0.0)
     kinds = tuple(s.kind if isinstance(s, CellPulse) else "read" for s in steps)
-    return Program(lay.vectors, events, lay.ticks * TIME_RESOLUTION, kinds)
+    return lay.program(events, edge, kinds)
 
 
 def is_set_reset_cycle(program: Program) -> bool:
@@ -601,6 +538,7 @@ class PulsedProcedure(FormFirstParameters, BenchProcedure):
 
 
 __all__ = [
-    "CellPulse", "Event", "Program", "PulseSession", "PulsedProcedure", "ReadPulse", "RunData",
-    "Step", "StepData", "build_program", "is_set_reset_cycle", "split_for_pattern", "step_vectors",
+    "CellPulse", "MeasureEvent", "Program", "PulseSession", "PulsedProcedure", "ReadPulse",
+    "RunData", "Step", "StepData", "build_program", "is_set_reset_cycle", "split_for_pattern",
+    "step_vectors",
 ]
