@@ -329,25 +329,9 @@ class RRAMPopulation:
         changed = np.zeros(m, dtype=bool)
 
         formed = self.formed[idx]
-        # forming (time-dependent: stress accumulates across steps)
         cand = ~formed & (ic > 0) & (v > 0)
         if cand.any():
-            j = idx[cand]
-            od = v[cand] - (self.v_form[j] + p.form_tc_v_per_k * d_temp)
-            contrib = t[cand] / p.t_ref_form * _pow10(od / kin)
-            s = self._accumulate(self.s_form, self._s_form_base, j, contrib, same_step)
-            fm = np.zeros(m, dtype=bool)
-            fm[np.flatnonzero(cand)[s >= 1.0]] = True
-            if fm.any():
-                j = idx[fm]
-                self.g[j] = self._draw_lrs(j, ic[fm])
-                self.g_goal[j] = self.g[j]
-                self.formed[j] = True
-                self.is_set[j] = True
-                self.set_ic[j] = ic[fm]
-                self.s_reset[j] = 0.0
-                self.v_reset_cur[j] = self._draw(p.v_reset_mean, p.v_reset_sigma, j.size)
-                changed |= fm
+            changed |= self._form(idx, cand, v, ic, t, d_temp, same_step)
         # SET (formed devices, positive polarity)
         od_set = v - (self.v_set_cur[idx] + shift_sw) + kin * np.log10(t / p.t_ref_switch)
         above = formed & (od_set > 0) & (ic > 0)
@@ -357,6 +341,30 @@ class RRAMPopulation:
         neg = formed & (v < 0)
         if neg.any():
             changed |= self._reset(idx, neg, v, t, shift_sw, same_step)
+        return changed
+
+    def _form(self, idx: np.ndarray, cand: np.ndarray, v: np.ndarray, ic: np.ndarray,
+              t: np.ndarray, d_temp: float, same_step: bool) -> np.ndarray:
+        """Forming of devices ``idx[cand]`` (stress accumulates across steps); returns changed.
+
+        ``d_temp`` (K) is the chuck temperature above room temperature.
+        """
+        p = self.params
+        changed = np.zeros(idx.size, dtype=bool)
+        j = idx[cand]
+        od = v[cand] - (self.v_form[j] + p.form_tc_v_per_k * d_temp)
+        contrib = t[cand] / p.t_ref_form * _pow10(od / p.kinetics_v_per_decade)
+        s = self._accumulate(self.s_form, self._s_form_base, j, contrib, same_step)
+        changed[np.flatnonzero(cand)[s >= 1.0]] = True
+        if changed.any():
+            j = idx[changed]
+            self.g[j] = self._draw_lrs(j, ic[changed])
+            self.g_goal[j] = self.g[j]
+            self.formed[j] = True
+            self.is_set[j] = True
+            self.set_ic[j] = ic[changed]
+            self.s_reset[j] = 0.0
+            self.v_reset_cur[j] = self._draw(p.v_reset_mean, p.v_reset_sigma, j.size)
         return changed
 
     def _set(self, idx: np.ndarray, above: np.ndarray, od_set: np.ndarray, ic: np.ndarray,
