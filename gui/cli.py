@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from gui.cli_campaign import add_campaign_parser
 from gui.cli_catalog import add_catalog_parser
 from gui.cli_run import add_run_parsers
 from gui.cli_twin import add_twin_parser
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_lab(sub)
     add_run_parsers(sub)
     add_wafer_parser(sub)
+    add_campaign_parser(sub)
     add_catalog_parser(sub)
     add_twin_parser(sub)
     return parser

@@ -1,0 +1,194 @@
+"""The persisted state of a campaign: a typed, versioned cursor (``cursor.json``).
+
+Written atomically (:func:`procedures.wafer.atomic.atomic_write`) before and after every
+measurement, so a kill at any point leaves the old or the new cursor. ``--resume`` continues at
+the first (step, measurement) unit that has no counted entry; the unit in flight at a kill
+(``pending``) is redone and its old run kept as an orphan. Keys a reader does not know are kept
+in ``extra`` and written back (the wafer cursor's rule).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from procedures.wafer.atomic import atomic_write
+from procedures.wafer.cursor import now, plain
+
+CURSOR_NAME = "cursor.json"
+CURSOR_FORMAT = 1
+"""Schema version written and read."""
+STATES = ("created", "running", "paused", "aborted", "failed", "stopped", "completed")
+"""``stopped``: a limit with ``action = "stop"`` ended the campaign (resumable)."""
+
+
+class CampaignCursorError(ValueError):
+    """A campaign cursor is missing or unreadable."""
+
+
+def _split(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = {f.name for f in fields(cls)} - {"extra"}
+    known = {k: v for k, v in data.items() if k in names}
+    return known, {k: v for k, v in data.items() if k not in names}
+
+
+@dataclass
+class MeasurementEntry:
+    """One procedure run of a campaign unit (step, measurement).
+
+    ``condition`` holds the condition columns (:class:`~procedures.campaign.conditions.Condition`);
+    ``figures`` the flat figures of the run; ``counted`` is True for a finished run."""
+
+    step: int
+    measurement: str
+    index: int
+    run_id: int = -1
+    status: str = ""
+    file: str = ""
+    counted: bool = False
+    error: str = ""
+    started_at: str = ""
+    condition: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        return f"{self.step}/{self.index}"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MeasurementEntry:
+        known, extra = _split(cls, data)
+        return cls(**known, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra"}
+        return plain({**self.extra, **out})
+
+
+@dataclass
+class StepRecord:
+    """A step of the schedule: its condition and state (pending, in-progress, done)."""
+
+    index: int
+    label: str
+    set_point_c: float | None = None
+    state: str = "pending"
+    reached_c: float | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepRecord:
+        known, extra = _split(cls, data)
+        return cls(**known, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra"}
+        return plain({**self.extra, **out})
+
+
+@dataclass
+class CampaignCursor:
+    """The whole persisted state of a campaign.
+
+    ``elapsed_s`` is the campaign time on the bench clock accumulated by earlier sessions
+    (a session adds its own); ``pending`` the unit in flight (``step/index``); ``limit_hits``
+    every limit that fired (figure, value, action, reason, step).
+    """
+
+    campaign_name: str
+    campaign_sha256: str
+    campaign_source: str = ""
+    lot: str = ""
+    wafer_id: str = ""
+    bench: str = ""
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    state: str = "created"
+    error: str = ""
+    reason: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    entries: list[MeasurementEntry] = field(default_factory=list)
+    pending: str | None = None
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    limit_hits: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    safe_end: dict[str, Any] = field(default_factory=dict)
+    format: int = CURSOR_FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def counted(self, step: int, index: int) -> MeasurementEntry | None:
+        """The counted entry of unit (step, measurement index), or None."""
+        return next((e for e in self.entries
+                     if e.step == step and e.index == index and e.counted), None)
+
+    def units_done(self) -> int:
+        return sum(1 for e in self.entries if e.counted)
+
+    def event(self, kind: str, **info: Any) -> None:
+        """Append an event to the log."""
+        self.events.append({"event": kind, "time": now(), **plain(info)})
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        for f in fields(self):
+            if f.name in ("extra", "steps", "entries"):
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["format"] = CURSOR_FORMAT
+        out["steps"] = [s.to_json() for s in self.steps]
+        out["entries"] = [e.to_json() for e in self.entries]
+        return plain(out)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CampaignCursor:
+        if data.get("format") != CURSOR_FORMAT:
+            raise CampaignCursorError(f"unknown campaign cursor format {data.get('format')!r}")
+        known, extra = _split(cls, data)
+        known["steps"] = [StepRecord.from_json(s) for s in known.get("steps", [])]
+        known["entries"] = [MeasurementEntry.from_json(e) for e in known.get("entries", [])]
+        return cls(**known, extra=extra)
+
+    @classmethod
+    def load(cls, out_dir: Path) -> CampaignCursor:
+        """Read ``out_dir/cursor.json`` (CampaignCursorError naming the file if it cannot be)."""
+        path = Path(out_dir) / CURSOR_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CampaignCursorError(f"{path} does not exist: not a campaign folder") from None
+        except ValueError as exc:
+            raise CampaignCursorError(f"{path} is not readable: {exc}") from None
+        if not isinstance(data, dict):
+            raise CampaignCursorError(f"{path} is not readable: not a JSON object")
+        try:
+            return cls.from_json(data)
+        except CampaignCursorError as exc:
+            raise CampaignCursorError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CampaignCursorError(f"{path} is not readable: {type(exc).__name__}: {exc}"
+                                      ) from None
+
+    def save(self, out_dir: Path) -> None:
+        """Write ``out_dir/cursor.json`` atomically."""
+        self.updated_at = now()
+        atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
+
+
+def peek(out_dir: Path) -> dict[str, Any] | None:
+    """The raw cursor JSON of ``out_dir`` (None if unreadable)."""
+    try:
+        data = json.loads((Path(out_dir) / CURSOR_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+__all__ = ["CURSOR_FORMAT", "CURSOR_NAME", "CampaignCursor", "CampaignCursorError",
+           "MeasurementEntry", "STATES", "StepRecord", "peek"]

@@ -1,0 +1,267 @@
+"""Campaigns on the simulated bench, in process: temperature steps read back from the prober,
+the heater back at the safe temperature and the chuck separated at the end (read back over the
+wire), limits that stop or pause with their reason, abort then resume, dose tags from a
+dosimeter, every run catalogued with its campaign and step."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from instruments.dosimetry import DoseReading
+from procedures.campaign import CampaignCallbacks, CampaignRun, parse_campaign
+from procedures.campaign.cursor import CampaignCursor
+from procedures.framework.catalog import Catalog
+from procedures.framework.runner import RunCallbacks
+from tests._events import GUARD_S
+
+CAMPAIGN = """\
+name = "steps"
+
+[target]
+lot = "CT"
+wafer_id = "W1"
+die = [9, 9]
+
+[schedule]
+kind = "temperature"
+set_points_c = [25, 150, 90]
+ramp_c_per_min = 50
+soak_s = 10
+
+[[measurements]]
+name = "map"
+procedure = "conductance-map"
+cells = "0,0-3"
+params = { pattern = "checkerboard", form_first = true }
+"""
+
+
+@pytest.fixture
+def catalog(data_root):
+    cat = Catalog(data_root)
+    try:
+        yield cat
+    finally:
+        cat.close()
+
+
+def _query(bench, name: str, command: str) -> str:
+    """A query over a new connection of a plain VISA client (not MemProbe's driver)."""
+    import pyvisa
+
+    term = "\r\n" if name == "b1500" else "\n"
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(bench.lab.resources()[name], read_termination=term,
+                            write_termination="\n", timeout=10_000)
+    try:
+        return str(inst.query(command)).strip()
+    finally:
+        inst.close()
+
+
+def assert_safe_and_cool(bench, celsius: float = 25.0) -> None:
+    """Read back: SMUs off, chuck at separation height, heater at ``celsius`` and ready."""
+    assert _query(bench, "b1500", "*LRN? 0") == "CL"
+    assert _query(bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    fields = _query(bench, "prober", "GetHeaterTemp C").split()
+    assert fields[0] == "0:" and abs(float(fields[1]) - celsius) < 0.5 and fields[3] == "R", fields
+
+
+def _spy_set_points(bench) -> list[tuple[float, str]]:
+    """Every heater set point the campaign sends, with the chuck height read back just before."""
+    sent: list[tuple[float, str]] = []
+    original = bench.prober.set_heater_temp
+
+    def spy(celsius):
+        sent.append((float(celsius), bench.prober.chuck_status().preset_height))
+        return original(celsius)
+
+    bench.prober.set_heater_temp = spy
+    return sent
+
+
+def test_temperature_steps_read_back_heater_safe_and_catalogued(sim_bench, data_root, catalog):
+    campaign = parse_campaign(CAMPAIGN, "steps.toml")
+    sent = _spy_set_points(sim_bench)
+    run = CampaignRun.create(campaign, sim_bench, data_root, catalog)
+    outcome = run.run()
+    assert outcome.state == "completed", outcome.error
+    assert outcome.done == outcome.total == 3
+    # the host ramp: 50 C/min in 60 s steps, every set point sent while separated
+    points = [t for t, _ in sent]
+    assert points == [25.0, 75.0, 125.0, 150.0, 100.0, 90.0, 25.0]
+    assert {h for _, h in sent} == {"S"}
+    assert_safe_and_cool(sim_bench)
+    frame = pd.read_csv(outcome.out_dir / "campaign_summary.csv")
+    assert list(frame["step"]) == [0, 1, 2] and list(frame["set_point_c"]) == [25, 150, 90]
+    # the temperature of every measurement is the prober's, read back just before it
+    assert (abs(frame["temperature_c"] - frame["set_point_c"]) <= 2.0).all()
+    assert frame["elapsed_s"].is_monotonic_increasing and frame["elapsed_s"].iloc[0] > 0
+    assert frame["dose_gy"].isna().all()  # no dosimeter on this bench
+    assert (frame["window"] > 1).all()
+    assert (outcome.out_dir / "campaign_window.png").stat().st_size > 1000
+    runs = catalog.runs(tag=run.tag)
+    assert [r.summary["campaign_step"] for r in runs] == [0, 1, 2]
+    assert {r.summary["campaign"] for r in runs} == {outcome.out_dir.name}
+    assert [r.temperature_c for r in runs] == pytest.approx([25, 150, 90], abs=2)
+    cursor = CampaignCursor.load(outcome.out_dir)
+    assert cursor.state == "completed" and cursor.safe_end["read_c"] == pytest.approx(25, abs=0.5)
+    assert [s.state for s in cursor.steps] == ["done"] * 3
+
+
+def test_a_stop_limit_ends_the_campaign_with_its_reason(sim_bench, data_root, catalog):
+    text = CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1.0\naction = "stop"\n'
+    heard: list[str] = []
+    run = CampaignRun.create(parse_campaign(text, "steps.toml"), sim_bench, data_root, catalog,
+                             CampaignCallbacks(on_limit=heard.append))
+    outcome = run.run()
+    assert outcome.state == "stopped" and outcome.done == 1
+    assert outcome.reason.startswith("limit map.window = ") and "> max 1" in outcome.reason
+    assert "step 1 (25 C): stop" in outcome.reason and heard == [outcome.reason]
+    cursor = CampaignCursor.load(outcome.out_dir)
+    assert cursor.reason == outcome.reason and cursor.limit_hits[0]["action"] == "stop"
+    assert_safe_and_cool(sim_bench)
+
+
+def test_a_pause_limit_waits_for_resume_separated(sim_bench, data_root, catalog):
+    text = CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1.0\naction = "pause"\n'
+    paused = threading.Event()
+    heights: list[str] = []
+
+    def status(text: str) -> None:
+        if text.startswith("paused"):
+            heights.append(sim_bench.prober.chuck_status().preset_height)
+            paused.set()
+
+    run = CampaignRun.create(parse_campaign(text, "steps.toml"), sim_bench, data_root, catalog,
+                             CampaignCallbacks(on_status=status))
+    run.start()
+    for _ in range(2):  # every step's window is over the limit: paused before steps 2 and 3
+        assert paused.wait(GUARD_S)
+        paused.clear()
+        assert run.state == "paused" and run.cursor.reason
+        run.resume()
+    outcome = run.wait(GUARD_S)
+    assert outcome is not None and outcome.state == "completed", outcome
+    # the third hit has nothing left to pause before: recorded, the campaign ends
+    assert heights == ["S", "S"] and len(run.cursor.limit_hits) == 3
+    assert_safe_and_cool(sim_bench)
+
+
+def test_abort_sets_the_heater_back_then_resume_completes_each_unit_once(sim_bench, data_root,
+                                                                           catalog):
+    campaign = parse_campaign(CAMPAIGN, "steps.toml")
+    run: CampaignRun | None = None
+    rows = 0
+
+    def row(_record) -> None:  # abort in the middle of the second step's map
+        nonlocal rows
+        rows += 1
+        if run is not None and run.cursor.units_done() == 1 and rows > 6:
+            run.abort()
+
+    run = CampaignRun.create(campaign, sim_bench, data_root, catalog,
+                             CampaignCallbacks(run=RunCallbacks(on_row=row)))
+    outcome = run.run()
+    assert outcome.state == "aborted" and outcome.done == 1
+    assert _query(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    assert _query(sim_bench, "b1500", "*LRN? 0") == "CL"
+    fields = _query(sim_bench, "prober", "GetHeaterTemp C").split()
+    assert fields[3] == "C"  # cooling towards the safe set point (not waited for on abort)
+    sim_bench.wait(3600.0)
+    assert_safe_and_cool(sim_bench)
+
+    again = CampaignRun.reopen(campaign, sim_bench, data_root, catalog, outcome.out_dir)
+    final = again.run()
+    assert final.state == "completed" and final.done == 3
+    counted = [(e.step, e.index) for e in again.cursor.entries if e.counted]
+    assert counted == [(0, 0), (1, 0), (2, 0)]
+    aborted = [e for e in again.cursor.entries if not e.counted]
+    assert len(aborted) == 1 and aborted[0].step == 1 and aborted[0].status == "aborted"
+    assert len(again.cursor.sessions) == 2
+    assert again.cursor.elapsed_s > run.cursor.elapsed_s  # elapsed spans both sessions
+    assert_safe_and_cool(sim_bench)
+
+
+class RampDosimeter:
+    """A small in-test dosimeter: a beam of 0.01 Gy/s on the bench clock."""
+
+    def __init__(self, bench) -> None:
+        self.bench = bench
+        self.t0 = bench.clock()
+
+    def read(self) -> DoseReading:
+        t = self.bench.clock() - self.t0
+        return DoseReading(self.bench.clock(), 0.01 * t, 0.01, 1e6 * t, 1e6, True, "test")
+
+
+MONITOR = """\
+name = "mon"
+
+[target]
+lot = "CT"
+wafer_id = "W1"
+die = [8, 9]
+
+[schedule]
+kind = "monitor"
+every_min = 2
+duration_h = 0.1
+
+[[measurements]]
+name = "map"
+procedure = "conductance-map"
+cells = "0,0-3"
+params = { pattern = "checkerboard", form_first = true }
+"""
+
+
+def test_monitor_schedule_tags_dose_and_elapsed(sim_bench, data_root, catalog):
+    sim_bench.dosimeter = RampDosimeter(sim_bench)
+    campaign = parse_campaign(MONITOR, "mon.toml")
+    assert campaign.schedule.n_steps() == 4  # t = 0, 2, 4, 6 min
+    t_heater = _query(sim_bench, "prober", "GetHeaterTemp C").split()[1]
+    outcome = CampaignRun.create(campaign, sim_bench, data_root, catalog).run()
+    assert outcome.state == "completed"
+    frame = pd.read_csv(outcome.out_dir / "campaign_summary.csv")
+    due = [0.0, 120.0, 240.0, 360.0]
+    assert all(e >= d - 1e-6 for e, d in zip(frame["elapsed_s"], due, strict=True))
+    assert all(e < d + 60 for e, d in zip(frame["elapsed_s"][1:], due[1:], strict=True))
+    assert frame["dose_gy"].is_monotonic_increasing and frame["dose_gy"].iloc[-1] > 3.6
+    assert (frame["beam_on"]).all() and (frame["dose_rate_gy_s"] == 0.01).all()
+    assert frame["set_point_c"].isna().all()
+    # figures vs dose; the chuck temperature was never touched
+    assert (outcome.out_dir / "campaign_window.png").is_file()
+    assert _query(sim_bench, "prober", "GetHeaterTemp C").split()[1] == t_heater
+
+
+def test_arrhenius_fit_of_retention_half_window_times(sim_bench, data_root, catalog):
+    text = """\
+name = "arr"
+[target]
+lot = "CT"
+wafer_id = "W1"
+die = [10, 9]
+[schedule]
+kind = "temperature"
+set_points_c = [200, 225, 250]
+[[measurements]]
+name = "bake"
+procedure = "retention"
+cells = "2,0-3"
+params = { duration_s = 3e5, points = 10, form_first = true }
+"""
+    outcome = CampaignRun.create(parse_campaign(text, "arr.toml"), sim_bench, data_root,
+                                 catalog).run()
+    assert outcome.state == "completed", outcome.error
+    fit = outcome.outputs["arrhenius"]
+    assert fit["n_temperatures"] == 3
+    # the twin's retention is Arrhenius with E_a 1.4-1.5 eV (rram_params)
+    assert 1.0 < fit["ea_ev"] < 2.0 and 0 < fit["ea_err_ev"] < 0.5
+    t = [fit["t_half_s"][k] for k in ("200", "225", "250")]
+    assert t[0] > t[1] > t[2]
+    assert (outcome.out_dir / "arrhenius.png").is_file()
+    assert_safe_and_cool(sim_bench)
