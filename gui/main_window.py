@@ -33,6 +33,7 @@ from PyQt6.QtWidgets import (
 
 from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
+from gui.campaign_panel import attach_campaign_panel
 from gui.history_view import HistoryView
 from gui.log_pane import LogPane
 from gui.manual_dock import ManualDock
@@ -168,6 +169,7 @@ class MainWindow(QMainWindow):
         manual_dock = self._dock("Manual", self.manual, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(proc_dock, wafer_dock)
         self.tabifyDockWidget(proc_dock, manual_dock)
+        self.campaign_panel = attach_campaign_panel(self, proc_dock)  # the Campaign tab
         proc_dock.raise_()
         results_dock = self._dock("Results", self.results_browser,
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -260,7 +262,7 @@ class MainWindow(QMainWindow):
     @property
     def busy(self) -> bool:
         """A procedure run or a wafer run owns the instruments."""
-        return self.controller.busy or self.wafer_panel.busy
+        return self.controller.busy or self.wafer_panel.busy or self.campaign_panel.busy
 
     def refresh_status(self) -> None:
         """Ask the worker for the bench state (not while a run owns the instruments, nor while
@@ -284,6 +286,7 @@ class MainWindow(QMainWindow):
         every output off and separates the chuck once more (the window does not wait).
         """
         self.wafer_panel.abort()
+        self.campaign_panel.abort()
         self.controller.abort_all()
         self._stop_pending = True
         if self.busy:

@@ -1,0 +1,189 @@
+"""``memprobe campaign`` end to end: bad files refused before anything is applied, SIGKILL at
+random points then ``--resume`` (every unit exactly once), a stop signal against a standalone
+``memprobe sim-lab`` (heater set back, chuck separated, SMUs off: read back over the wire)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymeasure.experiment import Results
+
+from gui.cli import main
+from procedures.framework.catalog import Catalog
+from tests._events import GUARD_S, wait_for
+from tests._paths import REPO
+
+DEMO = REPO / "resources" / "campaigns" / "temperature-demo.toml"
+
+
+def _cursor(root: Path, name: str = "temperature-demo") -> dict | None:
+    found = sorted(root.glob(f"CAMP/W01/campaigns/{name}_*/cursor.json"))
+    if not found:
+        return None
+    try:
+        return json.loads(found[-1].read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _start(root: Path, *extra: str, campaign: str = "temperature-demo") -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gui.cli", "campaign", campaign, "--data", str(root),
+           "--quiet", "--no-figures", *extra]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_bad_campaign_is_one_line_exit_2_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEMO.read_text().replace("soak_s = 60.0", "soak_s = nan"))
+    root = tmp_path / "data"
+    rc = main(["campaign", str(bad), "--data", str(root), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{bad}:15: schedule.soak_s" in lines[0], err
+    assert not root.exists() or not any(root.rglob("*.csv"))
+
+
+def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path):
+    root = tmp_path / "data"
+    rng = np.random.default_rng(16)
+    for attempt in range(2):
+        # kill while a measurement is in flight, after a random number of counted units
+        n = int(rng.integers(1 + 3 * attempt, 3 + 3 * attempt))
+        proc = _start(root, *(["--fresh"] if attempt == 0 else ["--resume"]))
+
+        def in_flight(k: int = n, s: int = attempt) -> bool:
+            c = _cursor(root)
+            return (c is not None and len(c["sessions"]) > s and c["pending"] is not None
+                    and sum(e["counted"] for e in c["entries"]) >= k)
+
+        wait_for(in_flight, proc, f"a measurement in flight after {n} units")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=GUARD_S)
+    final = _start(root, "--resume")
+    out, err = final.communicate(timeout=GUARD_S * 2)
+    assert final.returncode == 0, err
+    out_dir = Path(out.strip().splitlines()[-1])  # the last line: the campaign folder
+    cursor = json.loads((out_dir / "cursor.json").read_text())
+    assert cursor["state"] == "completed" and len(cursor["sessions"]) == 3
+    counted = [(e["step"], e["index"]) for e in cursor["entries"] if e["counted"]]
+    assert counted == [(s, m) for s in range(4) for m in range(2)]  # nothing redone or skipped
+    frame = pd.read_csv(out_dir / "campaign_summary.csv")
+    assert len(frame) == 8 and (frame["status"] == "finished").all()
+    assert frame["elapsed_s"].is_monotonic_increasing
+    orphans = {o["run_id"] for o in cursor["orphans"]}
+    assert len(orphans) == 2  # the two runs in flight at the kills
+    catalog = Catalog(root)
+    try:
+        runs = catalog.runs(tag=f"campaign:{out_dir.name}")
+        assert not [r for r in runs if r.status == "running"]
+        ids = {e["run_id"] for e in cursor["entries"] if e["counted"]}
+        assert {r.id for r in runs} == ids | orphans
+        for r in runs:
+            Results.load(r.file)  # also the partial files of the killed runs
+            if r.id in orphans:
+                assert r.status == "aborted"
+            else:
+                assert r.summary["campaign_step"] in range(4)
+    finally:
+        catalog.close()
+    again = _start(root, "--resume")
+    out, err = again.communicate(timeout=GUARD_S)
+    assert again.returncode == 0 and "already complete" in err
+    assert out.strip().splitlines()[-1] == str(out_dir)
+
+
+@pytest.fixture(scope="module")
+def sim_lab(tmp_path_factory):
+    """A standalone ``memprobe sim-lab`` and the bench file pointing at it. Paced at 600
+    modeled s per wall s: a client of a lab bench waits in wall time, the chuck ramps (10 C/min
+    modeled) in a fraction of a second."""
+    tmp = tmp_path_factory.mktemp("campaign-lab")
+    bench_file = tmp / "bench.toml"
+    err = open(tmp / "lab.err", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gui", "sim-lab", "--seed", "5", "--data", str(tmp / "lab"),
+         "--bench-file", str(bench_file), "--fresh", "--pace", "--time-scale", "600"],
+        stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO)
+    err.close()
+    line = proc.stdout.readline()  # printed once it serves
+    if not line:
+        proc.wait(GUARD_S)
+        raise AssertionError((tmp / "lab.err").read_text())
+    try:
+        yield json.loads(line), bench_file
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(GUARD_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _query(resource: str, command: str, term: str = "\n") -> str:
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(resource, read_termination=term, write_termination="\n",
+                            timeout=10_000)
+    try:
+        return str(inst.query(command)).strip()
+    finally:
+        inst.close()
+
+
+HOT = """\
+name = "hot"
+[target]
+lot = "CAMP"
+wafer_id = "W01"
+die = [9, 9]
+[schedule]
+kind = "temperature"
+set_points_c = [25, 100]
+[[measurements]]
+name = "map"
+procedure = "conductance-map"
+cells = "0-3,0-31"
+params = { pattern = "checkerboard", form_first = true }
+"""
+
+
+def test_sigterm_sets_the_heater_back_and_leaves_the_bench_safe(sim_lab, tmp_path):
+    resources, bench_file = sim_lab
+    root = tmp_path / "data"
+    campaign = tmp_path / "hot.toml"
+    campaign.write_text(HOT)
+    proc = _start(root, "--bench", str(bench_file), campaign=str(campaign))
+
+    def hot_step() -> bool:  # the 100 C step measuring
+        c = _cursor(root, "hot")
+        return c is not None and c["pending"] is not None and c["pending"].startswith("1/")
+
+    wait_for(hot_step, proc, "a measurement at 100 C")
+    assert float(_query(resources["prober"], "GetHeaterTemp C").split()[1]) > 95
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=GUARD_S)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert Path(out.strip().splitlines()[-1]).name.startswith("hot_")  # the campaign folder
+    assert _query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
+    assert _query(resources["prober"], "ReadChuckStatus").split()[7] == "S"
+    cursor = _cursor(root, "hot")
+    assert cursor["state"] == "aborted" and cursor["safe_end"]["set_point_c"] == 25.0
+
+    def cooled() -> bool:  # the paced lab's chuck ramps down to the safe set point
+        f = _query(resources["prober"], "GetHeaterTemp C").split()
+        return abs(float(f[1]) - 25.0) < 0.5 and f[3] == "R"
+
+    wait_for(cooled, None, "the chuck back at 25 C")

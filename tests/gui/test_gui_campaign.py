@@ -1,0 +1,111 @@
+"""The Campaign tab of the main window, on the simulated bench (pytest-qt): schedule, one
+owner of the bench, pause/resume, live timeline and figures, a limit's reason, the bench left
+safe with the heater back at 25 C."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import QSettings
+
+from gui.main_window import MainWindow
+
+CAMPAIGN = """\
+name = "gui-steps"
+description = "two temperatures"
+
+[target]
+lot = "GUI"
+wafer_id = "W1"
+die = [9, 9]
+
+[schedule]
+kind = "temperature"
+set_points_c = [25, 120]
+
+[[measurements]]
+name = "map"
+procedure = "conductance-map"
+cells = "0,0-3"
+params = { pattern = "checkerboard", form_first = true }
+
+[[measurements]]
+name = "ber"
+procedure = "ber-2t2r"
+cells = "1,0-1"
+"""
+
+
+@pytest.fixture
+def window(qtbot, sim_bench, data_root):
+    QSettings().clear()
+    w = MainWindow(sim_bench, data_root, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.campaign_panel.busy:
+        w.campaign_panel.abort()
+        w.campaign_panel.run.wait(60)
+    w.close()
+
+
+def test_campaign_tab_schedule_owner_pause_resume_and_live_plots(qtbot, window, sim_bench,
+                                                                 tmp_path):
+    panel = window.campaign_panel
+    path = tmp_path / "gui-steps.toml"
+    path.write_text(CAMPAIGN)
+    assert panel.load(path)
+    assert panel.schedule.rowCount() == 2
+    assert panel.schedule.item(1, 1).text() == "120 C" and panel.schedule.item(1, 3).text() == \
+        "pending"
+    points = []
+    panel.signals.point.connect(points.append)
+    assert panel.start()
+    assert window.busy and not panel.start_button.isEnabled()
+    # the campaign owns the bench: procedure runs, wafer runs and manual stepping are refused
+    assert not window.procedure_panel.queue_current()
+    assert "campaign owns the bench" in window.procedure_panel.error_label.text()
+    assert window.wafer_panel.load("demo-wafer") and not window.wafer_panel.start()
+    assert "campaign owns the bench" in window.wafer_panel.status_label.text()
+    assert not window.step_to_die(3, 8)
+    qtbot.waitUntil(lambda: len(points) >= 1, timeout=120_000)
+    panel.pause()
+    qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
+    assert not sim_bench.lab.prober.in_contact
+    assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())
+    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
+        assert panel.resume()
+    outcome = blocker.args[0]
+    assert outcome.state == "completed", outcome.error
+    assert [panel.schedule.item(k, 3).text() for k in range(2)] == ["done", "done"]
+    assert abs(float(panel.schedule.item(1, 4).text()) - 120) < 2.5
+    # the timeline: chuck temperature (read back) vs elapsed time, one point per measurement
+    x, y = panel.timeline_curve.getData()
+    assert len(x) == 4 and list(x) == sorted(x)
+    assert y[0] == pytest.approx(25, abs=2) and y[-1] == pytest.approx(120, abs=2)
+    # live figures vs temperature: the window of both measurements
+    panel.figure_combo.setCurrentText("window")
+    assert set(panel.figure_curves) == {"map", "ber"}
+    fx, fy = panel.figure_curves["map"].getData()
+    assert len(fx) == 2 and fx[1] > fx[0] and all(v > 1 for v in fy)
+    assert not window.busy
+    heater = sim_bench.prober.heater()
+    assert abs(heater.temperature - 25.0) < 0.5 and heater.status == "R"
+    assert sim_bench.prober.chuck_status().preset_height == "S"
+    assert (outcome.out_dir / "campaign_summary.csv").is_file()
+
+
+def test_a_limit_reason_is_shown_and_a_bad_file_refused(qtbot, window, sim_bench, tmp_path):
+    panel = window.campaign_panel
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CAMPAIGN.replace('procedure = "ber-2t2r"', 'procedure = "teleport"'))
+    assert not panel.load(bad)
+    assert "teleport" in panel.status_label.text() and panel.campaign is None
+    path = tmp_path / "limit.toml"
+    path.write_text(CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1\naction = "stop"\n')
+    assert panel.load(path)
+    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
+        assert panel.start()
+    assert blocker.args[0].state == "stopped"
+    assert panel.limit_label.text().startswith("limit map.window = ")
+    assert "stop" in panel.limit_label.text()
+    assert sim_bench.prober.heater().temperature == pytest.approx(25, abs=0.5)
