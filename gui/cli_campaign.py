@@ -183,7 +183,7 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
     if fit:
         err = fit.get("ea_err_ev")
         _err(f"Arrhenius fit over {fit['n_temperatures']} temperatures: E_a = "
-             f"{fit['ea_ev']:.3f}" + (f" +- {err:.3f}" if err is not None else "") + " eV")
+             f"{fit['ea_ev']:.3f}" + (f" +- {err:.2g}" if err is not None else "") + " eV")
     _err(f"{outcome.state}: {outcome.done}/{outcome.total} measurements"
          + (f"; {outcome.reason}" if outcome.reason else "")
          + (f"; {outcome.error}" if outcome.error else ""))
