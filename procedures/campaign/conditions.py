@@ -71,14 +71,30 @@ def dosimeter_of(bench: Any) -> Dosimeter | None:
     return dosimeter if isinstance(dosimeter, Dosimeter) else None
 
 
+def has_heater(bench: Any) -> bool:
+    """The bench can set the device temperature (the prober's hot chuck or a ``bench.heater``)."""
+    return (getattr(bench, "prober", None) is not None
+            or getattr(bench, "heater", None) is not None)
+
+
+def device_temperature(bench: Any) -> float | None:
+    """C. The device temperature as the bench reads it (the hot chuck's GetHeaterTemp, or
+    ``bench.heater``); None without either."""
+    prober = getattr(bench, "prober", None)
+    if prober is not None:
+        return float(prober.heater().temperature)
+    heater = getattr(bench, "heater", None)
+    return None if heater is None else float(heater.temperature())
+
+
 def read_condition(bench: Any, elapsed_s: float, set_point_c: float | None) -> Condition:
     """The condition now (temperature read back, dosimetry read); never raises for a reading
     that fails (the column stays empty and the problem is logged)."""
     temperature = None
     try:
-        temperature = float(bench.prober.heater().temperature)
+        temperature = device_temperature(bench)
     except Exception as exc:
-        log.warning("chuck temperature unknown: %s", exc)
+        log.warning("device temperature unknown: %s", exc)
     dose: DoseReading | None = None
     dosimeter = dosimeter_of(bench)
     if dosimeter is not None:
@@ -104,8 +120,17 @@ def reach_temperature(bench: Any, set_point: float, ramp_c_per_min: float | None
     """Chuck to ``set_point`` C: separate, ramp (host steps of the set point at
     ``ramp_c_per_min`` C/min, None = the station's own rate), wait until ready (at most
     ``timeout_s`` s of bench time), soak ``soak_s`` s. Returns the temperature read back (C), or
-    None if ``should_stop`` cut it short. TimeoutError if the chuck never gets ready."""
-    prober = bench.prober
+    None if ``should_stop`` cut it short. TimeoutError if the chuck never gets ready.
+
+    A bench without a prober but with a ``bench.heater`` (packaged chips on a thermal head) goes
+    to the set point through :meth:`instruments.bench_types.Heater.set_temperature` (its own
+    ramp), then soaks."""
+    prober = getattr(bench, "prober", None)
+    if prober is None:
+        bench.heater.set_temperature(set_point, timeout_s)
+        if not wait(bench, soak_s, should_stop):
+            return None
+        return float(bench.heater.temperature())
     prober.separate()
     if ramp_c_per_min is not None:
         start = float(prober.heater().temperature)
@@ -137,7 +162,11 @@ def heater_to_safe(bench: Any, celsius: float, wait_s: float | None,
     """Separate and set the heater to ``celsius`` C; with ``wait_s`` wait up to that many s of
     bench time until it reads it. Returns (temperature read back C or None, problem text)."""
     try:
-        prober = bench.prober
+        prober = getattr(bench, "prober", None)
+        if prober is None:  # a bench heater: its set_temperature waits (only if asked)
+            if wait_s and getattr(bench, "heater", None) is not None:
+                bench.heater.set_temperature(celsius, wait_s)
+            return device_temperature(bench), ""
         prober.separate()
         prober.set_heater_temp(celsius)
         if wait_s:
@@ -151,5 +180,5 @@ def heater_to_safe(bench: Any, celsius: float, wait_s: float | None,
         return None, f"heater not set to {celsius:g} C: {exc}"
 
 
-__all__ = ["CONDITION_COLUMNS", "Condition", "dosimeter_of", "heater_to_safe",
-           "read_condition", "reach_temperature"]
+__all__ = ["CONDITION_COLUMNS", "Condition", "device_temperature", "dosimeter_of",
+           "has_heater", "heater_to_safe", "read_condition", "reach_temperature"]

@@ -38,6 +38,7 @@ from typing import Any
 
 from procedures.campaign.conditions import (
     Condition,
+    has_heater,
     heater_to_safe,
     reach_temperature,
     read_condition,
@@ -142,6 +143,16 @@ def latest_campaign(data_root: Path, campaign: Campaign) -> Path | None:
     return None
 
 
+def _check_bench(campaign: Campaign, bench: Any) -> None:
+    """The campaign against the bench: limits (CampaignError naming the key) and a heater for a
+    schedule that sets temperatures (CampaignRunError); nothing is applied."""
+    campaign.validate(bench.limits)
+    s = campaign.schedule
+    if (s.kind == "temperature" or s.temperature_c is not None) and not has_heater(bench):
+        raise CampaignRunError(f"bench {bench.config.name} has no heater (no prober hot chuck, "
+                               "no bench.heater): a temperature schedule cannot run on it")
+
+
 class CampaignRun:
     """One campaign on an open bench. Build with :meth:`create` or :meth:`reopen`."""
 
@@ -176,7 +187,7 @@ class CampaignRun:
                callbacks: CampaignCallbacks | None = None,
                out_dir: Path | None = None) -> CampaignRun:
         """A new campaign: validated against the bench limits, output folder and cursor made."""
-        campaign.validate(bench.limits)
+        _check_bench(campaign, bench)
         if out_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             base = campaigns_dir(data_root, campaign)
@@ -215,7 +226,7 @@ class CampaignRun:
             raise CampaignRunError(
                 "the campaign file changed since this campaign started; resume with its saved "
                 f"copy {Path(out_dir) / 'campaign.toml'} or start a new campaign")
-        campaign.validate(bench.limits)
+        _check_bench(campaign, bench)
         run = cls(campaign, bench, data_root, catalog, Path(out_dir), cursor, callbacks)
         run._adopt_orphans()
         return run
@@ -465,7 +476,7 @@ class CampaignRun:
         self._check_limits(step, entry)
 
     def _run(self, proc: Any, move_prober: bool) -> RunOutcome:
-        if not move_prober:  # the prober stays on its die; contact for the measurement
+        if not move_prober and self.bench.prober is not None:  # stay on the die; contact
             self.bench.prober.contact()
         handle = prepare_run(proc, self.bench, self.data_root, self.catalog,
                              callbacks=self.callbacks.run, move_prober=move_prober,

@@ -155,7 +155,7 @@ set_points_c = [25, 100]
 [[measurements]]
 name = "map"
 procedure = "conductance-map"
-cells = "0-3,0-31"
+cells = "0-1,0-15"
 params = { pattern = "checkerboard", form_first = true }
 """
 

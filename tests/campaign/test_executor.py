@@ -265,3 +265,19 @@ params = { duration_s = 3e5, points = 10, form_first = true }
     assert t[0] > t[1] > t[2]
     assert (outcome.out_dir / "arrhenius.png").is_file()
     assert_safe_and_cool(sim_bench)
+
+
+def test_a_temperature_schedule_is_refused_on_a_bench_without_heater(data_root, catalog):
+    """A bench with neither a prober's hot chuck nor a bench heater (packaged chips on a plain
+    board): refused before anything is applied or written."""
+    from types import SimpleNamespace
+
+    from instruments.bench import load_bench_config
+    from procedures.campaign import CampaignRunError
+
+    config = load_bench_config("simulated")
+    bench = SimpleNamespace(config=config, limits=config.limits, prober=None, heater=None,
+                            dosimeter=None)
+    with pytest.raises(CampaignRunError, match="no heater"):
+        CampaignRun.create(parse_campaign(CAMPAIGN, "steps.toml"), bench, data_root, catalog)
+    assert not any(data_root.rglob("cursor.json"))
