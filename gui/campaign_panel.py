@@ -107,7 +107,8 @@ class CampaignPanel(QWidget):
         self.schedule.setHorizontalHeaderLabels(list(SCHEDULE_COLUMNS))
         self.schedule.verticalHeader().setVisible(False)
         self.schedule.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.schedule.setMaximumHeight(160)
+        self.schedule.setMinimumHeight(110)
+        self.schedule.setMaximumHeight(170)
         layout.addWidget(self.schedule)
 
         buttons = QHBoxLayout()
@@ -193,6 +194,8 @@ class CampaignPanel(QWidget):
             log.warning("campaign %s refused: %s", name_or_path, exc)
             return False
         self.campaign = campaign
+        if self.campaign_combo.findText(campaign.name) >= 0:
+            self.campaign_combo.setCurrentText(campaign.name)
         s = campaign.schedule
         self.schedule.setRowCount(s.n_steps())
         for k in range(s.n_steps()):
@@ -355,13 +358,14 @@ class CampaignPanel(QWidget):
         figure = self.figure_combo.currentText()
         self.figures.setLabel("bottom", label, units=units)
         self.figures.setLabel("left", figure)
-        names = sorted({p.measurement for p in self.points})
-        for i, name in enumerate(names):
+        names = list(dict.fromkeys(p.measurement for p in self.points))  # first seen first
+        for name in names:
             xy = [(float(p.condition[key]), float(p.figures[figure])) for p in self.points
                   if p.measurement == name and p.condition.get(key) is not None
                   and isinstance(p.figures.get(figure), int | float)]
             curve = self.figure_curves.get(name)
             if curve is None:
+                i = len(self.figure_curves)
                 curve = self.figures.plot([], [], name=name, symbol="o", symbolSize=6,
                                           pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2),
                                           symbolBrush=_COLOURS[i % len(_COLOURS)])
