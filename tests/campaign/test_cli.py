@@ -18,7 +18,7 @@ from pymeasure.experiment import Results
 
 from gui.cli import main
 from procedures.framework.catalog import Catalog
-from tests._events import GUARD_S, wait_for
+from tests._events import GUARD_S, data_rows, results_files, wait_for
 from tests._paths import REPO
 
 DEMO = REPO / "resources" / "campaigns" / "temperature-demo.toml"
@@ -62,9 +62,15 @@ def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path)
         proc = _start(root, *(["--fresh"] if attempt == 0 else ["--resume"]))
 
         def in_flight(k: int = n, s: int = attempt) -> bool:
+            """A measurement measuring (its file has rows) after ``k`` counted units."""
             c = _cursor(root)
-            return (c is not None and len(c["sessions"]) > s and c["pending"] is not None
-                    and sum(e["counted"] for e in c["entries"]) >= k)
+            if c is None or len(c["sessions"]) <= s or c["pending"] is None:
+                return False
+            counted = sum(e["counted"] for e in c["entries"])
+            files = results_files(root)  # the counted runs', the killed ones', the new one
+            if counted < k or len(files) <= counted + s:
+                return False
+            return data_rows(max(files, key=lambda f: f.stat().st_mtime_ns)) > 0
 
         wait_for(in_flight, proc, f"a measurement in flight after {n} units")
         os.kill(proc.pid, signal.SIGKILL)
