@@ -323,7 +323,8 @@ class CampaignPanel(QWidget):
         self.progress.setValue(int(1000 * p.fraction))
         eta = "" if p.eta_s is None or not math.isfinite(p.eta_s) else \
             f" — ETA {int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
-        self.progress.setFormat(f"{p.done}/{p.total} measurements{eta}")
+        bench = "" if p.bench_left_s is None else f", bench {p.bench_left_s / 3600:.2g} h left"
+        self.progress.setFormat(f"{p.done}/{p.total} measurements{eta}{bench}")
 
     def _step(self, step: int, state: str, reached: Any) -> None:
         if step >= self.schedule.rowCount():

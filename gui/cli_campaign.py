@@ -3,12 +3,13 @@
 ``memprobe campaign FILE [--bench B] [--data DIR] [--resume] [--fresh] [--seed N] [--no-figures]
 [--quiet]``. The campaign (a file or a name in ``resources/campaigns``) is checked against the
 bench file's limits before the bench is opened (one line, exit 2, nothing applied). A progress
-bar (units done / total, ETA from this session's rate, and for a monitor schedule the schedule
-time left on the bench clock) goes to stderr; every limit that fires is printed with its reason;
-the last line on stdout is the campaign output folder. SIGINT, SIGTERM or SIGHUP abort: outputs
-off, chuck separated, heater set back to the safe temperature, cursor kept (``--resume``
-continues at the first measurement not completed). A limit with ``action = "pause"`` ends the
-session as ``paused`` (make the decision, then ``--resume``).
+bar (units done / total, ETA from this session's rate, and the bench time left: modeled on the
+twin, from the bench time of the measurements done, at least a monitor schedule's time left)
+goes to stderr; every limit that fires is printed with its reason; the last line on stdout is
+the campaign output folder. SIGINT, SIGTERM or SIGHUP abort: outputs off, chuck separated,
+heater set back to the safe temperature, cursor kept (``--resume`` continues at the first
+measurement not completed). A limit with ``action = "pause"`` ends the session as ``paused``
+(make the decision, then ``--resume``).
 
 Exit codes: 0 completed, 1 aborted, failed, paused or stopped by a limit, 2 bad campaign or
 arguments (or the bench is owned by another process, or a damaged catalog), 3 bench not
@@ -70,7 +71,7 @@ class CampaignBar:
     def show(self, p: Any) -> None:
         self._bar.set_description_str(f"campaign {p.done}/{p.total}"
                                       + (f" [{p.label}]" if p.label else ""), refresh=False)
-        left = f", schedule {_clock(p.bench_left_s)} left" if p.bench_left_s is not None else ""
+        left = f", bench {_clock(p.bench_left_s)} left" if p.bench_left_s is not None else ""
         self._bar.unit = f"ETA {_clock(p.eta_s)}{left}"
         self._bar.n = p.fraction * self._bar.total
         self._bar.refresh()

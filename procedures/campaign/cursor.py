@@ -39,7 +39,8 @@ class MeasurementEntry:
     """One procedure run of a campaign unit (step, measurement).
 
     ``condition`` holds the condition columns (:class:`~procedures.campaign.conditions.Condition`);
-    ``figures`` the flat figures of the run; ``counted`` is True for a finished run."""
+    ``figures`` the flat figures of the run; ``counted`` is True for a finished run;
+    ``bench_time_s`` the run's time on the bench clock (s, modeled on the twin)."""
 
     step: int
     measurement: str
@@ -50,6 +51,7 @@ class MeasurementEntry:
     counted: bool = False
     error: str = ""
     started_at: str = ""
+    bench_time_s: float | None = None
     condition: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

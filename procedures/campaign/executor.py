@@ -75,8 +75,10 @@ class _Stop(Exception):
 class CampaignProgress:
     """Progress: ``done`` of ``total`` units, ``fraction`` 0..1, the current step; ``elapsed_s``
     wall time of this session; ``eta_s`` wall-time estimate of the time left (this session's
-    rate, None unknown); ``bench_left_s`` schedule time left on the bench clock (monitor
-    schedules; None otherwise)."""
+    rate, None unknown); ``bench_left_s`` bench time left (s, modeled on the twin): the mean
+    bench time of the measurements done so far times those left, at least the schedule time
+    left of a monitor schedule (None before the first measurement of a temperature schedule).
+    """
 
     done: int
     total: int
@@ -317,7 +319,11 @@ class CampaignRun:
         gained = done - self._done0
         eta = wall * (total - done) / gained if gained > 0 else None
         s = self.campaign.schedule
-        left = max(0.0, s.duration_s - self.elapsed()) if s.kind == "monitor" else None
+        times = [e.bench_time_s for e in self.cursor.entries
+                 if e.counted and e.bench_time_s is not None]
+        left = sum(times) / len(times) * (total - done) if times else None
+        if s.kind == "monitor":
+            left = max(left or 0.0, s.duration_s - self.elapsed())
         label = s.label(step) if step is not None else ""
         notify(self.callbacks.on_progress,
                CampaignProgress(done, total, done / max(1, total), step, label, wall, eta, left),
@@ -457,6 +463,7 @@ class CampaignRun:
         entry.run_id, entry.status = int(outcome.run_id), outcome.status
         entry.file, entry.error = str(outcome.file), outcome.error or ""
         entry.counted = outcome.status == "finished"
+        entry.bench_time_s = outcome.summary.get("bench_time_s")
         if entry.counted:
             entry.figures = measurement_figures(spec.name, spec.procedure, outcome.summary,
                                                 outcome.file)

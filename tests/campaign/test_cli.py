@@ -53,6 +53,24 @@ def test_bad_campaign_is_one_line_exit_2_nothing_written(tmp_path, capsys):
     assert not root.exists() or not any(root.rglob("*.csv"))
 
 
+def test_a_pause_limit_ends_the_session_paused_and_resume_continues(tmp_path, capsys):
+    path = tmp_path / "pause.toml"
+    path.write_text(HOT.replace('name = "hot"', 'name = "pause"') + '[[limits]]\n'
+                    'figure = "map.window"\nmax = 1\naction = "pause"\n')
+    root = tmp_path / "data"
+    args = ["campaign", str(path), "--data", str(root), "--quiet", "--no-figures"]
+    assert main([*args, "--fresh"]) == 1
+    out, err = capsys.readouterr()
+    assert "paused: 1/2 measurements; limit map.window = " in err and "pause" in err
+    folder = Path(out.strip().splitlines()[-1])
+    assert json.loads((folder / "cursor.json").read_text())["state"] == "paused"
+    assert main([*args, "--resume"]) == 0  # the last step's hit has nothing left to pause
+    out, err = capsys.readouterr()
+    assert Path(out.strip().splitlines()[-1]) == folder and "completed: 2/2" in err
+    cursor = json.loads((folder / "cursor.json").read_text())
+    assert len(cursor["limit_hits"]) == 2 and len(cursor["sessions"]) == 2
+
+
 def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path):
     root = tmp_path / "data"
     rng = np.random.default_rng(16)

@@ -86,10 +86,16 @@ def _spy_set_points(bench) -> list[tuple[float, str]]:
 def test_temperature_steps_read_back_heater_safe_and_catalogued(sim_bench, data_root, catalog):
     campaign = parse_campaign(CAMPAIGN, "steps.toml")
     sent = _spy_set_points(sim_bench)
-    run = CampaignRun.create(campaign, sim_bench, data_root, catalog)
+    progress = []
+    run = CampaignRun.create(campaign, sim_bench, data_root, catalog,
+                             CampaignCallbacks(on_progress=progress.append))
     outcome = run.run()
     assert outcome.state == "completed", outcome.error
     assert outcome.done == outcome.total == 3
+    # progress: units done, and the bench time left from the measurements' modeled time
+    assert [p.done for p in progress] == [0, 1, 2, 3]
+    assert progress[0].bench_left_s is None and progress[-1].bench_left_s == 0
+    assert progress[1].bench_left_s > progress[2].bench_left_s > 0
     # the host ramp: 50 C/min in 60 s steps, every set point sent while separated
     points = [t for t, _ in sent]
     assert points == [25.0, 75.0, 125.0, 150.0, 100.0, 90.0, 25.0]
