@@ -318,6 +318,19 @@ class CampaignPanel(QWidget):
             self.run.abort()
             self.status_label.setText("aborting…")
 
+    def end_for_close(self, notice_s: float) -> None:
+        """The window closes: abort an active campaign and wait until it has ended (outputs
+        off, chuck separated, heater set back, cursor saved) before the bench is closed; after
+        ``notice_s`` s a warning is logged and the wait goes on (every instrument I/O has a
+        timeout, so an aborted campaign always ends)."""
+        if not self.busy:
+            return
+        run = self.run
+        self.abort()  # a campaign not started yet is dropped (self.run is None)
+        if self.run is not None and run is not None and run.wait(notice_s) is None:
+            log.warning("waiting for the campaign to end safely before the bench is closed")
+            run.wait()
+
     # -- callbacks (GUI thread) -----------------------------------------------------------------
     def _progress(self, p: CampaignProgress) -> None:
         self.progress.setValue(int(1000 * p.fraction))

@@ -457,6 +457,7 @@ class MainWindow(QMainWindow):
             if started and run.wait(CLOSE_NOTICE_S) is None:
                 log.warning("waiting for the run to end safely before the bench is closed")
                 run.wait()
+        self.campaign_panel.end_for_close(CLOSE_NOTICE_S)  # aborted, heater set back, safe
         self.controller.abort_all()
         if not self.controller.wait_idle(CLOSE_NOTICE_S):
             log.warning("waiting for the run to end safely before the bench is closed")

@@ -109,3 +109,20 @@ def test_a_limit_reason_is_shown_and_a_bad_file_refused(qtbot, window, sim_bench
     assert panel.limit_label.text().startswith("limit map.window = ")
     assert "stop" in panel.limit_label.text()
     assert sim_bench.prober.heater().temperature == pytest.approx(25, abs=0.5)
+
+
+def test_closing_the_window_aborts_the_campaign_and_sets_the_heater_back(qtbot, window,
+                                                                        tmp_path):
+    panel = window.campaign_panel
+    path = tmp_path / "close.toml"
+    path.write_text(CAMPAIGN)
+    assert panel.load(path)
+    points = []
+    panel.signals.point.connect(points.append)
+    assert panel.start()
+    qtbot.waitUntil(lambda: len(points) >= 1, timeout=120_000)
+    run = panel.run
+    window.close()  # waits for the campaign's safe end, then closes the bench
+    assert run.outcome is not None and run.outcome.state == "aborted"
+    assert run.cursor.safe_end["set_point_c"] == 25.0 and not run.outcome.error
+    assert run.cursor.state == "aborted"
