@@ -17,8 +17,7 @@ from gui.plots.iv_plot import IVPlot
 from gui.plots.learning_plot import LearningPlot
 from gui.plots.pulse_plot import PulsePlot
 from gui.widgets.array_map import ArrayMapWidget
-
-ARRAY_COLS = 32
+from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
 
 
 def _col(data: Mapping[str, Any], name: str) -> np.ndarray | None:
@@ -55,7 +54,8 @@ class PlotRouter:
         if "Conductance (S)" in cols and "Pulse" not in cols:
             # a new map: start from an empty array (other runs keep the last map on screen)
             # (same shape: clear only, so the operator's cell selection stays)
-            shape, group = ((32, 2 * ARRAY_COLS), 2) if array == "2T2R" else ((32, ARRAY_COLS), 1)
+            shape, group = (((N_ROWS, 2 * N_PAIRS_2T2R), 2) if array == "2T2R"
+                            else ((N_ROWS, N_COLS_1T1R), 1))
             if self.array_map.shape == shape:
                 self.array_map.clear()
             else:
@@ -77,7 +77,7 @@ class PlotRouter:
         if v is not None and i is not None and _col(data, "Time (s)") is None:
             cycle = _col(data, "Cycle")
             if cycle is None:  # forming: one curve per cell
-                cycle = (rows * ARRAY_COLS + cols) if rows is not None and cols is not None \
+                cycle = (rows * N_COLS_1T1R + cols) if rows is not None and cols is not None \
                     else np.zeros_like(v)
             self.iv.add_points(cycle.astype(int), v, i)
         if g is not None and rows is not None and cols is not None:  # maps and programming

@@ -16,7 +16,6 @@ duplicates it. Runs whose results file is missing are counted and skipped.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,9 @@ from typing import Any
 import pandas as pd
 
 from procedures.framework.catalog import Catalog
+from procedures.framework.validation import safe_component
 
 PARTITIONS = ("lot", "wafer")
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
 @dataclass
@@ -77,7 +73,7 @@ def export(catalog: Catalog, out: str | Path, procedure: str | None = None) -> E
     for name, runs in frame.groupby("procedure", sort=True):
         rep.procedures.append(str(name))
         summary = runs.dropna(axis=1, how="all")
-        _write(summary, out / "summary" / _safe(str(name)), "summary")
+        _write(summary, out / "summary" / safe_component(name), "summary")
         for _, run in runs.iterrows():
             try:
                 data = run_data(catalog, int(run["id"]))
@@ -89,7 +85,7 @@ def export(catalog: Catalog, out: str | Path, procedure: str | None = None) -> E
                         "lot", "wafer"):
                 src = "id" if col == "run_id" else col
                 data[col] = run[src]
-            _write(data, out / "data" / _safe(str(name)), f"run{int(run['id'])}")
+            _write(data, out / "data" / safe_component(name), f"run{int(run['id'])}")
             rep.rows += len(data)
     return rep
 
