@@ -40,7 +40,9 @@ class MeasurementEntry:
 
     ``condition`` holds the condition columns (:class:`~procedures.campaign.conditions.Condition`);
     ``figures`` the flat figures of the run; ``counted`` is True for a finished run;
-    ``bench_time_s`` the run's time on the bench clock (s, modeled on the twin)."""
+    ``bench_time_s`` the run's time on the bench clock (s, modeled on the twin); ``skipped``
+    is True for a failed run the campaign passed over (``on_fault = "continue"``): the unit is
+    settled without a counted run."""
 
     step: int
     measurement: str
@@ -49,6 +51,7 @@ class MeasurementEntry:
     status: str = ""
     file: str = ""
     counted: bool = False
+    skipped: bool = False
     error: str = ""
     started_at: str = ""
     bench_time_s: float | None = None
@@ -130,8 +133,14 @@ class CampaignCursor:
         return next((e for e in self.entries
                      if e.step == step and e.index == index and e.counted), None)
 
+    def settled(self, step: int, index: int) -> bool:
+        """Unit (step, measurement index) needs no more run: counted, or failed and skipped."""
+        return any(e.step == step and e.index == index and (e.counted or e.skipped)
+                   for e in self.entries)
+
     def units_done(self) -> int:
-        return sum(1 for e in self.entries if e.counted)
+        """Units settled (counted or skipped)."""
+        return len({(e.step, e.index) for e in self.entries if e.counted or e.skipped})
 
     def event(self, kind: str, **info: Any) -> None:
         """Append an event to the log."""

@@ -415,7 +415,7 @@ class CampaignRun:
 
     def _do_step(self, step: int) -> None:
         rec = self.cursor.steps[step]
-        todo = [m for s, m in self._units if s == step and self.cursor.counted(s, m) is None]
+        todo = [m for s, m in self._units if s == step and not self.cursor.settled(s, m)]
         if not todo:
             if rec.state != "done":
                 rec.state, rec.finished_at = "done", rec.finished_at or now()
@@ -478,8 +478,15 @@ class CampaignRun:
         if not entry.counted:
             if self._abort.is_set():
                 raise _Abort()
-            raise RuntimeError(f"{spec.name} ({spec.procedure}) at step {step + 1} "
-                               f"{outcome.status}: {outcome.error or 'no message'}")
+            fault = (f"{spec.name} ({spec.procedure}) at step {step + 1} {outcome.status}: "
+                     f"{outcome.error or 'no message'}")
+            if self.campaign.on_fault != "continue":
+                raise RuntimeError(fault)
+            entry.skipped = True  # settled without a result: the campaign goes on
+            self.cursor.event("fault", step=step, measurement=spec.name, error=fault)
+            self.save()
+            notify(self.callbacks.on_status, f"fault, continuing: {fault}", what="status")
+            return
         self._check_limits(step, entry)
 
     def _run(self, proc: Any, move_prober: bool) -> RunOutcome:

@@ -171,7 +171,11 @@ class LimitSpec:
 
 @dataclass
 class Campaign:
-    """A parsed campaign. Build with :func:`load_campaign` / :func:`parse_campaign`."""
+    """A parsed campaign. Build with :func:`load_campaign` / :func:`parse_campaign`.
+
+    ``on_fault``: a measurement that fails (instrument error, timeout) ``stop``s the campaign
+    (state ``failed``, resumable: the measurement is redone) or, with ``continue``, is recorded
+    (status failed, no figures), the bench made safe, and the campaign goes on."""
 
     name: str
     description: str
@@ -181,6 +185,7 @@ class Campaign:
     schedule: ScheduleSpec
     measurements: list[MeasurementSpec]
     limits: list[LimitSpec] = field(default_factory=list)
+    on_fault: str = "stop"
     text: str = ""
     source: str = ""
 

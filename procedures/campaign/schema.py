@@ -78,6 +78,7 @@ class CampaignSchema(StrictModel):
     schedule: ScheduleSchema
     measurements: list[MeasurementSchema] = Field(min_length=1, max_length=50)
     limits: list[LimitSchema] = Field(default_factory=list)
+    on_fault: Literal["stop", "continue"] = "stop"
 
 
 class _Builder:
@@ -111,7 +112,7 @@ class _Builder:
         return Campaign(name=name, description=s.description, lot=s.target.lot,
                         wafer_id=s.target.wafer_id, operator=s.target.operator,
                         schedule=schedule, measurements=measurements, limits=limits,
-                        text=self.text, source=self.source)
+                        on_fault=s.on_fault, text=self.text, source=self.source)
 
     def schedule(self, t: ScheduleSchema) -> Any:
         from procedures.campaign.model import ScheduleSpec

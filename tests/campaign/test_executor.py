@@ -287,3 +287,52 @@ def test_a_temperature_schedule_is_refused_on_a_bench_without_heater(data_root, 
     with pytest.raises(CampaignRunError, match="no heater"):
         CampaignRun.create(parse_campaign(CAMPAIGN, "steps.toml"), bench, data_root, catalog)
     assert not any(data_root.rglob("cursor.json"))
+
+
+FAULTY = """\
+name = "faulty"
+on_fault = "continue"
+
+[target]
+lot = "CT"
+wafer_id = "W1"
+die = [11, 9]
+
+[schedule]
+kind = "monitor"
+every_min = 1
+duration_h = 0.0167
+
+[[measurements]]
+name = "bake"                   # unformed cells, form_first off: refused, the run fails
+procedure = "retention"
+cells = "5,0-1"
+params = { temperature_c = 25, duration_s = 10, points = 2 }
+
+[[measurements]]
+name = "map"
+procedure = "conductance-map"
+cells = "6,0-3"
+"""
+
+
+@pytest.mark.parametrize("on_fault", ["continue", "stop"])
+def test_a_failed_measurement_stops_or_is_passed_over(sim_bench, data_root, catalog, on_fault):
+    text = FAULTY.replace('on_fault = "continue"', f'on_fault = "{on_fault}"')
+    campaign = parse_campaign(text, "faulty.toml")
+    assert campaign.schedule.n_steps() == 2
+    outcome = CampaignRun.create(campaign, sim_bench, data_root, catalog).run()
+    cursor = CampaignCursor.load(outcome.out_dir)
+    assert _query(sim_bench, "b1500", "*LRN? 0") == "CL"
+    assert _query(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    if on_fault == "stop":
+        assert outcome.state == "failed" and "bake (retention) at step 1 failed" in outcome.error
+        assert [(e.step, e.status) for e in cursor.entries] == [(0, "failed")]
+        return
+    assert outcome.state == "completed" and outcome.done == outcome.total == 4
+    assert [(e.step, e.measurement, e.status, e.skipped) for e in cursor.entries] == [
+        (0, "bake", "failed", True), (0, "map", "finished", False),
+        (1, "bake", "failed", True), (1, "map", "finished", False)]
+    assert [ev["event"] for ev in cursor.events].count("fault") == 2
+    frame = pd.read_csv(outcome.out_dir / "campaign_summary.csv")
+    assert list(frame["status"]) == ["failed", "finished", "failed", "finished"]
