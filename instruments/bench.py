@@ -1,5 +1,9 @@
 """The bench: which instruments, where, with which safety limits.
 
+(A little over ~500 lines: opening, connecting, status and the safe close of one bench share its
+state; the file schema is :mod:`instruments.bench_schema`, the interface
+:mod:`instruments.bench_types`.)
+
 A bench is read from a TOML file (``resources/benches/<name>.toml`` or any path). The ``simulated``
 bench starts the simulated lab in-process on 127.0.0.1 and connects the real drivers to it through
 pyvisa-py; a lab bench names real VISA addresses. Nothing else differs. Bench files are checked

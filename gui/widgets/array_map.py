@@ -1,5 +1,7 @@
 """Live conductance map of one array (rows x cols) on a log colour scale.
 
+(A little over ~500 lines: one widget; its drawing, selection and hover share the cell buffers.)
+
 Cell (row, col) is drawn as the unit square ``[col, col + 1] x [row, row + 1]`` with row 0 at the
 top. The image shows ``log10(G / S)``; the colour bar is labelled in siemens with SI prefixes
 (decades, plus 2x and 5x ticks) so it reads directly as conductance. Cells never measured (NaN)

@@ -1,5 +1,8 @@
 """Wafer-map view: every die of a :class:`~instruments.wafermap.WaferMap` at its true size.
 
+(Longer than ~500 lines on purpose: one widget whose geometry, colouring, route, hover and
+keyboard stepping share the die index and plot items.)
+
 The view is drawn in wafer coordinates expressed in **millimetres** (origin at the wafer centre,
 x right, y up, notch at ``flat_angle_deg``), so dies are true-size rectangles at their pitch and
 the aspect ratio is locked. Dies are painted by one :class:`_DieMapItem` (a single graphics item

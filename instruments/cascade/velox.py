@@ -1,5 +1,8 @@
 """Driver for FormFactor/Cascade probe stations controlled by Velox (remote commands).
 
+(Longer than ~500 lines on purpose: one driver class, one method per Velox remote command used;
+the command vocabulary itself is :mod:`instruments.cascade.velox_commands`.)
+
 :class:`VeloxProber` extends pymeasure's :class:`pymeasure.instruments.formfactor.Velox` with the
 commands a wafer run needs (chuck status and heights, map position, binning, die/site stepping,
 heater, external mode, wafer-map parameters), two transports, and operator safety rules enforced

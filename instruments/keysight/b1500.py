@@ -1,5 +1,8 @@
 """Keysight B1500A driver (FLEX), built on pymeasure's ``AgilentB1500`` with bench safety limits.
 
+(Longer than ~500 lines on purpose: the pymeasure subclass, its fixes and the bench-limit guards
+of every output method stay side by side; FLEX vocabulary is :mod:`instruments.keysight.flex`.)
+
 :class:`B1500` subclasses :class:`pymeasure.instruments.agilent.AgilentB1500` and
 
 * fixes what is wrong there (each fix says why): the voltage ramp (:meth:`B1500.ramp_voltage`,

@@ -1,5 +1,9 @@
 """State model of a FormFactor/Cascade Velox probe station (chuck, heights, map, route, heater).
 
+(Longer than ~500 lines on purpose: one state machine whose chuck, height, map, route and
+heater rules guard one another (no XY move in contact, heater limits); the heater half is already
+in :mod:`instruments.sim.prober_heater`.)
+
 :class:`ProberModel` is a pure state machine: no sockets, no threads, no sleeping. The protocol
 server (:mod:`instruments.sim.prober_server`) parses Velox remote commands and calls into it under
 the lab lock; :class:`~instruments.sim.lab.SimLab` asks it which die is contacted and how hot the

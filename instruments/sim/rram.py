@@ -1,5 +1,9 @@
 """Vectorised statistical model of HfO2 RRAM devices (the physics of the simulated lab).
 
+(Longer than ~500 lines on purpose: one vectorised population whose forming, SET, RESET, read
+and relaxation rules share the same state arrays; every parameter is in
+:mod:`instruments.sim.rram_params`.)
+
 The model is event based, in the spirit of the Synaptogen model (Hennen et al., 2022) and of
 the bench's physics reference (``physics.md``): every device carries a small state vector
 (conductance, formed flag, AR(1) cycle memory, wear, current thresholds) and every bias step either

@@ -1,43 +1,14 @@
 """Wafer recipes: a TOML file describing what to measure on which dies, and how to bin them.
 
-(The recipe model and its limit checks; the file schema is :mod:`procedures.wafer.recipe_schema`,
-route planning :mod:`procedures.wafer.route`, bin rules :mod:`procedures.wafer.binning`.)
+(The recipe model and its limit checks; the file schema is :mod:`procedures.wafer.recipe_schema`
+and :mod:`procedures.wafer.recipe_build`, route planning :mod:`procedures.wafer.route`, bin
+rules :mod:`procedures.wafer.binning`.)
 
 A recipe names the wafer (identity and map geometry), the route over its dies, the subsites of a
 die, the steps run on every die/subsite (a procedure with parameters and cells, optionally a
 design-of-experiment split of one parameter over groups of cells, optionally a chuck
-temperature), the contact check, the fault policy and the bin rules. Example::
-
-    name = "demo"
-
-    [wafer]
-    lot = "LOT42"
-    wafer_id = "W07"
-    diameter_mm = 200.0          # wafer diameter, mm
-    die_width_um = 10000.0       # die pitch along x, um
-    die_height_um = 10000.0      # die pitch along y, um
-    edge_exclusion_mm = 3.0      # mm
-    origin = "top-left"          # corner of die (0, 0) in this recipe's die indices
-
-    [route]
-    mode = "list"                # all | list | region
-    dies = [[9, 9], [10, 9]]     # (col, row) in this recipe's indices
-    order = "row"                # row | column (which index runs fastest)
-    pattern = "serpentine"       # serpentine | one-way
-
-    [[steps]]
-    name = "form"
-    procedure = "forming"
-    cells = "0,0-11"
-    params = { v_stop = 4.0 }
-    split = { param = "compliance", values = [50e-6, 100e-6, 200e-6] }
-
-    [[bins]]
-    code = 1
-    name = "good"
-    pass = true
-    color = "#2e7d32"
-    limits = { "form.v_form" = [2.0, 3.5] }
+temperature), the contact check, the fault policy and the bin rules. A complete, commented
+example is ``resources/recipes/demo-wafer.toml`` (see the README's "Wafer runs" section).
 
 Everything is checked by :func:`load_recipe` (the pydantic schema of
 :mod:`procedures.wafer.recipe_schema`: unknown keys, types, bounds, route, bins) and
@@ -513,7 +484,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 def parse_recipe(text: str, source: str = "recipe") -> Recipe:
     """Parse recipe TOML text against :mod:`procedures.wafer.recipe_schema`; RecipeError naming the
     line/key of the first problem."""
-    from procedures.wafer.recipe_schema import build_recipe
+    from procedures.wafer.recipe_build import build_recipe
 
     doc, line, problem = parse_toml(text, source)
     if problem:

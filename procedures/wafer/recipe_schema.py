@@ -1,7 +1,8 @@
-"""Schema of a recipe file (pydantic v2 models) and its conversion to a :class:`Recipe`.
+"""Schema of a recipe file (pydantic v2 models): the first of the two passes of a recipe.
 
 Two passes, both with errors that name the file, the line and the key
-(``demo.toml:31: steps[0].params.v_stop: ...``):
+(``demo.toml:31: steps[0].params.v_stop: ...``); the second is in
+:mod:`procedures.wafer.recipe_build`:
 
 1. :class:`RecipeSchema` checks the structure: unknown keys, types (no ``true`` for a number, no
    ``1.5`` for an integer), NaN/inf, choices, and bounds. Geometry bounds keep the die grid
@@ -10,29 +11,24 @@ Two passes, both with errors that name the file, the line and the key
    used to hang the parser walking 4e10 positions). Temperatures within the thermal chuck's
    range, contact-check levels within the instruments' ratings; the bench's own limits are
    checked later by :meth:`Recipe.validate`.
-2. :func:`build_recipe` checks what needs more than one key: procedures and their parameters
-   (values converted strictly, as on the command line), the route against the wafer map, step
-   and bin cross-references, contact reference cells that no step may program, names used in
-   folders (:func:`~procedures.framework.validation.path_name`), bin names XML can hold.
+2. :func:`~procedures.wafer.recipe_build.build_recipe` checks what needs more than one key
+   (procedures and their parameters, the route, cross-references, folder and bin names).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C, SMU_MAX_I, SMU_MAX_V
-from instruments.tomlschema import StrictModel, find_line, key_text
+from instruments.tomlschema import StrictModel
 from instruments.wafermap import (
     DIAMETER_RANGE_MM,
     MAP_DEFAULTS,
-    MAX_GRID_POSITIONS,
     MIN_DIE_PITCH_UM,
-    DieIndex,
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -211,300 +207,4 @@ class RecipeSchema(StrictModel):
     outputs: OutputsSchema = Field(default_factory=OutputsSchema)
 
 
-# ------------------------------------------------------------------------------------------------
-# Second pass: cross-references -> Recipe
-# ------------------------------------------------------------------------------------------------
-class _Builder:
-    """Turns a validated :class:`RecipeSchema` into a Recipe, with line-numbered errors."""
-
-    def __init__(self, text: str, source: str) -> None:
-        self.text = text
-        self.source = source
-
-    def fail(self, path: tuple[Any, ...], message: str) -> Exception:
-        from procedures.wafer.recipe import RecipeError
-
-        return RecipeError(message, key_text(path), find_line(self.text, path), self.source)
-
-    def recipe(self, s: RecipeSchema) -> Any:
-        from procedures.framework.validation import path_name
-        from procedures.wafer.recipe import Recipe
-
-        name = s.name if s.name is not None else (Path(self.source).stem or "recipe")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
-            raise self.fail(("name",), "use letters, digits, '-', '_' and '.' only")
-        try:
-            path_name(name, "name")
-        except ValueError as exc:
-            raise self.fail(("name",), str(exc)) from None
-        wafer = self.wafer(s.wafer)
-        route = self.route(s.route, wafer)
-        subsites = self.subsites(s.subsites)
-        steps = self.steps(s.steps)
-        contact = self.contact(s.contact, steps)
-        from procedures.wafer.recipe import ChuckSpec, FaultSpec
-
-        chuck = ChuckSpec(s.chuck.temperature_c, s.chuck.soak_s, s.chuck.heater_timeout_s)
-        faults = FaultSpec(s.faults.on_fault, s.faults.max_consecutive)
-        bins = self.bins(s.bins, steps)
-        names = {st.name for st in steps}
-        for m in s.outputs.maps:
-            if re.split(r"[.\[]", m, maxsplit=1)[0] not in names or "." not in m:
-                raise self.fail(("outputs", "maps"), f"{m!r} is not a summary column "
-                                "'<step>.<figure>' of this recipe's steps")
-        return Recipe(
-            name=name, description=s.description, wafer=wafer, route=route, subsites=subsites,
-            steps=steps, contact=contact, chuck=chuck, faults=faults, bins=bins,
-            maps=list(s.outputs.maps), text=self.text, source=self.source,
-        )
-
-    def wafer(self, w: WaferSchema) -> Any:
-        from procedures.framework.validation import path_name
-        from procedures.wafer.recipe import WaferSpec
-
-        p = ("wafer",)
-        for key in ("lot", "wafer_id"):
-            try:
-                path_name(getattr(w, key), key)
-            except ValueError as exc:
-                raise self.fail((*p, key), str(exc)) from None
-        n_cols = math.ceil(w.diameter_mm * 1000 / w.die_width_um)
-        n_rows = math.ceil(w.diameter_mm * 1000 / w.die_height_um)
-        if n_cols * n_rows > MAX_GRID_POSITIONS:
-            key = "die_width_um" if w.die_width_um <= w.die_height_um else "die_height_um"
-            raise self.fail((*p, key), f"a {w.diameter_mm:g} mm wafer with a "
-                            f"{w.die_width_um:g} x {w.die_height_um:g} um die pitch is a "
-                            f"{n_cols} x {n_rows} grid, over {MAX_GRID_POSITIONS:,} die "
-                            "positions; check the pitch unit (um)")
-        spec = WaferSpec(
-            lot=w.lot, wafer_id=w.wafer_id, product=w.product, operator=w.operator,
-            diameter_mm=w.diameter_mm, die_width_um=w.die_width_um,
-            die_height_um=w.die_height_um, edge_exclusion_mm=w.edge_exclusion_mm,
-            flat_angle_deg=w.flat_angle_deg, x_offset_um=w.x_offset_um,
-            y_offset_um=w.y_offset_um, home=None, origin=w.origin,
-            apply_to_prober=w.apply_to_prober,
-        )
-        try:
-            wmap = spec.wafer_map()
-            if not wmap.dies:
-                raise ValueError("no die fits on this wafer")
-        except ValueError as exc:
-            raise self.fail(p, f"bad wafer geometry: {exc}") from None
-        if w.home is not None:
-            home = spec.to_map(w.home[0], w.home[1], wmap)
-            if home not in wmap.die_set:
-                raise self.fail((*p, "home"), f"home die {w.home} is not on the wafer map")
-            spec = WaferSpec(**{**spec.__dict__, "home": home})
-        return spec
-
-    def route(self, r: RouteSchema, wafer: Any) -> Any:
-        from procedures.wafer.recipe import ChuckSpec, ContactSpec, FaultSpec, Recipe, RouteSpec
-
-        p = ("route",)
-        mode = r.mode or ("list" if r.dies is not None else "all")
-        wmap = wafer.wafer_map()
-        dies: list[DieIndex] = []
-        if mode == "list":
-            if not r.dies:
-                raise self.fail((*p, "dies"), "a list route needs dies = [[col, row], ...]")
-            for i, v in enumerate(r.dies):
-                die = (v[0], v[1])
-                if wafer.to_map(*die, wmap) not in wmap.die_set:
-                    raise self.fail((*p, "dies", i), f"die {list(die)} is not on the wafer map "
-                                    f"({len(wmap.dies)} dies, {wmap.n_cols} x {wmap.n_rows} grid)")
-                if die in dies:
-                    raise self.fail((*p, "dies", i), f"die {list(die)} is listed twice")
-                dies.append(die)
-        elif r.dies is not None:
-            raise self.fail((*p, "dies"), f"dies is only used with mode = 'list', not {mode!r}")
-        if mode != "region":
-            for key in ("cols", "rows", "max_radius"):
-                if getattr(r, key) is not None:
-                    raise self.fail((*p, key), "only used with mode = 'region'")
-        spec = RouteSpec(
-            mode=mode, dies=tuple(dies),
-            cols=None if r.cols is None else (r.cols[0], r.cols[1]),
-            rows=None if r.rows is None else (r.rows[0], r.rows[1]),
-            max_radius=r.max_radius, order=r.order, pattern=r.pattern,
-            exclude=tuple((d[0], d[1]) for d in r.exclude),
-        )
-        probe = Recipe("x", "", wafer, spec, [], [], ContactSpec(), ChuckSpec(), FaultSpec(), [])
-        if not probe.plan_route():
-            raise self.fail(p, "the route selects no die")
-        return spec
-
-    def subsites(self, raw: list[SubsiteSchema]) -> list[Any]:
-        from procedures.wafer.recipe import SubsiteSpec
-
-        out = []
-        for i, t in enumerate(raw):
-            label = t.label if t.label is not None else (chr(ord("A") + i) if i < 26 else str(i))
-            out.append(SubsiteSpec(label, t.dx_um, t.dy_um))
-        labels = [s.label for s in out]
-        if len(set(labels)) != len(labels):
-            raise self.fail(("subsites",), "subsite labels must be unique")
-        return out
-
-    def steps(self, raw: list[StepSchema]) -> list[Any]:
-        from procedures.framework.registry import PROCEDURES
-        from procedures.framework.validation import coerce_parameter
-        from procedures.wafer.recipe import _EXECUTOR_PARAMS, StepSpec
-
-        out: list[Any] = []
-        for i, t in enumerate(raw):
-            p = ("steps", i)
-            if t.procedure not in PROCEDURES:
-                raise self.fail((*p, "procedure"), f"unknown procedure {t.procedure!r}; known: "
-                                f"{', '.join(sorted(PROCEDURES))}")
-            name = t.name if t.name is not None else t.procedure
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-                raise self.fail((*p, "name"), "use letters, digits, '-' and '_' only")
-            if name in {s.name for s in out}:
-                raise self.fail((*p, "name"), f"step name {name!r} is used twice (name steps "
-                                "that run the same procedure)")
-            known = PROCEDURES[t.procedure]().parameter_objects()
-            params = {}
-            for key, value in t.params.items():
-                q = (*p, "params", key)
-                if key in _EXECUTOR_PARAMS:
-                    raise self.fail(q, "is set by the wafer run; remove it")
-                if key in ("cells", "array"):
-                    raise self.fail(q, f"give {key} at step level")
-                if key not in known:
-                    raise self.fail(q, f"unknown parameter of {t.procedure}; "
-                                    f"known: {', '.join(sorted(known))}")
-                try:
-                    params[key] = coerce_parameter(key, known[key], value)
-                except ValueError as exc:
-                    raise self.fail(q, str(exc)) from None
-            if t.cells:
-                from procedures.framework.targets import parse_cells
-
-                array = t.array or getattr(known.get("array"), "default", None) or "1T1R"
-                try:
-                    parse_cells(t.cells, array)
-                except ValueError as exc:
-                    raise self.fail((*p, "cells"), str(exc)) from None
-            split = self.split(t, p, known)
-            step = StepSpec(
-                name=name, procedure=t.procedure, params=params, cells=t.cells or None,
-                array=t.array or None, split=split, temperature_c=t.temperature_c,
-                cycle_limits={k: (v[0], v[1]) for k, v in t.cycle_limits.items()},
-            )
-            try:
-                step.runs(i)
-            except ValueError as exc:
-                raise self.fail((*p, "cells"), str(exc)) from None
-            out.append(step)
-        return out
-
-    def split(self, t: StepSchema, p: tuple[Any, ...], known: dict) -> Any:
-        from procedures.framework.targets import parse_cells
-        from procedures.framework.validation import coerce_parameter
-        from procedures.wafer.recipe import _EXECUTOR_PARAMS, SplitSpec
-
-        sp = t.split
-        if sp is None:
-            return None
-        q = (*p, "split")
-        if sp.param not in known or sp.param in ("cells", "array", *_EXECUTOR_PARAMS):
-            raise self.fail((*q, "param"), f"{sp.param!r} is not a parameter that can be split")
-        if sp.param in t.params:
-            raise self.fail((*q, "param"), f"{sp.param} is both split and set in params")
-        values = []
-        for v in sp.values:
-            try:
-                values.append(coerce_parameter(sp.param, known[sp.param], v))
-            except ValueError as exc:
-                raise self.fail((*q, "values"), str(exc)) from None
-        groups = None
-        if sp.cells is not None:
-            if len(sp.cells) != len(values):
-                raise self.fail((*q, "cells"), "one cell selection text per value")
-            groups = tuple(sp.cells)
-        else:
-            try:
-                n = len(parse_cells(t.cells or "0,0", t.array or "1T1R"))
-            except ValueError as exc:
-                raise self.fail((*p, "cells"), str(exc)) from None
-            if n < len(values):
-                raise self.fail((*q, "values"), f"{len(values)} split values but only {n} "
-                                "cell(s) to share out")
-        return SplitSpec(sp.param, tuple(values), groups)
-
-    def contact(self, c: ContactSchema, steps: list[Any]) -> Any:
-        from procedures.framework.targets import parse_cells
-        from procedures.wafer.recipe import ContactSpec, _read_only
-
-        p = ("contact",)
-        spec = ContactSpec(
-            enabled=c.enabled, array=c.array, cells=c.cells, v_read=c.v_read, v_wl=c.v_wl,
-            compliance=c.compliance, i_min_a=c.i_min_a, g_short_s=c.g_short_s,
-            z_step_um=c.z_step_um, max_tries=c.max_tries,
-        )
-        try:
-            refs = set(parse_cells(spec.cells, spec.array))
-        except ValueError as exc:
-            raise self.fail((*p, "cells"), str(exc)) from None
-        if not spec.enabled:
-            return spec
-        for k, step in enumerate(steps):
-            if (step.array or "1T1R") != spec.array or _read_only(step):
-                continue
-            for run in step.runs(k):
-                try:
-                    cells = set(parse_cells(run.cells or "0,0", spec.array))
-                except ValueError:
-                    continue
-                both = sorted(cells & refs)
-                if both:
-                    raise self.fail(("steps", k, "cells"),
-                                    f"cell {both[0]} is a contact reference cell "
-                                    f"(contact.cells = {spec.cells!r}); steps that program cells "
-                                    "must leave them alone")
-        return spec
-
-    def bins(self, raw: list[BinSchema], steps: list[Any]) -> list[Any]:
-        from procedures.wafer.binning import DEFAULT_FAIL, DEFAULT_SPECIAL, BinRule
-
-        names = {s.name for s in steps}
-        out: list[Any] = []
-        for i, t in enumerate(raw):
-            p = ("bins", i)
-            if t.code in {b.code for b in out}:
-                raise self.fail((*p, "code"), f"bin code {t.code} is used twice")
-            if t.special and t.limits:
-                raise self.fail((*p, "limits"), "a special bin has no limits")
-            for key in t.limits:
-                step = re.split(r"[.\[]", key, maxsplit=1)[0]
-                if "." not in key or step not in names:
-                    raise self.fail((*p, "limits", key), "name a summary column "
-                                    "'<step>.<figure>' with a step of this recipe "
-                                    f"({', '.join(sorted(names))})")
-            out.append(BinRule(t.code, t.name if t.name is not None else f"bin {t.code}",
-                               t.passed, t.color,
-                               {k: (v[0], v[1]) for k, v in t.limits.items()}, t.special))
-        specials = {b.special for b in out if b.special}
-        for kind, rule in DEFAULT_SPECIAL.items():
-            if kind not in specials:
-                if rule.code in {b.code for b in out}:
-                    raise self.fail(("bins",), f"code {rule.code} is taken; define the "
-                                    f"{kind!r} bin yourself (special = {kind!r})")
-                out.append(rule)
-        if not any(not b.special and not b.limits for b in out):
-            if DEFAULT_FAIL.code in {b.code for b in out}:
-                raise self.fail(("bins",), "add a catch-all bin (one without limits)")
-            out.append(DEFAULT_FAIL)
-        return out
-
-
-def build_recipe(doc: dict[str, Any], text: str, source: str) -> Any:
-    """The Recipe of a parsed TOML document: schema first, then cross-references."""
-    from instruments.tomlschema import validate_toml
-    from procedures.wafer.recipe import RecipeError
-
-    schema = validate_toml(RecipeSchema, doc, text, source, error=RecipeError)
-    return _Builder(text, source).recipe(schema)
-
-
-__all__ = ["RecipeSchema", "build_recipe"]
+__all__ = ["RecipeSchema"]
