@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments import dosimetry
 from instruments.bench_types import BenchCapabilities, ChuckHeater, Heater
 from instruments.cascade.velox_commands import default_transport
 from instruments.dosimetry import Dosimeter
@@ -96,6 +97,8 @@ class BenchConfig:
             selected by the chip controller's board multiplexer; 0 = a wafer bench (prober).
         board_dies: ``[board] dies``: origin die (col, row) of the chip in each socket, as
             marked on the packages; empty = ask the controller (``BOARD:ID?``).
+        dosimetry: the ``[dosimetry]`` table
+            (:class:`~instruments.bench_schema.DosimetrySchema`), None without one.
         source: the file the config was read from.
     """
 
@@ -123,6 +126,7 @@ class BenchConfig:
     catalog: str = ""
     board_sockets: int = 0
     board_dies: list[tuple[int, int]] = field(default_factory=list)
+    dosimetry: Any = None
     source: Path | None = None
 
     def station_name(self) -> str:
@@ -196,6 +200,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         station=sch.station, operator=sch.operator, catalog=sch.catalog,
         board_sockets=sch.board.sockets if sch.board else 0,
         board_dies=[tuple(d) for d in sch.board.dies] if sch.board else [], source=path,
+        dosimetry=sch.dosimetry,
     )
 
 
@@ -413,6 +418,7 @@ class Bench:
             config.resources = lab.resources()
         bench = cls(config, lab, lock)
         try:
+            bench.dosimeter = dosimetry.from_config(config.dosimetry, lab, bench.clock, data_dir)
             bench._connect()
         except BaseException:  # also a stop signal's KeyboardInterrupt: make safe, give back
             bench.close()

@@ -221,6 +221,95 @@ class BoardSchema(StrictModel):
         return self
 
 
+MAX_DOSE_RATE_GY_S = 1e4
+"""Highest dose rate of a bench file, Gy(Si)/s: Co-60 cells give up to ~100 Gy/s, proton and
+X-ray facilities more; beyond 1e4 Gy/s a flash source upsets everything (not modeled)."""
+
+
+class TypedEntrySchema(StrictModel):
+    """One typed-in dose: ``dose_gy`` at bench time ``time_s``, ``dose_rate_gy_s`` from then on."""
+
+    time_s: float = Field(ge=0, json_schema_extra={"units": "s"}, description="bench time")
+    dose_gy: float = Field(ge=0, json_schema_extra={"units": "Gy"}, description="Gy(Si)")
+    dose_rate_gy_s: float = Field(default=0.0, ge=0, le=MAX_DOSE_RATE_GY_S,
+                                  json_schema_extra={"units": "Gy/s"}, description="Gy(Si)/s")
+
+
+class BeamSegmentSchema(StrictModel):
+    """One beam-on segment of the simulated facility (lab-clock seconds)."""
+
+    start_s: float = Field(ge=0, json_schema_extra={"units": "s"}, description="lab time")
+    stop_s: float = Field(gt=0, json_schema_extra={"units": "s"}, description="lab time")
+    dose_rate_gy_s: float = Field(ge=0, le=MAX_DOSE_RATE_GY_S,
+                                  json_schema_extra={"units": "Gy/s"}, description="Gy(Si)/s")
+
+    @model_validator(mode="after")
+    def _order(self) -> BeamSegmentSchema:
+        if self.stop_s <= self.start_s:
+            raise ValueError(f"stop_s = {self.stop_s:g} must be after start_s = "
+                             f"{self.start_s:g}")
+        return self
+
+
+#: keys of ``[dosimetry]`` that only some kinds use
+_DOSIMETRY_KEYS = {
+    "typed": {"dose_rate_gy_s", "start_s", "entries"},
+    "log": {"path"},
+    "simulated": {"dose_rate_gy_s", "path", "log_period_s", "particle", "fluence_per_gy",
+                  "beam"},
+}
+
+
+class DosimetrySchema(StrictModel):
+    """``[dosimetry]``: where the dose comes from (``docs/dosimetry.md``).
+
+    ``kind = "typed"``: ``dose_rate_gy_s`` from ``start_s`` on, or a list of ``entries``;
+    ``"log"``: the facility's log file ``path``; ``"simulated"``: the twin's beam (constant
+    ``dose_rate_gy_s`` or a ``beam`` schedule; its log written to ``path`` every
+    ``log_period_s``). No instrument driver (an electrometer with an ion chamber) exists yet.
+    """
+
+    kind: Literal["typed", "log", "simulated"]
+    dose_rate_gy_s: float = Field(default=0.0, ge=0, le=MAX_DOSE_RATE_GY_S,
+                                  json_schema_extra={"units": "Gy/s"}, description="Gy(Si)/s")
+    start_s: float = Field(default=0.0, ge=0, json_schema_extra={"units": "s"},
+                           description="bench time the typed rate starts at")
+    entries: list[TypedEntrySchema] = Field(default_factory=list)
+    path: str = Field(default="", max_length=1024, description="dosimetry log file")
+    log_period_s: float = Field(default=10.0, gt=0, le=3600, json_schema_extra={"units": "s"},
+                                description="simulated facility: one log line per period")
+    particle: Literal["gamma", "proton"] = "gamma"
+    fluence_per_gy: float | None = Field(default=None, gt=0, le=1e15,
+                                         json_schema_extra={"units": "1/(cm^2 Gy)"},
+                                         description="particles per cm^2 per Gy(Si)")
+    beam: list[BeamSegmentSchema] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DosimetrySchema:
+        given = set(self.model_fields_set) - {"kind"}
+        extra = sorted(given - _DOSIMETRY_KEYS[self.kind])
+        if extra:
+            raise ValueError(f"{', '.join(extra)} not used by kind = {self.kind!r} (keys: "
+                             f"{', '.join(sorted(_DOSIMETRY_KEYS[self.kind]))})")
+        if self.kind == "log" and not self.path:
+            raise ValueError('kind = "log" needs the path of the facility\'s log file')
+        if self.kind == "typed" and self.entries and "dose_rate_gy_s" in given:
+            raise ValueError("give either dose_rate_gy_s or entries, not both")
+        if self.kind == "simulated" and self.beam and "dose_rate_gy_s" in given:
+            raise ValueError("give either dose_rate_gy_s or a beam schedule, not both")
+        for name, items in (("entries", self.entries), ("beam", self.beam)):
+            for k in range(1, len(items)):
+                a, b = items[k - 1], items[k]
+                t_a = getattr(a, "time_s", None) if name == "entries" else a.stop_s
+                t_b = getattr(b, "time_s", None) if name == "entries" else b.start_s
+                if t_b < t_a:
+                    raise ValueError(f"{name}[{k}] starts before {name}[{k - 1}] ends")
+                if name == "entries" and b.dose_gy < a.dose_gy:
+                    raise ValueError(f"entries[{k}].dose_gy is below entries[{k - 1}]'s (a "
+                                     "dose never decreases)")
+        return self
+
+
 class BenchSchema(StrictModel):
     """A whole bench file. Field order = the order problems are reported in."""
 
@@ -242,6 +331,16 @@ class BenchSchema(StrictModel):
     limits: LimitsSchema
     prober: ProberSchema = Field(default_factory=ProberSchema)
     chip: ChipSchema = Field(default_factory=ChipSchema)
+    dosimetry: DosimetrySchema | None = None
+
+    @field_validator("dosimetry")
+    @classmethod
+    def _simulated_beam_on_twin(cls, value: DosimetrySchema | None, info: object) -> object:
+        if value is not None and value.kind == "simulated" and \
+                getattr(info, "data", {}).get("kind") != "simulated":
+            raise ValueError('kind = "simulated" (the twin\'s beam) needs a simulated bench; a '
+                             'lab bench reads "typed" doses or the facility\'s "log"')
+        return value
 
     @field_validator("instruments")
     @classmethod
@@ -283,6 +382,7 @@ class BenchSchema(StrictModel):
 
 
 __all__ = [
+    "BeamSegmentSchema", "DosimetrySchema", "MAX_DOSE_RATE_GY_S", "TypedEntrySchema",
     "BenchSchema", "BoardSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema",
     "ProberSchema",
     "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "TimingSchema", "WGFMU_MAX_V",

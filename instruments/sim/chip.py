@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
+from instruments.sim.radiation_effects import DoseResponse
 from instruments.sim.rram import (
     DieProcess,
     RRAMParams,
@@ -129,6 +130,11 @@ class Chip:
         self.t_last: float | None = None
         #: True once a bias, read or cycle touched the chip (saved by the wafer)
         self.touched = False
+        self._seed = ss
+        #: radiation response, made on the first dose (None: never irradiated)
+        self._dose: DoseResponse | None = None
+        #: the lab's dose reading (Gy) at the last :meth:`expose_to`
+        self._dose_mark = 0.0
 
     # -- addressing ----------------------------------------------------------------------------
     def index(self, array: str, row: int, col: int, side: str = "BL") -> int:
@@ -370,6 +376,28 @@ class Chip:
                 self.touched = True
         self.t_last = float(t_now_s)
 
+    @property
+    def dose_gy(self) -> float:
+        """Total ionising dose (Gy(Si)) the chip has absorbed (kept with its saved state)."""
+        return 0.0 if self._dose is None else self._dose.dose_gy
+
+    def expose_to(self, lab_dose_gy: float) -> None:
+        """The lab's radiation source has delivered ``lab_dose_gy`` (Gy(Si)) since the lab
+        started: absorb what came since the last call (every chip of the lab is in the beam).
+
+        A lower reading than the last (a new lab, whose dose starts at 0) only resets the mark.
+        Effects: :mod:`instruments.sim.radiation_effects` (none below ``rad_onset_gy``).
+        """
+        lab_dose_gy = float(lab_dose_gy)
+        delta = lab_dose_gy - self._dose_mark
+        self._dose_mark = lab_dose_gy
+        if not delta > 0:
+            return
+        if self._dose is None:
+            self._dose = DoseResponse(self.pop, self._seed)
+        if self._dose.absorb(self._dose.dose_gy + delta):
+            self.touched = True
+
     def conductance(self, array: str) -> np.ndarray:
         """True (noise-free) low-field conductances (S): 1T1R (32, 32), 2T2R (32, 32, 2)."""
         if array == "1T1R":
@@ -384,6 +412,8 @@ class Chip:
         d = self.pop.state_dict()
         d["t_last"] = self.t_last
         d["kind"] = self.kind
+        if self._dose is not None:
+            d["dose_gy"] = self._dose.dose_gy
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
@@ -391,3 +421,8 @@ class Chip:
         self.pop.load_state_dict(d)
         t = d.get("t_last")
         self.t_last = None if t is None else float(t)
+        dose = float(d.get("dose_gy", 0.0))
+        if dose > 0:
+            if self._dose is None:
+                self._dose = DoseResponse(self.pop, self._seed)
+            self._dose.restore(dose)

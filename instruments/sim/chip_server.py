@@ -34,6 +34,8 @@ E_QUEUE_OVERFLOW = (-350, "Queue overflow")
 E_OPEN_CIRCUIT = (201, "No die contacted; PCSA read is open circuit")
 E_OUTPUTS_ON = (202, "Outputs on; switch sockets with every terminal undriven")
 E_NO_BOARD = (203, "No board multiplexer")
+#: a radiation-induced upset of the controller's registers, detected and corrected
+E_UPSET = (301, "Single-event upset in the controller; registers restored")
 
 #: reply of PCSA:READ? when no die is contacted
 OPEN_REPLY = "OPEN"
@@ -106,6 +108,9 @@ class ChipControllerState:
             settle = getattr(self.lab, "settle_dc", None)
             if callable(settle):
                 settle()  # the B1500's DC levels act on the old cell up to a change of selection
+            upsets = getattr(self.lab, "controller_upsets", None)
+            for _ in range(upsets() if callable(upsets) else 0):  # the beam, if any
+                self.push_error(E_UPSET)
             try:
                 return self._dispatch(header, arg.strip())
             except _CommandError as exc:

@@ -29,6 +29,7 @@ from instruments.sim.lab_lock import LabLock
 from instruments.sim.line_server import LineServer
 from instruments.sim.packaged import BOARD_SWITCH_S, BoardState, choose_dies
 from instruments.sim.prober import ProberConfig, ProberModel
+from instruments.sim.radiation import RadiationSource
 from instruments.sim.rram import RRAMParams
 from instruments.sim.timing import BenchTiming
 from instruments.sim.wafer import Wafer
@@ -158,6 +159,14 @@ class SimLab:
         self.dc_hooks: list[Callable[[], None]] = []
         #: operation mode applied to each WGFMU channel's RSU (the WGFMU server sets it)
         self.rsu_modes: dict[int, int] = dict.fromkeys(cfg.wgfmu_wiring, INITIAL_OPERATION_MODE)
+        #: the irradiation facility's beam (None: no radiation), :meth:`attach_radiation`
+        self.radiation: RadiationSource | None = None
+
+    def attach_radiation(self, source: RadiationSource) -> None:
+        """Put the lab in a beam: every chip absorbs the dose the source delivers on the lab
+        clock (:mod:`instruments.sim.radiation`), the periphery sees its upsets."""
+        with self.lock:
+            self.radiation = source
 
     def settle_dc(self) -> None:
         """Apply the DC levels held so far to the cell they reached, before a change of cell,
@@ -194,6 +203,8 @@ class SimLab:
         if seconds > 0:
             with self.lock:  # servers and procedure threads both advance the clock
                 self._clock_s = self.now() + float(seconds)
+                if self.radiation is not None:  # the facility logs on the lab clock
+                    self.radiation.on_clock(self._clock_s)
 
     def charge(self, instrument: str, line: str) -> None:
         """Charge one command line to ``instrument`` (its turnaround, processing, motion)."""
@@ -229,7 +240,18 @@ class SimLab:
             return None
         chip = self.wafer.chip(*die)
         chip.age_to(self.now(), self.prober.temperature_k())
+        if self.radiation is not None:
+            chip.expose_to(self.radiation.dose_at(self.now()))
         return chip
+
+    def _upset(self, bits: str) -> str:
+        """PCSA output bits after the beam's transient upsets (unchanged without a beam)."""
+        return bits if self.radiation is None else self.radiation.flip_pcsa(bits, self.now())
+
+    def controller_upsets(self) -> int:
+        """Upsets of the chip controller's registers since the last command (0 without beam)."""
+        with self.lock:
+            return 0 if self.radiation is None else self.radiation.controller_upsets(self.now())
 
     def bias_selected(
         self,
@@ -268,8 +290,8 @@ class SimLab:
             chip = self.contacted_chip()
             if chip is None:
                 return None
-            return "".join("1" if b else "0" for b in chip.pcsa_read(
-                row, temperature_k=self.prober.temperature_k()))
+            return self._upset("".join("1" if b else "0" for b in chip.pcsa_read(
+                row, temperature_k=self.prober.temperature_k())))
 
     def pcsa_xnor(self, row: int, inputs: str) -> str | None:
         """XNOR of a 2T2R row with ``inputs`` (32 characters 0/1) by the PCSAs; None if open."""
@@ -279,7 +301,7 @@ class SimLab:
                 return None
             x = [ch == "1" for ch in inputs]
             out = chip.pcsa_xnor(row, x, temperature_k=self.prober.temperature_k())
-            return "".join("1" if b else "0" for b in out)
+            return self._upset("".join("1" if b else "0" for b in out))
 
     # -- board (packaged lab) -------------------------------------------------------------------
     def driven_terminals(self) -> list[str]:

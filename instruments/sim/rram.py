@@ -229,6 +229,10 @@ class RRAMPopulation:
         self.damage = np.zeros(n)
         self.cyc_icf = np.ones(n)
         self.cyc_vf = np.ones(n)
+        #: radiation (instruments/sim/radiation_effects.py): retention rate factor (1) and
+        #: SET/RESET threshold shift (V) of the dose absorbed so far
+        self.rad_retention_factor = 1.0
+        self.rad_threshold_shift = 0.0
         # stress before the present step (re-evaluations of one step replace, not add)
         self._s_form_base = np.zeros(n)
         self._s_reset_base = np.zeros(n)
@@ -329,7 +333,7 @@ class RRAMPopulation:
         t = np.maximum(np.broadcast_to(np.asarray(duration_s, dtype=float), (m,)), 1e-15)
         kin = p.kinetics_v_per_decade
         d_temp = float(temperature_k) - T_ROOM_K
-        shift_sw = p.threshold_tc_v_per_k * d_temp
+        shift_sw = p.threshold_tc_v_per_k * d_temp + self.rad_threshold_shift
         changed = np.zeros(m, dtype=bool)
 
         formed = self.formed[idx]
@@ -568,7 +572,7 @@ class RRAMPopulation:
             return False
         p = self.params
         rate = p.retention_attempt_rate * math.exp(-p.retention_ea_ev / (K_B_EV * temperature_k))
-        x = rate * dt_s
+        x = rate * dt_s * self.rad_retention_factor
         f = self.formed
         if x < 1e-9 or not f.any():
             return False
@@ -580,7 +584,7 @@ class RRAMPopulation:
             ln_mid = math.log(p.g_relax_lrs)
             self.g[lrs] = np.exp(ln_mid + (np.log(self.g[lrs]) - ln_mid) * np.exp(-x * k))
         if hrs.any():
-            x_h = p.retention_hrs_attempt_rate * dt_s * math.exp(
+            x_h = p.retention_hrs_attempt_rate * dt_s * self.rad_retention_factor * math.exp(
                 -p.retention_hrs_ea_ev / (K_B_EV * temperature_k))
             k = self.ret_rate[hrs] * (x_h / x)
             ln_mid = math.log(p.g_relax)

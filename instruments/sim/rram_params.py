@@ -229,6 +229,52 @@ class RRAMParams:
     r_short: float = 3e3
     """Ohm. BL-to-SL resistance of a shorted die. [E]"""
 
+    # -- radiation: total ionising dose and periphery upsets (instruments/sim/radiation*.py) ------
+    rad_onset_gy: float = 1e4
+    """Gy(Si). Below this total dose the cells are unchanged (exactly: no state, threshold or
+    distribution moves). [F] TiN/HfO2/TiN unchanged to very high total dose (physics.md);
+    HfOx switching unchanged up to ~5.2 Mrad (Fang et al., APL 104, 183507, 2014); [E] onset."""
+    rad_filament_gy: float = 5e4
+    """Gy(Si). Dose scale of the filament weakening: the damage measure is
+    phi = ((D - rad_onset_gy) / rad_filament_gy)^rad_phi_exponent. [F] ~5 Mrad(Si) gamma
+    (Fang et al. 2014: filament stability weakened, states easier to flip); [E] shape."""
+    rad_phi_exponent: float = 2.0
+    """1. Exponent of the damage measure phi (a gradual onset above ``rad_onset_gy``). [E]"""
+    rad_sensitivity_sigma_ln: float = 0.5
+    """1 (ln). Device-to-device spread of the radiation sensitivity (lognormal, median 1). [E]"""
+    rad_lrs_relax: float = 0.1
+    """1/phi. Dose relaxation of an LRS state: ln G moves toward ``g_relax_lrs`` by the factor
+    exp(-rad_lrs_relax * sensitivity * d(phi)) (Hf-O bond breaking weakens the filament). [E]"""
+    rad_hrs_relax: float = 0.2
+    """1/phi. Dose relaxation of an HRS state toward ``g_relax`` (radiation-induced vacancies
+    and trapped holes in the gap: HRS resistance drifts down). [F concept] HRS drifting to lower
+    resistance under irradiation (Taggart et al., IEEE TNS, PMC ReRAM); [E] magnitude."""
+    rad_retention_gain: float = 3.0
+    """1/phi. The retention relaxation rate is multiplied by 1 + rad_retention_gain * phi. [E]"""
+    rad_hrs_shift_ln: float = -0.5
+    """1 (ln R). Shift of the HRS median reached by RESET at saturation of the damage
+    (s = phi / (1 + phi) -> 1): exp(rad_hrs_shift_ln * s * sensitivity). [E]"""
+    rad_lrs_shift_ln: float = -0.1
+    """1 (ln G). Shift of the LRS conductance reached by SET/forming at saturation. [E]"""
+    rad_form_shift_v: float = -0.15
+    """V. Shift of the forming voltage at saturation (vacancies created by the dose ease forming).
+    [F concept] gamma dose changes the operation voltages of TiN/HfOx/Pt cells (IEEE 2015
+    conference, "gamma-ray irradiation effects on TiN/HfOx/Pt RRAM"); [E] sign and size."""
+    rad_threshold_shift_v: float = -0.05
+    """V. Shift of the SET/RESET thresholds at saturation (states flip under less stress). [F
+    concept] Fang et al. 2014 (more vulnerable to flipping under electrical stress); [E] size."""
+    seu_pcsa_sigma_cm2: float = 1e-14
+    """cm^2. Upset cross-section of one PCSA output latch per proton (transient upset of a
+    read bit). [E] order of 130 nm latch proton SEU cross-sections."""
+    seu_pcsa_window_s: float = 1e-3
+    """s. Time a PCSA result is exposed between sensing and read-out (per read). [E]"""
+    seu_controller_sigma_cm2: float = 3e-13
+    """cm^2. Upset cross-section of the chip controller's registers per proton (an upset is
+    detected, corrected and reported as an error). [E]"""
+    seu_photon_relative: float = 1e-7
+    """1. Upset cross-sections for photons (gamma, X-ray) relative to protons: photons deposit
+    through secondary electrons far below a latch's critical charge. [E]"""
+
     def to_dict(self) -> dict[str, float]:
         """Parameters as a plain dict (for saved metadata)."""
         return asdict(self)
