@@ -9,9 +9,9 @@ tagged [F]/[E] there; ``docs/dosimetry.md`` "Radiation-effects model"):
   = 5e4 Gy = 5 Mrad(Si) gamma, where filament stability weakens) grows, and with it
   - states relax: ln G of an LRS cell moves toward ``g_relax_lrs``, of an HRS cell toward
     ``g_relax``, by ``exp(-k * sensitivity * d(phi))`` per dose increment (the window closes);
-  - retention is faster by ``1 + rad_retention_gain * phi``;
-  - with the saturating ``s = phi / (1 + phi)``: the HRS median after RESET, the LRS level after
-    SET, the forming voltage and the SET/RESET thresholds shift (``rad_*_shift_*``).
+  - with the saturating ``s = phi / (1 + phi)``: retention is faster by ``1 +
+    rad_retention_gain * s``, the HRS median after RESET, the LRS level after SET, the forming
+    voltage and the SET/RESET thresholds shift (``rad_*_shift_*``).
 * Each device has a lognormal sensitivity (median 1, ``rad_sensitivity_sigma_ln``) drawn from
   its own random stream, so the device physics' other draws are the same with or without dose.
 
@@ -122,7 +122,7 @@ class DoseResponse:
         pop.lrs_d2d[:] = self._base["lrs_d2d"] * np.exp(p.rad_lrs_shift_ln * s * sens)
         pop.hrs_d2d[:] = self._base["hrs_d2d"] * np.exp(p.rad_hrs_shift_ln * s * sens)
         pop.v_form[:] = self._base["v_form"] + p.rad_form_shift_v * s * sens
-        pop.rad_retention_factor = 1.0 + p.rad_retention_gain * phi
+        pop.rad_retention_factor = 1.0 + p.rad_retention_gain * s
         pop.rad_threshold_shift = p.rad_threshold_shift_v * s
 
 
