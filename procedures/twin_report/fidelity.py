@@ -74,7 +74,8 @@ def in_range(x: float, lo: float, hi: float, slack: float = 0.0) -> str:
 
 @dataclass
 class Context:
-    """What a measurement needs: the open bench, data root, catalog, size, figure folder."""
+    """What a measurement needs: the open bench, data root, catalog, size, figure folder (and
+    the wafer seed and model parameters, for a measurement that opens a bench of its own)."""
 
     bench: BenchInterface
     root: Path
@@ -83,6 +84,8 @@ class Context:
     figures: Path | None
     die: str = "9,9"
     results: dict[str, Any] = field(default_factory=dict)
+    seed: int = 1
+    params: Any = None
 
     def n(self, full: int, quick: int) -> int:
         """Cell or repeat count for the report size."""
@@ -109,9 +112,11 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
     from instruments.bench import Bench
     from procedures.framework.catalog import Catalog
     from procedures.twin_report import measurements as twin_measurements
+    from procedures.twin_report import radiation as twin_radiation
     from procedures.twin_report import reliability as twin_reliability
 
-    measurements = twin_measurements.MEASUREMENTS + twin_reliability.MEASUREMENTS
+    measurements = (twin_measurements.MEASUREMENTS + twin_reliability.MEASUREMENTS
+                    + twin_radiation.MEASUREMENTS)
 
     tmp = None
     if data_root is None:
@@ -125,7 +130,8 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
         overrides = {"params": params} if params is not None else None
         with Bench.open("simulated", data_dir=data_root, fresh=True, seed=seed,
                         lab_overrides=overrides) as bench:
-            ctx = Context(bench, data_root, Catalog(data_root), quick, figures)
+            ctx = Context(bench, data_root, Catalog(data_root), quick, figures, seed=seed,
+                          params=params)
             for name, measure in measurements:
                 if only and name not in only:
                     continue

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import Results
 
-from procedures.twin_report.fidelity import NOT_MODELLED, Context, Row, in_range, judge
+from procedures.twin_report.fidelity import Context, Row, in_range, judge
 from procedures.twin_report.measurements import _cell_io, _run
 
 K_B_EV = 8.617333262e-5
@@ -222,7 +222,7 @@ def noise_and_temperature(ctx: Context) -> list[Row]:
     return rows
 
 
-# -- 2T2R, PCSA, geometry, radiation -------------------------------------------------------------
+# -- 2T2R, PCSA, geometry (radiation: radiation.py) -----------------------------------------------
 def two_t_two_r(ctx: Context) -> list[Row]:
     from procedures.experiments.ber_2t2r import BER2T2RProcedure
 
@@ -262,7 +262,7 @@ def two_t_two_r(ctx: Context) -> list[Row]:
     return rows
 
 
-def geometry_and_radiation(ctx: Context) -> list[Row]:
+def geometry(ctx: Context) -> list[Row]:
     from instruments.chip.controller import ChipControllerError
 
     chip = ctx.bench.chip
@@ -280,8 +280,6 @@ def geometry_and_radiation(ctx: Context) -> list[Row]:
             "[F]", f"1T1R {sizes['1T1R']}, 2T2R {sizes['2T2R']}; no 16 kb array",
             judge(sizes["1T1R"] == "32 x 32 cells" and sizes["2T2R"] == "32 x 32 pairs"),
             "chip controller CELL:SEL range"),
-        Row("Radiation", "TiN/HfO2/TiN unchanged to very high total dose; filament stability "
-            "weakens at ~5 Mrad gamma [F]", "no dose model in the twin", NOT_MODELLED, ""),
     ]
 
 
@@ -290,7 +288,7 @@ MEASUREMENTS = [
     ("endurance", endurance),
     ("noise and temperature", noise_and_temperature),
     ("2T2R and PCSA", two_t_two_r),
-    ("geometry and radiation", geometry_and_radiation),
+    ("geometry", geometry),
 ]
 
 __all__ = ["MEASUREMENTS", "in_range"]
