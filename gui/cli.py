@@ -51,6 +51,9 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
                    help="also take the modeled bench time in wall-clock (realistic demos)")
     p.add_argument("--bench-file", type=Path, default=None, metavar="TOML",
                    help="also write a bench file for this lab (use it with --bench TOML)")
+    p.add_argument("--packaged", type=int, default=0, metavar="N",
+                   help="packaged lab: N chips on a socket board (the first N good dies of the "
+                        "wafer), no prober")
     p.add_argument("--latency-ms", type=float, default=0.0,
                    help="delay (ms) before each command, to feel a real bench (default 0)")
     p.set_defaults(func=_cmd_sim_lab)
@@ -73,7 +76,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
             cfg = LabConfig(
                 seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
                 host=args.host, time_scale=args.time_scale, latency_ms=args.latency_ms,
-                pace=args.pace,
+                pace=args.pace, sockets=max(0, args.packaged),
             )
             lab = SimLab(cfg).start()
         except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere

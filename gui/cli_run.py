@@ -92,6 +92,9 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bench", default="simulated", help="bench name or TOML file")
     p.add_argument("--die", default=None, help="die as COL,ROW (default: the die under the chuck)")
     p.add_argument("--subsite", type=int, default=None, help="subsite index")
+    p.add_argument("--chip", type=int, default=None, metavar="K",
+                   help="packaged bench (no prober): the socket of the chip to measure "
+                        "(default: the chip selected now)")
     p.add_argument("--array", default=None, choices=["1T1R", "2T2R"], help="array")
     p.add_argument("--cell", "--cells", dest="cells", default=None,
                    help="cell(s): ROW,COL or 'r0-r1,c0-c1' or 'all'")
@@ -129,6 +132,8 @@ def build_procedure(args: argparse.Namespace) -> BenchProcedure:
         settings["die"] = args.die
     if args.subsite is not None:
         settings["subsite"] = str(args.subsite)
+    if getattr(args, "chip", None) is not None:
+        settings["chip"] = str(args.chip)
     if args.array is not None:
         settings["array"] = args.array
     if args.cells is not None:

@@ -64,6 +64,9 @@ def _checked_wafer(args: argparse.Namespace) -> int:
     try:
         recipe = load_recipe(args.recipe)
         config = load_bench_config(args.bench)
+        if config.packaged:  # before the bench is opened
+            raise ValueError(f"bench {config.name} has no prober (packaged chips on a board): "
+                             "a wafer run needs one; run procedures with --chip K instead")
         recipe.validate(config.limits)  # before the bench is opened: nothing can be applied
         dies = parse_dies(args.dies) if args.dies else None
         if dies is not None:

@@ -30,9 +30,12 @@ def sim_lab_bench_text(
     wgfmu_wiring: dict[int, str],
     name: str = "sim-lab",
     limits_from: str | Path = "simulated",
+    sockets: int = 0,
 ) -> str:
-    """TOML text of a lab bench pointing at ``resources`` (``SimLab.resources()``)."""
+    """TOML text of a lab bench pointing at ``resources`` (``SimLab.resources()``); a packaged
+    lab (``sockets`` > 0) gets ``prober = "none"`` and its ``[board]``."""
     limits = load_bench_config(limits_from).limits
+    board = ['prober = "none"  # packaged chips on a board'] if sockets else []
     lines = [
         "# Written by `memprobe sim-lab --bench-file`: a standalone simulated lab as a lab bench.",
         f"name = {json.dumps(name)}",
@@ -43,7 +46,9 @@ def sim_lab_bench_text(
         *(f"{k} = {json.dumps(v)}" for k, v in resources.items() if k in INSTRUMENT_NAMES),
         f"wgfmu_library = {json.dumps(SIM_LAB_WGFMU_LIBRARY)}",
         'visa_library = "@py"  # the lab serves raw sockets: pyvisa-py',
+        *board,
         "",
+        *(["[board]", f"sockets = {int(sockets)}", ""] if sockets else []),
         "[wiring]",
         "smu = " + _toml_table(smu_wiring),
         "wgfmu = " + _toml_table(wgfmu_wiring),
@@ -63,7 +68,8 @@ def write_sim_lab_bench(path: Path, lab: Any, name: str = "sim-lab") -> Path:
     """Write the bench file of the started ``lab`` (atomically) and return its path."""
     path = Path(path)
     text = sim_lab_bench_text(lab.resources(), dict(lab.config.smu_wiring),
-                              dict(lab.config.wgfmu_wiring), name=name)
+                              dict(lab.config.wgfmu_wiring), name=name,
+                              sockets=lab.board.sockets if lab.board is not None else 0)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

@@ -74,6 +74,8 @@ HEATER_POLL_S = 5.0
 """s between heater status polls while waiting for the chuck temperature."""
 TEMPERATURE_TOLERANCE_C = 2.0
 """C. The chuck counts as at temperature when the prober reports ready and within this."""
+AMBIENT_C = 25.0
+"""C. Room temperature: the only bake of a bench without a heater (a packaged board in air)."""
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -219,11 +221,29 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
         self._reach_temperature(self.leg_temperatures()[0])
         if self.should_stop():
             return
-        self.bench.prober.contact()
+        self._contact()
+
+    def _contact(self) -> None:
+        if self.bench.prober is not None:  # packaged chips are bonded: nothing to contact
+            self.bench.prober.contact()
+
+    def _temperature(self) -> float:
+        """The device temperature (C) for the rows; NaN on a bench without a heater."""
+        heater = getattr(self.bench, "heater", None)
+        return float(heater.temperature()) if heater is not None else float("nan")
 
     def _reach_temperature(self, set_point: float) -> None:
-        """Separate, set the heater and wait until ready (abort honoured while waiting)."""
+        """Separate, set the heater and wait until ready (abort honoured while waiting).
+
+        A bench without a heater (a packaged board in the lab air) runs only at room
+        temperature (:data:`AMBIENT_C` within :data:`TEMPERATURE_TOLERANCE_C`)."""
         prober = self.bench.prober
+        if prober is None or getattr(self.bench, "heater", 0) is None:
+            if abs(set_point - AMBIENT_C) > TEMPERATURE_TOLERANCE_C:
+                raise ValueError(f"temperature {set_point:g} C needs a heater; this bench has "
+                                 f"none: bake at room temperature ({AMBIENT_C:g} C) or use a "
+                                 "bench with a hot chuck")
+            return
         prober.separate()
         prober.set_heater_temp(set_point)
         t_end = bench_clock(self.bench) + self.heater_timeout_s
@@ -249,7 +269,7 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
                 self._reach_temperature(set_point)
                 if self.should_stop():
                     return
-                self.bench.prober.contact()
+                self._contact()
             if not self._leg(set_point, k, len(legs)):
                 return
         if len(self.legs) > 1:
@@ -277,7 +297,7 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
                 io.select(self.array, row, col)
                 r = io.read(self.v_read, self.v_wl_read)
                 t = bench_clock(self.bench) - t0
-                temp = float(self.bench.prober.heater().temperature)
+                temp = self._temperature()
                 g = r.conductance
                 if point == 0:
                     self.g_start[(row, col)] = g

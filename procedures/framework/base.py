@@ -2,7 +2,7 @@
 
 A MemProbe procedure is a pymeasure :class:`~pymeasure.experiment.Procedure` with
 
-* the shared target parameters (die, subsite, array, cells, lot/wafer/operator),
+* the shared target parameters (die, subsite, chip, array, cells, lot/wafer/operator),
 * ``NAME`` (its command-line name) and ``DATA_COLUMNS`` with units,
 * :meth:`validate` that checks every parameter against the bench's safety limits *before*
   anything is applied (the runner calls it; it raises ``ValueError``/``LimitError``),
@@ -39,6 +39,9 @@ class BenchProcedure(Procedure):
                     description="die to measure as 'col,row'; empty = the die under the chuck")
     subsite = IntegerParameter("Subsite", default=0, minimum=0, maximum=99,
                                description="subsite index within the die")
+    chip = IntegerParameter("Chip (board socket)", default=-1, minimum=-1, maximum=63,
+                            description="packaged bench: the socket of the chip to measure; "
+                                        "-1 = the chip selected now (no prober: no die)")
     array = ListParameter("Array", choices=list(ARRAY_SHAPES), default="1T1R",
                           description="array of the test chip")
     cells = Parameter("Cells", default="0,0",
@@ -62,6 +65,11 @@ class BenchProcedure(Procedure):
     def target_die(self) -> tuple[int, int] | None:
         """The die parameter as (col, row), None for the die under the chuck."""
         return parse_die(self.die)
+
+    def target_chip(self) -> int | None:
+        """Packaged bench: the socket to select (``chip``), None for the one selected now."""
+        chip = int(self.chip)
+        return None if chip < 0 else chip
 
     # -- validation -----------------------------------------------------------------------------
     def validate(self, limits: SafetyLimits) -> None:

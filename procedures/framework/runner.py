@@ -9,7 +9,8 @@ change where a run's data go.
 Sequence of a run:
 1. validate parameters against the bench limits (``BenchProcedure.validate``);
 2. step the prober to the die/subsite if asked (the chuck is separated before any XY move),
-   read back the position the prober reports, move to contact;
+   read back the position the prober reports, move to contact; on a packaged bench (no
+   prober) select the chip's socket on the board instead (outputs off first);
 3. create the results file under ``<root>/<lot>/<wafer>/<die>/<subsite>/`` and a ``running``
    catalog entry;
 4. run the procedure (startup/execute/shutdown; shutdown turns outputs off);
@@ -34,6 +35,7 @@ from pymeasure.experiment import Procedure, Results, Worker
 
 from instruments.bench_types import BenchInterface
 from procedures.framework.base import BenchProcedure
+from procedures.framework.board import check_chip_target, select_target_chip
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog, resolve_operator
 from procedures.framework.validation import check_target, safe_component, validate_procedure
@@ -156,6 +158,20 @@ def position_prober(
     return reported
 
 
+def device_temperature(bench: BenchInterface) -> float | None:
+    """Temperature of the device (degC) from the bench's heater (the prober's hot chuck), None
+    without one or when it cannot be read (logged)."""
+    heater = getattr(bench, "heater", None)
+    try:
+        if heater is not None:
+            return float(heater.temperature())
+        if getattr(bench, "prober", None) is not None:
+            return float(bench.prober.heater().temperature)
+    except Exception as exc:
+        log.warning("device temperature unknown: %s", exc)
+    return None
+
+
 class RunHandle:
     """One prepared run; :meth:`start` runs it in a worker thread, :meth:`wait` for the end."""
 
@@ -228,7 +244,12 @@ class RunHandle:
             proc.bench = self.bench
             proc.io = CellIO(self.bench)
             proc.data_root = self.data_root
-            if self.move_prober:
+            if self.bench.prober is None:  # packaged chips: select the chip on the board
+                self._status("selecting the chip")
+                board_socket, die = select_target_chip(
+                    self.bench, proc.target_chip() if self.move_prober else None)
+                proc.chip = board_socket  # the run records the socket it measured
+            elif self.move_prober:
                 self._status("positioning the prober")
                 die = position_prober(self.bench, proc.target_die(), int(proc.subsite))
             else:
@@ -237,11 +258,7 @@ class RunHandle:
                 die = (pos.col, pos.row)
             if self._stop.is_set():
                 raise _Aborted()
-            temperature = None
-            try:
-                temperature = float(self.bench.prober.heater().temperature)
-            except Exception as exc:
-                log.warning("chuck temperature unknown: %s", exc)
+            temperature = device_temperature(self.bench)
             config = self.bench.config
             proc.operator = resolve_operator(proc.operator, getattr(config, "operator", ""))
             station = config.station_name() if hasattr(config, "station_name") else ""
@@ -378,16 +395,22 @@ def prepare_run(
 
     Raises ValueError/LimitError naming the parameter before anything is applied; with
     ``move_prober`` the die and subsite are checked against the prober's map (queries only).
+    On a packaged bench (no prober) the target is a chip (``chip``: a socket of the board,
+    selected with every output off; the die recorded is the chip's origin die) and
+    ``move_prober`` False keeps the chip selected now.
     """
     snapshot = copy.deepcopy(procedure)
     snapshot.data_root = data_root  # validate may resolve catalog references (run ids)
     validate_procedure(snapshot, bench.limits)
-    if move_prober:
+    chip = snapshot.target_chip()
+    if bench.prober is None or chip is not None:  # a packaged bench, or a chip on a wafer bench
+        check_chip_target(bench, snapshot.target_die(), int(snapshot.subsite), chip)
+    elif move_prober:
         check_target(bench, snapshot.target_die(), int(snapshot.subsite))
     return RunHandle(snapshot, bench, data_root, catalog, callbacks, move_prober, safe_end)
 
 
 __all__ = [
     "RunCallbacks", "RunHandle", "RunOutcome", "prepare_run", "results_path", "create_results",
-    "position_prober", "die_folder",
+    "position_prober", "die_folder", "device_temperature",
 ]

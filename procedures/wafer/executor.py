@@ -54,6 +54,7 @@ from typing import Any
 
 from instruments.bench_types import BenchInterface
 from instruments.wafermap import DieIndex
+from procedures.framework.board import wafer_only
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
 from procedures.framework.validation import safe_component
@@ -136,7 +137,9 @@ class WaferRun(DieSteps):
         out_dir: Path | None = None,
     ) -> WaferRun:
         """A new wafer run: validates the recipe against the bench limits, plans the route
-        (``dies``: only these, recipe indices), makes the output folder and its cursor."""
+        (``dies``: only these, recipe indices), makes the output folder and its cursor.
+        ValueError on a bench without a prober (packaged chips)."""
+        wafer_only(bench, "a wafer run")
         recipe.validate(bench.limits)
         route = recipe.plan_route(dies)
         if out_dir is None:
@@ -175,6 +178,7 @@ class WaferRun(DieSteps):
         Raises WaferRunError if the recipe changed since the run was created (its saved copy is
         ``out_dir/recipe.toml``).
         """
+        wafer_only(bench, "a wafer run")
         cursor = load_cursor(out_dir)
         if cursor.recipe_sha256 != recipe.sha256:
             raise WaferRunError(
