@@ -26,11 +26,14 @@ from procedures.framework.shutdown import ShutdownSignals
 log = logging.getLogger(__name__)
 
 DEMO_DIE = (8, 9)
+DEMO_CHIP = 2
+"""Packaged bench: the socket of the screenshot session's chip."""
 DEMO_CELL = "5,5"
 
 
-def demo_runs() -> list:
-    """The screenshot session's procedures: map, forming, I-V cycling on one cell."""
+def demo_runs(packaged: bool = False) -> list:
+    """The screenshot session's procedures: map, forming, I-V cycling on one cell (of
+    :data:`DEMO_DIE`, or of chip :data:`DEMO_CHIP` on a packaged bench)."""
     cmap = PROCEDURES["conductance-map"]()
     cmap.cells = "all"
     form = PROCEDURES["forming"]()
@@ -41,7 +44,10 @@ def demo_runs() -> list:
     iv.cycles = 5
     runs = [cmap, form, iv]
     for p in runs:
-        p.die = f"{DEMO_DIE[0]},{DEMO_DIE[1]}"
+        if packaged:
+            p.chip = DEMO_CHIP
+        else:
+            p.die = f"{DEMO_DIE[0]},{DEMO_DIE[1]}"
     return runs
 
 
@@ -52,12 +58,15 @@ class ScreenshotSession:
         self.window = window
         self.path = path
         self.exit_code = 0
-        self.pending = demo_runs()
+        self.pending = demo_runs(packaged=window.board is not None)
         window.controller.runFinished.connect(self._on_finished)
 
     def start(self) -> None:
-        """Step to the demo die, then queue the runs."""
-        if not self.window.step_to_die(*DEMO_DIE):
+        """Step to the demo die (select the demo chip on a packaged bench), queue the runs."""
+        w = self.window
+        moved = (w.board.select_chip(DEMO_CHIP) if w.board is not None
+                 else w.step_to_die(*DEMO_DIE))
+        if not moved:
             self.exit_code = 1
         for proc in self.pending:
             self.window.controller.enqueue(proc)

@@ -1,4 +1,4 @@
-"""Bench status panel: each instrument's connection, the chuck state, and the Stop button."""
+"""Bench status panel: each instrument's connection, the chuck (or board) state, and Stop."""
 
 from __future__ import annotations
 
@@ -39,16 +39,18 @@ class BenchPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
 
-        chuck = QGroupBox("Chuck")
+        packaged = bench.prober is None  # a board of packaged chips instead of a chuck
+        chuck = QGroupBox("Board" if packaged else "Chuck")
         form = QFormLayout(chuck)
         self.height_label = QLabel("-")
         self.position_label = QLabel("-")
         self.die_label = QLabel("-")
         self.temperature_label = QLabel("-")
-        form.addRow("Height", self.height_label)
-        form.addRow("Position", self.position_label)
-        form.addRow("Die", self.die_label)
-        form.addRow("Temperature", self.temperature_label)
+        names = (("Socket", "Routed", "Sockets", "Temperature") if packaged else
+                 ("Height", "Position", "Die", "Temperature"))
+        for name, label in zip(names, (self.height_label, self.position_label, self.die_label,
+                                       self.temperature_label), strict=True):
+            form.addRow(name, label)
         layout.addWidget(chuck)
 
         self.stop_button = QPushButton("STOP  (Ctrl+.)")
@@ -75,6 +77,13 @@ class BenchPanel(QWidget):
             for j, text in enumerate((inst.name, inst.resource, state)):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+        b = getattr(status, "board", None)
+        if b is not None:
+            self.height_label.setText(f"{b.selected}")
+            self.position_label.setText(f"{b.array}, cell {b.cell[0]},{b.cell[1]}")
+            self.die_label.setText(f"{b.sockets}")
+            self.temperature_label.setText("no heater")
+            return status
         c = status.chuck
         if c is None:
             for label in (self.height_label, self.position_label, self.die_label,

@@ -33,6 +33,7 @@ from PyQt6.QtWidgets import (
 
 from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
+from gui.board_panel import BoardPanel
 from gui.campaign_panel import attach_campaign_panel
 from gui.history_view import HistoryView
 from gui.log_pane import LogPane
@@ -142,6 +143,8 @@ class MainWindow(QMainWindow):
         """The bench, wafer-map, procedure, wafer-run, manual, results, log and history docks."""
         bench = self.bench
         self.bench_panel = BenchPanel(bench)
+        #: the board of a packaged bench (None with a prober)
+        self.board = BoardPanel(self) if bench.prober is None else None
         wafer_box = self._build_wafer_box()
         self.procedure_panel = ProcedurePanel(self.controller)
         self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
@@ -161,7 +164,13 @@ class MainWindow(QMainWindow):
         self.history = HistoryView(self.catalog, self.array_map)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Wafer map", wafer_box, Qt.DockWidgetArea.LeftDockWidgetArea)
+        if self.board is not None:  # packaged chips: the board view instead of the wafer map
+            self._dock("Board", self._board_box(), Qt.DockWidgetArea.LeftDockWidgetArea)
+            self._unused_wafer_box = wafer_box  # not shown; the wafer panel keeps its map
+            self.wafer_panel.setEnabled(False)  # wafer runs need a prober
+            self.wafer_panel.setToolTip("This bench has no prober: wafer runs are not possible")
+        else:
+            self._dock("Wafer map", wafer_box, Qt.DockWidgetArea.LeftDockWidgetArea)
         proc_dock = self._dock("Procedure", self.procedure_panel,
                                Qt.DockWidgetArea.RightDockWidgetArea)
         wafer_dock = self._dock("Wafer run", self.wafer_panel,
@@ -187,8 +196,9 @@ class MainWindow(QMainWindow):
         """The wafer map under its figure chooser (geometry read off the GUI thread)."""
         self.wafer_map = WaferMapWidget()  # the prober's geometry replaces it when read
         bench = self.bench
-        self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
-                       name="wafer map set-up", owner=True)  # no run exists yet
+        if bench.prober is not None:
+            self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
+                           name="wafer map set-up", owner=True)  # no run exists yet
         self.wafer_figure = QComboBox()
         self.wafer_figure.setObjectName("wafer-figure")
         self.wafer_figure.addItems(list(WAFER_FIGURES))
@@ -200,6 +210,16 @@ class MainWindow(QMainWindow):
         wafer_layout.addWidget(self.wafer_figure)
         wafer_layout.addWidget(self.wafer_map, 1)
         return wafer_box
+
+    def _board_box(self) -> QWidget:
+        """The board view under the same figure chooser as the wafer map."""
+        assert self.board is not None
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.wafer_figure)
+        layout.addWidget(self.board.view, 1)
+        return box
 
     def _build_actions(self) -> None:
         """Stop and Queue (toolbar and shortcuts), the busy label and the menus."""
@@ -277,6 +297,8 @@ class MainWindow(QMainWindow):
         shown = self.bench_panel.show_status(status)
         if shown is not None and shown.chuck is not None and shown.chuck.die is not None:
             self.wafer_map.set_current_die(*shown.chuck.die)
+        if shown is not None and self.board is not None:
+            self.board.show_status(shown)
         self.statusShown.emit(status)
 
     def stop_all(self) -> None:
@@ -312,6 +334,10 @@ class MainWindow(QMainWindow):
     def step_to_die(self, col: int, row: int) -> bool:
         """Ask the worker to step the prober to die (col, row) if safe: idle bench, separate
         first. True when the step was sent; ``stepped`` follows when the prober reports it."""
+        if self.bench.prober is None:
+            self.message(f"Not stepping to die {col},{row}: this bench has no prober "
+                         "(packaged chips: select a chip on the board)", error=True)
+            return False
         if self.busy:
             self.message(f"Not stepping to die {col},{row}: a run is in progress "
                          "(stop it first)", error=True)
@@ -351,9 +377,12 @@ class MainWindow(QMainWindow):
         """Show the history of ``cells`` (array map indices) of the die in the procedure form."""
         die, array, _ = self._manual_target()
         try:
-            self.history.set_die(parse_die(die), array)
+            target = parse_die(die)
         except ValueError:
             return
+        if target is None and self.board is not None:  # the routed chip's identity
+            target = self.board.routed_die()
+        self.history.set_die(target, array)
         if array == "2T2R":
             cells = sorted({(r, c // 2) for r, c in cells})
         self.history.show_cells(cells)
@@ -419,6 +448,9 @@ class MainWindow(QMainWindow):
         label = self.wafer_figure.currentText()
         key, units = WAFER_FIGURES[label]
         values: dict[tuple[int, int], list[float]] = {}
+        if self.board is not None:
+            self.board.show_values(self.catalog.runs(status="finished"), key, label, units)
+            return
         for r in self.catalog.runs(status="finished"):
             v = r.summary.get(key)
             if r.die is not None and isinstance(v, int | float):

@@ -49,7 +49,7 @@ from procedures.framework.registry import PROCEDURES
 
 log = logging.getLogger(__name__)
 
-TARGET_KEYS = ("die", "subsite", "array", "cells")
+TARGET_KEYS = ("die", "subsite", "chip", "array", "cells")
 IDENTITY_KEYS = ("lot", "wafer_id", "operator")
 DEFAULT_PROCEDURE = "conductance-map"
 PROGRAM_KEYS = tuple(k for k, v in vars(DCProgramParameters).items() if isinstance(v, Parameter))
@@ -260,7 +260,21 @@ class ProcedurePanel(QWidget):
             if signal is not None:
                 signal.connect(lambda _v: self._apply_conditions())
         self._apply_conditions()
+        self._bench_targets()
         self.procedureChanged.emit(name)
+
+
+    def _bench_targets(self) -> None:
+        """Only the targets the bench has: a die and subsite under a prober, a chip (board
+        socket) on a packaged bench; the hidden ones are reset to "none"."""
+        bench = getattr(self.controller, "bench", None)
+        packaged = bench is not None and getattr(bench, "prober", 0) is None
+        hidden = {"die": "", "subsite": 0} if packaged else {"chip": -1}
+        for key, value in hidden.items():
+            if key in self.editors:
+                self.editors[key].set_value(value)
+                self.editors[key].widget.setVisible(False)
+                self.labels[key].setVisible(False)
 
     def _apply_conditions(self) -> None:
         """Show each conditional parameter only when its condition holds."""

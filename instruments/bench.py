@@ -264,11 +264,30 @@ class ChuckState:
 
 
 @dataclass(frozen=True)
+class BoardStatus:
+    """What the chip controller reports about the test board of a packaged bench.
+
+    Attributes:
+        sockets: chip sockets on the board.
+        selected: the socket routed to the instruments (0-based).
+        array: the array routed on the selected chip (``1T1R``/``2T2R``).
+        cell: (row, col) of the selected cell (for 2T2R col is the pair).
+    """
+
+    sockets: int
+    selected: int
+    array: str
+    cell: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class BenchStatus:
-    """A snapshot of the bench."""
+    """A snapshot of the bench (``chuck`` None without a prober, ``board`` None without a
+    board)."""
 
     instruments: list[InstrumentStatus]
     chuck: ChuckState | None
+    board: BoardStatus | None = None
 
 
 _HEIGHT_NAMES = {"C": "contact", "O": "overtravel", "A": "align", "S": "separation"}
@@ -513,7 +532,7 @@ class Bench:
                 items.append(InstrumentStatus(name, resource, "", False, str(exc)))
         chuck = None
         if self.prober is None:
-            return BenchStatus(items, None)
+            return BenchStatus(items, None, self._board_status())
         try:
             st = self.prober.chuck_status()
             x, y, _z = self.prober.chuck_position("home")
@@ -526,6 +545,16 @@ class Bench:
         except Exception as exc:
             log.warning("could not read the chuck state: %s", exc)
         return BenchStatus(items, chuck)
+
+    def _board_status(self) -> BoardStatus | None:
+        try:
+            row, col = self.chip.cell
+            return BoardStatus(sockets=self.config.board_sockets,
+                               selected=int(self.chip.board_socket), array=str(self.chip.array),
+                               cell=(int(row), int(col)))
+        except Exception as exc:
+            log.warning("could not read the board state: %s", exc)
+            return None
 
     # -- life cycle -----------------------------------------------------------------------------
     def close(self) -> None:

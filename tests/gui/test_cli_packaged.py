@@ -1,4 +1,4 @@
-"""The command line on a packaged bench: ``--chip K``, wafer commands refused, a packaged sim-lab."""
+"""The command line on a packaged bench: --chip K, wafer commands refused, a packaged sim-lab."""
 
 from __future__ import annotations
 
