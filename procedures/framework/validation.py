@@ -211,6 +211,9 @@ def check_target(bench: BenchInterface, die: tuple[int, int] | None, subsite: in
     from instruments.wafermap import WaferMap
 
     prober = bench.prober
+    if prober is None:
+        raise ValueError("this bench has no prober (packaged chips on a board): dies and "
+                         "subsites do not apply; target a chip (socket) instead")
     pos = prober.map_position()
     if die is not None:
         wmap = WaferMap.from_velox(prober.wafer_map_params)

@@ -97,3 +97,10 @@ def test_retention_without_a_heater_runs_at_room_temperature_only(packaged, data
     temps = Results.load(str(room.file)).data.filter(like="emperature").to_numpy()
     assert temps.size and (temps != temps).all()  # no heater: the temperature is not known
     _assert_safe(packaged)
+
+
+def test_die_checks_on_a_packaged_bench_say_there_is_no_prober(packaged):
+    from procedures.framework.validation import check_target
+
+    with pytest.raises(ValueError, match="no prober"):
+        check_target(packaged, (9, 9), 0)

@@ -162,3 +162,10 @@ def test_a_packaged_lab_serves_no_prober():
     with SimLab(LabConfig(seed=3, sockets=2)) as lab:
         assert "prober" not in lab.resources() and "chip" in lab.resources()
         assert lab.contacted_chip() is not None  # bonded: always connected
+
+
+def test_the_packaged_lab_example_bench_file():
+    cfg = load_bench_config("lab-packaged-example")
+    assert cfg.packaged and not cfg.simulated and cfg.board_sockets == 4
+    assert set(cfg.resources) == {"b1500", "wgfmu", "chip"}
+    assert cfg.board_dies == [(7, 1), (8, 1), (9, 1), (10, 1)]
