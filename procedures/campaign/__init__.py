@@ -4,6 +4,7 @@ and a measurement set run at every step, crash-safe and resumable.
 
 Parts: :mod:`~procedures.campaign.model` (the campaign) + :mod:`~procedures.campaign.schema`
 (pydantic), :mod:`~procedures.campaign.executor` (the loop, pause/resume/abort, limits),
+:mod:`~procedures.campaign.events` (callbacks, progress, outcome; campaign folders),
 :mod:`~procedures.campaign.cursor` (typed, versioned, atomic),
 :mod:`~procedures.campaign.conditions` (temperature, elapsed time, dose; heater moves),
 :mod:`~procedures.campaign.outputs` + :mod:`~procedures.campaign.plots` (summary, figures,

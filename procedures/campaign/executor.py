@@ -31,7 +31,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,25 @@ from procedures.campaign.conditions import (
     reach_temperature,
     read_condition,
 )
-from procedures.campaign.cursor import CampaignCursor, MeasurementEntry, StepRecord, now, peek
+from procedures.campaign.cursor import CampaignCursor, MeasurementEntry, StepRecord, now
+from procedures.campaign.events import (
+    CampaignCallbacks,
+    CampaignOutcome,
+    CampaignPoint,
+    CampaignProgress,
+    CampaignRunError,
+    campaigns_dir,
+    latest_campaign,
+)
 from procedures.campaign.model import Campaign
 from procedures.campaign.outputs import measurement_figures, write_outputs
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
-from procedures.framework.runner import RunCallbacks, RunOutcome, prepare_run
+from procedures.framework.runner import RunOutcome, prepare_run
 from procedures.framework.validation import safe_component
 from procedures.operations.cell_io import bench_clock, wait
 
 log = logging.getLogger(__name__)
-
-
-class CampaignRunError(RuntimeError):
-    """A campaign cannot be started or resumed (e.g. its file changed)."""
 
 
 class _Abort(Exception):
@@ -69,80 +73,6 @@ class _Stop(Exception):
     def __init__(self, state: str) -> None:
         super().__init__(state)
         self.state = state
-
-
-@dataclass(frozen=True)
-class CampaignProgress:
-    """Progress: ``done`` of ``total`` units, ``fraction`` 0..1, the current step; ``elapsed_s``
-    wall time of this session; ``eta_s`` wall-time estimate of the time left (this session's
-    rate, None unknown); ``bench_left_s`` bench time left (s, modeled on the twin): the mean
-    bench time of the measurements done so far times those left, at least the schedule time
-    left of a monitor schedule (None before the first measurement of a temperature schedule).
-    """
-
-    done: int
-    total: int
-    fraction: float
-    step: int | None
-    label: str
-    elapsed_s: float
-    eta_s: float | None
-    bench_left_s: float | None = None
-
-
-@dataclass(frozen=True)
-class CampaignPoint:
-    """A finished measurement: its step, name, condition columns and figures (for live plots)."""
-
-    step: int
-    label: str
-    measurement: str
-    status: str
-    condition: dict[str, Any]
-    figures: dict[str, Any]
-
-
-@dataclass
-class CampaignCallbacks:
-    """Hooks called from the campaign thread (a GUI re-emits them as Qt signals)."""
-
-    on_progress: Any = None   # (CampaignProgress)
-    on_status: Any = None     # (str)
-    on_point: Any = None      # (CampaignPoint)
-    on_step: Any = None       # (step index, state, temperature reached C or None)
-    on_limit: Any = None      # (reason text)
-    run: RunCallbacks | None = None
-
-
-@dataclass
-class CampaignOutcome:
-    """How a campaign session ended (``state`` as the cursor's)."""
-
-    state: str
-    out_dir: Path
-    done: int
-    total: int
-    error: str = ""
-    reason: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-
-def campaigns_dir(data_root: Path, campaign: Campaign) -> Path:
-    """Folder holding the output folders of ``campaign``'s lot and wafer."""
-    return (Path(data_root) / safe_component(campaign.lot) / safe_component(campaign.wafer_id)
-            / "campaigns")
-
-
-def latest_campaign(data_root: Path, campaign: Campaign) -> Path | None:
-    """The newest output folder of a run of ``campaign`` (same name, lot and wafer)."""
-    base = campaigns_dir(data_root, campaign)
-    if not base.is_dir():
-        return None
-    for folder in sorted(base.glob(f"{safe_component(campaign.name)}_*"), reverse=True):
-        data = peek(folder)
-        if data is not None and data.get("campaign_name") == campaign.name:
-            return folder
-    return None
 
 
 def _check_bench(campaign: Campaign, bench: Any) -> None:
