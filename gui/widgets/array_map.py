@@ -31,7 +31,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-G_FLOOR_S = 1e-15
+G_FLOOR_SIEMENS = 1e-15
 """Conductances <= 0 are shown at this floor (S) instead of being dropped."""
 NAN_BACKGROUND = "#bdbdbd"
 """Colour behind unmeasured (NaN) cells."""
@@ -344,7 +344,7 @@ class ArrayMapWidget(QWidget):
     @staticmethod
     def _to_log(g: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            return np.log10(np.where(g > 0, g, np.where(np.isnan(g), np.nan, G_FLOOR_S)))
+            return np.log10(np.where(g > 0, g, np.where(np.isnan(g), np.nan, G_FLOOR_SIEMENS)))
 
     # -- redraw -----------------------------------------------------------------------------
     @property

@@ -116,7 +116,7 @@ def verify(spec: ContactSpec, io: Any) -> dict[str, Any]:
     i = np.abs(np.asarray(currents, dtype=float))
     g = i / c.v_read
     med = float(np.median(i))
-    if np.all(g > c.g_short_s):
+    if np.all(g > c.g_short_siemens):
         state = "short"
     elif med > c.i_min_a:
         state = "contact"

@@ -259,7 +259,7 @@ class ContactSpec:
         array, cells: the reference cells.
         v_read: V on BL (SL 0 V). v_wl: V on WL. compliance: A.
         i_min_a: median |I| above which the die counts as contacted, A.
-        g_short_s: every reference cell above this conductance (S) = shorted die.
+        g_short_siemens: every reference cell above this conductance (S) = shorted die.
         z_step_um: progressive contact: Z step above contact height after a failed check, um.
         max_tries: Z steps tried after the first touchdown (0 = none).
     """
@@ -271,7 +271,7 @@ class ContactSpec:
     v_wl: float = 2.5
     compliance: float = 1e-4
     i_min_a: float = 1e-10
-    g_short_s: float = 5e-5
+    g_short_siemens: float = 5e-5
     z_step_um: float = 5.0
     max_tries: int = 2
 

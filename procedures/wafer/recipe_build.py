@@ -255,7 +255,7 @@ class _Builder:
         p = ("contact",)
         spec = ContactSpec(
             enabled=c.enabled, array=c.array, cells=c.cells, v_read=c.v_read, v_wl=c.v_wl,
-            compliance=c.compliance, i_min_a=c.i_min_a, g_short_s=c.g_short_s,
+            compliance=c.compliance, i_min_a=c.i_min_a, g_short_siemens=c.g_short_siemens,
             z_step_um=c.z_step_um, max_tries=c.max_tries,
         )
         try:

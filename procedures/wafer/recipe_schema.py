@@ -21,7 +21,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, field_validator
 
 from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C, SMU_MAX_I, SMU_MAX_V
 from instruments.tomlschema import StrictModel
@@ -164,7 +164,9 @@ class ContactSchema(StrictModel):
     compliance: float = Field(1e-4, gt=0.0, le=SMU_MAX_I, json_schema_extra={"units": "A"},
                               description="B1517A HRSMU 100 mA range")
     i_min_a: float = Field(1e-10, gt=0.0, le=SMU_MAX_I, json_schema_extra={"units": "A"})
-    g_short_s: float = Field(5e-5, gt=0.0, le=10.0, json_schema_extra={"units": "S"})
+    #: S (``_s`` is seconds in recipe keys: the old name ``g_short_s`` is still read)
+    g_short_siemens: float = Field(5e-5, gt=0.0, le=10.0, json_schema_extra={"units": "S"},
+                                   validation_alias=AliasChoices("g_short_siemens", "g_short_s"))
     z_step_um: float = Field(5.0, gt=0.0, le=50.0, json_schema_extra={"units": "um"})
     max_tries: int = Field(2, ge=0, le=20)
 
