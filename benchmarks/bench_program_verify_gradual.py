@@ -1,12 +1,13 @@
-"""Measurement: program-verify pulses to target with the twin's gradual switching vs abrupt.
+"""Measurement: program-verify pulses to target, adaptive algorithm vs ISPP, gradual vs abrupt.
 
 Runs ``program-verify`` (targets 20/40/60/80 uS, tolerance 5 uS, 12 cells of die 9,9 per row
-from row 3, reset_first unless ``--no-reset-first``, wafer seed 1) on a fresh simulated bench
-with the default device model (gradual SET under weak/short pulses, gradual RESET random walk)
-and again with an abrupt-switching setting of the same model (``set_gradual_r`` = 1e-6: a SET
-pulse above threshold completes; ``reset_walk_fraction`` = 0: a RESET pulse reaches its level
-in one step). Prints one JSON line: converged fraction and mean pulses to target (converged
-cells) per setting. Run:
+from row 3, one run per row, reset_first unless ``--no-reset-first``, wafer seed 1) on a fresh
+simulated bench with each algorithm (``adaptive``: coarse aimed SET + fine identical RESET
+pulses; ``ispp``: the step staircase), with the default device model (gradual SET under
+weak/short pulses, gradual RESET random walk) and again with an abrupt-switching setting of the
+same model (``set_gradual_r`` = 1e-6: a SET pulse above threshold completes;
+``reset_walk_fraction`` = 0: a RESET pulse reaches its level in one step). Prints one JSON line:
+converged fraction and mean pulses to target (converged cells) per algorithm and setting. Run:
 ``.venv/bin/python benchmarks/bench_program_verify_gradual.py [--seed S] [--rows R]``.
 """
 
@@ -23,7 +24,8 @@ ABRUPT = {"set_gradual_r": 1e-6, "reset_walk_fraction": 0.0}
 """Model overrides of the abrupt-switching setting."""
 
 
-def measure(params: Any, seed: int, rows: int, reset_first: bool = True) -> dict[str, Any]:
+def measure(params: Any, seed: int, rows: int, reset_first: bool = True,
+            algorithm: str = "adaptive") -> dict[str, Any]:
     """Program-verify on ``rows`` rows of 12 cells; converged fraction and pulses to target."""
     from instruments.bench import Bench
     from procedures.experiments.program_verify import ProgramVerifyProcedure
@@ -44,6 +46,7 @@ def measure(params: Any, seed: int, rows: int, reset_first: bool = True) -> dict
                 proc.cells = f"{3 + r},0-11"
                 proc.targets = "20e-6,40e-6,60e-6,80e-6"
                 proc.reset_first = reset_first
+                proc.algorithm = algorithm
                 out = prepare_run(proc, bench, root, Catalog(root)).run()
                 if out.status != "finished":
                     raise RuntimeError(out.error)
@@ -67,10 +70,12 @@ def main() -> None:
                     help="start from the formed LRS (reset_first off)")
     args = ap.parse_args()
     rf = not args.no_reset_first
-    gradual = measure(RRAMParams(), args.seed, args.rows, rf)
-    abrupt = measure(dataclasses.replace(RRAMParams(), **ABRUPT), args.seed, args.rows, rf)
-    print(json.dumps({"reset_first": rf, "gradual": gradual, "abrupt": abrupt,
-                      "abrupt_overrides": ABRUPT}))
+    models = {"gradual": RRAMParams(), "abrupt": dataclasses.replace(RRAMParams(), **ABRUPT)}
+    out: dict[str, Any] = {"reset_first": rf, "seed": args.seed, "abrupt_overrides": ABRUPT}
+    for algorithm in ("adaptive", "ispp"):
+        out[algorithm] = {name: measure(params, args.seed, args.rows, rf, algorithm)
+                          for name, params in models.items()}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

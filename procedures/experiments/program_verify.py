@@ -1,7 +1,10 @@
-"""Program-and-verify (ISPP) of 1T1R cells to target conductances with WGFMU pulses.
+"""Program-and-verify of 1T1R cells to target conductances with WGFMU pulses.
 
 Each target cell gets a target conductance (``targets``, assigned round-robin to the cells, or one
-value for all). After a WGFMU read, pulses follow, each with a read (one execute per pulse):
+value for all). After a WGFMU read, pulses follow, each with a read (one execute per pulse).
+``algorithm = "adaptive"`` (the default) aims a coarse SET from the G-vs-gate line measured on the
+run's cells and finishes with identical fine RESET pulses (gradual RESET), see
+:mod:`procedures.experiments.program_verify_adaptive`; ``"ispp"`` is the incremental staircase:
 
 * SET direction (G below target - tolerance): a SET pulse (``set_amplitude`` on BL, SL 0 V) with
   the gate stepped up by ``v_wl_step`` per pulse from ``v_wl_start``. The gate sets the
@@ -34,11 +37,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
+from pymeasure.experiment import (
+    BooleanParameter,
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+)
 
 from instruments.limits import SafetyLimits
 from procedures.data.extract import finite_or_none, median
+from procedures.experiments.program_verify_adaptive import AdaptiveVerify, RunLearning
 from procedures.operations.pulsing import CellPulse, PulsedProcedure, PulseSession
+
+ALGORITHMS = ("adaptive", "ispp")
+"""``adaptive``: model-guided coarse SET then fine identical RESET pulses (default);
+``ispp``: the incremental step staircase (one gate or SL step per pulse)."""
 
 RESET_FIRST_PULSES = 5
 """Full RESET pulses at most before the SET staircase (``reset_first``)."""
@@ -84,6 +98,9 @@ class ProgramVerifyProcedure(PulsedProcedure):
 
     NAME = "program-verify"
 
+    algorithm = ListParameter("Algorithm", choices=list(ALGORITHMS), default="adaptive",
+                              description="adaptive: coarse SET aimed from the measured G vs "
+                                          "gate, fine identical RESET pulses; ispp: staircase")
     targets = Parameter("Target conductances", default="40e-6",
                         description="target G in S, comma-separated; assigned round-robin to "
                                     "the cells (one value: the same target for all)")
@@ -131,6 +148,9 @@ class ProgramVerifyProcedure(PulsedProcedure):
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
         self.target_list()
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, "
+                             f"got {self.algorithm!r}")
         if self.v_wl_start > self.v_wl_max:
             raise ValueError(f"v_wl_start ({self.v_wl_start} V) must not exceed v_wl_max "
                              f"({self.v_wl_max} V)")
@@ -149,6 +169,7 @@ class ProgramVerifyProcedure(PulsedProcedure):
     def startup(self) -> None:
         self.outcomes: dict[tuple[int, int], CellOutcome] = {}
         self.v_forms: dict[tuple[int, int], float] = {}
+        self.learning = RunLearning()
 
     def execute(self) -> None:
         targets = self.target_list()
@@ -162,7 +183,11 @@ class ProgramVerifyProcedure(PulsedProcedure):
                 self.io.select(self.array, row, col)
                 outcome = CellOutcome(assigned[(row, col)])
                 self.outcomes[(row, col)] = outcome
-                if not self._ispp(session, row, col, outcome):
+                if self.algorithm == "adaptive":
+                    ok = AdaptiveVerify(self, session, self.learning).program(row, col, outcome)
+                else:
+                    ok = self._ispp(session, row, col, outcome)
+                if not ok:
                     return
                 self.progress((k + 1) / len(ready))
 
@@ -174,7 +199,7 @@ class ProgramVerifyProcedure(PulsedProcedure):
         out.g_initial = out.g_final = g
         done = abs(g - target) <= tol
         out.converged = done
-        self._row(row, col, target, 0, 0, np.nan, np.nan, g, done)
+        self.record_read(row, col, target, 0, 0, np.nan, np.nan, g, done)
         if done:
             return True
         wl, sl = self.v_wl_start, self.v_sl_start
@@ -195,14 +220,14 @@ class ProgramVerifyProcedure(PulsedProcedure):
             out.g_final = g
             out.history.append(g)
             if preparing:  # identical RESET pulses deepen gradually; then climb with SET steps
-                self._row(row, col, target, out.pulses, direction, pulse.amplitude,
-                          pulse.v_wl, g, False)
+                self.record_read(row, col, target, out.pulses, direction, pulse.amplitude,
+                                 pulse.v_wl, g, False)
                 if g < target - tol or out.pulses >= RESET_FIRST_PULSES:
                     preparing, direction = False, 1
                 continue
             done = abs(g - target) <= tol
-            self._row(row, col, target, out.pulses, direction, pulse.amplitude, pulse.v_wl, g,
-                      done)
+            self.record_read(row, col, target, out.pulses, direction, pulse.amplitude,
+                             pulse.v_wl, g, done)
             if done:
                 out.converged = True
                 return True
@@ -227,8 +252,9 @@ class ProgramVerifyProcedure(PulsedProcedure):
                     sl = min(sl + self.v_sl_step, self.v_sl_max)
         return True
 
-    def _row(self, row: int, col: int, target: float, number: int, kind: int, amplitude: float,
-             gate: float, g: float, converged: bool) -> None:
+    def record_read(self, row: int, col: int, target: float, number: int, kind: int,
+                    amplitude: float, gate: float, g: float, converged: bool) -> None:
+        """Emit one row: a read after pulse ``number`` (kind +1 SET, -1 RESET, 0 none; V, S)."""
         self.emit("results", {
             "Cell row": row, "Cell col": col, "Target (S)": target, "Pulse": number,
             "Kind": kind, "Amplitude (V)": amplitude, "Gate (V)": gate, "Read G (S)": g,
@@ -266,4 +292,4 @@ class ProgramVerifyProcedure(PulsedProcedure):
         return out
 
 
-__all__ = ["CellOutcome", "ProgramVerifyProcedure", "parse_targets"]
+__all__ = ["ALGORITHMS", "CellOutcome", "ProgramVerifyProcedure", "parse_targets"]
