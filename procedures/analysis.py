@@ -5,7 +5,9 @@
   aborted or killed runs load too);
 * :func:`device_history`: the life of one cell across runs (:mod:`procedures.data.device_history`);
 * :func:`run_waveforms`: the HDF5 waveforms beside a run's CSV (pulse-train with
-  ``waveform_file = "hdf5"``);
+  ``record_waveform``; HDF5 is the default store);
+* :func:`run_history`, :func:`cell_history`: the per-cell histories of a run from its HDF5 file
+  (pulse-train and program-verify G vs pulse, endurance checkpoints, retention reads);
 * :func:`summary_table`: median, 5th and 95th percentile of summary figures per die (or any
   grouping of :func:`runs_frame` columns).
 
@@ -165,20 +167,57 @@ def run_data(catalog_or_root: CatalogLike, run_id: int) -> pd.DataFrame:
     return data
 
 
+def _hdf5_path(catalog_or_root: CatalogLike, run_id: int) -> Path:
+    """The HDF5 file beside run ``run_id``'s CSV; FileNotFoundError if it has none."""
+    from procedures.framework.waveform_store import waveform_path
+
+    with _open(catalog_or_root) as catalog:
+        info = catalog.get(int(run_id))
+        path = waveform_path(_resolve(info.file, _catalog_root(catalog)))
+    if not path.is_file():
+        raise FileNotFoundError(f"run {run_id} has no HDF5 file ({path.name})")
+    return path
+
+
+def run_history(catalog_or_root: CatalogLike, run_id: int,
+                cell: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The per-cell history of run ``run_id`` from its HDF5 ``/history`` table, as a DataFrame
+    with the CSV's column names and units (e.g. ``Pulse`` and ``Read G (S)`` for pulse-train,
+    ``Cycle`` and ``R_LRS (ohm)`` for endurance, ``Time (s)`` and ``Conductance (S)`` for
+    retention), in measurement order. ``cell`` = (row, col) keeps one cell. Works on the file of
+    a running or killed run (the rows written so far). Raises FileNotFoundError if the run has
+    no HDF5 file and KeyError if its file has no history."""
+    from procedures.framework.waveform_store import HISTORY, read_table
+
+    path = _hdf5_path(catalog_or_root, run_id)
+    try:
+        frame = pd.DataFrame(read_table(path, HISTORY))
+    except KeyError:
+        raise KeyError(f"run {run_id}: {path.name} has no per-cell history") from None
+    if cell is not None:
+        frame = frame[(frame["Cell row"] == cell[0]) & (frame["Cell col"] == cell[1])]
+    return frame.reset_index(drop=True)
+
+
+def cell_history(catalog_or_root: CatalogLike, run_id: int,
+                 cell: tuple[int, int]) -> pd.DataFrame:
+    """The history of one cell (row, col) in run ``run_id`` (:func:`run_history`)."""
+    return run_history(catalog_or_root, run_id, cell)
+
+
 def run_waveforms(catalog_or_root: CatalogLike, run_id: int) -> dict[str, np.ndarray]:
     """The HDF5 waveforms of run ``run_id`` (:mod:`procedures.framework.waveform_store`): arrays
     ``t``,
     ``v``, ``i`` (traces x points; s, V, A) and ``cell_row``, ``cell_col``, ``pulse``, ``kind``
     per trace. Works on the file of a running or killed run (complete blocks). Raises
     FileNotFoundError if the run has no waveform file."""
-    from procedures.framework.waveform_store import read_waveforms, waveform_path
+    from procedures.framework.waveform_store import WAVEFORMS, read_table
 
-    with _open(catalog_or_root) as catalog:
-        info = catalog.get(int(run_id))
-        path = waveform_path(_resolve(info.file, _catalog_root(catalog)))
-    if not path.is_file():
-        raise FileNotFoundError(f"run {run_id} has no waveform file ({path.name})")
-    return read_waveforms(path)
+    path = _hdf5_path(catalog_or_root, run_id)
+    try:
+        return read_table(path, WAVEFORMS)
+    except KeyError:
+        raise FileNotFoundError(f"run {run_id} has no waveforms in {path.name}") from None
 
 
 def summary_table(
@@ -237,7 +276,8 @@ def summary_table(
     return out[columns]
 
 
-__all__ = ["BASE_COLUMNS", "STATS", "run_data", "run_waveforms", "runs_frame", "summary_table"]
+__all__ = ["BASE_COLUMNS", "STATS", "cell_history", "run_data", "run_history", "run_waveforms",
+           "runs_frame", "summary_table"]
 
 
 def device_history(die: tuple[int, int] | str, array: str, cell: tuple[int, int] | str,

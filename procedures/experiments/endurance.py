@@ -149,6 +149,7 @@ class EnduranceProcedure(PulsedProcedure):
                                  maximum=10_000_000)
 
     DATA_COLUMNS = ["Cell row", "Cell col", "Cycle", "R_LRS (ohm)", "R_HRS (ohm)", "Ratio"]
+    HISTORY_COLUMNS = tuple(DATA_COLUMNS)  # checkpoints per cell, also in the run's HDF5
 
     # -- configuration ------------------------------------------------------------------------
     def set_pulse(self) -> CellPulse:

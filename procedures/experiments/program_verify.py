@@ -131,6 +131,7 @@ class ProgramVerifyProcedure(PulsedProcedure):
         "Cell row", "Cell col", "Target (S)", "Pulse", "Kind", "Amplitude (V)", "Gate (V)",
         "Read G (S)", "Converged",
     ]
+    HISTORY_COLUMNS = tuple(DATA_COLUMNS)  # G vs pulse per cell, also in the run's HDF5
 
     # -- configuration ------------------------------------------------------------------------
     def target_list(self) -> list[float]:

@@ -10,13 +10,14 @@ or by the WL SMU on benches without one (see :mod:`procedures.operations.pulsing
 
 Rows (a rectangular CSV): one read row per pulse (``Point`` = -1, the read current and
 conductance, NaN for a pulse without a read; NaN waveform columns), emitted as one batch per
-execute. With ``record_waveform`` each pulse's applied V_BL - V_SL and measured BL current,
-``waveform_points`` samples from the start of the rise to the end of the fall, go with
-``waveform_file = "hdf5"`` to the HDF5 file beside the CSV
-(:mod:`procedures.framework.waveform_store`,
-written block by block as measured; key: cell and ``Pulse``; summary ``waveform_file``), or, by
-default (``"csv"``, what the GUI's live pulse plot follows today), into the CSV as
-``waveform_points`` rows per pulse (``Point`` 0.., NaN read columns).
+execute; the read rows also go to the run's HDF5 ``/history`` (G vs pulse per cell). With
+``record_waveform`` each pulse's applied V_BL - V_SL and measured BL current,
+``waveform_points`` samples from the start of the rise to the end of the fall, go by default
+(``waveform_file = "hdf5"``) to the HDF5 file beside the CSV
+(:mod:`procedures.framework.waveform_store`, written block by block as measured; key: cell and
+``Pulse``; summary ``waveform_file``); the last trace of each block is also emitted as a
+display-only batch (``DISPLAY_BATCH``) for the GUI's live pulse plot. ``"csv"`` puts them into
+the CSV instead, as ``waveform_points`` rows per pulse (``Point`` 0.., NaN read columns).
 ``Time (s)`` is the WGFMU time from the start of the cell's train. ``Kind`` is +1 SET, -1 RESET,
 0 for the initial read.
 
@@ -42,6 +43,8 @@ from pymeasure.experiment import (
 from instruments.keysight.wgfmu import MeasureCurrentRange
 from instruments.limits import SafetyLimits
 from procedures.data.extract import finite_or_none, median
+from procedures.framework.base import DISPLAY_BATCH
+from procedures.framework.waveform_store import WAVEFORMS, waveform_table
 from procedures.operations.pulsing import CellPulse, PulsedProcedure, PulseSession, Step
 
 log = logging.getLogger(__name__)
@@ -74,12 +77,15 @@ class PulseTrainProcedure(PulsedProcedure):
     record_waveform = BooleanParameter("Record waveforms", default=False)
     waveform_points = IntegerParameter("Waveform points per pulse", default=20, minimum=2,
                                        maximum=1000)
-    waveform_file = ListParameter("Waveforms to", choices=["csv", "hdf5"], default="csv")
+    waveform_file = ListParameter("Waveforms to", choices=["hdf5", "csv"], default="hdf5")
 
     DATA_COLUMNS = [
         "Cell row", "Cell col", "Pulse", "Kind", "Amplitude (V)", "Gate (V)", "Point",
         "Time (s)", "Applied V (V)", "Measured I (A)", "Read I (A)", "Read G (S)",
     ]
+    HISTORY_COLUMNS = ("Cell row", "Cell col", "Pulse", "Kind", "Amplitude (V)", "Gate (V)",
+                       "Time (s)", "Read I (A)", "Read G (S)")
+    HISTORY_WHERE = {"Point": -1}  # read rows only (CSV waveform rows stay in the CSV)
 
     # -- configuration ------------------------------------------------------------------------
     def pulse(self) -> CellPulse:
@@ -100,26 +106,20 @@ class PulseTrainProcedure(PulsedProcedure):
                         "transistor limits the RESET (use v_wl 2.5-3 V)", self.v_wl,
                         RESET_GATE_WARNING_V)
 
+    def hdf5_tables(self) -> list[Any]:
+        """The waveform table when waveforms are recorded to HDF5."""
+        if self.record_waveform and self.waveform_file == "hdf5":
+            return [waveform_table(int(self.waveform_points))]
+        return []
+
     # -- run ----------------------------------------------------------------------------------
     def startup(self) -> None:
         self.g_initial: dict[tuple[int, int], float] = {}
         self.g_final: dict[tuple[int, int], float] = {}
         self.pulses_done: dict[tuple[int, int], int] = {}
         self.v_forms: dict[tuple[int, int], float] = {}
-        self.waves = None
-        if self.record_waveform and self.waveform_file == "hdf5" and self.results_file:
-            from procedures.framework.waveform_store import WaveformWriter
-
-            self.waves = WaveformWriter(self.results_file, int(self.waveform_points), {
-                "procedure": self.NAME, "amplitude_v": float(self.amplitude),
-                "width_s": float(self.width), "v_wl": float(self.v_wl)})
-
-    def shutdown(self) -> None:
-        try:
-            if getattr(self, "waves", None) is not None:
-                self.waves.close()
-        finally:
-            super().shutdown()
+        store = self.store
+        self.waves = store if store is not None and WAVEFORMS in store.tables else None
 
     def execute(self) -> None:
         cells, self.v_forms = self.ready_cells(self.target_cells())
@@ -210,9 +210,10 @@ class PulseTrainProcedure(PulsedProcedure):
         })
 
     def _wave_rows(self, row: int, col: int, number: int, kind: int, pulse: CellPulse,
-                   wave: Any, t_offset: float) -> None:
+                   wave: Any, t_offset: float, topic: str = "batch results") -> None:
+        """One pulse's waveform as ``waveform_points`` rows (to the CSV, or display only)."""
         n = int(wave.t.size)
-        self.emit("batch results", {
+        self.emit(topic, {
             "Cell row": [row] * n, "Cell col": [col] * n, "Pulse": [number] * n,
             "Kind": [kind] * n, "Amplitude (V)": [pulse.amplitude] * n,
             "Gate (V)": [pulse.v_wl] * n, "Point": list(range(n)),
@@ -233,10 +234,15 @@ class PulseTrainProcedure(PulsedProcedure):
             out[:v.size] = v + offset
             return out
 
-        self.waves.append(
-            (row, col), [number for number, _ in block], kind,
-            np.stack([arr(w.t, t_offset) for _, w in block]),
-            np.stack([arr(w.v) for _, w in block]), np.stack([arr(w.i) for _, w in block]))
+        m = len(block)
+        self.waves.append(WAVEFORMS, {
+            "t": np.stack([arr(w.t, t_offset) for _, w in block]),
+            "v": np.stack([arr(w.v) for _, w in block]),
+            "i": np.stack([arr(w.i) for _, w in block]),
+            "cell_row": np.full(m, row), "cell_col": np.full(m, col),
+            "pulse": np.array([number for number, _ in block]), "kind": np.full(m, kind)})
+        number, wave = block[-1]  # the live pulse plot shows the latest trace
+        self._wave_rows(row, col, number, kind, self.pulse(), wave, t_offset, DISPLAY_BATCH)
 
     # -- results --------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -251,9 +257,9 @@ class PulseTrainProcedure(PulsedProcedure):
             "cells_formed_first": len(getattr(self, "v_forms", {})),
         }
         waves = getattr(self, "waves", None)
-        if waves is not None:
+        if waves is not None:  # (the runner adds the same figures when it closes the file)
             out["waveform_file"] = waves.path.name
-            out["waveforms"] = waves.count
+            out["waveforms"] = waves.counts[WAVEFORMS]
         if g0.size:
             out["g_initial_values"] = [finite_or_none(float(x)) for x in g0]
             out["g_final_values"] = [finite_or_none(float(x)) for x in g1]

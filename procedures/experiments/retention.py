@@ -158,6 +158,7 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
         "Time (s)", "Temperature (C)", "Point", "Cell row", "Cell col", "State",
         "Current (A)", "Conductance (S)", "Set point (C)",
     ]
+    HISTORY_COLUMNS = tuple(DATA_COLUMNS)  # reads per cell, also in the run's HDF5
 
     # -- configuration ------------------------------------------------------------------------
     def read_times(self) -> np.ndarray:

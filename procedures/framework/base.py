@@ -28,6 +28,10 @@ from procedures.framework.validation import check_parameter_values, coerce_param
 
 log = logging.getLogger(__name__)
 
+DISPLAY_BATCH = "display batch"
+"""Emit topic of rows (a dict of lists) for live displays only: the runner hands them to
+``RunCallbacks.on_batch`` but they are not recorded (e.g. waveforms stored in HDF5)."""
+
 
 class BenchProcedure(Procedure):
     """A procedure that runs on a bench, on selected cells of one die."""
@@ -50,12 +54,24 @@ class BenchProcedure(Procedure):
     wafer_id = Parameter("Wafer", default="W00", description="wafer identifier (data folder)")
     operator = Parameter("Operator", default="", description="who runs the measurement")
 
+    HISTORY_COLUMNS: ClassVar[tuple[str, ...]] = ()
+    """CSV columns whose rows also go to the run's HDF5 ``/history`` table (per-cell histories,
+    :mod:`procedures.framework.waveform_store`); empty: none."""
+    HISTORY_WHERE: ClassVar[dict[str, float]] = {}
+    """Only rows with these column values go to ``/history`` (e.g. ``{"Point": -1}``)."""
+
     #: set by the runner before startup
     bench: BenchInterface = None  # type: ignore[assignment]  # set by the runner
     io: Any = None
     data_root: Any = None
     #: the run's results CSV (set by the runner before startup; None outside a run)
     results_file: Any = None
+    #: the run's HDF5 store (``RunStore``; set by the runner before startup; None: none)
+    store: Any = None
+
+    def hdf5_tables(self) -> list[Any]:
+        """Extra HDF5 tables of the run besides ``/history`` (``waveform_store.Table``)."""
+        return []
 
     # -- target -------------------------------------------------------------------------------
     def target_cells(self) -> list[Cell]:

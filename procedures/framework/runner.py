@@ -34,11 +34,12 @@ from typing import Any
 from pymeasure.experiment import Procedure, Results, Worker
 
 from instruments.bench_types import BenchInterface
-from procedures.framework.base import BenchProcedure
+from procedures.framework.base import DISPLAY_BATCH, BenchProcedure
 from procedures.framework.board import check_chip_target, select_target_chip
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog, resolve_operator
 from procedures.framework.validation import check_target, safe_component, validate_procedure
+from procedures.framework.waveform_store import RunStore, open_run_store
 from procedures.operations.cell_io import CellIO, bench_clock
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,22 @@ class RunCallbacks:
 class _Worker(Worker):
     """pymeasure's Worker, also forwarding rows and progress to callbacks."""
 
-    def __init__(self, results: Results, callbacks: RunCallbacks) -> None:
+    def __init__(self, results: Results, callbacks: RunCallbacks,
+                 store: RunStore | None = None) -> None:
         super().__init__(results)
         self.callbacks = callbacks
+        self.store = store
         self.error_text = ""
 
     def emit(self, topic: str, record: Any) -> None:
         super().emit(topic, record)
+        if self.store is not None and topic in ("results", "batch results"):
+            self.store.append_rows(record)  # the per-cell history in HDF5, as measured
         cb = self.callbacks
         try:
             if topic == "results" and cb.on_row:
                 cb.on_row(record)
-            elif topic == "batch results" and cb.on_batch:
+            elif topic in ("batch results", DISPLAY_BATCH) and cb.on_batch:
                 cb.on_batch(record)
             elif topic == "progress" and cb.on_progress:
                 cb.on_progress(float(record))
@@ -273,7 +278,8 @@ class RunHandle:
             )
             _start_record(self.catalog, run_id, path)
             proc.results_file = path  # side files (HDF5 waveforms) go beside it
-            self._worker = _Worker(results, self.callbacks)
+            self._store = proc.store = open_run_store(proc, path)
+            self._worker = _Worker(results, self.callbacks, self._store)
             if self._stop.is_set():
                 self._worker.stop()
             self._status("running")
@@ -285,7 +291,7 @@ class RunHandle:
             status = STATUS_NAMES.get(proc.status, "failed")
             error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
             message = error[0] if error else (self._stop_reason if status == "aborted" else "")
-            summary = self._timed(_safe_summary(proc))
+            summary = self._timed({**_safe_summary(proc), **self._close_store()})
             self.outcome = RunOutcome(run_id, status, path, summary, die, message)
         except _Aborted:
             self.outcome = RunOutcome(run_id, "aborted", path, {}, die, "stopped before start")
@@ -295,9 +301,21 @@ class RunHandle:
                                       die, str(exc))
         finally:
             try:
+                self._close_store()
                 self._finish(run_id)
             finally:
                 self.done.set()  # whatever failed above, waiters must not hang
+
+    def _close_store(self) -> dict[str, Any]:
+        """Close the run's HDF5 store (if any); the summary figures that reference it."""
+        store, self._store = getattr(self, "_store", None), None
+        if store is None:
+            return {}
+        try:
+            store.close()
+        except Exception as exc:  # the CSV holds the rows; report, do not lose the run
+            log.error("HDF5 file %s not closed cleanly: %s", store.path, exc)
+        return store.summary()
 
     def _timed(self, summary: dict[str, Any]) -> dict[str, Any]:
         """``summary`` with ``bench_time_s``: the run's time on the bench clock

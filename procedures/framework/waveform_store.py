@@ -1,118 +1,240 @@
-"""Waveforms and long per-cell histories in HDF5 beside the results CSV, written as measured.
+"""The native store of a run: waveforms and long per-cell histories in HDF5 beside the CSV.
 
-pymeasure's results CSV holds one scalar per column and row; a sampled waveform per pulse (or
-any fixed-length trace) goes instead to ``<results stem>.h5`` in the same folder, one group per
-kind of trace (``/waveforms``):
+pymeasure's results CSV holds one scalar per column and row (what stock pymeasure loads and the
+GUI replays). Beside it, ``<results stem>.h5`` holds the run's *tables*, one HDF5 group each,
+written as measured:
 
-=============  ==================  =============================================================
-dataset        shape, dtype        content
-=============  ==================  =============================================================
-``t``          (n, points) f8      time of each sample, s (from the start of the cell's train)
-``v``          (n, points) f8      applied voltage V_BL - V_SL, V
-``i``          (n, points) f8      measured BL current, A
-``cell_row``   (n,) i4             cell of each trace
-``cell_col``   (n,) i4
-``pulse``      (n,) i8             pulse number (the CSV's ``Pulse`` column: the key to the row)
-``kind``       (n,) i1             +1 SET, -1 RESET
-=============  ==================  =============================================================
+``/history`` (every procedure that declares ``HISTORY_COLUMNS``: pulse-train, program-verify,
+endurance, retention)
+    The per-cell history of the run: one record per read row the procedure emits (G vs pulse
+    per cell, endurance checkpoints, retention reads), one 1-D dataset per column, named exactly
+    like the CSV column (``"Cell row"``, ``"Read G (S)"``...; cells ``i4``, the rest ``f8``).
+    The runner appends every emitted row batch (:meth:`RunStore.append_rows`); rows that do not
+    match the procedure's ``HISTORY_WHERE`` (e.g. pulse-train's waveform rows in CSV mode) are
+    left out.
 
-Datasets are chunked (:data:`CHUNK_TRACES` traces per chunk) and gzip-compressed; file
-attributes say which CSV and procedure they belong to. The file is written in HDF5's
-single-writer/multiple-reader mode (SWMR, ``libver="latest"``): every block is appended (resize,
-write) and flushed dataset by dataset, so the file on disk is always consistent — a run killed
-(SIGKILL, power cut) mid-train leaves every block written before the kill readable, and a
-reader may follow a run live. A file whose writer was killed still carries the "open for write"
-flag: open it with ``h5py.File(path, "r", swmr=True)`` (what :func:`read_waveforms` and
-:func:`procedures.analysis.run_waveforms` do) or clear the flag with HDF5's ``h5clear -s``.
+``/waveforms`` (pulse-train with ``record_waveform``; the default ``waveform_file = "hdf5"``)
+
+    =============  ==================  ==========================================================
+    dataset        shape, dtype        content
+    =============  ==================  ==========================================================
+    ``t``          (n, points) f8      time of each sample, s (from the start of the cell's train)
+    ``v``          (n, points) f8      applied voltage V_BL - V_SL, V
+    ``i``          (n, points) f8      measured BL current, A
+    ``cell_row``   (n,) i4             cell of each trace
+    ``cell_col``   (n,) i4
+    ``pulse``      (n,) i8             pulse number (the CSV's ``Pulse`` column: the key to the row)
+    ``kind``       (n,) i1             +1 SET, -1 RESET
+    =============  ==================  ==========================================================
+
+The group attribute ``columns`` (JSON) lists the columns in order. Every table also has
+``_committed`` (i8, 1..n), written after the record's columns: a reader
+keeps the records up to the first one not committed. Datasets are chunked and gzip-compressed;
+file attributes name the CSV and the procedure. The file is written in HDF5's
+single-writer/multiple-reader mode (SWMR, ``libver="latest"``): each block is appended (resize,
+write) and flushed dataset by dataset, so the file on disk is always consistent: a run killed
+(SIGKILL, power cut) mid-train leaves every block written before the kill readable, and a reader
+may follow a run live. A file whose writer was killed still carries the "open for write" flag:
+open it with ``h5py.File(path, "r", swmr=True)`` (what :func:`read_table` and the readers of
+:mod:`procedures.analysis` do) or clear the flag with HDF5's ``h5clear -s``.
+
+The run's catalog summary references the file (``hdf5_file``, ``history_rows``; pulse-train
+also ``waveform_file``, ``waveforms``). Units as in the CSV: s, V, A, S, ohm.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 CHUNK_TRACES = 64
-"""Traces per HDF5 chunk."""
-GROUP = "waveforms"
-_INDEX = (("cell_row", "i4"), ("cell_col", "i4"), ("pulse", "i8"), ("kind", "i1"))
-_TRACES = ("t", "v", "i")
+"""Traces per HDF5 chunk of a waveform table."""
+CHUNK_RECORDS = 1024
+"""Records per HDF5 chunk of a scalar column."""
+HISTORY = "history"
+WAVEFORMS = "waveforms"
+GROUP = WAVEFORMS
+COMMITTED = "_committed"
+CELL_COLUMNS = ("Cell row", "Cell col")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One dataset of a table: ``points`` samples per record (0: one scalar)."""
+
+    name: str
+    dtype: str = "f8"
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class Table:
+    """A group of the run's HDF5 file: columns appended record by record."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+
+def history_table(columns: Sequence[str]) -> Table:
+    """The ``/history`` table of the CSV columns ``columns`` (cells i4, the rest f8)."""
+    return Table(HISTORY, tuple(Column(c, "i4" if c in CELL_COLUMNS else "f8")
+                                for c in columns))
+
+
+def waveform_table(points: int) -> Table:
+    """The ``/waveforms`` table: traces of ``points`` samples (t, v, i) and their index."""
+    return Table(WAVEFORMS, (
+        Column("t", "f8", points), Column("v", "f8", points), Column("i", "f8", points),
+        Column("cell_row", "i4"), Column("cell_col", "i4"), Column("pulse", "i8"),
+        Column("kind", "i1"),
+    ))
 
 
 def waveform_path(results_file: str | Path) -> Path:
     """The HDF5 file beside a results CSV."""
-    p = Path(results_file)
-    return p.with_suffix(".h5")
+    return Path(results_file).with_suffix(".h5")
 
 
-class WaveformWriter:
-    """Appends fixed-length traces to the HDF5 file of a run (SWMR, flushed per block).
+class RunStore:
+    """The HDF5 file of one run (SWMR): its tables are created, then only appended.
 
     Args:
         results_file: the run's results CSV (the HDF5 file is made beside it).
-        points: samples per trace.
+        tables: the tables of the run (all created before SWMR starts).
         attrs: file attributes (procedure name, run parameters worth keeping).
     """
 
-    def __init__(self, results_file: str | Path, points: int, attrs: dict[str, Any]) -> None:
+    def __init__(self, results_file: str | Path, tables: Sequence[Table],
+                 attrs: Mapping[str, Any]) -> None:
         import h5py
 
         self.path = waveform_path(results_file)
-        self.points = int(points)
-        self.count = 0
+        self.tables = {t.name: t for t in tables}
+        self.counts = {t.name: 0 for t in tables}
+        self.where: dict[str, float] = {}
         self._file = h5py.File(self.path, "w", libver="latest")
         self._file.attrs["results_file"] = Path(results_file).name
         for key, value in attrs.items():
             self._file.attrs[key] = value
-        g = self._file.create_group(GROUP)
-        self._sets = {}
-        for name in _TRACES:
-            self._sets[name] = g.create_dataset(
-                name, shape=(0, self.points), maxshape=(None, self.points), dtype="f8",
-                chunks=(CHUNK_TRACES, self.points), compression="gzip", shuffle=True)
-        for name, dtype in _INDEX:
-            self._sets[name] = g.create_dataset(
-                name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(CHUNK_TRACES * 16,),
-                compression="gzip")
+        self._sets: dict[str, dict[str, Any]] = {}
+        for table in tables:
+            g = self._file.create_group(table.name)
+            g.attrs["columns"] = json.dumps([c.name for c in table.columns])  # their order
+            sets = {}
+            for c in (*table.columns, Column(COMMITTED, "i8")):
+                shape = (c.points,) if c.points else ()
+                chunk = (CHUNK_TRACES, c.points) if c.points else (CHUNK_RECORDS,)
+                sets[c.name] = g.create_dataset(
+                    c.name, shape=(0, *shape), maxshape=(None, *shape), dtype=c.dtype,
+                    chunks=chunk, compression="gzip", shuffle=bool(c.points))
+            self._sets[table.name] = sets
         self._file.swmr_mode = True  # from here on only appends; the file stays consistent
 
-    def append(self, cell: tuple[int, int], pulses: list[int], kind: int,
-               t: np.ndarray, v: np.ndarray, i: np.ndarray) -> None:
-        """Append one block of traces (``t``/``v``/``i``: shape (len(pulses), points))."""
-        m = len(pulses)
+    def append(self, table: str, columns: Mapping[str, Any]) -> None:
+        """Append records to ``table``: every column of the table, first dimension alike."""
+        sets = self._sets[table]
+        spec = self.tables[table].columns
+        m = len(np.asarray(columns[spec[0].name]))
         if m == 0:
             return
-        n0, n1 = self.count, self.count + m
-        columns = {"t": t, "v": v, "i": i, "cell_row": np.full(m, cell[0]),
-                   "cell_col": np.full(m, cell[1]), "pulse": np.asarray(pulses),
-                   "kind": np.full(m, kind)}
-        # index datasets last: a reader (or a crash) never sees an index without its traces
-        for name in (*_TRACES, *(n for n, _ in _INDEX)):
-            ds = self._sets[name]
+        n0, n1 = self.counts[table], self.counts[table] + m
+        values = {c.name: columns[c.name] for c in spec}
+        values[COMMITTED] = np.arange(n0 + 1, n1 + 1)
+        for name, ds in sets.items():  # _committed last: it marks complete records
             ds.resize(n1, axis=0)
-            ds[n0:n1] = np.asarray(columns[name]).reshape((m, *ds.shape[1:]))
+            ds[n0:n1] = np.asarray(values[name]).reshape((m, *ds.shape[1:]))
             ds.flush()
-        self.count = n1
+        self.counts[table] = n1
+
+    def append_rows(self, record: Mapping[str, Any]) -> None:
+        """Append a row (scalars) or a batch of rows (lists) of the CSV to ``/history``.
+
+        Columns the rows lack are NaN; rows not matching :attr:`where` (column -> value) are
+        left out. Without a history table this does nothing."""
+        table = self.tables.get(HISTORY)
+        if table is None:
+            return
+        n = max((len(v) for v in record.values() if isinstance(v, (list, tuple, np.ndarray))),
+                default=None)
+        m = 1 if n is None else n
+
+        def col(name: str) -> np.ndarray:
+            if name not in record:
+                return np.full(m, np.nan)
+            v = np.asarray(record[name], dtype=float)
+            return np.broadcast_to(v, (m,)) if v.ndim == 0 else v
+
+        keep = np.ones(m, dtype=bool)
+        for name, value in self.where.items():
+            if name in record:
+                keep &= col(name) == value
+        if not keep.any():
+            return
+        self.append(HISTORY, {c.name: col(c.name)[keep] for c in table.columns})
+
+    def summary(self) -> dict[str, Any]:
+        """Catalog figures that reference the file."""
+        out: dict[str, Any] = {"hdf5_file": self.path.name}
+        if HISTORY in self.counts:
+            out["history_rows"] = self.counts[HISTORY]
+        if WAVEFORMS in self.counts:
+            out["waveform_file"] = self.path.name
+            out["waveforms"] = self.counts[WAVEFORMS]
+        return out
 
     def close(self) -> None:
-        """Close the file (clears HDF5's open-for-write flag)."""
+        """Close the file (clears HDF5's open-for-write flag); safe to call twice."""
         if self._file.id.valid:
             self._file.close()
 
 
-def read_waveforms(path: str | Path) -> dict[str, np.ndarray]:
-    """The traces of an HDF5 waveform file as arrays (complete blocks of a killed run too).
+def open_run_store(proc: Any, results_file: str | Path) -> RunStore | None:
+    """The HDF5 store of a run of ``proc``: its ``HISTORY_COLUMNS`` as ``/history`` and the
+    tables of ``proc.hdf5_tables()``; None when the procedure declares none."""
+    tables = list(proc.hdf5_tables()) if hasattr(proc, "hdf5_tables") else []
+    columns = tuple(getattr(proc, "HISTORY_COLUMNS", ()) or ())
+    if columns:
+        tables.insert(0, history_table(columns))
+    if not tables:
+        return None
+    store = RunStore(results_file, tables, {"procedure": getattr(proc, "NAME", "")})
+    store.where = dict(getattr(proc, "HISTORY_WHERE", {}) or {})
+    return store
 
-    Returns ``t``, ``v``, ``i`` (n, points) and ``cell_row``, ``cell_col``, ``pulse``, ``kind``
-    (n,), trimmed to the traces whose index was written.
-    """
+
+def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
+    """The committed records of one table of an HDF5 run file (a killed run's too), as arrays."""
     import h5py
 
     with h5py.File(path, "r", swmr=True) as f:
-        g = f[GROUP]
-        n = min(g[name].shape[0] for name, _ in _INDEX)
-        return {name: g[name][:n] for name in (*_TRACES, *(k for k, _ in _INDEX))}
+        g = f[table]
+        committed = g[COMMITTED][:]
+        ok = committed == np.arange(1, committed.size + 1)
+        n = int(committed.size if ok.all() else np.argmin(ok))
+        names = json.loads(g.attrs["columns"]) if "columns" in g.attrs else \
+            [name for name in g if name != COMMITTED]
+        return {name: g[name][:n] for name in names}
 
 
-__all__ = ["CHUNK_TRACES", "WaveformWriter", "read_waveforms", "waveform_path"]
+def read_waveforms(path: str | Path) -> dict[str, np.ndarray]:
+    """The traces of an HDF5 waveform file: ``t``, ``v``, ``i`` (n, points) and ``cell_row``,
+    ``cell_col``, ``pulse``, ``kind`` (n,), the complete blocks of a killed run too."""
+    return read_table(path, WAVEFORMS)
+
+
+def read_history(path: str | Path) -> dict[str, np.ndarray]:
+    """The ``/history`` records of an HDF5 run file (CSV column names -> arrays)."""
+    return read_table(path, HISTORY)
+
+
+__all__ = ["CHUNK_RECORDS", "CHUNK_TRACES", "Column", "HISTORY", "RunStore", "Table",
+           "WAVEFORMS", "history_table", "open_run_store", "read_history", "read_table",
+           "read_waveforms", "waveform_path", "waveform_table"]

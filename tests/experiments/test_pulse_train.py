@@ -42,7 +42,7 @@ def test_reset_then_set_trains_move_the_conductance(sim_bench, data_root):
     assert 40e-6 < s["g_initial"] < 150e-6
     assert all(g < 25e-6 for g in s["g_final_values"])
     set_ = _run(sim_bench, data_root, cells=cells, count=3, record_waveform=True,
-                waveform_points=10, **SET)
+                waveform_points=10, waveform_file="csv", **SET)
     assert set_.status == "finished", set_.error
     g = np.array(set_.summary["g_final_values"])
     # gate 1.2 V: compliance 98 uA -> G ~ 90 uS (minus the transistor's on-resistance at read)

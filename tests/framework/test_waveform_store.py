@@ -1,5 +1,6 @@
-"""Waveforms in HDF5 beside the CSV: written as measured by pulse-train, chunked and compressed,
-read through procedures.analysis, and still readable after the run is SIGKILLed mid-train."""
+"""The native HDF5 store beside the CSV: waveforms (pulse-train, by default) and per-cell
+histories (pulse-train, program-verify, endurance, retention) written as measured, chunked and
+compressed, read through procedures.analysis, and still readable after a SIGKILL mid-run."""
 
 from __future__ import annotations
 
@@ -11,13 +12,28 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
+import pytest
 from pymeasure.experiment import Results
 
-from procedures.analysis import run_waveforms
+from procedures.analysis import cell_history, run_data, run_history, run_waveforms
+from procedures.experiments.endurance import EnduranceProcedure
+from procedures.experiments.program_verify import ProgramVerifyProcedure
 from procedures.experiments.pulse_train import PulseTrainProcedure
+from procedures.experiments.retention import RetentionProcedure
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import prepare_run
-from procedures.framework.waveform_store import read_waveforms, waveform_path
+from procedures.framework.waveform_store import (
+    HISTORY,
+    Column,
+    RunStore,
+    Table,
+    history_table,
+    read_history,
+    read_table,
+    read_waveforms,
+    waveform_path,
+)
 from tests._paths import REPO
 
 ROOT = REPO
@@ -97,3 +113,155 @@ def test_a_sigkilled_run_leaves_a_readable_waveform_file(tmp_path):
     assert list(w["pulse"][:3]) == list(range(1, min(n, 3) + 1))
     assert n < 8 * 400  # killed mid-train
     assert len(Results.load(str(csv)).data) >= 1  # the CSV too
+    h = read_history(waveform_path(csv))  # the per-cell history (G vs pulse) as well
+    k = len(h["Pulse"])
+    assert k >= 1 and list(h["Pulse"][:3]) == list(range(min(k, 3)))
+    assert np.isfinite(h["Read G (S)"]).all() and (h["Cell col"][:3] == 0).all()
+
+
+def _set(proc, **params):
+    for k, v in params.items():
+        setattr(proc, k, v)
+    return proc
+
+
+def _history_matches_csv(cat, out, columns):
+    """The run's HDF5 history holds exactly the CSV rows' columns, in order."""
+    h = run_history(cat, out.run_id)
+    csv = run_data(cat, out.run_id)
+    assert list(h.columns) == list(columns)
+    assert len(h) == len(csv) and len(h) == out.summary["history_rows"]
+    pd.testing.assert_frame_equal(h, csv[list(columns)].astype(h.dtypes.to_dict()),
+                                  check_exact=False, rtol=1e-12)
+    assert cat.get(out.run_id).summary["hdf5_file"] == waveform_path(out.file).name
+    return h
+
+
+def test_pulse_train_stores_waveforms_and_history_in_hdf5_by_default(sim_bench, data_root):
+    proc = _set(PulseTrainProcedure(), die="9,9", cells="1,0-2", form_first=True, count=4,
+                record_waveform=True, waveform_points=6, **SET)
+    cat = Catalog(data_root)
+    try:
+        out = prepare_run(proc, sim_bench, data_root, cat).run()
+        assert out.status == "finished", out.error
+        s = out.summary
+        assert s["waveform_file"] == s["hdf5_file"] == waveform_path(out.file).name
+        assert s["waveforms"] == 12 and s["history_rows"] == 3 * 5
+        data = Results.load(str(out.file)).data  # stock pymeasure: scalar read rows only
+        assert (data["Point"] == -1).all() and data["Applied V (V)"].isna().all()
+        w = run_waveforms(cat, out.run_id)
+        assert w["v"].shape == (12, 6) and np.isclose(np.nanmax(w["v"]), 1.5)
+        h = _history_matches_csv(cat, out, PulseTrainProcedure.HISTORY_COLUMNS)
+        one = cell_history(cat, out.run_id, (1, 2))
+        assert list(one["Pulse"]) == [0, 1, 2, 3, 4] and (one["Cell col"] == 2).all()
+        assert one["Read G (S)"].iloc[-1] > 50e-6  # SET at gate 1.2 V
+        assert set(h["Cell col"]) == {0, 1, 2}
+        with h5py.File(waveform_path(out.file), "r") as f:  # closed cleanly, compressed
+            assert f[HISTORY]["Read G (S)"].compression == "gzip"
+            assert f.attrs["procedure"] == "pulse-train"
+    finally:
+        cat.close()
+
+
+def test_program_verify_endurance_and_retention_histories(sim_bench, data_root):
+    cat = Catalog(data_root)
+    try:
+        runs = [
+            (_set(ProgramVerifyProcedure(), die="9,9", cells="2,0-1", form_first=True,
+                  targets="40e-6"), ProgramVerifyProcedure.HISTORY_COLUMNS),
+            (_set(EnduranceProcedure(), die="9,9", cells="2,2-3", form_first=True,
+                  cycles=1000), EnduranceProcedure.DATA_COLUMNS),
+            (_set(RetentionProcedure(), die="9,9", cells="2,4-5", form_first=True,
+                  temperature_c=150.0, duration_s=1000.0, points=3),
+             RetentionProcedure.DATA_COLUMNS),
+        ]
+        for proc, columns in runs:
+            out = prepare_run(proc, sim_bench, data_root, cat).run()
+            assert out.status == "finished", (proc.NAME, out.error)
+            h = _history_matches_csv(cat, out, columns)
+            cells = sorted({(int(r), int(c)) for r, c in zip(h["Cell row"], h["Cell col"],
+                                                                strict=True)})
+            assert len(cells) == 2
+            for cell in cells:
+                one = cell_history(cat, out.run_id, cell)
+                assert len(one) >= 2 and (one["Cell col"] == cell[1]).all()
+            if proc.NAME == "endurance":
+                assert list(cell_history(cat, out.run_id, cells[0])["Cycle"])[-1] == 1000
+        from procedures.experiments.conductance_map import ConductanceMapProcedure
+
+        out = prepare_run(_set(ConductanceMapProcedure(), die="9,9", cells="3,0"),
+                          sim_bench, data_root, cat).run()
+        assert out.status == "finished", out.error
+        assert "hdf5_file" not in out.summary
+        with pytest.raises(FileNotFoundError):  # a procedure without an HDF5 store
+            run_history(cat, out.run_id)
+    finally:
+        cat.close()
+
+
+def test_run_store_keeps_committed_records_and_filters_rows(tmp_path):
+    csv = tmp_path / "run.csv"
+    table = Table("t", (Column("x"), Column("trace", "f8", 3)))
+    store = RunStore(csv, [history_table(["Cell row", "Cell col", "G"]), table], {"a": 1})
+    store.where = {"Point": -1}
+    store.append_rows({"Cell row": 1, "Cell col": 2, "G": 5e-6, "Point": -1})
+    store.append_rows({"Cell row": [1, 1, 1], "Cell col": [3, 3, 3], "G": [1.0, 2.0, 3.0],
+                       "Point": [-1, 0, 1]})  # only the read row
+    store.append_rows({"Cell row": [4], "Cell col": [4]})  # a missing column is NaN
+    store.append("t", {"x": [1.0, 2.0], "trace": np.ones((2, 3))})
+    # a crash between a block's columns and its commit: the resized, uncommitted record
+    ds = store._sets["t"]["x"]
+    ds.resize(3, axis=0)
+    ds[2] = 9.0
+    ds.flush()
+    h = read_history(waveform_path(csv))  # read while the writer is open (SWMR)
+    assert list(h["Cell col"]) == [2, 3, 4] and list(h["G"][:2]) == [5e-6, 1.0]
+    assert np.isnan(h["G"][2]) and h["Cell row"].dtype == np.int32
+    t = read_table(waveform_path(csv), "t")
+    assert list(t["x"]) == [1.0, 2.0] and t["trace"].shape == (2, 3)
+    store.close()
+    store.close()
+    assert store.summary() == {"hdf5_file": "run.h5", "history_rows": 3}
+
+
+KILLED_ENDURANCE = """
+import sys
+from instruments.bench import Bench
+from procedures.framework.catalog import Catalog
+from procedures.experiments.endurance import EnduranceProcedure
+from procedures.framework.runner import RunCallbacks, prepare_run
+root = sys.argv[1]
+bench = Bench.open("simulated", data_dir=root, fresh=True)
+proc = EnduranceProcedure()
+for k, v in dict(die="9,9", cells="0,0-3", form_first=True, cycles=10**12,
+                 stop_on_failure=False).items():
+    setattr(proc, k, v)
+rows = []
+def on_row(row):
+    rows.append(row)
+    if len(rows) == 3:  # three checkpoints are in the HDF5 history: tell the test
+        print("ROWS", handle.procedure.results_file, flush=True)
+handle = prepare_run(proc, bench, root, Catalog(root), RunCallbacks(on_row=on_row))
+handle.run()
+print("ENDED", flush=True)
+"""
+
+
+def test_a_sigkilled_endurance_run_leaves_a_readable_history(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_ENDURANCE, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # the event: three checkpoints appended and flushed
+        assert line.startswith("ROWS"), proc.stderr.read()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    csv = Path(line.split(" ", 1)[1].strip())
+    h = read_history(waveform_path(csv))
+    assert len(h["Cycle"]) >= 3 and list(h["Cycle"][:3]) == [1, 2, 5]
+    assert (h["Cell col"][:3] == 0).all() and np.isfinite(h["R_LRS (ohm)"][:3]).all()
+    assert h["Cycle"][-1] < 10**12  # killed mid-run
