@@ -114,9 +114,10 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
     from procedures.twin_report import measurements as twin_measurements
     from procedures.twin_report import radiation as twin_radiation
     from procedures.twin_report import reliability as twin_reliability
+    from procedures.twin_report import statistics as twin_statistics
 
     measurements = (twin_measurements.MEASUREMENTS + twin_reliability.MEASUREMENTS
-                    + twin_radiation.MEASUREMENTS)
+                    + twin_statistics.MEASUREMENTS + twin_radiation.MEASUREMENTS)
 
     tmp = None
     if data_root is None:

@@ -18,7 +18,6 @@ from procedures.framework.runner import position_prober, prepare_run
 from procedures.twin_report.fidelity import (
     AGREES,
     DIFFERS,
-    NOT_MEASURED,
     Context,
     Row,
     in_range,
@@ -224,12 +223,7 @@ def dc_cycling(ctx: Context) -> list[Row]:
                                                     for k, v in meds.items()),
                     judge(meds[2.2] > 1.5 * meds[1.4] and 30e3 <= meds[1.4] <= 1e6),
                     "iv-cycling with two RESET stops", {"low": meds[1.4], "high": meds[2.2]}))
-    rows.append(Row("Cycle memory", "AR(1) over ~40 cycles, rho ~0.97 [F] IEEE EDL 2016",
-                    "model parameter ar_rho 0.97 (tested in "
-                    "tests/instruments/sim/test_rram_model.py); needs hundreds of cycles per cell, "
-                    "not measured here", NOT_MEASURED,
-                    "not measured through the instruments in this report"))
-    return rows
+    return rows  # cycle memory: procedures.twin_report.statistics (hundreds of pulse cycles)
 
 
 # -- pulses: biases, gradual switching ----------------------------------------------------------

@@ -255,10 +255,7 @@ def two_t_two_r(ctx: Context) -> list[Row]:
                     f"popcount consistent on {pops}/{rows_2t2r} rows",
                     judge(frac > 0.99 and pops == rows_2t2r, frac > 0.95),
                     "chip controller PCSA:READ?, PCSA:XNOR?, PCSA:POPC?", {"xnor": frac}))
-    rows.append(Row("Sense amplifier offset", "PCSA offset of a few mV, device-to-device "
-                    "[F concept]/[E]", "3 mV sigma per amplifier (pcsa_offset_sigma_v); not "
-                    "observable through the controller without calibrated pairs",
-                    "not measured", "model parameter"))
+    ctx.results["formed_2t2r_rows"] = rows_2t2r  # the PCSA offset (statistics) reuses them
     return rows
 
 
