@@ -81,10 +81,28 @@ class DieStepper:
         self.io = io
         self.counters = counters
         self.subsite = int(subsite)
+        #: packaged bench (no prober): the socket of each chip, by its identity (origin die)
+        self.sockets: dict[Die, int] = {}
+        if bench.prober is None:  # a die is a chip of the board: selected, not stepped to
+            n = bench.capabilities.sockets
+            self.sockets = {d: k for k in range(n) if (d := bench.chip_die(k)) is not None}
+            self.current = bench.chip_die(int(bench.chip.board_socket)) or (-1, -1)
+            self.site, self.contacted = 0, True  # bonded: always connected
+            return
         pos = bench.prober.map_position()
         self.current: Die = (int(pos.col), int(pos.row))
         self.site = int(pos.site)
         self.contacted = bool(bench.prober.chuck_status().in_contact)
+
+    def check(self, die: Die) -> None:
+        """ValueError unless ``die`` can be visited: on the prober's wafer map, or the identity
+        of a chip of a packaged bench's board (queries only, nothing moves)."""
+        if self.bench.prober is not None:
+            check_target(self.bench, die, self.subsite)
+        elif tuple(die) not in self.sockets:
+            known = ", ".join(f"{c},{r}" for c, r in self.sockets)
+            raise ValueError(f"die = {die[0]},{die[1]} is no chip of this board (packaged "
+                             f"chips: {known or 'identities unknown'})")
 
     def on(self, die: Die) -> bool:
         """True if the prober is on ``die`` at the stepper's subsite (no XY move needed)."""
@@ -102,6 +120,12 @@ class DieStepper:
                 self.contacted = True
             return
         self.io.off()  # no bias while the needles leave the pads
+        if self.bench.prober is None:  # packaged: the board switches to the chip (outputs off)
+            self.check(die)
+            self.bench.select_chip(self.sockets[tuple(die)])
+            self.current = tuple(die)
+            self.counters.prober_moves += 1
+            return
         self.current = position_prober(self.bench, tuple(die), self.subsite)
         self.site = self.subsite
         self.contacted = True
@@ -181,8 +205,8 @@ class BinaryWeights:
         if len(set(map(tuple, dies))) != len(dies):
             raise ValueError(f"dies: each die may hold one tile only, got {list(dies)}")
         self.dies = [tuple(int(v) for v in d) for d in dies]
-        for d in self.dies:  # on the prober's wafer map? (queries only, nothing moves)
-            check_target(session.bench, d, session.stepper.subsite)
+        for d in self.dies:  # on the prober's wafer map / a chip of the board? (queries only)
+            session.stepper.check(d)
         cells = parse_cells(pairs, "2T2R")
         if layout == "rows":
             self.tile_of, fill = row_aligned_tiles(self.shapes, len(self.dies), cells)

@@ -104,3 +104,27 @@ def test_die_checks_on_a_packaged_bench_say_there_is_no_prober(packaged):
 
     with pytest.raises(ValueError, match="no prober"):
         check_target(packaged, (9, 9), 0)
+
+
+def test_the_learning_api_tiles_weights_over_the_chips_of_the_board(packaged):
+    """A die of the learning API is a chip's identity on a packaged bench: visiting it switches
+    the board (outputs off), and the weights land in that chip."""
+    import numpy as np
+
+    from procedures.learning.chip_api import ChipSession
+    from procedures.learning.inmemory import xnor_popcount_reference
+
+    dies = packaged.lab.board.dies
+    chip = ChipSession(packaged)
+    assert chip.die == dies[0]
+    with pytest.raises(ValueError, match="no chip of this board"):
+        chip.binary_weights([(2, 32)], dies=[(0, 0)])
+    w = chip.binary_weights([(2, 32)], dies=[dies[1], dies[4]], pairs="0-1,0-31", layout="rows")
+    rng = np.random.default_rng(3)
+    mats = [np.where(rng.random(s) > 0.5, 1, -1) for s in w.shapes]
+    assert w.write(mats)
+    x = rng.random((3, 32)) > 0.5
+    assert np.array_equal(w.xnor_popcount(0, x), xnor_popcount_reference(mats[0], x))
+    assert {b for _, b in packaged.lab.board.switches} >= {1, 4}
+    assert chip.counters.prober_moves >= 2
+    _assert_safe(packaged)
