@@ -437,7 +437,8 @@ class Bench:
             config.resources = lab.resources()
         bench = cls(config, lab, lock)
         try:
-            bench.dosimeter = dosimetry.from_config(config.dosimetry, lab, bench.clock, data_dir)
+            bench.dosimeter = dosimetry.from_config(config.dosimetry, lab, bench.clock, data_dir,
+                                                    fresh=fresh)
             bench._connect()
         except BaseException:  # also a stop signal's KeyboardInterrupt: make safe, give back
             bench.close()

@@ -300,11 +300,13 @@ class SimulatedDosimeter(LogDosimeter):
 # ------------------------------------------------------------------------------------------------
 def from_config(cfg: DosimetrySchema | None, lab: Any = None,
                 clock: Callable[[], float] | None = None,
-                data_dir: Path | None = None) -> Dosimeter | None:
+                data_dir: Path | None = None, fresh: bool = False) -> Dosimeter | None:
     """The bench's dosimeter from its ``[dosimetry]`` table (None without one).
 
     ``kind = "simulated"`` also puts the beam into the simulated ``lab`` (its facility writes the
-    log to ``path``, by default ``<data_dir>/dosimetry/twin-dose-log.csv``). Relative paths are
+    log to ``path``, by default ``<data_dir>/dosimetry/twin-dose-log.csv``). On a continued wafer
+    (not ``fresh``) an earlier session's log is kept as ``<name>.<n>.csv`` and its last dose
+    carried on, so the dose of a resumed campaign goes on from where it was. Relative paths are
     relative to ``data_dir`` (the working directory without one).
     """
     if cfg is None:
@@ -336,8 +338,20 @@ def from_config(cfg: DosimetrySchema | None, lab: Any = None,
     if path is None:
         root = Path(data_dir) if data_dir is not None else Path.cwd() / "data"
         path = root / "dosimetry" / "twin-dose-log.csv"
-    source = RadiationSource(beam, lab.config.params, lab.config.seed)
+    offset = 0.0
+    if path.exists() and not fresh:  # a continued wafer: its chips keep their absorbed dose
+        offset = LogDosimeter(path, clock).read().dose_gy
+        path.replace(_free_name(path))
+    source = RadiationSource(beam, lab.config.params, lab.config.seed, dose_offset_gy=offset)
     with lab.lock:
         lab.attach_radiation(source)
         source.log_to(path, cfg.log_period_s, lab.now())
     return SimulatedDosimeter(lab, path, clock)
+
+
+def _free_name(path: Path) -> Path:
+    """``<stem>.<n><suffix>`` beside ``path`` for the first n >= 1 not taken."""
+    n = 1
+    while (old := path.with_name(f"{path.stem}.{n}{path.suffix}")).exists():
+        n += 1
+    return old

@@ -395,8 +395,8 @@ class Chip:
             return
         if self._dose is None:
             self._dose = DoseResponse(self.pop, self._seed)
-        if self._dose.absorb(self._dose.dose_gy + delta):
-            self.touched = True
+        self._dose.absorb(self._dose.dose_gy + delta)
+        self.touched = True  # the absorbed dose is saved even where nothing moved yet
 
     def conductance(self, array: str) -> np.ndarray:
         """True (noise-free) low-field conductances (S): 1T1R (32, 32), 2T2R (32, 32, 2)."""

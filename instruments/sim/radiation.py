@@ -86,11 +86,16 @@ class RadiationSource:
         beam: the beam and its schedule.
         params: device/periphery parameters (the ``seu_*`` cross-sections).
         seed: seed of the upset stream (the lab's seed).
+        dose_offset_gy: dose (Gy(Si)) the facility had delivered before this lab session (a
+            continued wafer): added to the readings and the log, not to what the chips absorb
+            now (their saved state holds the earlier dose).
     """
 
-    def __init__(self, beam: BeamConfig, params: RRAMParams | None = None, seed: int = 0) -> None:
+    def __init__(self, beam: BeamConfig, params: RRAMParams | None = None, seed: int = 0,
+                 dose_offset_gy: float = 0.0) -> None:
         self.beam = beam
         self.params = params or RRAMParams()
+        self.dose_offset_gy = float(dose_offset_gy)
         self.fluence_per_gy = beam.fluence_per_gy or FLUENCE_PER_GY[beam.particle]
         #: (time s, dose rate Gy/s from then on), sorted; dose accumulated at each breakpoint
         self._t: list[float] = [0.0]
@@ -142,7 +147,8 @@ class RadiationSource:
         return self._rate[max(k, 0)]
 
     def dose_at(self, t: float) -> float:
-        """Dose (Gy(Si)) delivered from lab time 0 to ``t`` (s); exact (piecewise constant)."""
+        """Dose (Gy(Si)) delivered in this lab session, from lab time 0 to ``t`` (s); exact
+        (piecewise constant). The facility's total is this plus ``dose_offset_gy``."""
         t = max(float(t), 0.0)
         k = max(bisect.bisect_right(self._t, t) - 1, 0)
         return self._dose[k] + self._rate[k] * (t - self._t[k])
@@ -152,10 +158,10 @@ class RadiationSource:
         return self.rate_at(t) * self.fluence_per_gy
 
     def reading(self, t: float) -> DoseReading:
-        """What an ideal dosimeter reads at lab time ``t`` (s)."""
+        """What an ideal dosimeter reads at lab time ``t`` (s): the facility's total dose."""
         rate = self.rate_at(t)
         photon = self.beam.particle in PHOTONS
-        dose = self.dose_at(t)
+        dose = self.dose_offset_gy + self.dose_at(t)
         return DoseReading(
             time_s=float(t), dose_gy=dose, dose_rate_gy_s=rate,
             fluence_cm2=None if photon else dose * self.fluence_per_gy,

@@ -130,3 +130,29 @@ def test_periphery_upsets_at_a_rate_proportional_to_the_dose_rate(tmp_path):
         (f1, u1), (f2, u2) = counts[1.0], counts[2.0]
         assert f1 > 50 and u1 > 50
         assert 1.6 < f2 / f1 < 2.5 and 1.6 < u2 / u1 < 2.5
+
+
+def test_a_continued_wafer_carries_the_dose_on(tmp_path):
+    """A second session on the same wafer (a resumed campaign) reads the dose on from the
+    earlier log (kept beside the new one); the chips absorb only what comes after."""
+    root = tmp_path / "data"
+    with Bench.open("simulated-radiation", data_dir=root, fresh=True) as bench:
+        bench.prober.contact()
+        bench.lab.contacted_chip()
+        bench.wait(1000.0)
+        first = bench.dosimeter.read().dose_gy
+        absorbed = bench.lab.contacted_chip().dose_gy
+        assert absorbed == pytest.approx(2.5 * bench.clock())
+    assert first == pytest.approx(2400.0)  # the last line of a 60 s log
+    with Bench.open("simulated-radiation", data_dir=root) as bench:
+        r = bench.dosimeter.read()
+        assert r.time_s == 0.0 and r.dose_gy == pytest.approx(first)
+        bench.wait(600.0)
+        assert bench.dosimeter.read().dose_gy == pytest.approx(first + 1500.0)
+        bench.prober.contact()
+        session = 2.5 * bench.clock()
+        assert bench.lab.contacted_chip().dose_gy == pytest.approx(absorbed + session)
+    logs = sorted(p.name for p in (root / "dosimetry").iterdir())
+    assert logs == ["twin-dose-log.1.csv", "twin-dose-log.csv"]
+    with Bench.open("simulated-radiation", data_dir=root, fresh=True) as bench:
+        assert bench.dosimeter.read().dose_gy == 0.0  # a new wafer: a new exposure
