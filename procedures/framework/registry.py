@@ -29,6 +29,7 @@ from procedures.experiments.pulse_train import PulseTrainProcedure
 from procedures.experiments.retention import RetentionProcedure
 from procedures.framework.base import BenchProcedure
 from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
+from procedures.learning.hybrid_procedure import BNNHybridProcedure
 from procedures.learning.inference_procedure import BNNInferenceProcedure
 from procedures.learning.mcmc_procedure import MCMCBayesProcedure, MCMCCalibrationProcedure
 
@@ -50,6 +51,7 @@ BUILTIN: dict[str, type[BenchProcedure]] = {
         BER2T2RProcedure,
         BNNMetaplasticProcedure,
         BNNInferenceProcedure,
+        BNNHybridProcedure,
         MCMCCalibrationProcedure,
         MCMCBayesProcedure,
     )

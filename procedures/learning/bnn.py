@@ -304,6 +304,16 @@ class BinarizedMLP:
 
         Returns the mean cross-entropy loss of the batch (before the update).
         """
+        loss, grads = self.gradients(x, y, wb)
+        self.optimizer.step(
+            [self.w_hidden[0], self.w_hidden[1], self.gamma[0], self.beta[0], self.gamma[1],
+             self.beta[1]], grads)
+        return loss
+
+    def gradients(self, x: np.ndarray, y: np.ndarray, wb: list[np.ndarray] | None = None
+                  ) -> tuple[float, list[np.ndarray]]:
+        """Loss and straight-through gradients of one mini-batch through ``wb`` (default
+        sign(W_h)): [dW1, dW2, d gamma1, d beta1, d gamma2, d beta2]; nothing is updated."""
         c = self.config
         wb = self.binary_weights() if wb is None else wb
         a, h, z, xhat1, inv1, xhat2, inv2 = self._forward(x, wb)
@@ -321,12 +331,7 @@ class BinarizedMLP:
         da = dh * (np.abs(a) <= c.ste_window)
         g_gamma1, g_beta1, ds1 = _bn_backward(da, xhat1, inv1, self.gamma[0])
         g_w1 = ds1.T @ x
-        self.optimizer.step(
-            [self.w_hidden[0], self.w_hidden[1], self.gamma[0], self.beta[0], self.gamma[1],
-             self.beta[1]],
-            [g_w1, g_w2, g_gamma1, g_beta1, g_gamma2, g_beta2],
-        )
-        return loss
+        return loss, [g_w1, g_w2, g_gamma1, g_beta1, g_gamma2, g_beta2]
 
 
 def _bn_backward(

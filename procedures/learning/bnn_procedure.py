@@ -53,6 +53,7 @@ from procedures.learning.bnn import (
     task_accuracies,
 )
 from procedures.learning.chip_api import ChipSession
+from procedures.learning.hybrid import energy_proxy
 from procedures.learning.synapses import DeviceProgram, IdealPairs
 from procedures.operations.cell_io import bench_clock
 
@@ -230,7 +231,11 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         }
         for j, col in enumerate(TASK_COLUMNS):
             row[col] = accs[j] if j < len(accs) else float("nan")
-        self.emit("results", row)
+        self.emit("results", self.extra_columns(row))
+
+    def extra_columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses: add their columns to an epoch's row."""
+        return row
 
     # -- results ----------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -260,6 +265,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
                 "prober_moves": c.prober_moves,
                 "die_visits": c.die_visits,
                 "wear": syn.wear(),
+                "energy_proxy_j": energy_proxy(c, self.device_program()),
             })
             if self.backend == "chip":
                 out["dies"] = [list(d) for d in self.tile_dies()]

@@ -259,6 +259,16 @@ class BinaryWeights:
         """The bits the host wrote and verified (True = +1); no device access."""
         return self._bits.copy()
 
+    def note_read(self, idx: np.ndarray, bits: np.ndarray) -> None:
+        """Record bits read by the PCSA for the weights ``idx`` (flat): the host's cache and
+        the tiles' expected bits follow the chip (the hybrid rule's weights are what is read)."""
+        idx = np.asarray(idx, dtype=int)
+        bits = np.asarray(bits, dtype=bool)
+        self._bits[idx] = bits
+        for t in np.unique(self.tile_of[idx]):
+            mine = self.tile_of[idx] == t
+            self.tiles[t].target[np.searchsorted(self.members[t], idx[mine])] = bits[mine]
+
     # -- device access ----------------------------------------------------------------------------
     def _as_flat(self, values: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         if isinstance(values, np.ndarray) and values.ndim == 1 and values.size == self.n_weights:
