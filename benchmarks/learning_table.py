@@ -5,7 +5,8 @@ Usage::
 
     .venv/bin/python benchmarks/learning_table.py              # everything (long: chip runs)
     .venv/bin/python benchmarks/learning_table.py --skip-chip  # software (ideal) rows only
-    .venv/bin/python benchmarks/learning_table.py --only bnn   # one part (bnn or mcmc)
+    .venv/bin/python benchmarks/learning_table.py --only bnn   # one part (bnn, mcmc,
+                                                               # inference or hybrid)
 
 BNN (``bnn-metaplastic`` defaults): 64 real-valued inputs (8x8 digits) -> 128 hidden -> 10
 (9,472 binary weights), batch statistics, per-task batch-norm parameters off-chip, Adam lr 0.04,
@@ -221,11 +222,128 @@ def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: P
         catalog.close()
 
 
+INFERENCE = {"inputs": "8x8", "n_hidden": 32, "strengths": "strong;weak", "epochs": 20}
+"""bnn-inference rows of the README: 64 binary inputs -> 32 -> 10 (2,368 pairs, 74 rows)."""
+
+
+def _run(proc: object, bench: object, root: Path, catalog: object) -> dict:
+    from procedures.framework.runner import prepare_run
+
+    out = prepare_run(proc, bench, root, catalog).run()
+    if out.status != "finished":
+        raise RuntimeError(f"{out.status}: {out.error}")
+    return out.summary
+
+
+def inference_chip(seeds: int, stress: str, root: Path) -> None:
+    """bnn-inference over seeds (strong vs weak, 2T2R vs 1T1R-with-reference), then one run
+    with cycling stress on other dies."""
+    from instruments.bench import Bench
+    from procedures.framework.catalog import Catalog
+    from procedures.learning.inference_procedure import BNNInferenceProcedure
+
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    catalog = Catalog(root)
+
+    def proc(seed: int, dies: str, precycle: str) -> BNNInferenceProcedure:
+        p = BNNInferenceProcedure()
+        p.die, p.dies, p.seed, p.split_seed, p.precycle = dies.split(";")[0], dies, seed, \
+            seed, precycle
+        for k, v in INFERENCE.items():
+            setattr(p, k, v)
+        return p
+
+    try:
+        runs = []
+        for seed in range(seeds):
+            t0 = time.monotonic()
+            runs.append(_run(proc(seed, "9,9;10,9;11,9", "0"), bench, root, catalog))
+            print(f"  seed {seed}: {time.monotonic() - t0:.0f} s", flush=True)
+        print(f"\n## bnn-inference on the simulated chip (64 binary pixels -> 32 -> 10, 2,368 "
+              f"pairs on three dies, {seeds} seeds = training seed and split, mean ± sd)\n")
+        print("| strength | software | in-memory 2T2R | 1T1R with reference | BER 2T2R | "
+              "BER 1T1R |")
+        print("|---|---|---|---|---|---|")
+        for j, label in enumerate(("strong", "weak")):
+            c = [r["conditions"][j] for r in runs]
+            sw = np.array([r["software_accuracy"] for r in runs])
+            a2 = np.array([x["accuracy_2t2r"] for x in c])
+            a1 = np.array([x["accuracy_1t1r"] for x in c])
+            b2 = np.array([x["ber_2t2r"] for x in c])
+            b1 = np.array([x["ber_1t1r"] for x in c])
+            print(f"| {label} | {_pm(sw)} | {_pm(a2)} | {_pm(a1)} | {b2.mean():.1e} | "
+                  f"{b1.mean():.1e} |", flush=True)
+        tol = {k: np.mean([r["ber_tolerance"][k] for r in runs]) for k in runs[0]["ber_tolerance"]}
+        print("\nsoftware fault injection (random weight flips): " + ", ".join(
+            f"BER {k}: {100 * v:.1f} %" for k, v in tol.items()))
+        r0 = runs[0]
+        print(f"per run: {r0['xnor_queries']:,} XNOR/popcount queries, {r0['prober_moves']} "
+              f"prober moves, {r0['device_programs']:,} device programs", flush=True)
+        t0 = time.monotonic()
+        s = _run(proc(0, "9,10;10,10;11,10", stress), bench, root, catalog)
+        print(f"\n### cycling stress (seed 0, dies 9-11,10; {time.monotonic() - t0:.0f} s)\n")
+        print("| cycles per device | strength | in-memory 2T2R | 1T1R with reference | "
+              "BER 2T2R | BER 1T1R |")
+        print("|---|---|---|---|---|---|")
+        for c in s["conditions"]:
+            print(f"| {c['precycle']:.0e} | {c['strength']} | {100 * c['accuracy_2t2r']:.1f} % "
+                  f"| {100 * c['accuracy_1t1r']:.1f} % | {c['ber_2t2r']:.1e} | "
+                  f"{c['ber_1t1r']:.1e} |", flush=True)
+    finally:
+        bench.close()
+        catalog.close()
+
+
+HYBRID = {"inputs": "8x8", "n_hidden": 16, "tasks": 1, "epochs": 4, "dies": "9,11;10,11"}
+"""bnn-hybrid vs bnn-metaplastic rows of the README (1,184 pairs on two dies)."""
+
+
+def hybrid_chip(seeds: int, root: Path) -> None:
+    """bnn-hybrid and bnn-metaplastic (m = 0 and 1.35) on the same task, same dies, per seed."""
+    from instruments.bench import Bench
+    from procedures.framework.catalog import Catalog
+    from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
+    from procedures.learning.hybrid_procedure import BNNHybridProcedure
+
+    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    catalog = Catalog(root)
+    rows: dict[str, list] = {}
+    try:
+        for seed in range(seeds):
+            for name, cls, extra in (("bnn-hybrid", BNNHybridProcedure, {}),
+                                     ("bnn-metaplastic m=1.35", BNNMetaplasticProcedure, {}),
+                                     ("bnn-metaplastic m=0", BNNMetaplasticProcedure,
+                                      {"meta": 0.0})):
+                p = cls()
+                p.die, p.seed = "9,11", seed
+                for k, v in {**HYBRID, **extra}.items():
+                    setattr(p, k, v)
+                t0 = time.monotonic()
+                s = _run(p, bench, root, catalog)
+                rows.setdefault(name, []).append(
+                    [s["test_accuracy"], s["device_programs"], s.get("pulses", 0),
+                     s["energy_proxy_j"], time.monotonic() - t0])
+                print(f"  {name} seed {seed}: {100 * s['test_accuracy']:.1f} %", flush=True)
+        print(f"\n## bnn-hybrid vs bnn-metaplastic on the simulated chip (8x8 digits -> 16 -> "
+              f"10, 1 task x {HYBRID['epochs']} epochs, two dies, {seeds} seeds, mean ± sd)\n")
+        print("| procedure | test accuracy | DC device programs | gradual pulses | "
+              "energy proxy | wall time |")
+        print("|---|---|---|---|---|---|")
+        for name, r in rows.items():
+            a = np.array(r)
+            print(f"| {name} | {_pm(a[:, 0])} | {a[:, 1].mean():,.0f} | {a[:, 2].mean():,.0f} "
+                  f"| {1e9 * a[:, 3].mean():.0f} nJ | {a[:, 4].mean():.0f} s |", flush=True)
+    finally:
+        bench.close()
+        catalog.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds and iterations")
     ap.add_argument("--skip-chip", action="store_true", help="software (ideal) rows only")
-    ap.add_argument("--only", choices=["bnn", "mcmc"], default=None, help="one part only")
+    ap.add_argument("--only", choices=["bnn", "mcmc", "inference", "hybrid"], default=None,
+                    help="one part only")
     ap.add_argument("--chip-only", action="store_true", help="chip rows only")
     args = ap.parse_args()
     seeds = 3 if args.quick else 10
@@ -238,6 +356,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "bnn"):
             bnn_chip((1.35,) if args.quick else (1.35, 0.0), Path(tmp) / "bnn")
+        if args.only in (None, "inference"):
+            inference_chip(1 if args.quick else 3, "0;1e4" if args.quick else "0;1e5",
+                           Path(tmp) / "inference")
+        if args.only in (None, "hybrid"):
+            hybrid_chip(1 if args.quick else 3, Path(tmp) / "hybrid")
         if args.only in (None, "mcmc"):
             mcmc_chip(1 if args.quick else 3, 200 if args.quick else 1000,
                       60 if args.quick else 300, Path(tmp) / "mcmc")

@@ -84,7 +84,7 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                                     default=50e-6, minimum=1e-6, maximum=10e-3,
                                     description="the initial open-loop write; a moderate LRS "
                                                 "leaves the pairs plastic")
-    nudge_fraction = FloatParameter("Nudged fraction", default=0.01, minimum=1e-4, maximum=1.0,
+    nudge_fraction = FloatParameter("Nudged fraction", default=0.05, minimum=1e-4, maximum=1.0,
                                     description="fraction of each layer's weights nudged per "
                                                 "mini-batch (largest |gradient|)")
     nudge_set_amplitude = FloatParameter("Nudge SET amplitude (BL)", units="V",
@@ -114,11 +114,12 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        for what, pulse in zip(("nudge SET", "nudge RESET"), self.pulses(), strict=True):
+        for what, pulse in zip(("set", "reset"), self.pulses(), strict=True):
             try:
-                pulse.check(limits, what)
+                pulse.check(limits, f"nudge {what.upper()} pulse")
             except ValueError as exc:
-                raise type(exc)(f"{what} pulse: {exc}") from None
+                names = "/".join(f"nudge_{what}_{k}" for k in ("amplitude", "v_wl", "width"))
+                raise type(exc)(f"{names} (nudge {what.upper()} pulse): {exc}") from None
 
     # -- run --------------------------------------------------------------------------------------
     def execute(self) -> None:

@@ -101,9 +101,9 @@ def test_unsafe_nudge_pulses_are_refused(bench):
     lab = SafetyLimits(max_voltage={"BL": 4.0, "SL": 3.5, "WL": 3.5, "SUB": 0.5})
     proc.validate(lab)
     proc.nudge_reset_amplitude = 4.5
-    with pytest.raises(LimitError, match="nudge RESET"):
+    with pytest.raises(LimitError, match="nudge_reset_amplitude"):
         proc.validate(lab)
     proc.nudge_reset_amplitude = 1.4
     proc.nudge_set_width = 15e-9  # off the 10 ns grid
-    with pytest.raises(ValueError, match="nudge SET"):
+    with pytest.raises(ValueError, match="nudge_set_width"):
         proc.validate(b.limits)
