@@ -193,7 +193,9 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
     test_limit = IntegerParameter("Test samples", default=0, minimum=0, maximum=2000,
                                   description="infer only this many test samples (0 = all)")
     strengths = Parameter("Programming strengths", default="strong;weak",
-                          description="'strong', 'weak' or 'Ic_uA/Vreset_V', separated by ';'")
+                          description="'strong', 'weak' or 'Ic_uA/Vreset_V', separated by "
+                                      "';' (each sets the SET compliance and the RESET "
+                                      "voltage: v_reset is not used)")
     precycle = Parameter("Cycling stress (cycles per device)", default="0",
                          description="cumulative SET/RESET cycles per device before "
                                      "programming, one level after another: '0;1e5;1e6'")
