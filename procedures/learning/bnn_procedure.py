@@ -214,7 +214,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     def _evaluate(self, net: BinarizedMLP, tasks: list, t: int, epoch: int, step: int,
                   loss: float) -> None:
         """Accuracy on every task seen so far with the weights read back from the synapses."""
-        wb = net.unflatten(self.synapses.read())
+        wb = net.unflatten(self.read_back())
         accs = task_accuracies(net, tasks, t, self.norms, wb)
         train_acc = net.accuracy(tasks[t].x_train, tasks[t].y_train, wb)
         self.acc_matrix[t, : t + 1] = accs
@@ -232,6 +232,11 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         for j, col in enumerate(TASK_COLUMNS):
             row[col] = accs[j] if j < len(accs) else float("nan")
         self.emit("results", self.extra_columns(row))
+
+    def read_back(self) -> np.ndarray:
+        """Every weight read back (PCSA; stuck pairs repaired): the bits an epoch is tested
+        with."""
+        return self.synapses.read()
 
     def extra_columns(self, row: dict[str, Any]) -> dict[str, Any]:
         """Hook for subclasses: add their columns to an epoch's row."""
