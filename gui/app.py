@@ -31,9 +31,10 @@ DEMO_CHIP = 2
 DEMO_CELL = "5,5"
 
 
-def demo_runs(packaged: bool = False) -> list:
-    """The screenshot session's procedures: map, forming, I-V cycling on one cell (of
-    :data:`DEMO_DIE`, or of chip :data:`DEMO_CHIP` on a packaged bench)."""
+def demo_runs() -> list:
+    """The screenshot session's procedures: map, forming, I-V cycling on one cell of
+    :data:`DEMO_DIE` (the session retargets them to chip :data:`DEMO_CHIP` on a packaged
+    bench)."""
     cmap = PROCEDURES["conductance-map"]()
     cmap.cells = "all"
     form = PROCEDURES["forming"]()
@@ -44,10 +45,7 @@ def demo_runs(packaged: bool = False) -> list:
     iv.cycles = 5
     runs = [cmap, form, iv]
     for p in runs:
-        if packaged:
-            p.chip = DEMO_CHIP
-        else:
-            p.die = f"{DEMO_DIE[0]},{DEMO_DIE[1]}"
+        p.die = f"{DEMO_DIE[0]},{DEMO_DIE[1]}"
     return runs
 
 
@@ -58,7 +56,10 @@ class ScreenshotSession:
         self.window = window
         self.path = path
         self.exit_code = 0
-        self.pending = demo_runs(packaged=window.board is not None)
+        self.pending = demo_runs()
+        if window.board is not None:  # packaged chips: a chip of the board, not a die
+            for proc in self.pending:
+                proc.die, proc.chip = "", DEMO_CHIP
         window.controller.runFinished.connect(self._on_finished)
 
     def start(self) -> None:
