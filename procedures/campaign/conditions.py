@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 RAMP_STEP_S = 60.0
 """s of bench time per set-point step of a host-side ramp."""
+SETTLED_C = 0.5
+"""C. A chuck that reads ready within this of the set point is left as it is (no new set point,
+no soak): a monitor schedule's fixed temperature, a first step at the ambient temperature."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ def _ready(state: Any, set_point: float) -> bool:
 def reach_temperature(bench: Any, set_point: float, ramp_c_per_min: float | None,
                       soak_s: float, timeout_s: float, should_stop: Callable[[], bool]
                       ) -> float | None:
-    """Chuck to ``set_point`` C: separate, ramp (host steps of the set point at
+    """Chuck to ``set_point`` C: separate; unless it already reads ready within
+    :data:`SETTLED_C` of it, ramp (host steps of the set point at
     ``ramp_c_per_min`` C/min, None = the station's own rate), wait until ready (at most
     ``timeout_s`` s of bench time), soak ``soak_s`` s. Returns the temperature read back (C), or
     None if ``should_stop`` cut it short. TimeoutError if the chuck never gets ready.
@@ -132,8 +136,11 @@ def reach_temperature(bench: Any, set_point: float, ramp_c_per_min: float | None
             return None
         return float(bench.heater.temperature())
     prober.separate()
+    state = prober.heater()
+    if abs(state.temperature - set_point) <= SETTLED_C and _ready(state, set_point):
+        return float(state.temperature)  # already there and settled: no new soak
     if ramp_c_per_min is not None:
-        start = float(prober.heater().temperature)
+        start = float(state.temperature)
         span = set_point - start
         step_c = ramp_c_per_min * RAMP_STEP_S / 60.0
         n = int(math.ceil(abs(span) / step_c - 1e-9)) if step_c > 0 else 0

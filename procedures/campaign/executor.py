@@ -108,7 +108,7 @@ class CampaignRun:
         self._handle: Any = None
         self._thread: threading.Thread | None = None
         self._units = campaign.units()
-        self._clock0 = 0.0
+        self._clock0: float | None = None  # bench clock at the start of this session
         self._elapsed0 = cursor.elapsed_s
         self._t0 = time.monotonic()
         self._done0: int | None = None
@@ -225,11 +225,13 @@ class CampaignRun:
     # -- bookkeeping ------------------------------------------------------------------------------
     def elapsed(self) -> float:
         """Campaign time on the bench clock (s), every session included."""
+        if self._clock0 is None:
+            return self._elapsed0
         return self._elapsed0 + bench_clock(self.bench) - self._clock0
 
     def save(self) -> None:
         """Write the cursor atomically."""
-        if self._clock0:
+        if self._clock0 is not None:
             self.cursor.elapsed_s = self.elapsed()
         self.cursor.save(self.out_dir)
 

@@ -96,9 +96,10 @@ def test_temperature_steps_read_back_heater_safe_and_catalogued(sim_bench, data_
     assert [p.done for p in progress] == [0, 1, 2, 3]
     assert progress[0].bench_left_s is None and progress[-1].bench_left_s == 0
     assert progress[1].bench_left_s > progress[2].bench_left_s > 0
-    # the host ramp: 50 C/min in 60 s steps, every set point sent while separated
+    # the host ramp: 50 C/min in 60 s steps, every set point sent while separated (the first
+    # step finds the chuck settled at 25 C: nothing sent, no soak)
     points = [t for t, _ in sent]
-    assert points == [25.0, 75.0, 125.0, 150.0, 100.0, 90.0, 25.0]
+    assert points == [75.0, 125.0, 150.0, 100.0, 90.0, 25.0]
     assert {h for _, h in sent} == {"S"}
     assert_safe_and_cool(sim_bench)
     frame = pd.read_csv(outcome.out_dir / "campaign_summary.csv")
