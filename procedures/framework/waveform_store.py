@@ -28,9 +28,10 @@ endurance, retention)
     =============  ==================  ==========================================================
 
 The group attribute ``columns`` (JSON) lists the columns in order. Every table also has
-``_committed`` (i8, 1..n), written after the record's columns: a reader
-keeps the records up to the first one not committed. Datasets are chunked and gzip-compressed;
-file attributes name the CSV and the procedure. The file is written in HDF5's
+``_committed`` (i8, 1..n), written after the record's columns: a reader keeps the records up to
+the first one not committed. Records are written in blocks (a chunk's worth, or what arrived
+within ``FLUSH_S``; :meth:`RunStore.append`), each block flushed. Datasets are chunked and
+gzip-compressed; file attributes name the CSV and the procedure. The file is written in HDF5's
 single-writer/multiple-reader mode (SWMR, ``libver="latest"``): each block is appended (resize,
 write) and flushed dataset by dataset, so the file on disk is always consistent: a run killed
 (SIGKILL, power cut) mid-train leaves every block written before the kill readable, and a reader
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,10 @@ CHUNK_TRACES = 64
 """Traces per HDF5 chunk of a waveform table."""
 CHUNK_RECORDS = 1024
 """Records per HDF5 chunk of a scalar column."""
+FLUSH_S = 1.0
+"""s. Pending records are written at the latest with the first append this long after the
+table's last write (and at close): a killed run loses at most the rows of its last second from
+the HDF5 file (the CSV has every row)."""
 HISTORY = "history"
 WAVEFORMS = "waveforms"
 GROUP = WAVEFORMS
@@ -118,7 +124,12 @@ class RunStore:
 
         self.path = waveform_path(results_file)
         self.tables = {t.name: t for t in tables}
-        self.counts = {t.name: 0 for t in tables}
+        self.counts = {t.name: 0 for t in tables}  # records appended (written or pending)
+        self._file_n = {t.name: 0 for t in tables}  # records written to the file
+        self._pending: dict[str, list[dict[str, np.ndarray]]] = {t.name: [] for t in tables}
+        self._pending_n = {t.name: 0 for t in tables}
+        self._written = {t.name: 0.0 for t in tables}  # monotonic time of the last write
+        self.blocks_written = 0
         self.where: dict[str, float] = {}
         self._file = h5py.File(self.path, "w", libver="latest")
         self._file.attrs["results_file"] = Path(results_file).name
@@ -139,20 +150,51 @@ class RunStore:
         self._file.swmr_mode = True  # from here on only appends; the file stays consistent
 
     def append(self, table: str, columns: Mapping[str, Any]) -> None:
-        """Append records to ``table``: every column of the table, first dimension alike."""
-        sets = self._sets[table]
+        """Append records to ``table``: every column of the table, first dimension alike.
+
+        Records are buffered and written (then flushed) as one block when a chunk's worth is
+        pending or ``FLUSH_S`` has passed since the table's last write, and at :meth:`close`:
+        a row arriving after a pause is written at once, a fast stream in blocks (one write per
+        chunk instead of a compressed chunk rewritten per row)."""
         spec = self.tables[table].columns
         m = len(np.asarray(columns[spec[0].name]))
         if m == 0:
             return
-        n0, n1 = self.counts[table], self.counts[table] + m
-        values = {c.name: columns[c.name] for c in spec}
+        pending = self._pending[table]
+        pending.append({c.name: np.asarray(columns[c.name]) for c in spec})
+        self._pending_n[table] += m
+        self.counts[table] += m
+        chunk = CHUNK_TRACES if any(c.points for c in spec) else CHUNK_RECORDS
+        if (self._pending_n[table] >= chunk
+                or time.monotonic() - self._written[table] >= FLUSH_S):
+            self._write(table)
+
+    def _write(self, table: str) -> None:
+        """Write and flush the pending records of ``table`` (``_committed`` last)."""
+        pending = self._pending[table]
+        if not pending:
+            return
+        sets = self._sets[table]
+        m = self._pending_n[table]
+        n0 = self._file_n[table]
+        n1 = n0 + m
+        values = {name: np.concatenate([p[name].reshape((-1, *sets[name].shape[1:]))
+                                        for p in pending]) for name in pending[0]}
         values[COMMITTED] = np.arange(n0 + 1, n1 + 1)
         for name, ds in sets.items():  # _committed last: it marks complete records
             ds.resize(n1, axis=0)
-            ds[n0:n1] = np.asarray(values[name]).reshape((m, *ds.shape[1:]))
+            ds[n0:n1] = values[name]
             ds.flush()
-        self.counts[table] = n1
+        self._file_n[table] = n1
+        pending.clear()
+        self._pending_n[table] = 0
+        self._written[table] = time.monotonic()
+        self.blocks_written += 1
+
+    def flush(self) -> None:
+        """Write every pending record now."""
+        for table in self.tables:
+            self._write(table)
 
     def append_rows(self, record: Mapping[str, Any]) -> None:
         """Append a row (scalars) or a batch of rows (lists) of the CSV to ``/history``.
@@ -191,9 +233,13 @@ class RunStore:
         return out
 
     def close(self) -> None:
-        """Close the file (clears HDF5's open-for-write flag); safe to call twice."""
+        """Write what is pending and close the file (clears HDF5's open-for-write flag); safe
+        to call twice."""
         if self._file.id.valid:
-            self._file.close()
+            try:
+                self.flush()
+            finally:
+                self._file.close()
 
 
 def open_run_store(proc: Any, results_file: str | Path) -> RunStore | None:
