@@ -374,7 +374,7 @@ from procedures.framework.registry import PROCEDURES
 
 DIE = sys.argv[1]
 
-def runs():  # the scripted session, with one long run instead of the short demo ones
+def runs(packaged=False):  # the scripted session, with one long run instead of the short demo ones
     p = PROCEDURES["forming"]()
     p.die = DIE
     p.cells = "all"
