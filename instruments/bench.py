@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from instruments import dosimetry
-from instruments.bench_types import BenchCapabilities, ChuckHeater, Heater
+from instruments.bench_types import (  # the status types live there; importable from here
+    BenchCapabilities,
+    BenchStatus,
+    BoardStatus,
+    ChuckHeater,
+    ChuckState,
+    Heater,
+    InstrumentStatus,
+)
 from instruments.cascade.velox_commands import default_transport
 from instruments.dosimetry import Dosimeter
 from instruments.limits import SafetyLimits
@@ -228,66 +236,6 @@ def disable_nagle(resources: list[Any]) -> int:
 # ------------------------------------------------------------------------------------------------
 # The open bench
 # ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstrumentStatus:
-    """Connection state of one instrument (for the GUI's bench dock and ``status()``)."""
-
-    name: str
-    resource: str
-    identity: str
-    ok: bool
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class ChuckState:
-    """What the prober reports about the chuck.
-
-    Attributes:
-        height: preset height the chuck is at (``contact``, ``overtravel``, ``align``,
-            ``separation`` or ``between``).
-        x_um, y_um: chuck position relative to the home die, in um.
-        die: (col, row) the prober's map position, None if unknown.
-        temperature_c: chuck temperature, in degC.
-        heater: heater status as the prober reports it (H heating, C cooling, S soaking,
-            R ready at set point).
-    """
-
-    height: str
-    x_um: float
-    y_um: float
-    die: tuple[int, int] | None
-    temperature_c: float
-    heater: str = ""
-
-
-@dataclass(frozen=True)
-class BoardStatus:
-    """What the chip controller reports about the test board of a packaged bench.
-
-    Attributes:
-        sockets: chip sockets on the board.
-        selected: the socket routed to the instruments (0-based).
-        array: the array routed on the selected chip (``1T1R``/``2T2R``).
-        cell: (row, col) of the selected cell (for 2T2R col is the pair).
-    """
-
-    sockets: int
-    selected: int
-    array: str
-    cell: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class BenchStatus:
-    """A snapshot of the bench (``chuck`` None without a prober, ``board`` None without a
-    board)."""
-
-    instruments: list[InstrumentStatus]
-    chuck: ChuckState | None
-    board: BoardStatus | None = None
 
 
 _HEIGHT_NAMES = {"C": "contact", "O": "overtravel", "A": "align", "S": "separation"}

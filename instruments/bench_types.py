@@ -52,6 +52,66 @@ class BenchCapabilities:
         return not self.prober
 
 
+@dataclass(frozen=True)
+class InstrumentStatus:
+    """Connection state of one instrument (for the GUI's bench dock and ``status()``)."""
+
+    name: str
+    resource: str
+    identity: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ChuckState:
+    """What the prober reports about the chuck.
+
+    Attributes:
+        height: preset height the chuck is at (``contact``, ``overtravel``, ``align``,
+            ``separation`` or ``between``).
+        x_um, y_um: chuck position relative to the home die, in um.
+        die: (col, row) the prober's map position, None if unknown.
+        temperature_c: chuck temperature, in degC.
+        heater: heater status as the prober reports it (H heating, C cooling, S soaking,
+            R ready at set point).
+    """
+
+    height: str
+    x_um: float
+    y_um: float
+    die: tuple[int, int] | None
+    temperature_c: float
+    heater: str = ""
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """What the chip controller reports about the test board of a packaged bench.
+
+    Attributes:
+        sockets: chip sockets on the board.
+        selected: the socket routed to the instruments (0-based).
+        array: the array routed on the selected chip (``1T1R``/``2T2R``).
+        cell: (row, col) of the selected cell (for 2T2R col is the pair).
+    """
+
+    sockets: int
+    selected: int
+    array: str
+    cell: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class BenchStatus:
+    """A snapshot of the bench (``chuck`` None without a prober, ``board`` None without a
+    board)."""
+
+    instruments: list[InstrumentStatus]
+    chuck: ChuckState | None
+    board: BoardStatus | None = None
+
+
 @runtime_checkable
 class Heater(Protocol):
     """Sets and reads the temperature of the device under test (degC)."""
@@ -125,10 +185,15 @@ class BenchInterface(Protocol):
         """Outputs off (and the chuck separated when there is a prober); problems met."""
         ...
 
+    def status(self) -> BenchStatus:
+        """Each instrument's identity, the chuck (prober) or board (packaged) state."""
+        ...
+
     def select_chip(self, socket: int) -> tuple[int, int] | None:
         """Packaged bench: outputs off, then route the instruments to the chip in ``socket``;
         returns that chip's identity (its origin die), None if unknown."""
         ...
 
 
-__all__ = ["BenchCapabilities", "BenchInterface", "ChuckHeater", "Heater"]
+__all__ = ["BenchCapabilities", "BenchInterface", "BenchStatus", "BoardStatus", "ChuckHeater",
+           "ChuckState", "Heater", "InstrumentStatus"]
