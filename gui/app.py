@@ -151,30 +151,41 @@ def run_app(
         text = " ".join(str(exc).split())  # one line
         print(f"memprobe: cannot open bench {bench!r}: {text}", file=sys.stderr)
         return 2
-    try:
-        # a scripted screenshot uses the default layout, not the operator's saved one
-        window = MainWindow(the_bench, data_root=root, catalog=catalog,
-                            restore_layout=screenshot is None)
-        window.show()
-    except BaseException:  # a stop signal before the window can take it (KeyboardInterrupt)
-        the_bench.close()  # outputs off, chuck separated, lab saved, bench locks released
-        catalog.close()
-        raise
-    session = None
-    if screenshot is not None:
-        session = ScreenshotSession(window, Path(screenshot))
-        QTimer.singleShot(100, session.start)
-    bridge = SignalBridge(app)  # the Qt loop would otherwise hold Python's signal handlers
-    # an error escaping a slot is logged (log pane) and the application goes on: PyQt6's
-    # default is qFatal, an abort with no safe end (outputs on, chuck in contact)
-    previous_hook, sys.excepthook = sys.excepthook, _log_unhandled
-    try:
-        stopper = shutdown or ShutdownSignals()
-        with stopper.on_stop(lambda: _close_on_signal(app, window, stopper.reason)):
+    stopper = shutdown or ShutdownSignals()
+    shown: list[MainWindow] = []
+
+    def on_stop() -> None:  # a signal before the window is shown is acted on once it is
+        if shown:
+            _close_on_signal(app, shown[0], stopper.reason)
+
+    # from here on a stop signal closes the window (which makes the bench safe) instead of
+    # raising KeyboardInterrupt somewhere between the window's show() and the event loop
+    with stopper.on_stop(on_stop):
+        try:
+            # a scripted screenshot uses the default layout, not the operator's saved one
+            window = MainWindow(the_bench, data_root=root, catalog=catalog,
+                                restore_layout=screenshot is None)
+            window.show()
+        except BaseException:  # e.g. KeyboardInterrupt from a signal handled as one
+            the_bench.close()  # outputs off, chuck separated, lab saved, bench locks released
+            catalog.close()
+            raise
+        shown.append(window)
+        if stopper.requested.is_set():  # the signal came while the window was being made
+            _close_on_signal(app, window, stopper.reason)
+        session = None
+        if screenshot is not None:
+            session = ScreenshotSession(window, Path(screenshot))
+            QTimer.singleShot(100, session.start)
+        bridge = SignalBridge(app)  # the Qt loop would otherwise hold Python's signal handlers
+        # an error escaping a slot is logged (log pane) and the application goes on: PyQt6's
+        # default is qFatal, an abort with no safe end (outputs on, chuck in contact)
+        previous_hook, sys.excepthook = sys.excepthook, _log_unhandled
+        try:
             app.exec()
-    finally:
-        sys.excepthook = previous_hook
-        bridge.close()
+        finally:
+            sys.excepthook = previous_hook
+            bridge.close()
     return session.exit_code if session is not None else 0
 
 

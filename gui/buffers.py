@@ -284,3 +284,92 @@ class ColumnBuffer:
         for name, arr in old.items():
             self._data[name][:keep] = arr[start:start + keep]
         self._start, self._n = 0, keep
+
+
+class PeakDecimator:
+    """What to draw of a long, growing ``(x, y)`` series: at most ``budget`` real points.
+
+    Up to ``budget`` points everything is drawn. Beyond it the series is cut into runs of
+    ``factor`` consecutive points (a power of two, doubled whenever the drawn points would
+    exceed the budget) and each run (the last one too, while it fills) is drawn as its lowest
+    and its highest ``y`` point, in their order (peak-preserving: no spike or excursion
+    disappears, and every drawn point is a measured one). Incremental: :meth:`update` only
+    reduces the points that arrived since the last call and a doubling merges pairs of runs, so
+    one redraw costs O(budget) however long the series (pyqtgraph's own downsampling re-reduces
+    the whole series on every ``setData``).
+    NaN values are skipped within a run (a run of only NaN draws as NaN, i.e. a gap).
+    """
+
+    _COLUMNS = {"imin": np.int64, "xmin": float, "ymin": float,
+                "imax": np.int64, "xmax": float, "ymax": float}
+
+    def __init__(self, budget: int) -> None:
+        if budget < 4:
+            raise ValueError(f"budget must be >= 4 points, not {budget}")
+        self.budget = int(budget)
+        """Most points :meth:`update` returns (may be lowered between calls)."""
+        self.factor = 1
+        """Points per run (1: every point is drawn)."""
+        self._runs = ColumnBuffer(self._COLUMNS)
+        self._done = 0  # raw points already reduced into complete runs
+
+    def reset(self) -> None:
+        """Forget everything (the series was cleared)."""
+        self.factor = 1
+        self._runs = ColumnBuffer(self._COLUMNS)
+        self._done = 0
+
+    def update(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` to draw for the series whose points so far are ``x``, ``y`` (every
+        point since the last :meth:`reset`, oldest first; earlier calls' points unchanged)."""
+        n = len(x)
+        if n < self._done:
+            self.reset()
+        if self.factor == 1 and n <= self.budget:
+            return x, y
+        while 2 * (n // self.factor) + 2 > self.budget:
+            self._double()  # (the first time: no runs yet, only the factor doubles)
+        runs = (n - self._done) // self.factor
+        if runs:
+            self._reduce(x, y, self._done, runs)
+            self._done += runs * self.factor
+        v = self._runs.view()
+        min_first = v["imin"] <= v["imax"]
+        xs = np.column_stack([np.where(min_first, v["xmin"], v["xmax"]),
+                              np.where(min_first, v["xmax"], v["xmin"])]).ravel()
+        ys = np.column_stack([np.where(min_first, v["ymin"], v["ymax"]),
+                              np.where(min_first, v["ymax"], v["ymin"])]).ravel()
+        tx, ty = np.asarray(x[self._done:n]), np.asarray(y[self._done:n])
+        if len(ty) > 2:  # the run still filling: its lowest and highest point so far
+            keep = np.unique([int(np.argmin(np.where(np.isnan(ty), np.inf, ty))),
+                              int(np.argmax(np.where(np.isnan(ty), -np.inf, ty)))])
+            tx, ty = tx[keep], ty[keep]
+        return np.concatenate([xs, tx]), np.concatenate([ys, ty])
+
+    def _reduce(self, x: np.ndarray, y: np.ndarray, start: int, runs: int) -> None:
+        f = self.factor
+        xs = np.asarray(x[start:start + runs * f]).reshape(runs, f)
+        ys = np.asarray(y[start:start + runs * f]).reshape(runs, f)
+        nan = np.isnan(ys)
+        lo = np.argmin(np.where(nan, np.inf, ys), axis=1)
+        hi = np.argmax(np.where(nan, -np.inf, ys), axis=1)
+        r = np.arange(runs)
+        base = start + r * f
+        self._runs.extend({"imin": base + lo, "xmin": xs[r, lo], "ymin": ys[r, lo],
+                           "imax": base + hi, "xmax": xs[r, hi], "ymax": ys[r, hi]})
+
+    def _double(self) -> None:
+        """Merge pairs of runs (factor x 2); an odd last run goes back to the raw tail."""
+        v = self._runs.view()
+        pairs = len(self._runs) // 2
+        a = {k: c[0:2 * pairs:2] for k, c in v.items()}
+        b = {k: c[1:2 * pairs:2] for k, c in v.items()}
+        take_b_min = np.nan_to_num(b["ymin"], nan=np.inf) < np.nan_to_num(a["ymin"], nan=np.inf)
+        take_b_max = (np.nan_to_num(b["ymax"], nan=-np.inf)
+                      > np.nan_to_num(a["ymax"], nan=-np.inf))
+        merged = {k: np.where(take_b_min if k.endswith("min") else take_b_max, b[k], a[k])
+                  for k in self._COLUMNS}
+        self._runs = ColumnBuffer(self._COLUMNS)
+        self._runs.extend(merged)
+        self.factor *= 2
+        self._done = pairs * self.factor

@@ -2,7 +2,11 @@
 array map coloured by each cell's state from its history.
 
 Everything comes from the catalog and the results files (:mod:`procedures.data.device_history`);
-nothing here talks to the instruments. Each run's file is read once and kept until a new run
+nothing here talks to the instruments. The reads run in the file reader's worker thread
+(:class:`gui.file_reader.FileReader`), never on the GUI thread: ``loaded`` follows
+:meth:`HistoryView.show_cells` once the curves are drawn, ``coloured`` follows
+:meth:`HistoryView.colour_map` once the array map shows the states; a click on another cell
+before the answer came supersedes it. Each run's file is read once and kept until a new run
 ends (``invalidate``).
 """
 
@@ -13,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -22,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.file_reader import FileReader
 from procedures.analysis import cached_loader
 from procedures.data.device_history import DeviceSummary, die_summaries, history_frame, summary_of
 from procedures.framework.catalog import Catalog
@@ -34,11 +40,20 @@ MAX_CURVES = len(_COLOURS)
 
 
 class HistoryView(QWidget):
-    """History of the cells selected in the array map; colours the map by state."""
+    """History of the cells selected in the array map; colours the map by state.
 
-    def __init__(self, catalog: Catalog, array_map: Any, parent: QWidget | None = None) -> None:
+    Signals (GUI thread): ``loaded()`` when the histories asked for are shown, ``coloured()``
+    when the array map shows the chosen state.
+    """
+
+    loaded = pyqtSignal()
+    coloured = pyqtSignal()
+
+    def __init__(self, catalog: Catalog, array_map: Any, parent: QWidget | None = None,
+                 reader: FileReader | None = None) -> None:
         super().__init__(parent)
         self.catalog = catalog
+        self.reader = reader or FileReader(self)
         self.array_map = array_map
         self.die: tuple[int, int] | None = None
         self.array = "1T1R"
@@ -87,25 +102,42 @@ class HistoryView(QWidget):
             self.die, self.array = die, array
             self.summaries.clear()
 
-    def _summaries(self) -> dict[tuple[int, int], DeviceSummary]:
-        if not self.summaries and self.die is not None:
-            infos = self.catalog.runs(die=self.die)
-            self.summaries = die_summaries(infos, self._load, self.die, self.array)
-        return self.summaries
-
     def show_cells(self, cells: list[tuple[int, int]]) -> None:
-        """Plot the history of ``cells`` (the first :data:`MAX_CURVES`) of the current die."""
+        """Plot the history of ``cells`` (the first :data:`MAX_CURVES`) of the current die; the
+        files are read in the worker, ``loaded`` follows."""
+        cells = [tuple(c) for c in cells]
+        if self.die is None:
+            self._clear_plots()
+            self.summary_label.setText("no die chosen (click a die on the wafer map)")
+            self.loaded.emit()
+            return
+        catalog, load, die, array = self.catalog, self._load, self.die, self.array
+
+        def read() -> list[tuple[tuple[int, int], Any]]:
+            infos = catalog.runs(die=die)
+            return [(cell, history_frame(infos, load, die, array, cell))
+                    for cell in cells[:MAX_CURVES]]
+
+        self.summary_label.setText("reading the history…")
+        self.reader.request("history-cells", read,
+                            lambda frames: self._show_frames(die, array, cells, frames),
+                            self._read_failed)
+
+    def _clear_plots(self) -> None:
         self.g_plot.clear()
         self.p_plot.clear()
         self.frames.clear()
-        if self.die is None:
-            self.summary_label.setText("no die chosen (click a die on the wafer map)")
-            return
-        infos = self.catalog.runs(die=self.die)
+
+    def _read_failed(self, exc: Exception) -> None:
+        self.summary_label.setText(f"cannot read the history: {exc}")
+        self.loaded.emit()
+
+    def _show_frames(self, die: tuple[int, int], array: str, cells: list[tuple[int, int]],
+                     frames: list[tuple[tuple[int, int], Any]]) -> None:
+        self._clear_plots()
         lines = []
-        for k, cell in enumerate(cells[:MAX_CURVES]):
-            frame = history_frame(infos, self._load, self.die, self.array, tuple(cell))
-            self.frames[tuple(cell)] = frame
+        for k, (cell, frame) in enumerate(frames):
+            self.frames[cell] = frame
             lines.append(summary_of(frame).text())
             if not len(frame):
                 continue
@@ -118,7 +150,8 @@ class HistoryView(QWidget):
             self.p_plot.plot(t, frame["pulses"].to_numpy(float), pen=pen, stepMode=None)
         more = f" (first {MAX_CURVES} of {len(cells)})" if len(cells) > MAX_CURVES else ""
         self.summary_label.setText(
-            f"die {self.die[0]},{self.die[1]} {self.array}{more}\n" + "\n".join(lines))
+            f"die {die[0]},{die[1]} {array}{more}\n" + "\n".join(lines))
+        self.loaded.emit()
 
     def refresh(self) -> None:
         """Re-show the shown cells and the map colouring."""
@@ -127,14 +160,31 @@ class HistoryView(QWidget):
 
     # -- array map ------------------------------------------------------------------------------
     def colour_map(self) -> None:
-        """Colour the array map by the chosen state (live conductance: leave it alone)."""
+        """Colour the array map by the chosen state (live conductance: leave it alone); the
+        die's summaries are read in the worker the first time, ``coloured`` follows."""
         mode = self.state_combo.currentText()
         if mode == STATE_MODES[0] or self.die is None:
             return
+        if self.summaries:
+            self._paint(mode)
+            return
+        catalog, load, die, array = self.catalog, self._load, self.die, self.array
+
+        def read() -> dict[tuple[int, int], DeviceSummary]:
+            return die_summaries(catalog.runs(die=die), load, die, array)
+
+        def got(summaries: dict[tuple[int, int], DeviceSummary]) -> None:
+            if (die, array) == (self.die, self.array):
+                self.summaries = summaries
+                self.colour_map()
+
+        self.reader.request("history-summaries", read, got)
+
+    def _paint(self, mode: str) -> None:
         shape = self.array_map.shape
         values = np.full(shape, np.nan)
         group = self._group()
-        for (row, col), s in self._summaries().items():
+        for (row, col), s in self.summaries.items():
             if row >= shape[0] or (col + 1) * group > shape[1]:
                 continue
             if mode == "formed":
@@ -149,6 +199,7 @@ class HistoryView(QWidget):
         label = {"formed": "formed (1) / unformed (0)", "last G": "last read log10 G (S)"}
         self.array_map.show_state(values, label.get(mode, mode),
                                   levels=(0.0, 1.0) if mode == "formed" else None)
+        self.coloured.emit()
 
     def hover_text(self, row: int, col: int) -> str:
         """The history summary of a cell, for the array map's hover text."""

@@ -35,6 +35,7 @@ from gui.bench_io import BenchIO
 from gui.bench_panel import BenchPanel
 from gui.board_panel import BoardPanel
 from gui.campaign_panel import attach_campaign_panel
+from gui.file_reader import FileReader
 from gui.history_view import HistoryView
 from gui.log_pane import LogPane
 from gui.manual_dock import ManualDock
@@ -84,11 +85,13 @@ class MainWindow(QMainWindow):
     """MemProbe's main window on an open bench.
 
     Signals: ``stepped(col, row)`` when the prober reports the die it stepped to,
-    ``statusShown(object)`` with each bench status shown (both on the GUI thread).
+    ``statusShown(object)`` with each bench status shown, ``waferValuesShown()`` when the
+    wafer map shows the chosen figure (all on the GUI thread).
     """
 
     stepped = pyqtSignal(int, int)
     statusShown = pyqtSignal(object)
+    waferValuesShown = pyqtSignal()
 
     def __init__(self, bench: Bench, data_root: Path, catalog: Catalog | None = None,
                  restore_layout: bool = True) -> None:
@@ -100,6 +103,7 @@ class MainWindow(QMainWindow):
         self.io = BenchIO(self)  # the GUI's own instrument I/O, off the GUI thread
         self.io.blocked_by = lambda: "a run owns the bench" if self.busy else ""
         self.controller.io = self.io
+        self.reader = FileReader(self)  # catalog and file reads, off the GUI thread
         self._stop_pending = False
         self.last_message = ""
         self.setWindowTitle(f"MemProbe — bench: {bench.config.name}")
@@ -160,8 +164,8 @@ class MainWindow(QMainWindow):
         self.manual.blocked_by = lambda: (
             "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
             else "")
-        self.results_browser = ResultsBrowser(self.catalog)
-        self.history = HistoryView(self.catalog, self.array_map)
+        self.results_browser = ResultsBrowser(self.catalog, reader=self.reader)
+        self.history = HistoryView(self.catalog, self.array_map, reader=self.reader)
         self.log_pane = LogPane()
         self._dock("Bench", self.bench_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         if self.board is not None:  # packaged chips: the board view instead of the wafer map
@@ -444,22 +448,32 @@ class MainWindow(QMainWindow):
                 self.cdf_plot.set_samples(label, np.asarray(values, dtype=float), units)
 
     def _update_wafer_values(self, *_: Any) -> None:
-        """Colour the wafer map by the chosen figure: median over the die's finished runs."""
+        """Colour the wafer map by the chosen figure: median over the die's finished runs (the
+        catalog is read in the file reader's thread; ``waferValuesShown`` follows)."""
         label = self.wafer_figure.currentText()
         key, units = WAFER_FIGURES[label]
-        values: dict[tuple[int, int], list[float]] = {}
-        if self.board is not None:
-            self.board.show_values(self.catalog.runs(status="finished"), key, label, units)
-            return
-        for r in self.catalog.runs(status="finished"):
-            v = r.summary.get(key)
-            if r.die is not None and isinstance(v, int | float):
-                values.setdefault(r.die, []).append(float(v))
-        if values:
-            self.wafer_map.set_values({d: float(np.median(v)) for d, v in values.items()},
-                                      label=f"median {label}", units=units)
-        else:
-            self.wafer_map.clear_values()
+        catalog = self.catalog
+
+        def read() -> tuple[list[RunInfo], dict[tuple[int, int], float]]:
+            runs = catalog.runs(status="finished")
+            values: dict[tuple[int, int], list[float]] = {}
+            for r in runs:
+                v = r.summary.get(key)
+                if r.die is not None and isinstance(v, int | float):
+                    values.setdefault(r.die, []).append(float(v))
+            return runs, {d: float(np.median(v)) for d, v in values.items()}
+
+        def show(found: tuple[list[RunInfo], dict[tuple[int, int], float]]) -> None:
+            runs, medians = found
+            if self.board is not None:  # a packaged-chip bench: the board view instead
+                self.board.show_values(runs, key, label, units)
+            elif medians:
+                self.wafer_map.set_values(medians, label=f"median {label}", units=units)
+            else:
+                self.wafer_map.clear_values()
+            self.waferValuesShown.emit()
+
+        self.reader.request("wafer-values", read, show)
 
     # -- settings -------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -495,6 +509,7 @@ class MainWindow(QMainWindow):
             log.warning("waiting for the run to end safely before the bench is closed")
             self.controller.wait_idle(None)
         self.io.close()  # its last job ends before the bench is closed
+        self.reader.close()
         self.log_pane.detach()
         self.bench.close()
         super().closeEvent(event)

@@ -26,6 +26,12 @@ def _col(data: Mapping[str, Any], name: str) -> np.ndarray | None:
     return np.atleast_1d(np.asarray(data[name], dtype=float))
 
 
+def _cell_text(number: int) -> str:
+    """``"row,col"`` of the I-V curve number of a cell (``row * ARRAY_COLS + col``)."""
+    row, col = divmod(int(number), ARRAY_COLS)
+    return f"{row},{col}"
+
+
 class PlotRouter:
     """Feeds rows to the plots that can show them."""
 
@@ -49,6 +55,10 @@ class PlotRouter:
             self.pulse.clear()
         if {"Voltage (V)", "Current (A)"} <= cols and "Time (s)" not in cols:
             self.iv.clear()
+            if "Cycle" in cols:
+                self.iv.set_key("cycle")
+            else:  # forming: one curve per cell, numbered row * ARRAY_COLS + col
+                self.iv.set_key("cell (row,col)", _cell_text)
         if cols & {"Epoch", "Iteration", "Step"}:
             self.learning.clear()
         if "Conductance (S)" in cols and "Pulse" not in cols:

@@ -1,18 +1,26 @@
-"""Results browser: runs from the catalog, filtered; opening one restores its plots.
+"""Results browser: runs from the catalog, filtered and paged; opening one restores its plots.
 
 The search box matches the operator's notes and tags (and procedure, message); the notes and
 tags of the selected run are edited below the table and stored in the catalog at once.
+
+The table shows one page of :data:`PAGE_SIZE` runs (newest first; Newer / Older step through
+the pages), so the window holds the same few hundred rows whether the catalog has a hundred
+runs or a hundred thousand, and each query is one bounded database page
+(:meth:`procedures.framework.catalog.Catalog.page`). Typing in the search box queries the
+catalog only when the typing pauses (:data:`SEARCH_DEBOUNCE_MS`), and in the file reader's
+worker thread (:class:`gui.file_reader.FileReader`): the window never waits on a slow catalog.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -22,6 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.file_reader import FileReader
 from procedures.analysis import run_data
 from procedures.framework.catalog import Catalog, RunInfo
 from procedures.framework.registry import PROCEDURES
@@ -33,16 +42,31 @@ COLUMNS = ["id", "procedure", "status", "die", "subsite", "array", "started", "t
            "summary"]
 KEY_FIGURES = ("v_form", "r_lrs", "r_hrs", "on_off", "g_median", "ber_2t2r", "ber_1t1r",
                "test_accuracy")
+PAGE_SIZE = 200
+"""Runs shown per page of the table."""
+SEARCH_DEBOUNCE_MS = 250
+"""The search runs once typing has paused this long (ms)."""
 
 
 class ResultsBrowser(QWidget):
-    """Table of catalog runs with filters; double-click (or Open) emits ``runOpened``."""
+    """Table of catalog runs with filters, one page at a time; double-click (or Open) emits
+    ``runOpened``; ``refreshed`` after every update of the table (GUI thread).
+
+    ``runs`` are the runs of the shown page (newest first), ``total`` how many match.
+    """
 
     runOpened = pyqtSignal(object, object)  # RunInfo, DataFrame
+    refreshed = pyqtSignal()
 
-    def __init__(self, catalog: Catalog, parent: QWidget | None = None) -> None:
+    def __init__(self, catalog: Catalog, parent: QWidget | None = None,
+                 reader: FileReader | None = None, page_size: int = PAGE_SIZE) -> None:
         super().__init__(parent)
         self.catalog = catalog
+        self.reader = reader or FileReader(self)
+        self.page_size = page_size
+        self.page = 0
+        """Shown page (0 = the newest runs)."""
+        self.total = 0
         self.runs: list[RunInfo] = []
         layout = QVBoxLayout(self)
         filters = QHBoxLayout()
@@ -60,11 +84,18 @@ class ResultsBrowser(QWidget):
         self.search.setClearButtonEnabled(True)
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
+        self.newer_button = QPushButton("◀ Newer")
+        self.older_button = QPushButton("Older ▶")
+        self.page_label = QLabel("")
         for w in (self.procedure_filter, self.status_filter, self.station_filter, self.die_filter,
-                  self.search,
-                  self.refresh_button, self.open_button):
+                  self.search, self.refresh_button, self.open_button, self.newer_button,
+                  self.page_label, self.older_button):
             filters.addWidget(w)
         layout.addLayout(filters)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._search_now)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -86,7 +117,9 @@ class ResultsBrowser(QWidget):
         self.notes_edit.returnPressed.connect(self.save_notes)
         self.tags_edit.returnPressed.connect(self.save_notes)
         self.table.itemSelectionChanged.connect(self._show_notes)
-        self.search.textChanged.connect(lambda _t: self.refresh())
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.newer_button.clicked.connect(lambda: self.show_page(self.page - 1))
+        self.older_button.clicked.connect(lambda: self.show_page(self.page + 1))
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self.open_selected)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
@@ -97,19 +130,42 @@ class ResultsBrowser(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-query the catalog with the filters."""
+        """Re-query the catalog with the filters (the shown page, now, on this thread: one
+        bounded page)."""
+        self._search_timer.stop()
+        self.reader.cancel("results-search")  # a search still on its way is out of date
+        self._show(*self.catalog.page(**self._query(self._sync_stations())))
+
+    def show_page(self, page: int) -> None:
+        """Show page ``page`` (0 = newest; clamped to the pages there are)."""
+        last = max(0, (self.total - 1) // self.page_size)
+        self.page = min(max(0, page), last)
+        self.refresh()
+
+    def _query(self, station: str | None) -> dict:
         proc = self.procedure_filter.currentText()
         status = self.status_filter.currentText()
         try:
             die = parse_die(self.die_filter.text())
         except ValueError:
             die = None
-        station = self._sync_stations()
-        self.runs = self.catalog.runs(
-            procedure=None if proc.startswith("(") else proc,
-            status=None if status.startswith("(") else status,
-            die=die, station=station, search=self.search.text() or None,
-        )[::-1]  # newest first
+        return {"limit": self.page_size, "offset": self.page * self.page_size,
+                "procedure": None if proc.startswith("(") else proc,
+                "status": None if status.startswith("(") else status,
+                "die": die, "station": station,
+                "search": self.search.text() or None}
+
+    def _search_now(self) -> None:
+        """The typing paused: query the first page in the reader's thread."""
+        self.page = 0
+        chosen = self.station_filter.currentText()
+        query = self._query(None if chosen.startswith("(") else chosen)
+        catalog = self.catalog
+        self.reader.request("results-search", lambda: catalog.page(**query),
+                            lambda found: self._show(*found))
+
+    def _show(self, runs: list[RunInfo], total: int) -> None:
+        self.runs, self.total = runs, total
         self.table.setRowCount(len(self.runs))
         for i, r in enumerate(self.runs):
             figures = ", ".join(f"{k}={_fmt(r.summary[k])}" for k in KEY_FIGURES
@@ -122,6 +178,12 @@ class ResultsBrowser(QWidget):
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+        first = self.page * self.page_size
+        self.page_label.setText(f"{first + 1}-{first + len(runs)} of {total}" if runs
+                                else "no runs")
+        self.newer_button.setEnabled(self.page > 0)
+        self.older_button.setEnabled(first + len(runs) < total)
+        self.refreshed.emit()
 
     def _sync_stations(self) -> str | None:
         """Offer the catalog's stations (keeping the choice); the chosen one, None for all."""

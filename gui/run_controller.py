@@ -107,9 +107,20 @@ class RunController(QObject):
             self.queueChanged.emit()
 
     def abort(self) -> None:
-        """Stop the current run (outputs go off, chuck separates) and clear nothing else."""
+        """Stop the current run (outputs go off, chuck separates) and clear nothing else.
+
+        The current run is the one in progress, being prepared, or next in the queue waiting
+        for the bench I/O worker to finish a job; one that has not started is dropped
+        (``runRefused(item, "aborted before start")``), nothing having been applied.
+        """
         if self._preparing is not None:
             self._cancel = True  # nothing applied yet: it will not start
+        elif self.handle is None and self._waiting_io and self.queue:
+            item = self.queue.pop(0)  # the run about to start once the worker is free
+            log.info("run %s aborted before start", item.label)
+            self.statusChanged.emit("aborted before start")
+            self.runRefused.emit(item, "aborted before start")
+            self.queueChanged.emit()
         if self.handle is not None:
             self.statusChanged.emit("stopping")
             self.handle.stop()

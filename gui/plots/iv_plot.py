@@ -12,7 +12,7 @@ ticks read 10⁻⁶ A etc. Currents are in A, voltages in V.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
-from gui.buffers import ColumnBuffer, Rows, rows_to_columns
+from gui.buffers import ColumnBuffer, PeakDecimator, Rows, rows_to_columns
 from gui.plots.throttle import (
     MAX_REDRAW_HZ,
     LivePlotWidget,
@@ -59,6 +59,11 @@ class IVPlotConfig:
     """Curve width in pixels."""
     thick_line_limit: int = 5000
     """Cycles with more points are drawn 1 px wide (Qt paints wide lines far slower)."""
+    max_drawn_points: int = 10_000
+    """Most points drawn per panel, all cycles together (each at least 500): beyond it a
+    curve is drawn peak-decimated (:class:`gui.buffers.PeakDecimator`: the lowest and highest
+    point of each run of consecutive points), so one paint stays within a frame however long
+    the sweep. The buffers keep every point (:meth:`IVPlot.data`)."""
     max_hz: float = MAX_REDRAW_HZ
     """Most redraws per second."""
 
@@ -71,6 +76,8 @@ class _Cycle:
         self.linear = pg.PlotDataItem()
         self.log = pg.PlotDataItem()
         self.dirty = True
+        self.dec_linear = PeakDecimator(IVPlotConfig.max_drawn_points)
+        self.dec_log = PeakDecimator(IVPlotConfig.max_drawn_points)
         self.thick = True
         self.color = pg.mkColor("k")
 
@@ -88,6 +95,8 @@ class IVPlot(LivePlotWidget):
             raise ValueError("max_cycles must be >= 1")
         super().__init__(parent, self.config.max_hz)
         self._cycles: dict[int, _Cycle] = {}
+        self._key_label = "cycle"
+        self._key_text: Callable[[int], str] = str
         self._colors_dirty = True
         self._compliance: float | None = None
         lo, hi = self.config.colormap_span
@@ -187,6 +196,23 @@ class IVPlot(LivePlotWidget):
             line.label.setFormat(text)
             line.label.valueChanged()
 
+    def set_key(self, label: str = "cycle", text: Callable[[int], str] = str) -> None:
+        """What the curves' numbers are: the colour bar's title (``"cycle"``, ``"cell"``) and
+        the text of number ``k`` on it (``str``; e.g. ``"3,4"`` for a cell)."""
+        self._key_label, self._key_text = label, text
+        self.colorbar.axis.setLabel(label)
+        self._colors_dirty = True
+        self._changed()
+
+    @property
+    def key_label(self) -> str:
+        """What the curves are numbered by (the colour bar's title)."""
+        return self._key_label
+
+    def key_text(self, number: int) -> str:
+        """The colour bar's text for curve number ``number``."""
+        return self._key_text(number)
+
     def clear(self) -> None:
         """Remove every cycle."""
         for c in list(self._cycles):
@@ -195,6 +221,10 @@ class IVPlot(LivePlotWidget):
         self._changed()
 
     # -- data out -----------------------------------------------------------------------------
+    def drawn_factor(self, cycle: int) -> int:
+        """Points per drawn min/max pair of ``cycle``'s curves (1: every point is drawn)."""
+        return self._cycles[cycle].dec_linear.factor
+
     @property
     def cycles(self) -> list[int]:
         """Cycle numbers currently kept, ascending."""
@@ -239,6 +269,7 @@ class IVPlot(LivePlotWidget):
     def _redraw(self) -> None:
         if self._colors_dirty:
             self._recolor()
+        budget = max(500, self.config.max_drawn_points // max(1, len(self._cycles)))
         for entry in self._cycles.values():
             if not entry.dirty:
                 continue
@@ -248,10 +279,15 @@ class IVPlot(LivePlotWidget):
             if thick != entry.thick:
                 entry.thick = thick
                 self._set_pen(entry)
-            set_curve_data(entry.linear, v, buf.column("i"),
-                           buf.all_finite("v") and buf.all_finite("i"))
-            set_curve_data(entry.log, v, buf.column("log_abs_i"),
-                           buf.all_finite("v") and buf.all_finite("log_abs_i"))
+            for item, column, dec in ((entry.linear, "i", entry.dec_linear),
+                                      (entry.log, "log_abs_i", entry.dec_log)):
+                dec.budget = budget
+                if buf.dropped:  # a ring buffer: reduce what it holds afresh (bounded)
+                    dec.reset()
+                x, y = dec.update(v, buf.column(column))
+                finite = (buf.all_finite("v") and buf.all_finite(column)) if dec.factor == 1 \
+                    else bool(np.isfinite(x).all() and np.isfinite(y).all())
+                set_curve_data(item, x, y, finite)
             entry.dirty = False
 
     def _recolor(self) -> None:
@@ -274,8 +310,12 @@ class IVPlot(LivePlotWidget):
             entry.linear.setZValue(rank)
             entry.log.setZValue(rank)
         self.colorbar.setLevels((lo - 0.5, hi + 0.5) if span == 0 else (lo, hi))
-        step = max(1, int(np.ceil((span + 1) / 8)))  # at most ~8 integer ticks
-        self.colorbar.axis.setTicks([[(float(c), str(c)) for c in range(lo, hi + 1, step)]])
+        if self._key_text is str:  # cycles: at most ~8 integer ticks
+            step = max(1, int(np.ceil((span + 1) / 8)))
+            ticks = list(range(lo, hi + 1, step))
+        else:  # named curves (cells): ticks only where there is a curve
+            ticks = order[::max(1, int(np.ceil(n / 8)))]
+        self.colorbar.axis.setTicks([[(float(c), self._key_text(c)) for c in ticks]])
 
     def _set_pen(self, entry: _Cycle) -> None:
         pen = pg.mkPen(entry.color, width=self.config.line_width if entry.thick else 1)

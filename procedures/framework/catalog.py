@@ -32,7 +32,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    cast,
     create_engine,
+    func,
+    or_,
     select,
     text,
 )
@@ -133,6 +136,24 @@ def _to_info(r: RunRecord) -> RunInfo:
         ended_at=r.ended_at.isoformat() if r.ended_at else None,
         notes=r.notes or "", tags=list(r.tags or []),
     )
+
+
+def _filtered(q: Any, procedure: str | None, die: tuple[int, int] | None, status: str | None,
+              wafer: str | None, station: str | None, operator: str | None) -> Any:
+    """``q`` restricted to the runs matching every given filter (None: any)."""
+    if procedure:
+        q = q.where(RunRecord.procedure == procedure)
+    if die is not None:
+        q = q.where(RunRecord.die_col == die[0], RunRecord.die_row == die[1])
+    if status:
+        q = q.where(RunRecord.status == status)
+    if wafer:
+        q = q.where(RunRecord.wafer == wafer)
+    if station:
+        q = q.where(RunRecord.station == station)
+    if operator:
+        q = q.where(RunRecord.operator == operator)
+    return q
 
 
 def _clean_tags(tags: list[str]) -> list[str]:
@@ -391,21 +412,9 @@ class Catalog:
         ``search``: every word appears (case-insensitive) in the notes, tags, procedure or
         message; ``tag``: the run has this tag.
         """
-        q = select(RunRecord).order_by(RunRecord.id)
-        if procedure:
-            q = q.where(RunRecord.procedure == procedure)
-        if die is not None:
-            q = q.where(RunRecord.die_col == die[0], RunRecord.die_row == die[1])
-        if status:
-            q = q.where(RunRecord.status == status)
-        if wafer:
-            q = q.where(RunRecord.wafer == wafer)
-        if station:
-            q = q.where(RunRecord.station == station)
-        if operator:
-            q = q.where(RunRecord.operator == operator)
+        q = _filtered(select(RunRecord), procedure, die, status, wafer, station, operator)
         with self._session() as s:
-            found = [_to_info(r) for r in s.scalars(q)]
+            found = [_to_info(r) for r in s.scalars(q.order_by(RunRecord.id))]
         if tag:
             found = [r for r in found if tag.strip().lower() in (t.lower() for t in r.tags)]
         words = (search or "").lower().split()
@@ -415,6 +424,37 @@ class Catalog:
 
             found = [r for r in found if all(w in text_of(r) for w in words)]
         return found
+
+    def page(
+        self,
+        limit: int,
+        offset: int = 0,
+        procedure: str | None = None,
+        die: tuple[int, int] | None = None,
+        status: str | None = None,
+        station: str | None = None,
+        search: str | None = None,
+    ) -> tuple[list[RunInfo], int]:
+        """One page of the matching runs, newest first, and how many match in all.
+
+        ``limit`` runs from the ``offset``-th newest; the filtering, counting and slicing are
+        done by the database, so a page costs the same with 100 or 100,000 runs. ``search``
+        as in :meth:`runs` (every word in the notes, tags, procedure or message), compared in
+        the database (SQLite lower-cases ASCII letters only).
+        """
+        if limit < 1 or offset < 0:
+            raise ValueError(f"limit must be >= 1 and offset >= 0, not {limit}, {offset}")
+        q = _filtered(select(RunRecord), procedure, die, status, None, station, None)
+        n = _filtered(select(func.count(RunRecord.id)), procedure, die, status, None, station,
+                      None)
+        for word in (search or "").lower().split():
+            match = or_(*(func.lower(c).contains(word, autoescape=True) for c in (
+                RunRecord.notes, cast(RunRecord.tags, String), RunRecord.procedure,
+                RunRecord.message)))
+            q, n = q.where(match), n.where(match)
+        q = q.order_by(RunRecord.id.desc()).limit(limit).offset(offset)
+        with self._session() as s:
+            return [_to_info(r) for r in s.scalars(q)], int(s.scalar(n) or 0)
 
     def stations(self) -> list[str]:
         """The stations runs were recorded on, sorted (runs without a station left out)."""

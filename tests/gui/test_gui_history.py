@@ -25,10 +25,11 @@ def test_history_of_a_cell_after_forming_cycling_and_a_map(qtbot, window):
     _run(qtbot, window, "iv-cycling", die="9,9", cells="1,2", cycles=2)
     _run(qtbot, window, "pulse-train", die="9,9", cells="1,2", count=3)
     mapped = _run(qtbot, window, "conductance-map", die="9,9", cells="0-3,0-3")
-    # a click on the cell opens its history
-    window.array_map.set_selection([(1, 2)])
-    window.array_map.selectionChanged.emit(window.array_map.selected_cells())
+    # a click on the cell opens its history (read in the file reader's thread)
     view = window.history
+    window.array_map.set_selection([(1, 2)])
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        window.array_map.selectionChanged.emit(window.array_map.selected_cells())
     assert list(view.frames) == [(1, 2)]
     frame = view.frames[(1, 2)]
     s = frame.attrs["summary"]
@@ -38,10 +39,12 @@ def test_history_of_a_cell_after_forming_cycling_and_a_map(qtbot, window):
     curves = view.g_plot.getPlotItem().listDataItems()
     assert len(curves) == 1 and len(curves[0].getData()[0]) >= 5  # reads, pulses, cycles
     # several cells: one curve each
-    window.show_history([(1, 2), (0, 0)])
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        window.show_history([(1, 2), (0, 0)])
     assert len(view.g_plot.getPlotItem().listDataItems()) == 2
     # the array map coloured by state from the histories, hover shows the summary
-    view.state_combo.setCurrentText("formed")
+    with qtbot.waitSignal(view.coloured, timeout=30_000):
+        view.state_combo.setCurrentText("formed")
     amap = window.array_map
     amap.flush()
     assert amap.state_label.startswith("formed")
@@ -62,10 +65,12 @@ def test_2t2r_state_colours_and_hover_land_on_the_pair_columns(qtbot, window):
     amap = window.array_map
     assert amap.shape == (32, 64)
     amap.set_selection([(0, 10)])
-    amap.selectionChanged.emit(amap.selected_cells())
     view = window.history
+    with qtbot.waitSignal(view.loaded, timeout=30_000):
+        amap.selectionChanged.emit(amap.selected_cells())
     assert list(view.frames) == [(0, 5)] and view.array == "2T2R"
-    view.state_combo.setCurrentText("last G")
+    with qtbot.waitSignal(view.coloured, timeout=30_000):
+        view.state_combo.setCurrentText("last G")
     amap.flush()
     assert np.isfinite(amap._log[0, 10]) and np.isfinite(amap._log[0, 11])
     assert np.isnan(amap._log[0, 5]) and np.isnan(amap._log[0, 4])

@@ -100,10 +100,12 @@ def test_notes_and_tags_searchable_in_the_results_browser(qtbot, window):
     assert browser.save_notes()
     info = window.catalog.get(read.run_id)
     assert info.tags == ["manual", "golden cell"] and "bake" in info.notes
-    browser.search.setText("bake")
+    with qtbot.waitSignal(browser.refreshed, timeout=10_000):  # debounced, in the worker
+        browser.search.setText("bake")
     assert [r.id for r in browser.runs] == [read.run_id]
     assert browser.table.item(0, 8).text() == "reference read before the bake"
-    browser.search.setText("no such words")
+    with qtbot.waitSignal(browser.refreshed, timeout=10_000):
+        browser.search.setText("no such words")
     assert browser.runs == [] and browser.table.rowCount() == 0
 
 
