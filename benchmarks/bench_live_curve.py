@@ -6,8 +6,9 @@ refresh: the new rows are appended to the Results CSV file (as its Recorder does
 it already holds and concatenates a new DataFrame) and calls ``setData`` with the whole columns.
 Our path: the 100 rows (numpy arrays, as through a Qt signal) are appended to the plot's
 :class:`gui.buffers.ColumnBuffer` and ``IVPlot.flush()`` redraws, i.e. ``setData`` on the existing
-curve items (linear and log-|I| panel) with read-only views of the buffer. Both timings include
-appending the rows. Painting is timed separately (widget ``grab()``) and is not part of the
+curve items (linear and log-|I| panel) with the points to draw (the buffer's read-only views,
+or beyond ``IVPlotConfig.max_drawn_points`` their incremental min/max decimation). Both timings
+include appending the rows. Painting is timed separately (widget ``grab()``) and is not part of the
 ratio: it depends only on the number of points drawn. Prints one JSON line. Run:
 ``.venv/bin/python benchmarks/bench_live_curve.py [--rows 200000] [--repeats 9]``.
 """
@@ -117,8 +118,9 @@ def main() -> None:
             app.processEvents()
 
         n = n0 + k * args.repeats
-        xs, ys = ours.curves(0)[0].getData()
+        xs, ys = ours.data(0)  # every point kept; drawn: at most max_drawn_points (decimated)
         ours_ok = bool(np.array_equal(xs, v[:n]) and np.array_equal(ys, i[:n]))
+        drawn = len(ours.curves(0)[0].xData)
         theirs_points = len(curve.getData()[0])
         theirs.close()
         ours.close()
@@ -138,6 +140,7 @@ def main() -> None:
         "memprobe_curve_matches_data": ours_ok,
         "pymeasure_points_at_end": theirs_points,
         "memprobe_points_at_end": len(xs),
+        "memprobe_points_drawn": drawn,
     }))
 
 
