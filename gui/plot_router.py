@@ -27,8 +27,8 @@ def _col(data: Mapping[str, Any], name: str) -> np.ndarray | None:
 
 
 def _cell_text(number: int) -> str:
-    """``"row,col"`` of the I-V curve number of a cell (``row * ARRAY_COLS + col``)."""
-    row, col = divmod(int(number), ARRAY_COLS)
+    """``"row,col"`` of the I-V curve number of a cell (``row * N_COLS_1T1R + col``)."""
+    row, col = divmod(int(number), N_COLS_1T1R)
     return f"{row},{col}"
 
 
@@ -57,7 +57,7 @@ class PlotRouter:
             self.iv.clear()
             if "Cycle" in cols:
                 self.iv.set_key("cycle")
-            else:  # forming: one curve per cell, numbered row * ARRAY_COLS + col
+            else:  # forming: one curve per cell, numbered row * N_COLS_1T1R + col
                 self.iv.set_key("cell (row,col)", _cell_text)
         if cols & {"Epoch", "Iteration", "Step"}:
             self.learning.clear()
