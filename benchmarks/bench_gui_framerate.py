@@ -257,6 +257,18 @@ def memprobe_window() -> tuple[QWidget, PlotRouter]:
     return w, router
 
 
+def dispose(app: QApplication, window: QWidget, proc: Procedure) -> None:
+    """End a stream's window for good: the run is over (pymeasure's widgets refresh only
+    running procedures) and every timer of the window stops, so that nothing of it costs the
+    next stream's event loop anything (a closed pymeasure widget keeps re-reading its file)."""
+    proc.status = Procedure.FINISHED
+    for timer in window.findChildren(QTimer):
+        timer.stop()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+
+
 def run_map(app: QApplication, stack: str, args: argparse.Namespace, tmp: Path) -> dict:
     """The map stream through one stack."""
     batches = map_batches(128, args.map_repeats, args.seed)
@@ -288,7 +300,7 @@ def run_map(app: QApplication, stack: str, args: argparse.Namespace, tmp: Path) 
         n = len(batches) * 128
         out = stream(app, w, batches, args.map_rate, csv, MAP_COLUMNS, None,
                      lambda: len(results.data) >= n)
-    w.close()
+    dispose(app, w, proc)
     return out
 
 
@@ -323,7 +335,7 @@ def run_iv(app: QApplication, stack: str, args: argparse.Namespace, tmp: Path) -
             return x is not None and len(x) >= args.iv_points
 
         out = stream(app, w, batches, args.iv_rate, csv, IV_COLUMNS, None, complete)
-    w.close()
+    dispose(app, w, proc)
     return out
 
 
