@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
     def _manual_target(self) -> tuple[str, str, str]:
         """(die, array, cells) the manual dock acts on: the array map's selection."""
         cells = self.array_map.selected_cells()
-        array = "2T2R" if self.array_map.shape[1] == 2 * 32 else "1T1R"
+        array = "2T2R" if self.array_map.shape[1] == 2 * ARRAY_SHAPES["2T2R"][1] else "1T1R"
         if array == "2T2R":
             cells = sorted({(r, c // 2) for r, c in cells})
         die = str(self.procedure_panel.editors["die"].value()) \

@@ -45,10 +45,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from instruments.chip.geometry import N_PAIRS_2T2R
+
 if TYPE_CHECKING:
     from procedures.learning.chip_api import BinaryWeights
 
-PAIRS_PER_ROW = 32
+PAIRS_PER_ROW = N_PAIRS_2T2R
 StopCheck = Callable[[], bool]
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from instruments.chip.geometry import N_PAIRS_2T2R, N_ROWS
 from procedures.operations.cell_io import CellIO
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
@@ -49,10 +50,10 @@ from procedures.operations.programming import (
 
 log = logging.getLogger(__name__)
 
-PAIRS_PER_ROW = 32
+PAIRS_PER_ROW = N_PAIRS_2T2R
 STUCK_RATIO = 0.9
 """A RESET leaving a device above this fraction of its previous conductance did not switch."""
-ROWS_2T2R = 32
+ROWS_2T2R = N_ROWS
 DEAD_DIE_PAIRS = 8
 """Devices in a row that do not form before a tile's die is declared dead (RuntimeError)."""
 StopCheck = Callable[[], bool]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import Results
 
+from instruments.chip.geometry import N_PAIRS_2T2R
 from procedures.twin_report.fidelity import Context, Row, in_range, judge
 from procedures.twin_report.measurements import _cell_io, _run
 
@@ -241,14 +242,14 @@ def two_t_two_r(ctx: Context) -> list[Row]:
     agree, pops = 0, 0
     for row in range(rows_2t2r):
         word = chip.pcsa_read(row)
-        x = [int(v) for v in rng.integers(0, 2, 32)]
+        x = [int(v) for v in rng.integers(0, 2, N_PAIRS_2T2R)]
         out_bits = chip.pcsa_xnor(row, x)
         agree += sum(int(o == (1 - (w ^ xi))) for o, w, xi in zip(out_bits, word, x,
                                                                     strict=True))
         pops += int(chip.popcount(row, x) == sum(chip.pcsa_xnor(row, x)))
     ctx.bench.prober.separate()
     del position_io
-    frac = agree / (32 * rows_2t2r)
+    frac = agree / (N_PAIRS_2T2R * rows_2t2r)
     rows.append(Row("Sense amplifier: XNOR and popcount", "XNOR with the input on the pair's "
                     "selection, popcount per row in the periphery [F concept] Bocquet 2018 / "
                     "Hirtzlin 2020", f"XNOR = NOT(read XOR input) on {100 * frac:.1f} % of bits; "
