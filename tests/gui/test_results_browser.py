@@ -59,7 +59,8 @@ def test_notes_and_tags_are_saved_to_the_catalog_and_searchable(qtbot, measured)
     info = catalog.get(map_id)
     assert info.tags == ["golden", "w07"] and info.notes == "reference map after forming"
     assert browser.selected_run().id == map_id  # the selection survives the refresh
-    browser.search.setText("reference map")
+    with qtbot.waitSignal(browser.refreshed, timeout=10_000):  # the search runs off-thread
+        browser.search.setText("reference map")
     assert [r.id for r in browser.runs] == [map_id]
 
 
