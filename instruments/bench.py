@@ -48,6 +48,7 @@ from instruments.cascade.velox_commands import default_transport
 from instruments.dosimetry import Dosimeter
 from instruments.limits import SafetyLimits
 from instruments.ownership import BenchLock
+from instruments.round_trips import count_of
 from instruments.tomlschema import TomlError
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,11 @@ class Bench:
         if self.lab is not None:
             return float(self.lab.now())
         return time.monotonic() - self._wall_t0
+
+    def round_trips(self) -> int:
+        """Command lines the B1500, prober and chip-controller drivers have sent since the
+        bench was opened (:mod:`instruments.round_trips`; the WGFMU library is not counted)."""
+        return sum(count_of(i) for i in (self.b1500, self.prober, self.chip))
 
     def wait(self, seconds: float, should_stop: Callable[[], bool] | None = None,
              slice_s: float = 0.1) -> bool:

@@ -67,6 +67,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.cascade import velox_commands as vc
 from instruments.limits import SafetyLimits
+from instruments.round_trips import RoundTripCounter
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -256,7 +257,7 @@ class SafeChuck(Chuck):
         self.parent.contact(velocity)
 
 
-class VeloxProber(Velox):
+class VeloxProber(RoundTripCounter, Velox):
     """A Velox-controlled probe station with the safety interlocks of this bench.
 
     Args:

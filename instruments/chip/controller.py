@@ -13,6 +13,7 @@ from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.chip.geometry import ARRAYS, N_COLS_1T1R, N_ROWS
+from instruments.round_trips import RoundTripCounter
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -43,7 +44,7 @@ def _cell_validator(value: tuple[int, int], values: tuple[int, int]) -> tuple[in
     return int(row), int(col)
 
 
-class ChipController(SCPIMixin, Instrument):
+class ChipController(RoundTripCounter, SCPIMixin, Instrument):
     """The RRAM test chip's digital controller.
 
     Args:

@@ -39,6 +39,7 @@ from pymeasure.instruments.agilent.agilentB1500 import SMU, AgilentB1500
 
 from instruments.keysight.flex import Reading, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
+from instruments.round_trips import RoundTripCounter
 
 __all__ = ["B1500", "B1500Error", "B1500SMU", "OutputState", "Reading", "SweepResult",
            "parse_fmt1", "parse_fmt1_value"]
@@ -226,7 +227,7 @@ class B1500SMU(SMU):
             raise ValueError("Source Type must be Current or Voltage.")
 
 
-class B1500(AgilentB1500):
+class B1500(RoundTripCounter, AgilentB1500):
     """Keysight B1500A semiconductor parameter analyzer with SMUs (FLEX, ``\\r\\n`` terminated).
 
     Args:
@@ -368,15 +369,43 @@ class B1500(AgilentB1500):
     safe_state = all_off
 
     def force_voltage(
-        self, channel: int, volts: float, compliance: float, v_range: int = 0
+        self, channel: int, volts: float, compliance: float, v_range: int = 0,
+        check: bool = True,
     ) -> None:
         """Force ``volts`` V on ``channel`` with a current compliance of ``compliance`` A (``DV``).
 
         The channel must be enabled. Raises LimitError (nothing sent) outside the bench limits.
+        ``check=False`` leaves the ``ERRX?`` to the caller's next check of the block (see
+        :meth:`force_voltages`).
         """
-        self.check_voltage_request(channel, volts, compliance)
-        self.write(f"DV {int(channel)},{int(v_range)},{_f(volts)},{_f(compliance)}")
-        self.check_errors()
+        self.force_voltages([(channel, volts, compliance)], v_range, check)
+
+    def force_voltages(
+        self, levels: Sequence[tuple[int, float, float]], v_range: int = 0, check: bool = True
+    ) -> None:
+        """Force several ``(channel, volts, compliance A)`` in one line of chained ``DV`` commands.
+
+        Every level is checked against the bench limits before anything is written (one
+        LimitError, nothing sent). Error checks once per block: pymeasure queries ``ERRX?``
+        after every write, one more GPIB round trip (~0.6 ms modeled,
+        ``instruments/sim/timing.py``) per command; here one line carries the whole block and
+        one ``ERRX?`` follows it (``check``), or a caller that goes on with the same block (a
+        measurement, a return to 0 V) leaves it to the check that ends the block. The checks
+        that keep the bench safe are never skipped: before a trigger (:meth:`staircase_sweep`,
+        :meth:`spot_measure`, :meth:`pulsed_spot` check their set-up before ``XE``), after
+        ``CN``/``CL`` and at the end of every block that returns an output to 0 V. The
+        commands of a line run in order; the twin drops the rest of a line after an error
+        (:meth:`instruments.sim.b1500_server.B1500Simulator.handle`), and the ``ERRX?`` of
+        the block reports it either way.
+        """
+        for channel, volts, compliance in levels:
+            self.check_voltage_request(channel, volts, compliance)
+        if not levels:
+            return
+        self.write(";".join(
+            f"DV {int(ch)},{int(v_range)},{_f(v)},{_f(c)}" for ch, v, c in levels))
+        if check:
+            self.check_errors()
 
     def force_current(
         self, channel: int, amps: float, v_compliance: float, i_range: int = 0

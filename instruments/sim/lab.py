@@ -31,7 +31,7 @@ from instruments.sim.packaged import BOARD_SWITCH_S, BoardState, choose_dies
 from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.radiation import RadiationSource
 from instruments.sim.rram import RRAMParams
-from instruments.sim.timing import BenchTiming
+from instruments.sim.timing import BenchTiming, RequestLedger
 from instruments.sim.wafer import Wafer
 from instruments.wafermap import WaferMap
 
@@ -140,6 +140,8 @@ class SimLab:
             )
             self._wall_t0 = time.monotonic()  # pacing only: the clock never reads it
             self._clock_s = 0.0  # modeled seconds since the lab started
+            #: requests per instrument and their transfer/motion time (benchmarks/, tests)
+            self.ledger = RequestLedger()
             self.prober = ProberModel(cfg.layout, clock=self.now, config=cfg.prober,
                                       advance=self.advance)
             #: the test board of a packaged lab (None: the wafer is probed)
@@ -208,7 +210,8 @@ class SimLab:
 
     def charge(self, instrument: str, line: str) -> None:
         """Charge one command line to ``instrument`` (its turnaround, processing, motion)."""
-        self.advance(self.config.timing.request_s(instrument, line))
+        with self.lock:  # one server thread per instrument: the ledger is shared
+            self.advance(self.ledger.charge(self.config.timing, instrument, line))
 
     def wall_s(self) -> float:
         """Wall-clock seconds since the lab started (pacing's reference; physics never reads it)."""

@@ -96,6 +96,8 @@ class LineServer:
         self._lock = threading.Lock()
         #: per-command delay (s) of a slow bench; 0 = answer at once
         self.latency_s = 0.0
+        #: wall seconds spent handling lines (the simulation's own compute, for benchmarks/)
+        self.compute_s = 0.0
         #: called with each line before it is handled (the lab charges its modeled time)
         self.on_request: Callable[[str], None] | None = None
         #: called after each line is handled, before its reply (the lab's pacing sleeps there)
@@ -146,6 +148,7 @@ class LineServer:
             return True
         if self.latency_s > 0:
             time.sleep(self.latency_s)
+        t0 = time.perf_counter()
         try:
             if self.on_request is not None:
                 self.on_request(line)
@@ -153,6 +156,7 @@ class LineServer:
         except Exception:  # a simulator bug must not kill the connection
             log.exception("simulated %s failed on %r", self.name, line)
             reply = None
+        self.compute_s += time.perf_counter() - t0  # the twin's own work (benchmarks/)
         if self.after_request is not None:  # the reply leaves when its modeled time is due
             self.after_request()
         if reply is not None:

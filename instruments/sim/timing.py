@@ -19,7 +19,8 @@ in public sources). A bench file overrides any field in its ``[timing]`` table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields
 
 #: prober commands that move the chuck in XY to another die/subsite (index move + settle)
 PROBER_INDEX_COMMANDS = frozenset({
@@ -87,6 +88,10 @@ class BenchTiming:
             return self.prober_turnaround_s + self._prober_motion_s(line)
         return 0.0
 
+    def motion_s(self, instrument: str, line: str) -> float:
+        """The part of :meth:`request_s` that is prober motion (instrument-bound), s."""
+        return self._prober_motion_s(line) if instrument.startswith("prober") else 0.0
+
     def _prober_motion_s(self, line: str) -> float:
         # the command word: first word of a plain line, after "Cmd=<id>:" for the message server
         for word in _WORD.findall(line)[:3]:
@@ -101,9 +106,37 @@ class BenchTiming:
         return 0.0
 
 
+@dataclass
+class RequestLedger:
+    """What the command lines sent to the simulated instruments cost on the modeled clock.
+
+    ``transfer_s`` is the interface turnaround and command processing (what fewer round trips
+    save); everything else the clock runs for (integration, sweep steps, pulses, prober motion,
+    heater, waits) is instrument-bound. ``requests`` counts command lines per instrument (a
+    round trip each: a query's reply belongs to its line).
+    """
+
+    requests: Counter[str] = field(default_factory=Counter)
+    transfer_s: float = 0.0
+    motion_s: float = 0.0
+
+    def charge(self, timing: BenchTiming, instrument: str, line: str) -> float:
+        """Account one line; returns its modeled seconds (:meth:`BenchTiming.request_s`)."""
+        total = timing.request_s(instrument, line)
+        motion = timing.motion_s(instrument, line)
+        self.requests[instrument] += 1
+        self.transfer_s += total - motion
+        self.motion_s += motion
+        return total
+
+    def snapshot(self) -> tuple[dict[str, int], float, float]:
+        """(requests per instrument, transfer s, motion s) now, for differences."""
+        return dict(self.requests), self.transfer_s, self.motion_s
+
+
 def timing_from_table(table: dict[str, float] | None) -> BenchTiming:
     """A :class:`BenchTiming` with the fields given in a bench file's ``[timing]`` table."""
     return BenchTiming(**{k: float(v) for k, v in (table or {}).items()})
 
 
-__all__ = ["BenchTiming", "timing_from_table"]
+__all__ = ["BenchTiming", "RequestLedger", "timing_from_table"]

@@ -40,7 +40,7 @@ from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog, resolve_operator
 from procedures.framework.validation import check_target, safe_component, validate_procedure
 from procedures.framework.waveform_store import RunStore, open_run_store
-from procedures.operations.cell_io import CellIO, bench_clock
+from procedures.operations.cell_io import CellIO, bench_clock, bench_round_trips
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,7 @@ class RunHandle:
         path = Path()
         die: tuple[int, int] | None = None
         self._bench_t0 = bench_clock(self.bench)  # bench_time_s: modeled on the twin
+        self._trips0 = bench_round_trips(self.bench)  # round_trips of the run
         try:
             proc.bench = self.bench
             proc.io = CellIO(self.bench)
@@ -321,7 +322,11 @@ class RunHandle:
         """``summary`` with ``bench_time_s``: the run's time on the bench clock
         (:meth:`instruments.bench.Bench.clock`, modeled on the twin), positioning included."""
         try:
-            return {**summary, "bench_time_s": bench_clock(self.bench) - self._bench_t0}
+            out = {**summary, "bench_time_s": bench_clock(self.bench) - self._bench_t0}
+            trips = bench_round_trips(self.bench)
+            if trips is not None and self._trips0 is not None:
+                out["round_trips"] = trips - self._trips0  # driver lines, positioning included
+            return out
         except Exception as exc:  # a clock problem must not lose the summary
             log.warning("bench time unknown: %s", exc)
             return summary

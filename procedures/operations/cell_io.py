@@ -85,33 +85,56 @@ class CellIO:
         self.b1500.force_voltage(self.ch_wl, volts, WL_COMPLIANCE_A)
 
     def set_levels(
-        self, v_bl: float, v_sl: float, v_wl: float, compliance: float
+        self, v_bl: float, v_sl: float, v_wl: float, compliance: float, check: bool = True
     ) -> None:
-        """Force BL, SL and WL (V); ``compliance`` (A) on BL and SL."""
+        """Force WL, SL and BL (V) in one line; ``compliance`` (A) on BL and SL.
+
+        ``check=False`` leaves the error check to the end of the caller's block
+        (:meth:`instruments.keysight.b1500.B1500.force_voltages`)."""
         self.enable()
-        self.b1500.force_voltage(self.ch_wl, v_wl, WL_COMPLIANCE_A)
-        self.b1500.force_voltage(self.ch_sl, v_sl, compliance)
-        self.b1500.force_voltage(self.ch_bl, v_bl, compliance)
+        self.b1500.force_voltages([(self.ch_wl, v_wl, WL_COMPLIANCE_A),
+                                   (self.ch_sl, v_sl, compliance),
+                                   (self.ch_bl, v_bl, compliance)], check=check)
 
     # -- measurements ---------------------------------------------------------------------------
-    def read(self, v_read: float = 0.1, v_wl: float = 2.5, compliance: float = 1e-3) -> ReadResult:
-        """Read the selected cell: BL at ``v_read`` V, SL at 0 V, WL at ``v_wl`` V; BL current."""
-        self.set_levels(v_read, 0.0, v_wl, compliance)
+    def _pulse_step(self, ch: int, volts: float, v_wl: float, compliance: float) -> ReadResult:
+        """One DC step: ``ch`` (BL or SL) at ``volts`` V, the other 0 V, WL ``v_wl`` V; the BL
+        current, then ``ch`` back to 0 V. Four round trips: the levels, ``TI``, the return to
+        0 V and one ``ERRX?`` for the block (an error discards the reading)."""
+        bl, sl = (volts, 0.0) if ch == self.ch_bl else (0.0, volts)
+        self.set_levels(bl, sl, v_wl, compliance, check=False)
         r = self.b1500.high_speed_spot_current(self.ch_bl)
-        self.b1500.force_voltage(self.ch_bl, 0.0, compliance)
-        return ReadResult(r.value, v_read, r.compliance)
+        self.b1500.force_voltage(ch, 0.0, compliance)  # ERRX? of the block
+        return ReadResult(r.value, volts if ch == self.ch_bl else -volts, r.compliance)
+
+    def read(self, v_read: float = 0.1, v_wl: float = 2.5, compliance: float = 1e-3) -> ReadResult:
+        """Read the selected cell: BL at ``v_read`` V, SL at 0 V, WL at ``v_wl`` V; BL current.
+        BL returns to 0 V (four round trips, see :meth:`_pulse_step`)."""
+        return self._pulse_step(self.ch_bl, v_read, v_wl, compliance)
 
     def step_bl(self, v_bl: float, v_wl: float, compliance: float) -> ReadResult:
-        """Force BL to ``v_bl`` V (SL 0 V, WL ``v_wl`` V) and measure the BL current (one step)."""
-        self.set_levels(v_bl, 0.0, v_wl, compliance)
+        """Force BL to ``v_bl`` V (SL 0 V, WL ``v_wl`` V) and measure the BL current (one step);
+        BL stays at ``v_bl``."""
+        self.set_levels(v_bl, 0.0, v_wl, compliance, check=False)
         r = self.b1500.high_speed_spot_current(self.ch_bl)
+        self.b1500.check_errors()
         return ReadResult(r.value, v_bl, r.compliance)
 
     def step_sl(self, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
-        """Force SL to ``v_sl`` V (BL 0 V, WL ``v_wl`` V); returns the BL current (negative)."""
-        self.set_levels(0.0, v_sl, v_wl, compliance)
+        """Force SL to ``v_sl`` V (BL 0 V, WL ``v_wl`` V); returns the BL current (negative).
+        SL stays at ``v_sl``."""
+        self.set_levels(0.0, v_sl, v_wl, compliance, check=False)
         r = self.b1500.high_speed_spot_current(self.ch_bl)
+        self.b1500.check_errors()
         return ReadResult(r.value, -v_sl, r.compliance)
+
+    def pulse_bl(self, v_bl: float, v_wl: float, compliance: float) -> ReadResult:
+        """One DC step on BL (SL 0 V, WL ``v_wl`` V), its BL current, BL back to 0 V."""
+        return self._pulse_step(self.ch_bl, v_bl, v_wl, compliance)
+
+    def pulse_sl(self, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
+        """One DC step on SL (BL 0 V, WL ``v_wl`` V), the BL current (negative), SL to 0 V."""
+        return self._pulse_step(self.ch_sl, v_sl, v_wl, compliance)
 
     def sweep(
         self,
@@ -131,7 +154,7 @@ class CellIO:
         """
         if terminal not in ("BL", "SL"):
             raise ValueError("sweep terminal must be BL or SL")
-        self.set_levels(0.0, 0.0, v_wl, compliance)
+        self.set_levels(0.0, 0.0, v_wl, compliance, check=False)  # checked with the sweep set-up
         ch = self.ch_bl if terminal == "BL" else self.ch_sl
         res = self.b1500.staircase_sweep(
             ch, 0.0, v_stop, steps, compliance, delay=delay, double=double,
@@ -149,6 +172,13 @@ def bench_clock(bench: BenchInterface) -> float:
     if callable(clock):
         return float(clock())
     return time.monotonic()
+
+
+def bench_round_trips(bench: Any) -> int | None:
+    """Command lines the bench's drivers have sent (:meth:`instruments.bench.Bench.round_trips`);
+    None for objects without the counter."""
+    count = getattr(bench, "round_trips", None)
+    return int(count()) if callable(count) else None
 
 
 def wait(

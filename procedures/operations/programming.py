@@ -5,7 +5,8 @@ Shared helpers for procedures that need formed or programmed cells (``ber-2t2r``
 Every function acts on the cell currently selected with ``io.select(...)`` and leaves every
 terminal it raised back at 0 V.
 
-* :func:`form_cell`: compliance-limited voltage staircase on BL (SL 0 V, WL ``v_wl``) until the
+* :func:`form_cell`: compliance-limited voltage staircase on BL (SL 0 V, WL ``v_wl``), one
+  instrument-side sweep with automatic abort (``WV``/``WM``), until the
   BL current reaches ``jump_fraction`` x ``compliance``, then a ramp back to 0 V: the same
   algorithm as :class:`procedures.experiments.forming.FormingProcedure`. Returns V_form (V) or None.
 * :func:`set_cell`: one DC step with BL at ``v_bl`` (SL 0 V, WL ``v_wl``) under the SMU current
@@ -126,14 +127,26 @@ def form_cell(
     v_start: float = 0.5,
     ramp_down_step: float = 0.2,
     on_step: StepCallback | None = None,
+    step_delay: float = 0.0,
 ) -> float | None:
     """Form the selected cell: BL staircase ``v_start`` -> ``v_stop`` (V) then ramp to 0 V.
 
-    Each step forces BL (SL 0 V, WL ``v_wl`` V, ``compliance`` A on BL/SL) and measures the BL
-    current. Forming is detected when the current reaches ``jump_fraction`` x ``compliance`` or
-    the SMU reports compliance; the staircase then stops and BL is ramped down in steps of at
-    most ``ramp_down_step`` V. The ramp-down always runs, also when ``should_stop`` cut the
-    staircase short (BL is never left high). ``on_step`` sees every step (for data rows).
+    The staircase is one instrument-side sweep (B1500A Programming Guide, ``WV`` staircase
+    sweep source, ``WT`` hold/delay, ``WM 2`` automatic abort, one ``XE``): SL 0 V, WL ``v_wl``
+    V, ``compliance`` A on BL/SL, the BL current measured at every step (``step_delay`` s,
+    then the integration time). The instrument stops the staircase at the first step in
+    compliance (the forming jump, limited by the compliance) and forces the start value; the
+    steps after it return no data. V_form is the first step whose current reaches
+    ``jump_fraction`` x ``compliance`` or is in compliance (a jump that the access transistor
+    limits below the compliance is found in the data; the instrument cannot abort on it, so
+    that cell sees the rest of the staircase at its transistor's current). BL is then ramped
+    from the start value to 0 V in steps of at most ``ramp_down_step`` V (a second sweep,
+    ending at 0 V); the ramp-down always runs once the staircase started. ``on_step`` sees
+    every measured step (for data rows). ``should_stop`` is asked before the staircase only
+    (it lasts < 0.1 s).
+
+    Round trips: the levels line, the sweep set-up, its ``ERRX?``, ``XE``, and three for the
+    ramp-down: 7 lines instead of 7 per step of a ``DV`` + ``TI`` + ``ERRX?`` staircase.
 
     Returns:
         V_form (V, the BL voltage of the step that formed the cell) or None if not formed.
@@ -144,25 +157,32 @@ def form_cell(
         raise ValueError(f"v_start ({v_start} V) must be below v_stop ({v_stop} V)")
     levels = np.arange(v_start, v_stop + v_step / 2, v_step)
     threshold = jump_fraction * compliance
+    if should_stop is not None and should_stop():
+        return None
+    b1500 = io.b1500
+    io.set_levels(0.0, 0.0, v_wl, compliance, check=False)  # checked with the sweep set-up
+    up = b1500.staircase_sweep(
+        io.ch_bl, float(levels[0]), float(levels[-1]), len(levels), compliance,
+        delay=step_delay, measure=[io.ch_bl], abort=True,
+    )
     v_form: float | None = None
     step = 0
-    last_v = 0.0
-    for v in levels:
-        if should_stop is not None and should_stop():
-            break
-        r = io.step_bl(float(v), v_wl, compliance)
+    for v, i, comp in zip(up.voltage, up.current, up.compliance, strict=True):
         if on_step is not None:
-            on_step(step, +1, float(v), r)
+            on_step(step, +1, float(v), ReadResult(float(i), float(v), bool(comp)))
         step += 1
-        last_v = float(v)
-        if r.current >= threshold or r.compliance:
+        if v_form is None and (i >= threshold or comp):
             v_form = float(v)
-            break
-    n_down = max(1, math.ceil(last_v / ramp_down_step))
-    for v in np.linspace(last_v, 0.0, n_down + 1)[1:]:
-        r = io.step_bl(float(v), v_wl, compliance)
+    # after the staircase (aborted or complete, post = start) BL forces the start value
+    last_v = float(levels[0])
+    n_down = max(1, math.ceil(round(last_v / ramp_down_step, 9)))
+    down = b1500.staircase_sweep(
+        io.ch_bl, last_v * (1 - 1 / n_down), 0.0, n_down, compliance, measure=[io.ch_bl],
+        abort=False, post_stop=True,
+    )
+    for v, i, comp in zip(down.voltage, down.current, down.compliance, strict=True):
         if on_step is not None:
-            on_step(step, -1, float(v), r)
+            on_step(step, -1, float(v), ReadResult(float(i), float(v), bool(comp)))
         step += 1
     return v_form
 
@@ -192,8 +212,7 @@ def set_cell(
         the read after (``v_read`` V on BL, WL ``v_wl_read`` V) or, with ``read_after=False``,
         the BL current measured during the SET step itself.
     """
-    r = io.step_bl(v_bl, v_wl, compliance)
-    io.b1500.force_voltage(io.ch_bl, 0.0, compliance)
+    r = io.pulse_bl(v_bl, v_wl, compliance)
     return _read_after(io, r, read_after, v_read, v_wl_read)
 
 
@@ -216,8 +235,7 @@ def reset_cell(
     Returns:
         the read after (see :func:`set_cell`) or the step's BL current (negative).
     """
-    r = io.step_sl(v_sl, v_wl, compliance)
-    io.b1500.force_voltage(io.ch_sl, 0.0, compliance)
+    r = io.pulse_sl(v_sl, v_wl, compliance)
     return _read_after(io, r, read_after, v_read, v_wl_read)
 
 

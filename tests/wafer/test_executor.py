@@ -205,7 +205,9 @@ def test_abort_mid_step_then_reopen_redoes_only_that_step(sim_bench, data_root):
     run.draw_maps = False
 
     def on_row(row):
-        if run.dies_done() == 1 and row.get("Cell col") == 1:
+        # rows of a forming staircase arrive when its sweep returns: abort at the first cell's
+        # rows (that cell is formed; the second is not started)
+        if run.dies_done() == 1 and row.get("Cell col") == 0:
             run.abort()  # during the first forming run of the second die
 
     run.callbacks.run = RunCallbacks(on_row=on_row)
@@ -250,7 +252,8 @@ def test_instrument_timeout_mid_die_is_made_safe_and_retried_or_binned(sim_bench
     fired = _flaky(sim_bench, armed)
     run = WaferRun.create(recipe, sim_bench, data_root, catalog)
     run.draw_maps = False
-    run.callbacks.run = RunCallbacks(on_row=lambda row: armed.set())
+    # armed as the first step starts: its first read times out before any cell is formed
+    run.callbacks.run = RunCallbacks(on_start=lambda proc: armed.set())
     outcome = run.run()
     assert fired.is_set() and outcome.state == "completed"
     rec = run.die_record((9, 9))
