@@ -21,6 +21,7 @@ from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from instruments.limits import LimitError
 from procedures.framework.base import BenchProcedure, set_parameters
+from procedures.framework.eta import BenchEta
 from procedures.framework.registry import PROCEDURES, procedure_class
 from procedures.framework.shutdown import ShutdownSignals
 from procedures.framework.validation import validate_procedure
@@ -206,6 +207,8 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
     # separates and marks the entry aborted): the safe end and bench.close are never cut short
     with shutdown.on_stop(lambda: [h.stop(shutdown.reason) for h in handles]):
         try:
+            if bar is not None:
+                bar.use_eta(BenchEta(bench))  # bench time left, from the run's start
             callbacks = RunCallbacks(on_progress=bar.update if bar else None)
             try:  # the target against the prober's map: queries only, nothing has moved
                 handle = prepare_run(proc, bench, root, catalog, callbacks)

@@ -341,7 +341,8 @@ class ProcedurePanel(QWidget):
 
     def _on_progress(self, percent: float, remaining: float) -> None:
         self.progress.setValue(int(percent * 10))
-        eta = "" if math.isnan(remaining) else f" — {_duration(remaining)} left"
+        # ``remaining``: bench time left (modeled on the twin, procedures.framework.eta)
+        eta = "" if math.isnan(remaining) else f" — {_duration(remaining)} of bench time left"
         self.status_label.setText(f"running {percent:.1f} %{eta}")
 
     def _on_status(self, text: str) -> None:

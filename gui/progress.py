@@ -1,7 +1,9 @@
 """Command-line progress bars (tqdm) for ``memprobe run`` and ``memprobe wafer``.
 
 No Qt. Written to stderr (stdout keeps the machine-readable result lines). A procedure run
-reports only its percentage, so its ETA is tqdm's average-rate estimate over the session
+reports only its percentage; its ETA is the bench time left
+(:class:`procedures.framework.eta.BenchEta`: bench time per percent so far x what remains,
+modeled on the twin), or without one tqdm's average-rate estimate over the session
 (``smoothing=0``: elapsed x remaining / done). A wafer run estimates its own time left
 (:class:`~procedures.wafer.events.WaferProgress` ``eta_s``, from the part of the route this
 session has measured, a resumed run starting part-way); the bar shows that estimate, not a
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -42,20 +44,34 @@ class _Bar:
 
 class ProgressBar(_Bar):
     """A procedure run's bar: ``update(percent)`` 0..100, then ``finish(status)``
-    (``mininterval``: least time between redraws, s)."""
+    (``mininterval``: least time between redraws, s).
+
+    With ``eta`` (a :class:`procedures.framework.eta.BenchEta`, or anything with
+    ``remaining_s(percent)``) the ETA is the bench time left (modeled on the twin); without,
+    tqdm's wall-time rate over the session."""
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 30,
-                 mininterval: float = 0.1) -> None:
+                 mininterval: float = 0.1, eta: Any = None) -> None:
         self.label = label
         self.t0 = time.monotonic()
+        self._head = "{desc} |{bar:" + str(width) + "}| {percentage:5.1f} %  "
         self._bar = tqdm(total=100.0, desc=label, file=stream or sys.stderr,
                          smoothing=0, mininterval=mininterval, leave=True, dynamic_ncols=True,
-                         bar_format="{desc} |{bar:" + str(width) + "}| {percentage:5.1f} %  "
-                                    "ETA {remaining}")
+                         unit=_clock(None), bar_format=self._head + "ETA {remaining}")
+        self.eta: Any = None
+        if eta is not None:
+            self.use_eta(eta)
+
+    def use_eta(self, eta: Any) -> None:
+        """Show the bench time left by ``eta`` (``remaining_s(percent)``) from now on."""
+        self.eta = eta
+        self._bar.bar_format = self._head + "ETA {unit}"
 
     def update(self, percent: float) -> None:
         """Move to ``percent`` (0..100)."""
         p = min(100.0, max(0.0, float(percent)))
+        if self.eta is not None:
+            self._bar.unit = f"{_clock(self.eta.remaining_s(p))} (bench)"
         self._bar.update(p - self._bar.n)
 
 

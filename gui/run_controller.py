@@ -24,6 +24,7 @@ from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 from instruments.bench_types import BenchInterface
 from procedures.framework.base import BenchProcedure
 from procedures.framework.catalog import Catalog
+from procedures.framework.eta import BenchEta
 from procedures.framework.runner import RunCallbacks, RunHandle, RunOutcome, prepare_run
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class RunController(QObject):
         self.handle: RunHandle | None = None
         self.last_outcome: RunOutcome | None = None
         self.last_item: QueuedRun | None = None
-        self._t_start = 0.0
+        self._eta: BenchEta | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(100)
         self._poll.timeout.connect(self._check_done)
@@ -156,7 +157,7 @@ class RunController(QObject):
         )
         self.current = item
         self.queueChanged.emit()
-        self._t_start = time.monotonic()
+        self._eta = BenchEta(self.bench)
 
         def prepare() -> Any:  # checks the die/subsite against the prober's map (queries only)
             return prepare_run(item.procedure, self.bench, self.data_root, self.catalog,
@@ -214,8 +215,9 @@ class RunController(QObject):
         self._poll.start()
 
     def _on_progress(self, percent: float) -> None:
-        elapsed = time.monotonic() - self._t_start
-        remaining = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
+        # bench time left (modeled on the twin): what the run would take on the bench
+        eta = self._eta
+        remaining = eta.remaining_s(percent) if eta is not None else float("nan")
         self.progressChanged.emit(percent, remaining)
 
     def _check_done(self) -> None:

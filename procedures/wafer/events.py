@@ -32,7 +32,8 @@ class WaferProgress:
         dies_done, dies_total: finished dies and dies in the route.
         fraction: 0..1 including the part of the current die already measured.
         die: the die being measured (None between dies).
-        elapsed_s: wall time of this session, s. eta_s: estimated time left, s (None unknown).
+        elapsed_s: wall time of this session, s. eta_s: bench time left, s (None unknown): this
+            session's bench time (modeled on the twin) per fraction done x what remains.
     """
 
     dies_done: int

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -57,6 +58,7 @@ from instruments.wafermap import DieIndex
 from procedures.framework.board import wafer_only
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
+from procedures.framework.eta import BenchEta
 from procedures.framework.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.contact import ContactState
@@ -119,6 +121,7 @@ class WaferRun(DieSteps):
         self.set_point: float | None = None
         self._t0 = time.monotonic()
         self._fraction0: float | None = None
+        self._eta = BenchEta(bench)
         self._consecutive_faults = 0
         self.outcome: WaferOutcome | None = None
         self._runs = recipe.step_runs()
@@ -283,9 +286,11 @@ class WaferRun(DieSteps):
         fraction = frac / max(1, total)
         if self._fraction0 is None:
             self._fraction0 = fraction
+            self._eta.start(100.0 * fraction)  # this session's rate only
         elapsed = time.monotonic() - self._t0
-        gained = fraction - self._fraction0
-        eta = elapsed * (1.0 - fraction) / gained if gained > 1e-9 else None
+        # ETA on the bench clock (modeled on the twin): what the rest takes on the bench
+        left = self._eta.remaining_s(100.0 * fraction)
+        eta = None if math.isnan(left) else left
         notify(self.callbacks.on_progress, WaferProgress(done, total, fraction, die, elapsed, eta),
                what="progress")
 
@@ -301,6 +306,7 @@ class WaferRun(DieSteps):
             self._abort.clear()
         self._t0 = time.monotonic()
         self._fraction0 = None
+        self._eta = BenchEta(self.bench)
         self._consecutive_faults = 0
         self.cursor.sessions.append({"pid": os.getpid(), "started_at": now()})
         error = ""
