@@ -41,9 +41,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("iv-cycling 4 cells x 10", "iv-cycling",
      {"cells": "0,0-3", "die": "9,8", "cycles": 10, "steps": 30, "form_first": True}),
     ("conductance-map 1024", "conductance-map", {"cells": "all", "die": "9,7"}),
-    ("pulse-train 1 cell", "pulse-train", {"cells": "0,0", "die": "9,6"}),
-    ("endurance 1 cell", "endurance", {"cells": "0,0", "die": "9,5"}),
-    ("program-verify 4 cells", "program-verify", {"cells": "0,0-3", "die": "9,4"}),
+    # on cells formed by the forming case
+    ("pulse-train 1 cell", "pulse-train", {"cells": "0,4", "die": "9,9"}),
+    ("endurance 1 cell", "endurance", {"cells": "0,5", "die": "9,9"}),
+    ("program-verify 4 cells", "program-verify", {"cells": "0,8-11", "die": "9,9"}),
 ]
 
 
@@ -152,13 +153,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dies", type=int, default=4, help="dies of the full-wafer recipe to run")
     ap.add_argument("--skip-wafer", action="store_true", help="procedures only")
-    ap.add_argument("--only", nargs="*", help="procedure names to run (default: all)")
+    ap.add_argument("--only", nargs="*",
+                    help="procedure names to run (default: all; none given: only the wafer)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     for handler in logging.getLogger().handlers:  # pymeasure's worker resets its logger level
         handler.addFilter(lambda r: r.levelno >= logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run_procedures(Path(tmp) / "procedures", set(args.only or []) or None)
+        rows = [] if args.only == [] else run_procedures(
+            Path(tmp) / "procedures", set(args.only or []) or None)
         wafer: tuple[Figures, int] | None = None
         if not args.skip_wafer:
             wafer = run_wafer(Path(tmp) / "wafer", args.dies)

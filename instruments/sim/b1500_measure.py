@@ -20,6 +20,9 @@ manual values, unless a source is named):
   will be 199.999E+99"); with ``FMT x,1`` their source data are dummy too (this twin's choice).
   After an abort the source forces the start value; after normal completion the start or stop
   value per WM's post (double sweep: "stop" is the sweep's stop value, not its last step).
+  Timing per step on the modeled clock (``WT hold,delay,sdelay``, QCoDeS and the manual's
+  timing chart): ``hold`` before the first step, then per step ``delay`` and the integration
+  time, and up to ``sdelay`` from the start of a measurement to the next step's output.
 * Sampling (``MM 10``, ``MV``/``MI``, ``MT``, ``ML 1``, ``MSC``): the sources go to base for
   ``h_base``, then to bias; the first sample is taken ``h_bias`` later, then one every
   ``max(interval, integration time)``; ``MSC 2`` aborts like a sweep (dummy samples); after the
@@ -301,7 +304,7 @@ class MeasureMixin:
         if comp is None:
             same = smu.source.kind == sw.kind
             comp = smu.source.compliance if same else (100e-6 if sw.kind == "V" else 2.0)
-        hold, delay = self.wt[0], self.wt[1]
+        hold, delay, sdelay = self.wt[0], self.wt[1], self.wt[2]
         t_int = self._integration_time(slots)
         values = sw.values()
         data: list[str] = []
@@ -326,6 +329,10 @@ class MeasureMixin:
                 data.append(flex.format_fmt1_value(status, letter, sw.kind, float(value)))
             if stop:
                 aborted_at, kinds = k, self._kinds(slots, meas)
+            elif sdelay > t_int and k < len(values) - 1:
+                # WT's step delay runs from the start of the measurement to the next step's
+                # output (the instrument waits for a longer measurement): the level is held
+                self._apply(sdelay - t_int, {sw.slot: step})
         if aborted_at is not None or self.wm[1] == 1:
             post = sw.start
         else:

@@ -304,6 +304,20 @@ def test_staircase_sweep_timing_values_and_post_output(sim, lab):
     assert errors(sim) == []
 
 
+def test_staircase_sweep_step_delay_holds_each_level_until_the_next_step(sim, lab):
+    # WT hold,delay,sdelay: sdelay (10 ms) from the start of each measurement (1 ms) to the
+    # next step's output: 9 ms more at every level but the last
+    run(sim, "CN 1,2", "WT 0,0.002,0.01", "WM 1,1", "WV 1,1,0,0,1,3,1e-3", "MM 2,1")
+    assert len(parse_fmt1(sim.handle("XE"))) == 3
+    calls = lab.calls[-5:]
+    assert [c[3] for c in calls] == pytest.approx([0.003, 0.009, 0.003, 0.009, 0.003])
+    assert [c[0] for c in calls] == pytest.approx([0, 0, 0.5, 0.5, 1.0])
+    # an integration longer than sdelay: the instrument waits for the measurement only
+    run(sim, "WT 0,0,0.0005", "XE")
+    assert [c[3] for c in lab.calls[-3:]] == pytest.approx([0.001] * 3)
+    assert errors(sim) == []
+
+
 def test_staircase_sweep_abort_on_compliance_and_source_data(sim, lab):
     run(sim, "CN 1,2", "FMT 1,1", "WM 2,1", "WV 1,1,0,0,2,11,1e-4", "MM 2,1")
     data = parse_fmt1(sim.handle("XE"))
