@@ -10,8 +10,8 @@ agree). No Qt: the GUI's run controller, the wafer executor and the command line
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from instruments.bench_types import BenchInterface
 from procedures.operations.cell_io import bench_clock
 
 
@@ -24,7 +24,7 @@ class BenchEta:
     it started from to ``start`` so that only this session's rate counts.
     """
 
-    def __init__(self, bench: Any) -> None:
+    def __init__(self, bench: BenchInterface) -> None:
         self.bench = bench
         self.start()
 

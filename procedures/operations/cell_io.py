@@ -174,7 +174,7 @@ def bench_clock(bench: BenchInterface) -> float:
     return time.monotonic()
 
 
-def bench_round_trips(bench: Any) -> int | None:
+def bench_round_trips(bench: BenchInterface) -> int | None:
     """Command lines the bench's drivers have sent (:meth:`instruments.bench.Bench.round_trips`);
     None for objects without the counter."""
     count = getattr(bench, "round_trips", None)
