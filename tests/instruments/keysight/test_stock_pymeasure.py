@@ -41,6 +41,7 @@ class OhmicLab:
 def stock():
     lab = OhmicLab()
     server = make_server(lab, seed=0).start()
+    lab.server = server  # the lines it receives (round trips)
     inst = AgilentB1500(server.resource, visa_library="@py", timeout=3000)
     yield inst, lab
     inst.adapter.close()
@@ -130,3 +131,32 @@ def test_stock_staircase_sweep(stock):
     assert [p[3] for p in points] == pytest.approx([0, 1e-5, 2e-5, 3e-5, 4e-5, 5e-5], abs=1e-12)
     b.check_errors()
     assert lab.dc_bias["BL"] == 0.0  # post output: start value
+
+
+def test_stock_sweep_with_automatic_abort_and_its_round_trips(stock):
+    """pymeasure's WT/WM/WV path with automatic abort: the twin stops at the first step in
+    compliance and returns dummy data (status V) for the rest, as the manual says; pymeasure
+    sends an ``ERRX?`` after each setting (the lines are counted: our driver needs 3 for the
+    same sweep, set-up + ``ERRX?`` + ``XE``, see ``B1500.staircase_sweep``)."""
+    b, lab = stock
+    server = lab.server
+    lines: list[str] = []
+    server.on_request = lines.append
+    b.initialize_all_smus()
+    b.data_format(1)
+    b.meas_mode("STAIRCASE_SWEEP", b.smu1)
+    b.smu1.enable()
+    b.smu2.enable()
+    b.sweep_timing(0, 0)
+    b.sweep_auto_abort(True, post="START")
+    b.smu1.staircase_sweep_source("Voltage", "LINEAR_SINGLE", "Auto Ranging", 0, 2, 11, 1e-4)
+    b.smu2.force("Voltage", "Auto Ranging", 0, 1e-3)
+    b.check_errors()
+    b.send_trigger()
+    points = [b.read_channels(1)[0] for _ in range(11)]
+    _drop_terminator_leftover(b)
+    assert [p[0] for p in points] == ["N"] * 6 + ["C"] + ["V"] * 4
+    assert points[6][3] == pytest.approx(1e-4, rel=1e-6)
+    assert lab.dc_bias["BL"] == 0.0  # aborted: the start value
+    # UNT?, FMT/MM/WT/WM/WV/DV each followed by ERRX?, two CN, the user's ERRX?, XE
+    assert sum(line.startswith("ERRX?") for line in lines) == 7 and len(lines) == 17
