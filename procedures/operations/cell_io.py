@@ -97,12 +97,16 @@ class CellIO:
                                    (self.ch_bl, v_bl, compliance)], check=check)
 
     # -- measurements ---------------------------------------------------------------------------
-    def _pulse_step(self, ch: int, volts: float, v_wl: float, compliance: float) -> ReadResult:
+    def _pulse_step(self, ch: int, volts: float, v_wl: float, compliance: float,
+                    check_levels: bool = False) -> ReadResult:
         """One DC step: ``ch`` (BL or SL) at ``volts`` V, the other 0 V, WL ``v_wl`` V; the BL
         current, then ``ch`` back to 0 V. Four round trips: the levels, ``TI``, the return to
-        0 V and one ``ERRX?`` for the block (an error discards the reading)."""
+        0 V and one ``ERRX?`` for the block (an error discards the reading); ``check_levels``
+        adds an ``ERRX?`` after the levels (a programming step: the level is confirmed before
+        it is measured, and the cell sees it for the same ~2.8 ms of modeled time as with one
+        check per command: ``ERRX?`` + ``TI`` + the return line)."""
         bl, sl = (volts, 0.0) if ch == self.ch_bl else (0.0, volts)
-        self.set_levels(bl, sl, v_wl, compliance, check=False)
+        self.set_levels(bl, sl, v_wl, compliance, check=check_levels)
         r = self.b1500.high_speed_spot_current(self.ch_bl)
         self.b1500.force_voltage(ch, 0.0, compliance)  # ERRX? of the block
         return ReadResult(r.value, volts if ch == self.ch_bl else -volts, r.compliance)
@@ -130,11 +134,11 @@ class CellIO:
 
     def pulse_bl(self, v_bl: float, v_wl: float, compliance: float) -> ReadResult:
         """One DC step on BL (SL 0 V, WL ``v_wl`` V), its BL current, BL back to 0 V."""
-        return self._pulse_step(self.ch_bl, v_bl, v_wl, compliance)
+        return self._pulse_step(self.ch_bl, v_bl, v_wl, compliance, check_levels=True)
 
     def pulse_sl(self, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
         """One DC step on SL (BL 0 V, WL ``v_wl`` V), the BL current (negative), SL to 0 V."""
-        return self._pulse_step(self.ch_sl, v_sl, v_wl, compliance)
+        return self._pulse_step(self.ch_sl, v_sl, v_wl, compliance, check_levels=True)
 
     def sweep(
         self,
