@@ -132,13 +132,30 @@ class CellIO:
         self.b1500.check_errors()
         return ReadResult(r.value, -v_sl, r.compliance)
 
+    def _program_step(self, ch: int, volts: float, v_wl: float, compliance: float) -> ReadResult:
+        """A DC programming step with one ``DV`` + ``ERRX?`` per terminal (WL, SL, BL), ``TI``,
+        ``ch`` back to 0 V (+ ``ERRX?``): 9 lines, kept on purpose. How long the cell sees the
+        programming level (~2.8 ms modeled for SET on BL, ~4.0 ms for RESET on SL) is set by
+        these lines, and the weak/strong programming of the learning procedures is calibrated
+        with it. The instrument-side way to a defined, shorter step is a pulsed spot
+        (``PT``/``PV``/``MM 3``, :meth:`instruments.keysight.b1500.B1500.pulsed_spot`): not done.
+        """
+        bl, sl = (volts, 0.0) if ch == self.ch_bl else (0.0, volts)
+        self.enable()
+        self.b1500.force_voltage(self.ch_wl, v_wl, WL_COMPLIANCE_A)
+        self.b1500.force_voltage(self.ch_sl, sl, compliance)
+        self.b1500.force_voltage(self.ch_bl, bl, compliance)
+        r = self.b1500.high_speed_spot_current(self.ch_bl)
+        self.b1500.force_voltage(ch, 0.0, compliance)
+        return ReadResult(r.value, volts if ch == self.ch_bl else -volts, r.compliance)
+
     def pulse_bl(self, v_bl: float, v_wl: float, compliance: float) -> ReadResult:
         """One DC step on BL (SL 0 V, WL ``v_wl`` V), its BL current, BL back to 0 V."""
-        return self._pulse_step(self.ch_bl, v_bl, v_wl, compliance, check_levels=True)
+        return self._program_step(self.ch_bl, v_bl, v_wl, compliance)
 
     def pulse_sl(self, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
         """One DC step on SL (BL 0 V, WL ``v_wl`` V), the BL current (negative), SL to 0 V."""
-        return self._pulse_step(self.ch_sl, v_sl, v_wl, compliance, check_levels=True)
+        return self._program_step(self.ch_sl, v_sl, v_wl, compliance)
 
     def sweep(
         self,

@@ -125,7 +125,7 @@ def test_an_error_inside_a_block_is_reported_by_the_check_that_ends_it(sim_bench
     b.check_errors()  # the queue is empty again
     io.select("1T1R", 0, 2)
     sent = b.round_trips
-    r = set_cell(io, 1.2, 1.5, 100e-6)  # levels, ERRX?, TI, BL 0 V, ERRX?; the read: 4 more
-    assert b.round_trips - sent == 9  # was 18 with an ERRX? after every DV
+    r = set_cell(io, 1.2, 1.5, 100e-6)  # 9 lines (the step's duration kept); the read: 4
+    assert b.round_trips - sent == 13  # was 18 with an ERRX? after every DV of the read
     assert r.voltage == 0.1 and b.output_state(io.ch_bl).level == 0.0
     io.off()
