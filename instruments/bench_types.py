@@ -120,6 +120,11 @@ class Heater(Protocol):
         """Go to ``celsius`` (degC) and wait until reached and soaked; the temperature reached."""
         ...
 
+    def set_point(self, celsius: float) -> None:
+        """Send the set point ``celsius`` (degC) and return at once (a safe end that must not
+        wait for the cool-down)."""
+        ...
+
     def temperature(self) -> float:
         """The present temperature (degC)."""
         ...
@@ -139,6 +144,10 @@ class ChuckHeater:
     def set_temperature(self, celsius: float, timeout_s: float = 7200.0) -> float:
         """Set the chuck to ``celsius`` (degC) and wait until soaked; the temperature reached."""
         return float(self.prober.heat_chuck(celsius, timeout_s))
+
+    def set_point(self, celsius: float) -> None:
+        """Send the chuck set point ``celsius`` (degC, ``SetHeaterTemp``) without waiting."""
+        self.prober.set_heater_temp(celsius)
 
     def temperature(self) -> float:
         """Chuck temperature (degC) as the prober reports it."""

@@ -170,9 +170,12 @@ def heater_to_safe(bench: Any, celsius: float, wait_s: float | None,
     bench time until it reads it. Returns (temperature read back C or None, problem text)."""
     try:
         prober = getattr(bench, "prober", None)
-        if prober is None:  # a bench heater: its set_temperature waits (only if asked)
-            if wait_s and getattr(bench, "heater", None) is not None:
-                bench.heater.set_temperature(celsius, wait_s)
+        if prober is None:  # a bench heater: set point always, then wait only if asked
+            heater = getattr(bench, "heater", None)
+            if heater is not None:
+                heater.set_point(celsius)
+                if wait_s:
+                    heater.set_temperature(celsius, wait_s)
             return device_temperature(bench), ""
         prober.separate()
         prober.set_heater_temp(celsius)
