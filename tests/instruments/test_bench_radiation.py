@@ -156,3 +156,26 @@ def test_a_continued_wafer_carries_the_dose_on(tmp_path):
     assert logs == ["twin-dose-log.1.csv", "twin-dose-log.csv"]
     with Bench.open("simulated-radiation", data_dir=root, fresh=True) as bench:
         assert bench.dosimeter.read().dose_gy == 0.0  # a new wafer: a new exposure
+
+
+def test_a_corrected_upset_does_not_fail_a_setting_a_rejection_still_does(tmp_path):
+    """Controller upsets (301, corrected; the command ran) queued by the proton beam before a
+    selection: the selection stands (read back), the upsets are counted, nothing raises; a real
+    rejection under the beam still raises, naming the upsets apart. The bench is left off."""
+    from instruments.chip.controller import UPSET_ERROR, ChipControllerError
+
+    with _beam_bench(tmp_path, 'particle = "proton"\nbeam = [{ start_s = 0, stop_s = 1e7, '
+                     'dose_rate_gy_s = 1.0 }]', _upset_params()) as bench:
+        bench.prober.contact()
+        bench.chip.check_errors()
+        for k in range(5):
+            bench.wait(20.0)  # a few upsets before the next command (fewer than the queue)
+            bench.chip.select("1T1R", k, 1)
+            assert bench.chip.cell == (k, 1)
+        assert bench.chip.upsets > 0
+        bench.wait(20.0)
+        with pytest.raises(ChipControllerError, match=rf"rejected.*-222.*{UPSET_ERROR}") as exc:
+            bench.chip.write("CELL:SEL 999,0")
+            bench.chip.check_set_errors()
+        assert any(code == UPSET_ERROR for code, _ in exc.value.errors)
+        assert bench.safe_state() == []
