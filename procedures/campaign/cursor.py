@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from procedures.wafer.atomic import atomic_write
-from procedures.wafer.cursor import now, plain
+from procedures.wafer.cursor import CURSOR_NAME, load_cursor, now, peek, plain, split_fields
 
-CURSOR_NAME = "cursor.json"
 CURSOR_FORMAT = 1
 """Schema version written and read."""
 STATES = ("created", "running", "paused", "aborted", "failed", "stopped", "completed")
@@ -26,12 +25,6 @@ STATES = ("created", "running", "paused", "aborted", "failed", "stopped", "compl
 
 class CampaignCursorError(ValueError):
     """A campaign cursor is missing or unreadable."""
-
-
-def _split(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    names = {f.name for f in fields(cls)} - {"extra"}
-    known = {k: v for k, v in data.items() if k in names}
-    return known, {k: v for k, v in data.items() if k not in names}
 
 
 @dataclass
@@ -65,7 +58,7 @@ class MeasurementEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MeasurementEntry:
-        known, extra = _split(cls, data)
+        known, extra = split_fields(cls, data)
         return cls(**known, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,7 +81,7 @@ class StepRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
-        known, extra = _split(cls, data)
+        known, extra = split_fields(cls, data)
         return cls(**known, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
@@ -161,7 +154,7 @@ class CampaignCursor:
     def from_json(cls, data: dict[str, Any]) -> CampaignCursor:
         if data.get("format") != CURSOR_FORMAT:
             raise CampaignCursorError(f"unknown campaign cursor format {data.get('format')!r}")
-        known, extra = _split(cls, data)
+        known, extra = split_fields(cls, data)
         known["steps"] = [StepRecord.from_json(s) for s in known.get("steps", [])]
         known["entries"] = [MeasurementEntry.from_json(e) for e in known.get("entries", [])]
         return cls(**known, extra=extra)
@@ -169,36 +162,12 @@ class CampaignCursor:
     @classmethod
     def load(cls, out_dir: Path) -> CampaignCursor:
         """Read ``out_dir/cursor.json`` (CampaignCursorError naming the file if it cannot be)."""
-        path = Path(out_dir) / CURSOR_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CampaignCursorError(f"{path} does not exist: not a campaign folder") from None
-        except ValueError as exc:
-            raise CampaignCursorError(f"{path} is not readable: {exc}") from None
-        if not isinstance(data, dict):
-            raise CampaignCursorError(f"{path} is not readable: not a JSON object")
-        try:
-            return cls.from_json(data)
-        except CampaignCursorError as exc:
-            raise CampaignCursorError(f"{path}: {exc}") from None
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CampaignCursorError(f"{path} is not readable: {type(exc).__name__}: {exc}"
-                                      ) from None
+        return load_cursor(cls, out_dir, CampaignCursorError, "a campaign folder")
 
     def save(self, out_dir: Path) -> None:
         """Write ``out_dir/cursor.json`` atomically."""
         self.updated_at = now()
         atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
-
-
-def peek(out_dir: Path) -> dict[str, Any] | None:
-    """The raw cursor JSON of ``out_dir`` (None if unreadable)."""
-    try:
-        data = json.loads((Path(out_dir) / CURSOR_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 __all__ = ["CURSOR_FORMAT", "CURSOR_NAME", "CampaignCursor", "CampaignCursorError",

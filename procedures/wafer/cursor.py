@@ -57,7 +57,7 @@ def die_key(die: DieIndex) -> str:
     return f"{die[0]},{die[1]}"
 
 
-def _split(cls: type, data: dict[str, Any], rename: dict[str, str] | None = None
+def split_fields(cls: type, data: dict[str, Any], rename: dict[str, str] | None = None
            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(known fields, unknown keys) of ``data`` for dataclass ``cls``."""
     rename = rename or {}
@@ -98,7 +98,7 @@ class RunEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunEntry:
-        known, extra = _split(cls, data)
+        known, extra = split_fields(cls, data)
         if known.get("run_id") is None:
             known["run_id"] = -1
         return cls(**known, extra=extra)
@@ -155,7 +155,7 @@ class DieRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DieRecord:
-        known, extra = _split(cls, data, {"pass": "passed"})
+        known, extra = split_fields(cls, data, {"pass": "passed"})
         known["runs"] = [RunEntry.from_json(e) for e in known.get("runs", [])]
         return cls(**known, extra=extra)
 
@@ -264,7 +264,7 @@ class WaferCursor:
         fmt = data.get("format")
         if fmt not in READABLE_FORMATS:
             raise CursorError(f"unknown cursor format {fmt!r}")
-        known, extra = _split(cls, data)
+        known, extra = split_fields(cls, data)
         known["format"] = CURSOR_FORMAT
         known["route"] = [(int(c), int(r)) for c, r in known.get("route", [])]
         dies = {}
@@ -282,26 +282,33 @@ class WaferCursor:
     @classmethod
     def load(cls, out_dir: Path) -> WaferCursor:
         """Read ``out_dir/cursor.json`` (CursorError naming the file if it cannot be)."""
-        path = Path(out_dir) / CURSOR_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CursorError(f"{path} does not exist: not a wafer output folder") from None
-        except ValueError as exc:
-            raise CursorError(f"{path} is not readable: {exc}") from None
-        if not isinstance(data, dict):
-            raise CursorError(f"{path} is not readable: not a JSON object")
-        try:
-            return cls.from_json(data)
-        except CursorError as exc:
-            raise CursorError(f"{path}: {exc}") from None
-        except (TypeError, ValueError, KeyError, IndexError) as exc:
-            raise CursorError(f"{path} is not readable: {type(exc).__name__}: {exc}") from None
+        return load_cursor(cls, out_dir, CursorError, "a wafer output folder")
 
     def save(self, out_dir: Path) -> None:
         """Write ``out_dir/cursor.json`` atomically (``updated_at`` set to now)."""
         self.updated_at = now()
         atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
+
+
+def load_cursor(cls: Any, out_dir: Path, error: type[Exception], what: str) -> Any:
+    """``cls.from_json`` of ``out_dir/cursor.json``; ``error`` naming the file if it is missing
+    (``what``: the folder it should be, e.g. "a wafer output folder") or unreadable. Shared by
+    the wafer and the campaign cursors."""
+    path = Path(out_dir) / CURSOR_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path} does not exist: not {what}") from None
+    except ValueError as exc:
+        raise error(f"{path} is not readable: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} is not readable: not a JSON object")
+    try:
+        return cls.from_json(data)
+    except error as exc:
+        raise error(f"{path}: {exc}") from None
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise error(f"{path} is not readable: {type(exc).__name__}: {exc}") from None
 
 
 def peek(out_dir: Path) -> dict[str, Any] | None:
@@ -315,5 +322,5 @@ def peek(out_dir: Path) -> dict[str, Any] | None:
 
 __all__ = [
     "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "DieRecord", "PendingUnit", "RunEntry",
-    "STATES", "WaferCursor", "die_key", "now", "peek", "plain",
+    "STATES", "WaferCursor", "die_key", "load_cursor", "now", "peek", "plain", "split_fields",
 ]
