@@ -428,15 +428,10 @@ class CampaignRun:
                              callbacks=self.callbacks.run, move_prober=move_prober,
                              safe_end=True)
         self._handle = handle
-        if self._abort.is_set():
-            handle.stop()
-        handle.start()
-        while handle.wait(0.1) is None:
-            if self._abort.is_set():
-                handle.stop()
-        self._handle = None
-        assert handle.outcome is not None
-        return handle.outcome
+        try:
+            return handle.run_until_done(self._abort.is_set)
+        finally:
+            self._handle = None
 
     def _tag_catalog(self, entry: MeasurementEntry, condition: Condition) -> None:
         if entry.run_id < 0:

@@ -217,6 +217,20 @@ class RunHandle:
         assert self.outcome is not None
         return self.outcome
 
+    def run_until_done(self, should_abort: Callable[[], bool], poll_s: float = 0.1
+                       ) -> RunOutcome:
+        """Start in a worker thread and wait for the end, stopping the run as soon as
+        ``should_abort()`` is true (checked before the start and every ``poll_s`` s): how a
+        wafer or campaign executor drives one run it can abort from another thread."""
+        if should_abort():
+            self.stop()
+        self.start()
+        while self.wait(poll_s) is None:
+            if should_abort():
+                self.stop()
+        assert self.outcome is not None
+        return self.outcome
+
     def stop(self, reason: str = "stopped by operator") -> None:
         """Abort: the procedure stops at its next ``should_stop`` check, outputs go off.
 

@@ -148,15 +148,10 @@ class DieSteps:
                              callbacks=self.callbacks.run, move_prober=False, safe_end=False)
         with self._timed(f"procedure:{step.name}"):
             self._handle = handle
-            if self._abort.is_set():
-                handle.stop()
-            handle.start()
-            while handle.wait(0.1) is None:
-                if self._abort.is_set():
-                    handle.stop()
-            self._handle = None
-        assert handle.outcome is not None
-        return handle.outcome
+            try:
+                return handle.run_until_done(self._abort.is_set)
+            finally:
+                self._handle = None
 
     def _record_run(self, rec: DieRecord, die: DieIndex, subsite: int, run: StepRun,
                     outcome: RunOutcome) -> str:
