@@ -56,6 +56,10 @@ class PulseCounts:
         nudges: pair updates (two pulses each).
         pulses_set, pulses_reset: gradual SET / RESET pulses.
         flips: binary weights whose PCSA read changed after a nudge.
+        against: nudges toward the sign opposite to the pair's bit (the others push a pair
+            further into its own sign).
+        taken: nudges against the bit after which the PCSA read the intended bit (an update
+            that took effect); ``taken / against`` is the effective flip probability.
         pulse_energy: V x s summed over the pulses (x I_NOMINAL_A for joules).
     """
 
@@ -63,6 +67,8 @@ class PulseCounts:
     pulses_set: int = 0
     pulses_reset: int = 0
     flips: int = 0
+    against: int = 0
+    taken: int = 0
     pulse_energy: float = 0.0
 
 
@@ -134,7 +140,11 @@ class HybridPairs:
             words = {r: np.asarray(bench.chip.pcsa_read(r), dtype=bool) for r in rows}
             w.counters.reads += len(rows)
             new = np.array([words[slots[k][1]][slots[k][2]] for k in local], dtype=bool)
-            c.flips += int(np.count_nonzero(new != self.bits[idx[sel]]))
+            old = self.bits[idx[sel]]
+            wanted = up[sel] != old
+            c.flips += int(np.count_nonzero(new != old))
+            c.against += int(np.count_nonzero(wanted))
+            c.taken += int(np.count_nonzero(wanted & (new == up[sel])))
             self.bits[idx[sel]] = new
             w.note_read(idx[sel], new)  # the PCSA read is the weight
         return self.bits.copy()

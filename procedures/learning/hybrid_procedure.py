@@ -53,16 +53,24 @@ from procedures.operations.pulsing import CellPulse
 log = logging.getLogger(__name__)
 
 
-def steepest(grads: list[np.ndarray], fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def steepest(grads: list[np.ndarray], fraction: float, bits: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices of the ``fraction`` of each layer's weights with the largest |gradient|
     (at least one per layer, none with a zero gradient) and their direction (True: toward +1,
-    i.e. a negative gradient)."""
+    i.e. a negative gradient). With ``bits`` (the binary weights, flat), only weights whose
+    descent direction is against their present bit are candidates (rule ``against-sign``:
+    a nudge along the sign pushes a pair that is already saturated), still at most
+    ``fraction`` of each layer."""
     idx, up, off = [], [], 0
     for g in grads:
         flat = np.asarray(g).ravel()
         k = max(1, int(round(fraction * flat.size)))
-        top = np.argpartition(-np.abs(flat), k - 1)[:k]
-        top = np.sort(top[flat[top] != 0])
+        mag = np.abs(flat)
+        if bits is not None:
+            b = np.asarray(bits[off:off + flat.size], dtype=bool)
+            mag = np.where((flat < 0) != b, mag, 0.0)
+        top = np.argpartition(-mag, k - 1)[:k]
+        top = np.sort(top[mag[top] != 0])
         idx.append(off + top)
         up.append(flat[top] < 0)
         off += flat.size
@@ -87,6 +95,11 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
     nudge_fraction = FloatParameter("Nudged fraction", default=0.05, minimum=1e-4, maximum=1.0,
                                     description="fraction of each layer's weights nudged per "
                                                 "mini-batch (largest |gradient|)")
+    nudge_rule = ListParameter("Nudge rule", choices=["against-sign", "steepest"],
+                               default="against-sign",
+                               description="against-sign: the largest |gradient| among the "
+                                           "weights whose descent opposes their bit; steepest: "
+                                           "the largest |gradient| whatever the bit")
     nudge_set_amplitude = FloatParameter("Nudge SET amplitude (BL)", units="V",
                                          default=NUDGE_SET.amplitude, minimum=0.1, maximum=5)
     nudge_set_width = FloatParameter("Nudge SET width", units="s", default=NUDGE_SET.width,
@@ -153,7 +166,8 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                                             net.unflatten(bits))
                     losses.append(loss)
                     opt.step([net.gamma[0], net.beta[0], net.gamma[1], net.beta[1]], g[2:])
-                    idx, up = steepest(g[:2], float(self.nudge_fraction))
+                    against = bits if self.nudge_rule == "against-sign" else None
+                    idx, up = steepest(g[:2], float(self.nudge_fraction), against)
                     bits = hp.nudge(idx, up, self.should_stop)
                     done += 1
                     self.progress(done / total)
@@ -194,7 +208,8 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
             c = hp.counts
             out.update({"nudges": c.nudges, "pulses": c.pulses_set + c.pulses_reset,
                         "pulses_set": c.pulses_set, "pulses_reset": c.pulses_reset,
-                        "flips": c.flips, "energy_proxy_j": self._energy()})
+                        "flips": c.flips, "nudges_against": c.against,
+                        "nudges_taken": c.taken, "energy_proxy_j": self._energy()})
         return out
 
 

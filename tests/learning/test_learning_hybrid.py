@@ -71,6 +71,18 @@ def test_steepest_picks_the_largest_gradients_per_layer():
     assert list(idx) == [1, 3, 4, 5] and list(up) == [True, False, True, False]
 
 
+def test_against_sign_skips_weights_already_on_the_descent_side():
+    """Rule ``against-sign``: a weight whose bit already agrees with the descent direction is
+    not nudged (its pair would only be pushed further into saturation)."""
+    g1 = np.array([[0.1, -3.0], [0.0, 2.0]])
+    g2 = np.array([[-1.0, 0.5, 0.2]])
+    bits = np.array([False, True, False, False, False, True, True])
+    # layer 1: every bit already agrees with its descent direction (or g = 0): no nudge;
+    # layer 2: all three are against their bit, the two steepest are nudged
+    idx, up = steepest([g1, g2], 0.5, bits)
+    assert list(idx) == [4, 5] and list(up) == [True, False]
+
+
 def test_procedure_learns_with_pulses_only_and_reports_the_comparison_figures(bench):
     b, root = bench
     proc = BNNHybridProcedure()
@@ -84,6 +96,7 @@ def test_procedure_learns_with_pulses_only_and_reports_the_comparison_figures(be
     per_batch = round(0.05 * 16 * 8) + round(0.05 * 8 * 10)
     assert s["nudges"] <= 2 * n_batches * per_batch and s["nudges"] > 0
     assert s["pulses"] == 2 * s["nudges"] and s["flips"] > 0
+    assert 0 < s["nudges_taken"] <= s["nudges_against"] <= s["nudges"]
     assert s["pair_programs"] == 0  # no sign is ever programmed: the nudges move the weights
     assert set(s) >= {"test_accuracy", "task_accuracies", "energy_proxy_j", "device_programs"}
     assert 0.0 <= s["test_accuracy"] <= 1.0 and len(s["task_accuracies"]) == 1
