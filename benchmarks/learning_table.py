@@ -311,6 +311,8 @@ def hybrid_chip(seeds: int, root: Path) -> None:
     try:
         for seed in range(seeds):
             for name, cls, extra in (("bnn-hybrid", BNNHybridProcedure, {}),
+                                     ("bnn-hybrid steepest", BNNHybridProcedure,
+                                      {"nudge_rule": "steepest"}),
                                      ("bnn-metaplastic m=1.35", BNNMetaplasticProcedure, {}),
                                      ("bnn-metaplastic m=0", BNNMetaplasticProcedure,
                                       {"meta": 0.0})):

@@ -7,9 +7,11 @@ off-chip, real-valued pixels into the first layer) but **no hidden weights on th
 * the binary weight of a pair is its PCSA read; the forward and backward passes of a
   mini-batch use the bits last read (cached by the host, every read counted);
 * the straight-through gradient of every binary weight is computed on the host; in each layer
-  the ``nudge_fraction`` of weights with the largest |gradient| are nudged one gradual
-  push-pull step in the direction of descent (:class:`~procedures.learning.hybrid.HybridPairs`:
-  a weak SET pulse on the side to raise, a weak RESET pulse on the other), die by die; their
+  the ``nudge_fraction`` of weights with the largest |gradient| (rule ``against-sign``, the
+  default: among those whose descent direction opposes their bit; ``steepest``: among all) are
+  nudged one gradual push-pull step in the direction of descent
+  (:class:`~procedures.learning.hybrid.HybridPairs`: a weak SET pulse on the side to raise, a
+  weak RESET pulse on the other), die by die; their
   rows are read back by the PCSA, which gives the new binary weights. The analog conductance
   difference of the pair is the hidden weight: a pair written strongly needs several nudges
   against its sign before it flips;
