@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from procedures.wafer.atomic import atomic_write
-from procedures.wafer.cursor import CURSOR_NAME, load_cursor, now, peek, plain, split_fields
+from procedures.wafer.cursor import CURSOR_NAME, now, peek, plain, read_cursor_file, split_fields
 
 CURSOR_FORMAT = 1
 """Schema version written and read."""
@@ -162,7 +162,7 @@ class CampaignCursor:
     @classmethod
     def load(cls, out_dir: Path) -> CampaignCursor:
         """Read ``out_dir/cursor.json`` (CampaignCursorError naming the file if it cannot be)."""
-        return load_cursor(cls, out_dir, CampaignCursorError, "a campaign folder")
+        return read_cursor_file(cls, out_dir, CampaignCursorError, "a campaign folder")
 
     def save(self, out_dir: Path) -> None:
         """Write ``out_dir/cursor.json`` atomically."""

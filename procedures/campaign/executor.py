@@ -211,8 +211,10 @@ class CampaignRun:
             handle.stop()
 
     def start(self) -> CampaignRun:
-        """Run in a background thread; :meth:`wait` for the outcome."""
-        self._thread = threading.Thread(target=self.run, name="campaign", daemon=True)
+        """Run in a background thread; :meth:`wait` for the outcome. An :meth:`abort` made
+        after this call is honoured even before the thread gets going."""
+        self._abort.clear()
+        self._thread = threading.Thread(target=self._execute, name="campaign", daemon=True)
         self._thread.start()
         return self
 
@@ -272,6 +274,9 @@ class CampaignRun:
     def run(self) -> CampaignOutcome:
         """Execute (or continue) the campaign in the calling thread."""
         self._abort.clear()
+        return self._execute()
+
+    def _execute(self) -> CampaignOutcome:
         self._t0 = time.monotonic()
         self._done0 = None
         self._elapsed0 = self.cursor.elapsed_s

@@ -282,7 +282,7 @@ class WaferCursor:
     @classmethod
     def load(cls, out_dir: Path) -> WaferCursor:
         """Read ``out_dir/cursor.json`` (CursorError naming the file if it cannot be)."""
-        return load_cursor(cls, out_dir, CursorError, "a wafer output folder")
+        return read_cursor_file(cls, out_dir, CursorError, "a wafer output folder")
 
     def save(self, out_dir: Path) -> None:
         """Write ``out_dir/cursor.json`` atomically (``updated_at`` set to now)."""
@@ -290,7 +290,7 @@ class WaferCursor:
         atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
 
 
-def load_cursor(cls: Any, out_dir: Path, error: type[Exception], what: str) -> Any:
+def read_cursor_file(cls: Any, out_dir: Path, error: type[Exception], what: str) -> Any:
     """``cls.from_json`` of ``out_dir/cursor.json``; ``error`` naming the file if it is missing
     (``what``: the folder it should be, e.g. "a wafer output folder") or unreadable. Shared by
     the wafer and the campaign cursors."""
@@ -322,5 +322,5 @@ def peek(out_dir: Path) -> dict[str, Any] | None:
 
 __all__ = [
     "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "DieRecord", "PendingUnit", "RunEntry",
-    "STATES", "WaferCursor", "die_key", "load_cursor", "now", "peek", "plain", "split_fields",
+    "STATES", "WaferCursor", "die_key", "now", "peek", "plain", "read_cursor_file", "split_fields",
 ]
