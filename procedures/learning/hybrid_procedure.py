@@ -102,6 +102,10 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                                description="against-sign: the largest |gradient| among the "
                                            "weights whose descent opposes their bit; steepest: "
                                            "the largest |gradient| whatever the bit")
+    nudge_decay = FloatParameter("Nudged fraction decay per epoch", default=1.0, minimum=0.05,
+                                 maximum=1.0, description="epoch e of a task nudges "
+                                                          "nudge_fraction x decay^e (a learning "
+                                                          "rate schedule in pulses)")
     nudge_set_amplitude = FloatParameter("Nudge SET amplitude (BL)", units="V",
                                          default=NUDGE_SET.amplitude, minimum=0.1, maximum=5)
     nudge_set_width = FloatParameter("Nudge SET width", units="s", default=NUDGE_SET.width,
@@ -169,7 +173,8 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                     losses.append(loss)
                     opt.step([net.gamma[0], net.beta[0], net.gamma[1], net.beta[1]], g[2:])
                     against = bits if self.nudge_rule == "against-sign" else None
-                    idx, up = steepest(g[:2], float(self.nudge_fraction), against)
+                    frac = float(self.nudge_fraction) * float(self.nudge_decay) ** epoch
+                    idx, up = steepest(g[:2], frac, against)
                     bits = hp.nudge(idx, up, self.should_stop)
                     done += 1
                     self.progress(done / total)

@@ -106,6 +106,21 @@ def test_procedure_learns_with_pulses_only_and_reports_the_comparison_figures(be
     assert not b.lab.prober.in_contact
 
 
+def test_nudge_decay_shrinks_the_nudged_fraction_epoch_by_epoch(bench):
+    """nudge_decay = 0.25: epoch 2 nudges at most 2 + 1 weights per batch (6 + 4 in epoch 1)."""
+    b, root = bench
+    proc = BNNHybridProcedure()
+    proc.die = "9,9"
+    for k, v in {**SMALL, "nudge_decay": 0.25}.items():
+        setattr(proc, k, v)
+    out = prepare_run(proc, b, root, Catalog(root)).run()
+    assert out.status == "finished", out.error
+    nudges = list(Results.load(str(out.file)).data["Nudges"])
+    assert len(nudges) == 2 and 0 < nudges[0] <= 5 * (6 + 4)
+    assert nudges[1] - nudges[0] <= 5 * (2 + 1)
+    assert not b.lab.prober.in_contact
+
+
 def test_unsafe_nudge_pulses_are_refused(bench):
     b, _ = bench
     proc = BNNHybridProcedure()
