@@ -95,11 +95,11 @@ class _Builder:
 
     def campaign(self, s: CampaignSchema) -> Any:
         from procedures.campaign.model import Campaign
-        from procedures.framework.validation import path_name
+        from procedures.framework.validation import file_name_problem, path_name
 
         name = s.name if s.name is not None else (Path(self.source).stem or "campaign")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
-            raise self.fail(("name",), "use letters, digits, '-', '_' and '.' only")
+        if problem := file_name_problem(name):
+            raise self.fail(("name",), problem)
         for path, value in ((("name",), name), (("target", "lot"), s.target.lot),
                             (("target", "wafer_id"), s.target.wafer_id)):
             try:

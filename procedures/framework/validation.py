@@ -41,6 +41,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # ------------------------------------------------------------------------------------------------
 # Names in paths
 # ------------------------------------------------------------------------------------------------
+def file_name_problem(name: str) -> str:
+    """The problem of ``name`` as the name of a recipe or campaign (letters, digits, ``-``,
+    ``_``, ``.``, not only dots), "" if none; the folder rules are :func:`path_name`'s."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
+        return "use letters, digits, '-', '_' and '.' only"
+    return ""
+
+
 def path_name(value: Any, what: str) -> str:
     """``value`` if it is usable as one folder or file name, else ValueError naming ``what``.
 

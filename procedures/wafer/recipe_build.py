@@ -43,12 +43,12 @@ class _Builder:
         return RecipeError(message, key_text(path), find_line(self.text, path), self.source)
 
     def recipe(self, s: RecipeSchema) -> Any:
-        from procedures.framework.validation import path_name
+        from procedures.framework.validation import file_name_problem, path_name
         from procedures.wafer.recipe import Recipe
 
         name = s.name if s.name is not None else (Path(self.source).stem or "recipe")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
-            raise self.fail(("name",), "use letters, digits, '-', '_' and '.' only")
+        if problem := file_name_problem(name):
+            raise self.fail(("name",), problem)
         try:
             path_name(name, "name")
         except ValueError as exc:
