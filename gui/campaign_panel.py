@@ -203,7 +203,8 @@ class CampaignPanel(QWidget):
             for col, text in enumerate((str(k + 1), s.label(k), "" if t is None else f"{t:g}",
                                         "pending", "")):
                 self.schedule.setItem(k, col, QTableWidgetItem(text))
-        names = ", ".join(f"{m.name} ({m.procedure})" for m in campaign.measurements)
+        names = ", ".join(dict.fromkeys(f"{m.series} ({m.procedure})"
+                                        for m in campaign.measurements))
         self.campaign_label.setText(f"<b>{campaign.name}</b>: {s.n_steps()} {s.kind} steps; "
                                     f"{names} — {campaign.description}")
         self._clear_plots()
@@ -270,7 +271,8 @@ class CampaignPanel(QWidget):
         for e in self.run.cursor.entries:
             if e.counted:
                 self._point(CampaignPoint(e.step, self.campaign.schedule.label(e.step),
-                                          e.measurement, e.status, e.condition, e.figures))
+                                          e.measurement, e.status, e.condition, e.figures,
+                                          e.chip))
         return self._launch()
 
     def _blocked(self) -> bool:
@@ -372,10 +374,10 @@ class CampaignPanel(QWidget):
         figure = self.figure_combo.currentText()
         self.figures.setLabel("bottom", label, units=units)
         self.figures.setLabel("left", figure)
-        names = list(dict.fromkeys(p.measurement for p in self.points))  # first seen first
+        names = list(dict.fromkeys(p.series for p in self.points))  # first seen first
         for name in names:
             xy = [(float(p.condition[key]), float(p.figures[figure])) for p in self.points
-                  if p.measurement == name and p.condition.get(key) is not None
+                  if p.series == name and p.condition.get(key) is not None
                   and isinstance(p.figures.get(figure), int | float)]
             curve = self.figure_curves.get(name)
             if curve is None:

@@ -35,12 +35,16 @@ class MeasurementEntry:
     ``figures`` the flat figures of the run; ``counted`` is True for a finished run;
     ``bench_time_s`` the run's time on the bench clock (s, modeled on the twin); ``skipped``
     is True for a failed run the campaign passed over (``on_fault = "continue"``): the unit is
-    settled without a counted run."""
+    settled without a counted run. ``chip``: the board socket measured on a packaged bench
+    (None on a wafer bench); ``die``: the die the run recorded (``col,row``: the prober's
+    position, or the chip's origin die)."""
 
     step: int
     measurement: str
     index: int
     run_id: int = -1
+    chip: int | None = None
+    die: str = ""
     status: str = ""
     file: str = ""
     counted: bool = False

@@ -38,7 +38,8 @@ class CampaignProgress:
 
 @dataclass(frozen=True)
 class CampaignPoint:
-    """A finished measurement: its step, name, condition columns and figures (for live plots)."""
+    """A finished measurement: its step, name, condition columns and figures (for live plots);
+    ``chip`` the board socket on a packaged bench (None on a wafer bench)."""
 
     step: int
     label: str
@@ -46,6 +47,12 @@ class CampaignPoint:
     status: str
     condition: dict[str, Any]
     figures: dict[str, Any]
+    chip: int | None = None
+
+    @property
+    def series(self) -> str:
+        """Curve name: the measurement, with its chip on a packaged bench (``map chip 1``)."""
+        return self.measurement if self.chip is None else f"{self.measurement} chip {self.chip}"
 
 
 @dataclass

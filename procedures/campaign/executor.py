@@ -19,10 +19,12 @@ Campaign` in order. At every step:
 The cursor (:mod:`procedures.campaign.cursor`) is saved atomically before and after every
 measurement: a killed campaign resumes (:meth:`CampaignRun.reopen`) at the first unit without a
 counted run (the one in flight is redone; its old run is kept as an orphan, marked aborted in
-the catalog when it is opened). At the end, on abort, error or signal: outputs off, chuck
-separated, heater set back to ``safe_temperature_c`` (at a normal end, with ``cool_down``, the
-campaign waits until the chuck reads it); then the outputs are written
-(:mod:`procedures.campaign.outputs`). Pause, resume and abort may be called from any thread.
+the catalog when it is opened; a run that had finished in the catalog just before the kill,
+before the cursor counted it, is an orphan with status ``finished``: complete, not counted).
+At the end, on abort, error or signal: outputs off, chuck separated, heater set back to
+``safe_temperature_c`` (at a normal end, with ``cool_down``, the campaign waits until the chuck
+reads it); then the outputs are written (:mod:`procedures.campaign.outputs`). Pause, resume and
+abort may be called from any thread.
 """
 
 from __future__ import annotations
@@ -76,9 +78,11 @@ class _Stop(Exception):
 
 
 def _check_bench(campaign: Campaign, bench: Any) -> None:
-    """The campaign against the bench: limits (CampaignError naming the key) and a heater for a
-    schedule that sets temperatures (CampaignRunError); nothing is applied."""
+    """The campaign against the bench: limits and targets (chips on a packaged bench, dies with
+    a prober; CampaignError naming the key) and a heater for a schedule that sets temperatures
+    (CampaignRunError); nothing is applied."""
     campaign.validate(bench.limits)
+    campaign.check_targets(bench)
     s = campaign.schedule
     if (s.kind == "temperature" or s.temperature_c is not None) and not has_heater(bench):
         raise CampaignRunError(f"bench {bench.config.name} has no heater (no prober hot chuck, "
@@ -396,8 +400,12 @@ class CampaignRun:
                                  condition=condition.columns())
         self.cursor.pending = entry.unit
         self.save()
-        outcome = self._run(proc, spec.die is not None)
+        outcome = self._run(proc, spec.chip is not None if self.bench.prober is None
+                            else spec.die is not None)
         entry.run_id, entry.status = int(outcome.run_id), outcome.status
+        entry.chip = spec.chip if self.bench.prober is None else None
+        if outcome.die is not None:
+            entry.die = f"{outcome.die[0]},{outcome.die[1]}"
         entry.file, entry.error = str(outcome.file), outcome.error or ""
         entry.counted = outcome.status == "finished"
         entry.bench_time_s = outcome.summary.get("bench_time_s")
@@ -410,7 +418,7 @@ class CampaignRun:
         self._tag_catalog(entry, condition)
         notify(self.callbacks.on_point, CampaignPoint(
             step, self.campaign.schedule.label(step), spec.name, entry.status,
-            dict(entry.condition), dict(entry.figures)), what="point")
+            dict(entry.condition), dict(entry.figures), entry.chip), what="point")
         self._progress(step)
         if not entry.counted:
             if self._abort.is_set():
@@ -426,11 +434,14 @@ class CampaignRun:
             return
         self._check_limits(step, entry)
 
-    def _run(self, proc: Any, move_prober: bool) -> RunOutcome:
-        if not move_prober and self.bench.prober is not None:  # stay on the die; contact
+    def _run(self, proc: Any, move: bool) -> RunOutcome:
+        """One run; ``move``: step to the measurement's die (wafer bench) or select its chip
+        (packaged bench: the bench switches with every output off; a bonded chip has no
+        contact nor separation), else stay on the die (contact) or the chip routed now."""
+        if not move and self.bench.prober is not None:  # stay on the die; contact
             self.bench.prober.contact()
         handle = prepare_run(proc, self.bench, self.data_root, self.catalog,
-                             callbacks=self.callbacks.run, move_prober=move_prober,
+                             callbacks=self.callbacks.run, move_prober=move,
                              safe_end=True)
         self._handle = handle
         try:
@@ -446,6 +457,7 @@ class CampaignRun:
                 entry.run_id, campaign=self.out_dir.name, campaign_name=self.campaign.name,
                 campaign_step=entry.step, campaign_label=self.campaign.schedule.label(entry.step),
                 campaign_measurement=entry.measurement,
+                **({} if entry.chip is None else {"campaign_chip": entry.chip}),
                 **{f"condition_{k}": v for k, v in condition.columns().items()})
         except KeyError:
             pass

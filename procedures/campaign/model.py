@@ -52,7 +52,7 @@ from procedures.framework.base import set_parameters
 CAMPAIGN_DIR = Path(__file__).resolve().parents[2] / "resources" / "campaigns"
 
 #: target parameters the campaign sets itself
-CAMPAIGN_PARAMS = ("die", "subsite", "lot", "wafer_id")
+CAMPAIGN_PARAMS = ("die", "subsite", "chip", "lot", "wafer_id")
 
 SAFE_TEMPERATURE_C = 25.0
 """C. Default heater set point at the end of a campaign and on abort/error/signal."""
@@ -127,6 +127,11 @@ class MeasurementSpec:
         procedure: registered procedure name.
         params: procedure parameters (converted strictly).
         die: (col, row) or None (the prober stays where it is). subsite: subsite index.
+        chip: packaged bench: the board socket to select (outputs off while switching), None
+            = the chip routed now. A file's ``chips = [1, 2]`` gives one spec per chip, in order,
+            with the same name (limits and summary columns apply to each chip).
+        file_index: index of the measurement in the file (``measurements[i]`` of errors).
+        keys: file keys of the target ("die", "chip", "subsite"), for line-accurate errors.
         cells, array: cell selection text and array; None = the procedure's default.
         every: run at steps 0, every, 2 * every, ... only.
         follow_temperature: set the procedure's ``temperature_c`` to the step's set point.
@@ -141,6 +146,14 @@ class MeasurementSpec:
     array: str | None = None
     every: int = 1
     follow_temperature: bool = False
+    chip: int | None = None
+    file_index: int = 0
+    keys: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def series(self) -> str:
+        """Name of this measurement's curve: ``ber``, or ``ber chip 2`` for one chip."""
+        return self.name if self.chip is None else f"{self.name} chip {self.chip}"
 
     def runs_at(self, step: int) -> bool:
         """Whether this measurement runs at ``step``."""
@@ -221,6 +234,8 @@ class Campaign:
         settings["subsite"] = int(spec.subsite)
         if spec.die is not None:
             settings["die"] = f"{spec.die[0]},{spec.die[1]}"
+        if spec.chip is not None:
+            settings["chip"] = int(spec.chip)
         if spec.follow_temperature and step is not None:
             t = self.schedule.set_point(step)
             if t is not None:
@@ -250,9 +265,32 @@ class Campaign:
                     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
                     culprit = next((p for p in spec.params
                                     if re.search(rf"\b{re.escape(p)}\b", text)), None)
-                    key = (f"measurements[{m}].params.{culprit}" if culprit
-                           else f"measurements[{m}].procedure")
+                    i = spec.file_index
+                    key = (f"measurements[{i}].params.{culprit}" if culprit
+                           else f"measurements[{i}].procedure")
                     raise self.error(key, f"({spec.name}: {spec.procedure}) {text}") from None
+
+    def check_targets(self, bench: Any) -> None:
+        """Every measurement's target against the bench (queries only, nothing moves):
+        chips only on a packaged bench (a socket of its board), dies only with a prober (on
+        its wafer map); CampaignError naming the file's line and key."""
+        from procedures.framework.board import check_chip_target
+        from procedures.framework.validation import check_target
+
+        for spec in self.measurements:
+            keys = spec.keys or {}
+            try:
+                if bench.prober is None or spec.chip is not None:
+                    check_chip_target(bench, spec.die, int(spec.subsite), spec.chip)
+                elif spec.die is not None:
+                    check_target(bench, spec.die, int(spec.subsite))
+            except ValueError as exc:
+                text = str(exc)
+                kind = ("subsite" if text.startswith("subsite") else
+                        "chip" if text.startswith("chip") else "die")
+                key = keys.get(kind) or keys.get("die") or keys.get("chip") \
+                    or f"measurements[{spec.file_index}].procedure"
+                raise self.error(key, f"({spec.name}: {spec.procedure}) {text}") from None
 
 
 def campaign_path(name_or_path: str | Path) -> Path:

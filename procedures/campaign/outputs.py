@@ -3,9 +3,10 @@
 In the campaign folder:
 
 * ``campaign_summary.csv``: one row per step and measurement (device group): step, label,
-  measurement, procedure, die, cells, run id, status, the condition columns
-  (:data:`~procedures.campaign.conditions.CONDITION_COLUMNS`: temperature read back C, set point
-  C, elapsed s, dose Gy, dose rate Gy/s, fluence 1/cm^2, flux 1/(cm^2 s), beam on) and the
+  measurement, procedure, chip (board socket on a packaged bench, else empty), die (read back from
+  the run: the prober's die or the chip's origin die), cells, run id, status, the condition
+  columns (:data:`~procedures.campaign.conditions.CONDITION_COLUMNS`: temperature read back C, set
+  point C, elapsed s, dose Gy, dose rate Gy/s, fluence 1/cm^2, flux 1/(cm^2 s), beam on) and the
   figures of the run (the wafer run's figures: summary scalars and per-device medians,
   :func:`procedures.wafer.figures.run_figures`; plus ``window``, see :func:`window_of`, and for
   ``retention`` its half-window time ``t_half_s``);
@@ -105,11 +106,11 @@ def summary_frame(campaign: Any, cursor: Any) -> pd.DataFrame:
             by_unit[(e.step, e.index)] = e
     for (step, index), e in sorted(by_unit.items()):
         spec = campaign.measurements[index]
+        die = e.die or ("" if spec.die is None else f"{spec.die[0]},{spec.die[1]}")
         row: dict[str, Any] = {
             "step": step, "label": campaign.schedule.label(step), "measurement": e.measurement,
-            "procedure": spec.procedure,
-            "die": "" if spec.die is None else f"{spec.die[0]},{spec.die[1]}",
-            "cells": spec.cells or "", "run_id": e.run_id, "status": e.status,
+            "procedure": spec.procedure, "chip": "" if e.chip is None else int(e.chip),
+            "die": die, "cells": spec.cells or "", "run_id": e.run_id, "status": e.status,
         }
         row.update({k: e.condition.get(k) for k in CONDITION_COLUMNS})
         row.update(e.figures)

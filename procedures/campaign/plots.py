@@ -19,9 +19,20 @@ _LOG_SCALE = {"ber_2t2r", "ber_1t1r", "r_lrs", "r_hrs", "g_median", "t_half_s", 
               "on_off"}
 
 
+def _series(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """Row indices of each curve: per measurement, and per chip on a packaged bench."""
+    chip = frame["chip"] if "chip" in frame else pd.Series("", index=frame.index)
+    out: dict[str, list[Any]] = {}
+    for idx, m, c in zip(frame.index, frame["measurement"], chip, strict=True):
+        name = str(m) if c == "" or pd.isna(c) else f"{m} chip {int(c)}"
+        out.setdefault(name, []).append(idx)
+    return out
+
+
 def figures_vs_condition(frame: pd.DataFrame, column: str, label: str, out_dir: Path,
                          title: str) -> list[str]:
-    """``campaign_<figure>.png`` per plotted figure: one curve per measurement vs ``column``."""
+    """``campaign_<figure>.png`` per plotted figure: one curve per measurement (and chip) vs
+    ``column``."""
     out = []
     x_all = pd.to_numeric(frame[column], errors="coerce")
     for figure, units in PLOTTED.items():
@@ -31,7 +42,7 @@ def figures_vs_condition(frame: pd.DataFrame, column: str, label: str, out_dir: 
         if not y_all.notna().any():
             continue
         fig, ax = plt.subplots(figsize=(5.6, 3.6), dpi=110)
-        for name, idx in frame.groupby("measurement").groups.items():
+        for name, idx in _series(frame).items():
             x, y = x_all[idx].to_numpy(float), y_all[idx].to_numpy(float)
             ok = np.isfinite(x) & np.isfinite(y)
             if ok.any():

@@ -35,6 +35,9 @@ class TargetSchema(StrictModel):
     operator: Text = ""
     die: Die | None = None
     subsite: int = Field(0, ge=0, le=999)
+    chip: int | None = Field(None, ge=0, le=63, description="packaged bench: board socket")
+    chips: list[int] | None = Field(None, min_length=1, max_length=64,
+                                    description="packaged bench: board sockets, one run each")
 
 
 class ScheduleSchema(StrictModel):
@@ -58,6 +61,9 @@ class MeasurementSchema(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
     die: Die | None = None
     subsite: int | None = Field(None, ge=0, le=999)
+    chip: int | None = Field(None, ge=0, le=63, description="packaged bench: board socket")
+    chips: list[int] | None = Field(None, min_length=1, max_length=64,
+                                    description="packaged bench: board sockets, one run each")
     cells: str | None = None
     array: Literal["1T1R", "2T2R"] | None = None
     every: int = Field(1, ge=1, le=10_000)
@@ -195,14 +201,44 @@ class _Builder:
             if follow and "temperature_c" in params:
                 raise self.fail((*p, "params", "temperature_c"), "is set by the schedule "
                                 "(follow_temperature); remove it")
-            die = t.die if t.die is not None else s.target.die
-            out.append(MeasurementSpec(
-                name=name, procedure=t.procedure, params=params,
-                die=None if die is None else (int(die[0]), int(die[1])),
-                subsite=t.subsite if t.subsite is not None else s.target.subsite,
-                cells=t.cells, array=t.array, every=t.every, follow_temperature=bool(follow),
-            ))
+            die, chips, key = self.target(s, t, p)
+            subsite = t.subsite if t.subsite is not None else s.target.subsite
+            for chip, chip_key in chips:
+                out.append(MeasurementSpec(
+                    name=name, procedure=t.procedure, params=params,
+                    die=None if die is None else (int(die[0]), int(die[1])),
+                    subsite=subsite, chip=chip, cells=t.cells, array=t.array, every=t.every,
+                    follow_temperature=bool(follow), file_index=i,
+                    keys={"die": key, "chip": chip_key, "subsite": key_text(
+                        (*p, "subsite") if t.subsite is not None else ("target", "subsite"))},
+                ))
         return out
+
+    def target(self, s: CampaignSchema, t: MeasurementSchema, p: tuple[Any, ...]
+               ) -> tuple[Any, list[tuple[int | None, str]], str]:
+        """(die, [(chip, key of the chip)], key of the die) of a measurement: its own die/chip/
+        chips replace those of [target]; a die (wafer bench) and chips (packaged) exclude each
+        other. Which one the bench takes is checked against the bench (Campaign.check_targets).
+        """
+        own = t.die is not None or t.chip is not None or t.chips is not None
+        src, q = (t, p) if own else (s.target, ("target",))
+        if src.chip is not None and src.chips is not None:
+            raise self.fail((*q, "chips"), "give chip = K or chips = [K, ...], not both")
+        if src.die is not None and (src.chip is not None or src.chips is not None):
+            raise self.fail((*q, "chips" if src.chips is not None else "chip"),
+                            "a die (wafer bench) and chips (packaged bench) exclude each other")
+        if src.chips is not None:
+            if len(set(src.chips)) != len(src.chips):
+                raise self.fail((*q, "chips"), "a chip is listed twice")
+            for k, c in enumerate(src.chips):
+                if not 0 <= c <= 63:
+                    raise self.fail((*q, "chips", k), f"must be a board socket 0..63, not {c}")
+            chips = [(int(c), key_text((*q, "chips", k))) for k, c in enumerate(src.chips)]
+        elif src.chip is not None:
+            chips = [(int(src.chip), key_text((*q, "chip")))]
+        else:
+            chips = [(None, "")]
+        return src.die, chips, key_text((*q, "die")) if src.die is not None else ""
 
     def limits(self, raw: list[LimitSchema], measurements: list[Any]) -> list[Any]:
         from procedures.campaign.model import LimitSpec
