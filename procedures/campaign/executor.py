@@ -82,11 +82,11 @@ def _check_bench(campaign: Campaign, bench: Any) -> None:
     a prober; CampaignError naming the key) and a heater for a schedule that sets temperatures
     (CampaignRunError); nothing is applied."""
     campaign.validate(bench.limits)
-    campaign.check_targets(bench)
     s = campaign.schedule
     if (s.kind == "temperature" or s.temperature_c is not None) and not has_heater(bench):
         raise CampaignRunError(f"bench {bench.config.name} has no heater (no prober hot chuck, "
                                "no bench.heater): a temperature schedule cannot run on it")
+    campaign.check_targets(bench)
 
 
 class CampaignRun:
