@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from pymeasure.experiment import Results
 
 from gui.cli import main
 from procedures.framework.catalog import Catalog
-from tests._events import GUARD_S, data_rows, results_files, wait_for
+from tests._events import GUARD_S, data_rows, wait_for
 from tests._paths import REPO
 
 DEMO = REPO / "resources" / "campaigns" / "temperature-demo.toml"
@@ -92,6 +93,44 @@ cells = "2-5,0-31"
 """
 
 
+def _running_runs(root: Path, pid: int) -> list[tuple[int, Path]]:
+    """(id, results file) of the catalog's ``running`` runs of process ``pid`` (read only)."""
+    db = root / "catalog.sqlite"
+    if not db.is_file():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.5)
+        try:
+            rows = con.execute("SELECT id, file FROM runs WHERE status = 'running' AND pid = ?",
+                               (pid,)).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+    return [(int(i), Path(f) if Path(f).is_absolute() else root / f) for i, f in rows]
+
+
+def _kill_in_flight(proc: subprocess.Popen, root: Path, k: int, session: int) -> None:
+    """SIGKILL the campaign while a measurement is in flight after ``k`` counted units.
+
+    The process is frozen (SIGSTOP) while its state on disk is judged, so what is judged is
+    exactly what the kill leaves: a cursor with a pending unit and a catalog run of it still
+    ``running`` with rows on disk (which resume must find as an orphan, marked aborted). Not
+    in flight: SIGCONT and look again. (Judging a live process raced: the run could finish in
+    the catalog between the look and the kill, before the cursor counted it, and the orphan
+    was then rightly ``finished``.)"""
+    def frozen_then_killed() -> bool:
+        os.kill(proc.pid, signal.SIGSTOP)
+        c = _cursor(root, "killme")
+        ready = (c is not None and len(c["sessions"]) > session and c["pending"] is not None
+                 and sum(e["counted"] for e in c["entries"]) >= k
+                 and any(data_rows(f) > 0 for _, f in _running_runs(root, proc.pid)))
+        os.kill(proc.pid, signal.SIGKILL if ready else signal.SIGCONT)
+        return ready
+
+    wait_for(frozen_then_killed, proc, f"a measurement in flight after {k} units")
+
+
 def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path):
     root = tmp_path / "data"
     campaign = tmp_path / "killme.toml"
@@ -102,20 +141,7 @@ def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path)
         n = int(rng.integers(1 + 2 * attempt, 3 + 2 * attempt))
         proc = _start(root, *(["--fresh"] if attempt == 0 else ["--resume"]),
                       campaign=str(campaign))
-
-        def in_flight(k: int = n, s: int = attempt) -> bool:
-            """A measurement measuring (its file has rows) after ``k`` counted units."""
-            c = _cursor(root, "killme")
-            if c is None or len(c["sessions"]) <= s or c["pending"] is None:
-                return False
-            counted = sum(e["counted"] for e in c["entries"])
-            files = results_files(root)  # the counted runs', the killed ones', the new one
-            if counted < k or len(files) <= counted + s:
-                return False
-            return data_rows(max(files, key=lambda f: f.stat().st_mtime_ns)) > 0
-
-        wait_for(in_flight, proc, f"a measurement in flight after {n} units")
-        os.kill(proc.pid, signal.SIGKILL)
+        _kill_in_flight(proc, root, n, attempt)
         proc.communicate(timeout=GUARD_S)
     final = _start(root, "--resume", campaign=str(campaign))
     out, err = final.communicate(timeout=GUARD_S * 2)
@@ -129,7 +155,7 @@ def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path)
     assert len(frame) == 6 and (frame["status"] == "finished").all()
     assert frame["elapsed_s"].is_monotonic_increasing
     orphans = {o["run_id"] for o in cursor["orphans"]}
-    assert len(orphans) == 2  # the two runs in flight at the kills
+    assert len(orphans) == 2  # the two runs in flight (running in the catalog) at the kills
     catalog = Catalog(root)
     try:
         runs = catalog.runs(tag=f"campaign:{out_dir.name}")
