@@ -1,0 +1,48 @@
+"""The Campaign tab on a packaged bench in the twin's beam (pytest-qt): a monitor campaign over
+two chips runs from the tab, its live figures draw one curve per chip, the bench is left safe."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import QSettings
+
+from instruments.bench import Bench
+from procedures.campaign.model import CAMPAIGN_DIR
+from tests.campaign.test_executor import _query
+
+
+@pytest.fixture
+def window(qtbot, data_root):
+    from gui.main_window import MainWindow
+
+    QSettings().clear()
+    with Bench.open("simulated-packaged-radiation", data_dir=data_root, fresh=True) as bench:
+        w = MainWindow(bench, data_root, restore_layout=False)
+        qtbot.addWidget(w)
+        w.show()
+        yield w
+        if w.campaign_panel.busy:
+            w.campaign_panel.abort()
+            w.campaign_panel.run.wait(60)
+        w.close()
+
+
+def test_campaign_tab_runs_a_packaged_monitor_over_two_chips(qtbot, window, tmp_path):
+    panel, bench = window.campaign_panel, window.bench
+    path = tmp_path / "packaged.toml"
+    path.write_text((CAMPAIGN_DIR / "radiation-monitor-packaged.toml").read_text()
+                    .replace("every_min = 30.0", "every_min = 60.0")
+                    .replace("duration_h = 12.0", "duration_h = 1.0"))
+    assert panel.load(path)
+    points = []
+    panel.signals.point.connect(points.append)
+    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
+        assert panel.start()
+    outcome = blocker.args[0]
+    assert outcome.state == "completed", outcome.error
+    qtbot.waitUntil(lambda: len(points) == 6, timeout=60_000)
+    assert [p.chip for p in points] == [0, 1, 0] * 2
+    assert all(p.condition["dose_gy"] is not None for p in points)
+    assert {"map chip 0", "map chip 1", "ber chip 0"} <= set(panel.figure_curves)
+    assert _query(bench, "b1500", "*LRN? 0") == "CL"
+    assert bench.lab.driven_terminals() == []
