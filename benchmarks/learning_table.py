@@ -312,7 +312,7 @@ def hybrid_chip(seeds: int, root: Path) -> None:
         for seed in range(seeds):
             for name, cls, extra in (("bnn-hybrid", BNNHybridProcedure, {}),
                                      ("bnn-hybrid steepest", BNNHybridProcedure,
-                                      {"nudge_rule": "steepest"}),
+                                      {"nudge_rule": "steepest", "nudge_decay": 1.0}),
                                      ("bnn-metaplastic m=1.35", BNNMetaplasticProcedure, {}),
                                      ("bnn-metaplastic m=0", BNNMetaplasticProcedure,
                                       {"meta": 0.0})):

@@ -102,7 +102,7 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                                description="against-sign: the largest |gradient| among the "
                                            "weights whose descent opposes their bit; steepest: "
                                            "the largest |gradient| whatever the bit")
-    nudge_decay = FloatParameter("Nudged fraction decay per epoch", default=1.0, minimum=0.05,
+    nudge_decay = FloatParameter("Nudged fraction decay per epoch", default=0.6, minimum=0.05,
                                  maximum=1.0, description="epoch e of a task nudges "
                                                           "nudge_fraction x decay^e (a learning "
                                                           "rate schedule in pulses)")
