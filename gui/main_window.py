@@ -9,6 +9,10 @@ them; the bench dock shows "run in progress"), and the prober is only stepped fr
 idle, always separating before the XY move. Whatever the GUI asks of the instruments itself
 (status, stepping, the wafer-map set-up, making safe after Stop) runs in the bench I/O worker
 (:mod:`gui.bench_io`); results come back as signals, so the window never waits on a query.
+
+Why over 500 lines: this is the one place that wires the docks to each other (bench, wafer map or
+board, array map, plots, procedure, manual, wafer run, campaign, results, history) and decides
+which of them may own the bench; each dock's own behaviour lives in its module.
 """
 
 from __future__ import annotations
