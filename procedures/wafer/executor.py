@@ -41,6 +41,7 @@ catalog stay consistent.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -89,7 +90,7 @@ class WaferRun(DieSteps):
     :meth:`run` executes it in the calling thread (:meth:`start` in a new thread); :meth:`pause`,
     :meth:`resume` and :meth:`abort` may be called from any thread. ``timings`` accumulates the
     wall time per phase (``step``, ``contact``, ``procedure:<step>``, ``binning``, ``cursor``,
-    ``outputs``, ``preflight``, ``temperature``) in seconds.
+    ``outputs``, ``preflight``, ``temperature``, ``gc``) in seconds.
     """
 
     def __init__(
@@ -323,6 +324,9 @@ class WaferRun(DieSteps):
                     continue
                 self._checkpoint()
                 self._do_die(index, die)
+                with self._timed("gc"):  # a die's runs leave reference cycles (procedures,
+                    gc.collect()  # results, workers) that the rare full collection would let
+                    # pile up: ~0.2 MiB a die of RSS (benchmarks/bench_memory_dies.py)
                 if self._consecutive_faults >= self.recipe.faults.max_consecutive:
                     raise _Fault(f"{self._consecutive_faults} dies in a row ended with a fault; "
                                  f"last: {self.die_record(die).error}")
