@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +58,7 @@ from procedures.campaign.outputs import measurement_figures, write_outputs
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunOutcome, prepare_run
+from procedures.framework.session import BackgroundSession
 from procedures.framework.validation import safe_component
 from procedures.operations.cell_io import bench_clock, wait
 
@@ -89,8 +89,12 @@ def _check_bench(campaign: Campaign, bench: Any) -> None:
     campaign.check_targets(bench)
 
 
-class CampaignRun:
-    """One campaign on an open bench. Build with :meth:`create` or :meth:`reopen`."""
+class CampaignRun(BackgroundSession[CampaignOutcome]):
+    """One campaign on an open bench. Build with :meth:`create` or :meth:`reopen`.
+
+    A :meth:`pause` takes effect after the current measurement (outputs off, chuck separated,
+    heater kept); :meth:`resume` continues it.
+    """
 
     def __init__(self, campaign: Campaign, bench: Any, data_root: Path, catalog: Catalog,
                  out_dir: Path, cursor: CampaignCursor,
@@ -106,11 +110,7 @@ class CampaignRun:
         self.exit_on_pause = False
         self.draw_figures = True
         self.outcome: CampaignOutcome | None = None
-        self._pause = threading.Event()
-        self._abort = threading.Event()
-        self._wake = threading.Event()
-        self._handle: Any = None
-        self._thread: threading.Thread | None = None
+        self._init_session()
         self._units = campaign.units()
         self._clock0: float | None = None  # bench clock at the start of this session
         self._elapsed0 = cursor.elapsed_s
@@ -196,37 +196,11 @@ class CampaignRun:
     def state(self) -> str:
         return self.cursor.state
 
-    def pause(self) -> None:
-        """Pause after the current measurement (outputs off, chuck separated, heater kept)."""
-        self._pause.set()
-        self._wake.set()
-
-    def resume(self) -> None:
-        """Continue a paused campaign."""
-        self._pause.clear()
-        self._wake.set()
-
-    def abort(self) -> None:
-        """Stop now: the current measurement is aborted (redone on a later resume)."""
-        self._abort.set()
-        self._wake.set()
-        handle = self._handle
-        if handle is not None:
-            handle.stop()
-
     def start(self) -> CampaignRun:
         """Run in a background thread; :meth:`wait` for the outcome. An :meth:`abort` made
         after this call is honoured even before the thread gets going."""
-        self._abort.clear()
-        self._thread = threading.Thread(target=self._execute, name="campaign", daemon=True)
-        self._thread.start()
+        self._start_thread(self._execute, "campaign")
         return self
-
-    def wait(self, timeout: float | None = None) -> CampaignOutcome | None:
-        """Wait for a campaign started with :meth:`start`; the outcome (None if running)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.outcome
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -342,10 +316,7 @@ class CampaignRun:
         self.cursor.event("paused", reason=self.cursor.reason)
         if self.exit_on_pause:
             raise _Stop("paused")
-        while self._pause.is_set() and not self._abort.is_set():
-            self._wake.wait(0.2)
-            self._wake.clear()
-        if self._abort.is_set():
+        if self._wait_while_paused():
             raise _Abort()
         self.cursor.event("resumed")
         self.cursor.reason = ""

@@ -60,6 +60,7 @@ from procedures.framework.board import wafer_only
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
 from procedures.framework.eta import BenchEta
+from procedures.framework.session import BackgroundSession
 from procedures.framework.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.contact import ContactState
@@ -84,13 +85,15 @@ def load_cursor(out_dir: Path) -> WaferCursor:
     return WaferCursor.load(out_dir)
 
 
-class WaferRun(DieSteps):
+class WaferRun(DieSteps, BackgroundSession[WaferOutcome]):
     """One wafer run of a recipe on an open bench. Build with :meth:`create` or :meth:`reopen`.
 
     :meth:`run` executes it in the calling thread (:meth:`start` in a new thread); :meth:`pause`,
-    :meth:`resume` and :meth:`abort` may be called from any thread. ``timings`` accumulates the
-    wall time per phase (``step``, ``contact``, ``procedure:<step>``, ``binning``, ``cursor``,
-    ``outputs``, ``preflight``, ``temperature``, ``gc``) in seconds.
+    :meth:`resume` and :meth:`abort` may be called from any thread (a pause takes effect after the
+    current procedure run: outputs off, chuck separated; on resume the prober position is read
+    again, then contact). ``timings`` accumulates the wall time per phase (``step``,
+    ``contact``, ``procedure:<step>``, ``binning``, ``cursor``, ``outputs``, ``preflight``,
+    ``temperature``, ``gc``) in seconds.
     """
 
     def __init__(
@@ -113,11 +116,7 @@ class WaferRun(DieSteps):
         self.timings: dict[str, float] = {}
         self.draw_maps = True
         self._lock = threading.RLock()
-        self._pause = threading.Event()
-        self._abort = threading.Event()
-        self._wake = threading.Event()
-        self._handle: Any = None
-        self._thread: threading.Thread | None = None
+        self._init_session()
         self.contact = ContactState()
         self.set_point: float | None = None
         self._t0 = time.monotonic()
@@ -193,24 +192,6 @@ class WaferRun(DieSteps):
         return cls(recipe, bench, data_root, catalog, Path(out_dir), cursor, callbacks)
 
     # -- control (any thread) ---------------------------------------------------------------------
-    def pause(self) -> None:
-        """Pause after the current procedure run (outputs off, chuck separated)."""
-        self._pause.set()
-        self._wake.set()
-
-    def resume(self) -> None:
-        """Continue a paused run (the prober position is read again, then contact)."""
-        self._pause.clear()
-        self._wake.set()
-
-    def abort(self) -> None:
-        """Stop now: the current procedure run is aborted (redone on a later resume)."""
-        self._abort.set()
-        self._wake.set()
-        handle = self._handle
-        if handle is not None:
-            handle.stop()
-
     @property
     def state(self) -> str:
         """Cursor state: created, running, paused, aborted, failed or completed."""
@@ -228,17 +209,8 @@ class WaferRun(DieSteps):
 
     def start(self) -> WaferRun:
         """Run in a background thread; :meth:`wait` for the outcome."""
-        self._abort.clear()
-        self._thread = threading.Thread(target=self._run, args=(False,), name="wafer-run",
-                                        daemon=True)
-        self._thread.start()
+        self._start_thread(self._run, "wafer-run", (False,))
         return self
-
-    def wait(self, timeout: float | None = None) -> WaferOutcome | None:
-        """Wait for a run started with :meth:`start`; the outcome (None if still running)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.outcome
 
     # -- bookkeeping ------------------------------------------------------------------------------
     @contextmanager
@@ -417,10 +389,7 @@ class WaferRun(DieSteps):
         self.make_safe()
         self._set_state("paused")
         self.cursor.event("paused")
-        while self._pause.is_set() and not self._abort.is_set():
-            self._wake.wait(0.2)
-            self._wake.clear()
-        if self._abort.is_set():
+        if self._wait_while_paused():
             raise _Abort()
         position: dict[str, Any] = {}
         try:  # re-read where the prober really is (an operator may have moved it)

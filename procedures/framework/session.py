@@ -1,0 +1,68 @@
+"""Pause / resume / abort of a long session run in a background thread.
+
+Shared by the wafer run (:class:`procedures.wafer.executor.WaferRun`) and the campaign
+(:class:`procedures.campaign.executor.CampaignRun`): both check :attr:`_pause` and :attr:`_abort`
+between measurements, and :meth:`abort` also stops the procedure run in progress (``_handle``,
+any object with a ``stop()`` method, set by the subclass while a run is going).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+OutcomeT = TypeVar("OutcomeT")
+
+
+class BackgroundSession(Generic[OutcomeT]):
+    """Control of a session from any thread; the subclass runs it and sets :attr:`outcome`."""
+
+    outcome: OutcomeT | None
+
+    def _init_session(self) -> None:
+        """Make the control events (call from the subclass ``__init__``)."""
+        self._pause = threading.Event()
+        self._abort = threading.Event()
+        self._wake = threading.Event()
+        self._handle: Any = None
+        self._thread: threading.Thread | None = None
+
+    def pause(self) -> None:
+        """Pause after the current measurement (the subclass makes the bench safe meanwhile)."""
+        self._pause.set()
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Continue a paused session."""
+        self._pause.clear()
+        self._wake.set()
+
+    def abort(self) -> None:
+        """Stop now: the current measurement is aborted (redone on a later resume)."""
+        self._abort.set()
+        self._wake.set()
+        handle = self._handle
+        if handle is not None:
+            handle.stop()
+
+    def _start_thread(self, target: Callable[..., Any], name: str,
+                      args: tuple[Any, ...] = ()) -> None:
+        """Run ``target(*args)`` in a daemon thread; an :meth:`abort` made after this call is
+        honoured even before the thread gets going."""
+        self._abort.clear()
+        self._thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> OutcomeT | None:
+        """Wait for a session started in the background; the outcome (None if still running)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.outcome
+
+    def _wait_while_paused(self) -> bool:
+        """Block while paused (until resumed or aborted); True if aborted."""
+        while self._pause.is_set() and not self._abort.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+        return self._abort.is_set()
