@@ -9,13 +9,10 @@ in ``extra`` and written back (the wafer cursor's rule).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from procedures.wafer.atomic import atomic_write
-from procedures.wafer.cursor import CURSOR_NAME, now, peek, plain, read_cursor_file, split_fields
+from procedures.wafer.cursor import CURSOR_NAME, CursorFile, now, peek, plain, split_fields
 
 CURSOR_FORMAT = 1
 """Schema version written and read."""
@@ -94,13 +91,16 @@ class StepRecord:
 
 
 @dataclass
-class CampaignCursor:
+class CampaignCursor(CursorFile):
     """The whole persisted state of a campaign.
 
     ``elapsed_s`` is the campaign time on the bench clock accumulated by earlier sessions
     (a session adds its own); ``pending`` the unit in flight (``step/index``); ``limit_hits``
     every limit that fired (figure, value, action, reason, step).
     """
+
+    load_error: ClassVar[type[Exception]] = CampaignCursorError
+    folder_what: ClassVar[str] = "a campaign folder"
 
     campaign_name: str
     campaign_sha256: str
@@ -163,15 +163,6 @@ class CampaignCursor:
         known["entries"] = [MeasurementEntry.from_json(e) for e in known.get("entries", [])]
         return cls(**known, extra=extra)
 
-    @classmethod
-    def load(cls, out_dir: Path) -> CampaignCursor:
-        """Read ``out_dir/cursor.json`` (CampaignCursorError naming the file if it cannot be)."""
-        return read_cursor_file(cls, out_dir, CampaignCursorError, "a campaign folder")
-
-    def save(self, out_dir: Path) -> None:
-        """Write ``out_dir/cursor.json`` atomically."""
-        self.updated_at = now()
-        atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
 
 
 __all__ = ["CURSOR_FORMAT", "CURSOR_NAME", "CampaignCursor", "CampaignCursorError",

@@ -17,7 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -192,8 +192,31 @@ class PendingUnit:
                    str(data.get("step", "")), str(data.get("started_at", "")))
 
 
+class CursorFile:
+    """``load``/``save`` of a cursor dataclass as ``out_dir/cursor.json``; shared by the wafer and
+    the campaign cursors. A subclass names the error a bad file raises (``load_error``) and the
+    folder the file belongs in (``folder_what``, e.g. "a wafer output folder")."""
+
+    load_error: ClassVar[type[Exception]]
+    folder_what: ClassVar[str]
+    updated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, out_dir: Path) -> Self:
+        """Read ``out_dir/cursor.json`` (``load_error`` naming the file if it cannot be)."""
+        return read_cursor_file(cls, out_dir, cls.load_error, cls.folder_what)
+
+    def save(self, out_dir: Path) -> None:
+        """Write ``out_dir/cursor.json`` atomically (``updated_at`` set to now)."""
+        self.updated_at = now()
+        atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
+
+
 @dataclass
-class WaferCursor:
+class WaferCursor(CursorFile):
     """The whole persisted state of a wafer run (``cursor.json``).
 
     ``route`` is the dies in order; ``dies`` the records of dies reached so far; ``pending`` the
@@ -201,6 +224,9 @@ class WaferCursor:
     ``sessions`` a log (dicts); ``catalog_floor`` the newest catalog id of the wafer before
     the run was created (older runs are never reconciled).
     """
+
+    load_error: ClassVar[type[Exception]] = CursorError
+    folder_what: ClassVar[str] = "a wafer output folder"
 
     recipe_name: str
     recipe_sha256: str
@@ -279,15 +305,6 @@ class WaferCursor:
             known["pending"] = None
         return cls(**known, extra=extra)
 
-    @classmethod
-    def load(cls, out_dir: Path) -> WaferCursor:
-        """Read ``out_dir/cursor.json`` (CursorError naming the file if it cannot be)."""
-        return read_cursor_file(cls, out_dir, CursorError, "a wafer output folder")
-
-    def save(self, out_dir: Path) -> None:
-        """Write ``out_dir/cursor.json`` atomically (``updated_at`` set to now)."""
-        self.updated_at = now()
-        atomic_write(Path(out_dir) / CURSOR_NAME, json.dumps(self.to_json(), indent=1))
 
 
 def read_cursor_file(cls: Any, out_dir: Path, error: type[Exception], what: str) -> Any:
@@ -321,6 +338,7 @@ def peek(out_dir: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "DieRecord", "PendingUnit", "RunEntry",
-    "STATES", "WaferCursor", "die_key", "now", "peek", "plain", "read_cursor_file", "split_fields",
+    "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "CursorFile", "DieRecord", "PendingUnit",
+    "RunEntry", "STATES", "WaferCursor", "die_key", "now", "peek", "plain", "read_cursor_file",
+    "split_fields",
 ]
