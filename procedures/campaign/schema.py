@@ -14,13 +14,13 @@ file, the line and the key (``demo.toml:14: measurements[0].params.seed: ...``):
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C
-from instruments.tomlschema import StrictModel, find_line, key_text, validate_toml
+from instruments.tomlschema import StrictModel, TomlError, key_text, validate_toml
+from procedures.framework.toml_build import TomlBuilder
 from procedures.wafer.recipe_schema import Die, Text
 
 
@@ -87,31 +87,21 @@ class CampaignSchema(StrictModel):
     on_fault: Literal["stop", "continue"] = "stop"
 
 
-class _Builder:
+class _Builder(TomlBuilder):
     """Turns a validated :class:`CampaignSchema` into a Campaign, with line-numbered errors."""
 
-    def __init__(self, text: str, source: str) -> None:
-        self.text = text
-        self.source = source
-
-    def fail(self, path: tuple[Any, ...], message: str) -> Exception:
+    def error_type(self) -> type[TomlError]:
         from procedures.campaign.model import CampaignError
 
-        return CampaignError(message, key_text(path), find_line(self.text, path), self.source)
+        return CampaignError
 
     def campaign(self, s: CampaignSchema) -> Any:
         from procedures.campaign.model import Campaign
-        from procedures.framework.validation import file_name_problem, path_name
 
-        name = s.name if s.name is not None else (Path(self.source).stem or "campaign")
-        if problem := file_name_problem(name):
-            raise self.fail(("name",), problem)
-        for path, value in ((("name",), name), (("target", "lot"), s.target.lot),
+        name = self.checked_name(s.name, "campaign")
+        for path, value in ((("target", "lot"), s.target.lot),
                             (("target", "wafer_id"), s.target.wafer_id)):
-            try:
-                path_name(value, path[-1])
-            except ValueError as exc:
-                raise self.fail(path, str(exc)) from None
+            self.check_path_name(path, value)
         schedule = self.schedule(s.schedule)
         measurements = self.measurements(s, schedule)
         limits = self.limits(s.limits, measurements)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Any
 
-from instruments.tomlschema import find_line, key_text
+from instruments.tomlschema import TomlError
 from instruments.wafermap import MAX_GRID_POSITIONS, DieIndex
+from procedures.framework.toml_build import TomlBuilder
 from procedures.wafer.recipe_schema import (
     BinSchema,
     ContactSchema,
@@ -30,29 +30,18 @@ from procedures.wafer.recipe_schema import (
 # ------------------------------------------------------------------------------------------------
 # Second pass: cross-references -> Recipe
 # ------------------------------------------------------------------------------------------------
-class _Builder:
+class _Builder(TomlBuilder):
     """Turns a validated :class:`RecipeSchema` into a Recipe, with line-numbered errors."""
 
-    def __init__(self, text: str, source: str) -> None:
-        self.text = text
-        self.source = source
-
-    def fail(self, path: tuple[Any, ...], message: str) -> Exception:
+    def error_type(self) -> type[TomlError]:
         from procedures.wafer.recipe import RecipeError
 
-        return RecipeError(message, key_text(path), find_line(self.text, path), self.source)
+        return RecipeError
 
     def recipe(self, s: RecipeSchema) -> Any:
-        from procedures.framework.validation import file_name_problem, path_name
         from procedures.wafer.recipe import Recipe
 
-        name = s.name if s.name is not None else (Path(self.source).stem or "recipe")
-        if problem := file_name_problem(name):
-            raise self.fail(("name",), problem)
-        try:
-            path_name(name, "name")
-        except ValueError as exc:
-            raise self.fail(("name",), str(exc)) from None
+        name = self.checked_name(s.name, "recipe")
         wafer = self.wafer(s.wafer)
         route = self.route(s.route, wafer)
         subsites = self.subsites(s.subsites)
@@ -75,15 +64,11 @@ class _Builder:
         )
 
     def wafer(self, w: WaferSchema) -> Any:
-        from procedures.framework.validation import path_name
         from procedures.wafer.recipe import WaferSpec
 
         p = ("wafer",)
         for key in ("lot", "wafer_id"):
-            try:
-                path_name(getattr(w, key), key)
-            except ValueError as exc:
-                raise self.fail((*p, key), str(exc)) from None
+            self.check_path_name((*p, key), getattr(w, key))
         n_cols = math.ceil(w.diameter_mm * 1000 / w.die_width_um)
         n_rows = math.ceil(w.diameter_mm * 1000 / w.die_height_um)
         if n_cols * n_rows > MAX_GRID_POSITIONS:

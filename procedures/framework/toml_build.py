@@ -1,0 +1,48 @@
+"""Second pass of a validated TOML file (recipe, campaign): cross-references resolved into the
+typed object, every error a :class:`~instruments.tomlschema.TomlError` naming the key and the
+line. Shared base of the recipe and the campaign builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from instruments.tomlschema import TomlError, find_line, key_text
+
+
+class TomlBuilder:
+    """Holds the TOML ``text`` (for line numbers) and its ``source`` (file name for messages).
+
+    A subclass returns its error type from :meth:`error_type` (imported there: the model modules
+    import the builders)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+
+    def error_type(self) -> type[TomlError]:
+        raise NotImplementedError
+
+    def fail(self, path: tuple[Any, ...], message: str) -> Exception:
+        """The error for key ``path`` (e.g. ``("steps", 0, "params")``), with its line."""
+        return self.error_type()(message, key_text(path), find_line(self.text, path), self.source)
+
+    def checked_name(self, name: str | None, default: str) -> str:
+        """The file's ``name`` (the source file's stem, else ``default``, when not given),
+        refused with a line-numbered error if it cannot name a file or folder."""
+        from procedures.framework.validation import file_name_problem
+
+        name = name if name is not None else (Path(self.source).stem or default)
+        if problem := file_name_problem(name):
+            raise self.fail(("name",), problem)
+        self.check_path_name(("name",), name)
+        return name
+
+    def check_path_name(self, path: tuple[Any, ...], value: Any) -> None:
+        """Refuse ``value`` at key ``path`` if it cannot be part of a file path."""
+        from procedures.framework.validation import path_name
+
+        try:
+            path_name(value, path[-1])
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
