@@ -26,7 +26,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from gui.cli_run import one_line, quiet_run_logs
+from gui.cli_run import quiet_run_logs
+from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
 from procedures.framework.shutdown import ShutdownSignals
@@ -95,8 +96,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 def _checked(args: argparse.Namespace) -> int:
     from procedures.campaign import CampaignError, load_campaign
 
-    if args.fresh and args.resume:
-        _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
+    if fresh_resume_conflict(args, _err):
         return 2
     try:
         campaign = load_campaign(args.campaign)
@@ -110,8 +110,6 @@ def _checked(args: argparse.Namespace) -> int:
 
 
 def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -> int:
-    from instruments.bench import Bench
-    from instruments.ownership import BusyError
     from procedures.campaign import (
         CampaignCallbacks,
         CampaignRun,
@@ -119,7 +117,6 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
         latest_campaign,
     )
     from procedures.campaign.cursor import peek
-    from procedures.framework.catalog import Catalog, CatalogError
 
     out_dir = latest_campaign(root, campaign) if args.resume else None
     if out_dir is not None and (peek(out_dir) or {}).get("state") == "completed":
@@ -128,21 +125,12 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
         return 0
     if args.resume and out_dir is None:
         _err(f"no run of {campaign.name} to resume; starting a new one")
-    try:
-        catalog = Catalog(getattr(config, "catalog", "") or root)
-    except CatalogError as exc:
-        _err(str(exc))
+    catalog = open_catalog(config, root, _err)
+    if catalog is None:
         return 2
-    try:
-        bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
-    except BusyError as exc:
-        _err(str(exc))
-        catalog.close()
-        return 2
-    except (OSError, ValueError, BenchConfigError) as exc:
-        _err(f"cannot open bench {config.name}: {one_line(exc)}")
-        catalog.close()
-        return 3
+    bench, code = open_bench(config, root, args, catalog, _err)
+    if bench is None:
+        return code
     run = None
     bar: CampaignBar | None = None
     stopper = ShutdownSignals.of(args)
@@ -160,16 +148,9 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
                 b = bar
                 callbacks.on_progress = b.show
             callbacks.on_limit = (bar.write if bar is not None else _err)
-            if stopper.requested.is_set():
-                _err("stopped before the campaign started")
+            outcome = start_and_wait(run, stopper, _err, "the campaign")
+            if outcome is None:
                 return 1
-            run.start()
-            if stopper.requested.is_set():
-                run.abort()
-            while run.wait(0.2) is None:
-                pass
-            outcome = run.outcome
-            assert outcome is not None
         except (CampaignRunError, ValueError) as exc:
             _err(str(exc))
             if run is not None:

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gui.cli_run import one_line, quiet_run_logs
+from gui.cli_run import quiet_run_logs
+from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
 from gui.progress import WaferProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
@@ -58,8 +59,7 @@ def cmd_wafer(args: argparse.Namespace) -> int:
 def _checked_wafer(args: argparse.Namespace) -> int:
     from procedures.wafer import RecipeError, load_recipe, parse_dies
 
-    if args.fresh and args.resume:
-        _err("--fresh starts a new simulated wafer; it cannot be combined with --resume")
+    if fresh_resume_conflict(args, _err):
         return 2
     try:
         recipe = load_recipe(args.recipe)
@@ -79,9 +79,6 @@ def _checked_wafer(args: argparse.Namespace) -> int:
 
 
 def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
-    from instruments.bench import Bench
-    from instruments.ownership import BusyError
-    from procedures.framework.catalog import Catalog, CatalogError
     from procedures.wafer import (
         WaferCallbacks,
         WaferRun,
@@ -98,12 +95,8 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
     if args.resume and out_dir is None:
         _err(f"no run of {recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id} to resume; "
              "starting a new one")
-    try:
-        # the bench file's shared catalog (several stations), else <root>/catalog.sqlite;
-        # opening marks runs of killed processes as aborted
-        catalog = Catalog(getattr(config, "catalog", "") or root)
-    except CatalogError as exc:  # before the bench is opened: nothing moves
-        _err(str(exc))
+    catalog = open_catalog(config, root, _err)
+    if catalog is None:
         return 2
     if out_dir is not None and dies is not None:
         route = list(load_cursor(out_dir).route)
@@ -112,16 +105,9 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
             catalog.close()
             return 2
     bar: WaferProgressBar | None = None
-    try:
-        bench = Bench.open(config, data_dir=root, fresh=args.fresh, seed=args.seed)
-    except BusyError as exc:  # another process owns the bench: nothing was touched
-        _err(str(exc))
-        catalog.close()
-        return 2
-    except (OSError, ValueError, BenchConfigError) as exc:  # e.g. no GPIB driver
-        _err(f"cannot open bench {config.name}: {one_line(exc)}")
-        catalog.close()
-        return 3
+    bench, code = open_bench(config, root, args, catalog, _err)
+    if bench is None:
+        return code
     run = None
     stopper = ShutdownSignals.of(args)
     # from here on SIGINT/SIGTERM/SIGHUP only abort the run (which makes the bench safe): the
@@ -138,16 +124,9 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
                 bar = WaferProgressBar(len(run.route))
                 b = bar
                 callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
-            if stopper.requested.is_set():
-                _err("stopped before the wafer run started")
+            outcome = start_and_wait(run, stopper, _err, "the wafer run")
+            if outcome is None:
                 return 1
-            run.start()
-            if stopper.requested.is_set():  # arrived as start() cleared the abort flag
-                run.abort()
-            while run.wait(0.2) is None:
-                pass
-            outcome = run.outcome
-            assert outcome is not None
         except (WaferRunError, ValueError) as exc:
             _err(str(exc))
             if run is not None:
