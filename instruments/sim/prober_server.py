@@ -29,6 +29,9 @@ words too), ``X`` index steps (MoveChuck only); references ``H Z C D R`` (or the
 temperature units ``C F K``; velocities 0.1..100 % are checked and otherwise ignored (moves are
 instantaneous). Commands are matched case-insensitively; a command not in the twin's handler table
 answers 509 at once, one the table marks *refused* answers its error.
+
+Why over 500 lines: one module holds both Velox transports the station speaks (plain lines and
+FormFactor's message-server framing) over one command table, so the two cannot drift apart.
 """
 
 from __future__ import annotations

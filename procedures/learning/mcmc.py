@@ -19,6 +19,9 @@ The prediction averages the class probabilities of every state of the chain afte
 (a rejected iteration repeats the current state, as MH requires). The task is the Wisconsin
 breast-cancer data set of scikit-learn, standardised and reduced by PCA (fitted on the training
 split) to a few features + a bias, so a model is one row of ``n_features + 1`` devices.
+
+Why over 500 lines: the sampler, its physical proposals and the calibration they need are one
+algorithm; split, each part would only make sense with the others open beside it.
 """
 
 from __future__ import annotations

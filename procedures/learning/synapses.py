@@ -27,6 +27,9 @@ precharge sense amplifier reads bit 1 when R_BL < R_BLB), weight -1 the reverse.
 Conductances on 1T1R cells (``mcmc-bayes``) are in :mod:`procedures.learning.conductances`.
 
 ``ideal`` backends (:class:`IdealPairs`) hold the same quantities in software for reference runs.
+
+Why over 500 lines: the chip-backed and the software synapses share one interface and are kept
+side by side so that a change to one is seen against the other.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ without limits always matches). A limit names a column of the wafer summary,
 limit. Special bins (``special = "no-contact" | "short" | "fault"``) are given by the executor;
 defaults are added when a recipe does not define them (80 no contact, 81 short, 90 fault, and
 99 fail as the catch-all).
+
+Why over 500 lines: the recipe model and the limit checks of every step against the bench are
+kept together (the checks read every field of the model).
 """
 
 from __future__ import annotations
