@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +58,8 @@ from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunOutcome, prepare_run
 from procedures.framework.session import BackgroundSession
-from procedures.framework.validation import safe_component
 from procedures.operations.cell_io import bench_clock, wait
+from procedures.wafer.folders import new_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +124,7 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
         """A new campaign: validated against the bench limits, output folder and cursor made."""
         _check_bench(campaign, bench)
         if out_dir is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            base = campaigns_dir(data_root, campaign)
-            out_dir = base / f"{safe_component(campaign.name)}_{stamp}"
-            n = 1
-            while out_dir.exists():
-                n += 1
-                out_dir = base / f"{safe_component(campaign.name)}_{stamp}_{n}"
+            out_dir = new_output_folder(campaigns_dir(data_root, campaign), campaign.name)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         from procedures.wafer.atomic import atomic_write

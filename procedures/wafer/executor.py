@@ -50,7 +50,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,6 @@ from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog
 from procedures.framework.eta import BenchEta
 from procedures.framework.session import BackgroundSession
-from procedures.framework.validation import safe_component
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.contact import ContactState
 from procedures.wafer.cursor import (
@@ -72,7 +70,7 @@ from procedures.wafer.cursor import (
 from procedures.wafer.die import DieSteps, _Abort, _Fault
 from procedures.wafer.errors import PreflightError, WaferRunError
 from procedures.wafer.events import WaferCallbacks, WaferOutcome, WaferProgress
-from procedures.wafer.folders import wafer_runs_dir
+from procedures.wafer.folders import new_output_folder, wafer_runs_dir
 from procedures.wafer.outputs import write_outputs
 from procedures.wafer.preflight import preflight
 from procedures.wafer.recipe import Recipe, StepRun
@@ -146,13 +144,7 @@ class WaferRun(DieSteps, BackgroundSession[WaferOutcome]):
         recipe.validate(bench.limits)
         route = recipe.plan_route(dies)
         if out_dir is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            base = wafer_runs_dir(data_root, recipe)
-            out_dir = base / f"{safe_component(recipe.name)}_{stamp}"
-            n = 1
-            while out_dir.exists():
-                n += 1
-                out_dir = base / f"{safe_component(recipe.name)}_{stamp}_{n}"
+            out_dir = new_output_folder(wafer_runs_dir(data_root, recipe), recipe.name)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(out_dir / "recipe.toml", recipe.text)

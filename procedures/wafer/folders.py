@@ -4,6 +4,7 @@ one to resume, and the ``--dies`` syntax."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 from instruments.wafermap import DieIndex
@@ -16,6 +17,19 @@ def wafer_runs_dir(data_root: Path, recipe: Recipe) -> Path:
     """Folder holding the wafer output folders of ``recipe``'s lot and wafer."""
     return (Path(data_root) / safe_component(recipe.wafer.lot)
             / safe_component(recipe.wafer.wafer_id) / "wafer-runs")
+
+
+def new_output_folder(base: Path, name: str) -> Path:
+    """A new folder ``<base>/<name>_<YYYYmmdd-HHMMSS>`` (``_2``, ``_3``, ... appended if that
+    second is taken), made with its parents. Used by wafer runs and campaigns."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(base) / f"{safe_component(name)}_{stamp}"
+    n = 1
+    while out_dir.exists():
+        n += 1
+        out_dir = Path(base) / f"{safe_component(name)}_{stamp}_{n}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
 
 
 def latest_run(data_root: Path, recipe: Recipe, unfinished: bool = False) -> Path | None:
