@@ -13,7 +13,6 @@ file, the line and the key (``demo.toml:14: measurements[0].params.seed: ...``):
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -145,23 +144,14 @@ class _Builder(TomlBuilder):
 
     def measurements(self, s: CampaignSchema, schedule: Any) -> list[Any]:
         from procedures.campaign.model import CAMPAIGN_PARAMS, MeasurementSpec
-        from procedures.framework.registry import PROCEDURES
         from procedures.framework.targets import parse_cells
         from procedures.framework.validation import coerce_parameter
 
         out: list[Any] = []
         for i, t in enumerate(s.measurements):
             p = ("measurements", i)
-            if t.procedure not in PROCEDURES:
-                raise self.fail((*p, "procedure"), f"unknown procedure {t.procedure!r}; known: "
-                                f"{', '.join(sorted(PROCEDURES))}")
-            name = t.name if t.name is not None else t.procedure
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-                raise self.fail((*p, "name"), "use letters, digits, '-' and '_' only")
-            if name in {m.name for m in out}:
-                raise self.fail((*p, "name"), f"measurement name {name!r} is used twice (name "
-                                "measurements that run the same procedure)")
-            known = PROCEDURES[t.procedure]().parameter_objects()
+            name, known = self.procedure_entry(p, t.procedure, t.name, {m.name for m in out},
+                                               "measurement")
             params = {}
             for key, value in t.params.items():
                 q = (*p, "params", key)

@@ -46,3 +46,24 @@ class TomlBuilder:
             path_name(value, path[-1])
         except ValueError as exc:
             raise self.fail(path, str(exc)) from None
+
+    def procedure_entry(self, path: tuple[Any, ...], procedure: str, name: str | None,
+                        taken: set[str], word: str) -> tuple[str, dict[str, Any]]:
+        """Check one entry that runs a registered procedure (a recipe step, a campaign
+        measurement) at ``path``: the procedure is known, its ``name`` (default: the procedure)
+        is a plain word not in ``taken``. ``word`` names the entry in messages ("step").
+        Returns (name, the procedure's parameter objects by name)."""
+        import re
+
+        from procedures.framework.registry import PROCEDURES
+
+        if procedure not in PROCEDURES:
+            raise self.fail((*path, "procedure"), f"unknown procedure {procedure!r}; known: "
+                            f"{', '.join(sorted(PROCEDURES))}")
+        name = name if name is not None else procedure
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise self.fail((*path, "name"), "use letters, digits, '-' and '_' only")
+        if name in taken:
+            raise self.fail((*path, "name"), f"{word} name {name!r} is used twice (name "
+                            f"{word}s that run the same procedure)")
+        return name, PROCEDURES[procedure]().parameter_objects()

@@ -147,23 +147,14 @@ class _Builder(TomlBuilder):
         return out
 
     def steps(self, raw: list[StepSchema]) -> list[Any]:
-        from procedures.framework.registry import PROCEDURES
         from procedures.framework.validation import coerce_parameter
         from procedures.wafer.recipe import _EXECUTOR_PARAMS, StepSpec
 
         out: list[Any] = []
         for i, t in enumerate(raw):
             p = ("steps", i)
-            if t.procedure not in PROCEDURES:
-                raise self.fail((*p, "procedure"), f"unknown procedure {t.procedure!r}; known: "
-                                f"{', '.join(sorted(PROCEDURES))}")
-            name = t.name if t.name is not None else t.procedure
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-                raise self.fail((*p, "name"), "use letters, digits, '-' and '_' only")
-            if name in {s.name for s in out}:
-                raise self.fail((*p, "name"), f"step name {name!r} is used twice (name steps "
-                                "that run the same procedure)")
-            known = PROCEDURES[t.procedure]().parameter_objects()
+            name, known = self.procedure_entry(p, t.procedure, t.name, {s.name for s in out},
+                                               "step")
             params = {}
             for key, value in t.params.items():
                 q = (*p, "params", key)
