@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from instruments.bench_types import BenchInterface
+from instruments.keysight.b1500 import B1500Error
 
 WL_COMPLIANCE_A = 1e-4
 """Current compliance of the word-line SMU (A): the gate draws only leakage."""
@@ -89,12 +90,33 @@ class CellIO:
     ) -> None:
         """Force WL, SL and BL (V) in one line; ``compliance`` (A) on BL and SL.
 
+        ``check`` queries ``ERRX?`` after the line: a level the instrument rejects turns every
+        output off and raises :class:`B1500Error` naming the levels (:meth:`check_levels`).
         ``check=False`` leaves the error check to the end of the caller's block
         (:meth:`instruments.keysight.b1500.B1500.force_voltages`)."""
         self.enable()
         self.b1500.force_voltages([(self.ch_wl, v_wl, WL_COMPLIANCE_A),
                                    (self.ch_sl, v_sl, compliance),
-                                   (self.ch_bl, v_bl, compliance)], check=check)
+                                   (self.ch_bl, v_bl, compliance)], check=False)
+        if check:
+            self.check_levels(v_bl, v_sl, v_wl)
+
+    def check_levels(self, v_bl: float, v_sl: float, v_wl: float) -> None:
+        """One ``ERRX?`` for the levels just sent (V); on an error all outputs off, then a
+        :class:`B1500Error` (same code) saying which levels were rejected.
+
+        The instrument executes the commands of a line in order and drops the rest of the line
+        after an error (the twin does the same), so a rejected level leaves the terminals at a
+        mix of old and new levels: nothing is measured there, the outputs go off."""
+        try:
+            self.b1500.check_errors()
+        except B1500Error as err:
+            self.off()
+            raise B1500Error(
+                err.code,
+                f"{err.message} (rejected levels BL {v_bl:g} V, SL {v_sl:g} V, WL {v_wl:g} V; "
+                "nothing measured, outputs turned off)",
+            ) from err
 
     # -- measurements ---------------------------------------------------------------------------
     def _pulse_step(self, ch: int, volts: float, v_wl: float, compliance: float,
@@ -113,23 +135,34 @@ class CellIO:
 
     def read(self, v_read: float = 0.1, v_wl: float = 2.5, compliance: float = 1e-3) -> ReadResult:
         """Read the selected cell: BL at ``v_read`` V, SL at 0 V, WL at ``v_wl`` V; BL current.
-        BL returns to 0 V (four round trips, see :meth:`_pulse_step`)."""
+        BL returns to 0 V (four round trips, see :meth:`_pulse_step`). Its levels are checked
+        with the block, after ``TI``: a rejected read level leaves the cell at the levels before
+        the block (0 V on BL and SL after a read or a pulse) for one reading, which is
+        discarded; a check before ``TI`` would cost a fifth line per read."""
         return self._pulse_step(self.ch_bl, v_read, v_wl, compliance)
+
+    def _step(self, v_bl: float, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
+        """Levels (one line), their ``ERRX?``, then ``TI`` on BL; the levels stay on.
+
+        Three round trips, as many as with the check after the measurement, and a rejected
+        level stops before any measurement (:meth:`check_levels`: outputs off, B1500Error).
+        ``TI`` needs no check of its own: the instrument answers it with data or not at all,
+        and a read that times out queries ``ERRX?`` (:meth:`B1500._ask_data`). Chaining the
+        levels and ``TI`` in one line would save two lines but make a rejected level cost a
+        VISA timeout (the instrument drops the ``TI`` after the error), so it is not done."""
+        self.set_levels(v_bl, v_sl, v_wl, compliance)
+        return self.b1500.high_speed_spot_current(self.ch_bl)
 
     def step_bl(self, v_bl: float, v_wl: float, compliance: float) -> ReadResult:
         """Force BL to ``v_bl`` V (SL 0 V, WL ``v_wl`` V) and measure the BL current (one step);
-        BL stays at ``v_bl``."""
-        self.set_levels(v_bl, 0.0, v_wl, compliance, check=False)
-        r = self.b1500.high_speed_spot_current(self.ch_bl)
-        self.b1500.check_errors()
+        BL stays at ``v_bl``. A rejected level: B1500Error, nothing measured, outputs off."""
+        r = self._step(v_bl, 0.0, v_wl, compliance)
         return ReadResult(r.value, v_bl, r.compliance)
 
     def step_sl(self, v_sl: float, v_wl: float, compliance: float) -> ReadResult:
         """Force SL to ``v_sl`` V (BL 0 V, WL ``v_wl`` V); returns the BL current (negative).
-        SL stays at ``v_sl``."""
-        self.set_levels(0.0, v_sl, v_wl, compliance, check=False)
-        r = self.b1500.high_speed_spot_current(self.ch_bl)
-        self.b1500.check_errors()
+        SL stays at ``v_sl``. A rejected level: B1500Error, nothing measured, outputs off."""
+        r = self._step(0.0, v_sl, v_wl, compliance)
         return ReadResult(r.value, -v_sl, r.compliance)
 
     def _program_step(self, ch: int, volts: float, v_wl: float, compliance: float) -> ReadResult:
