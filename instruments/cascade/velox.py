@@ -66,6 +66,7 @@ from pymeasure.instruments.formfactor.velox import Chuck
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.cascade import velox_commands as vc
+from instruments.cascade.velox_replies import ChuckStatus, MapPosition
 from instruments.limits import SafetyLimits
 from instruments.round_trips import RoundTripCounter
 
@@ -89,64 +90,6 @@ class VeloxError(ConnectionError):
 
 class ProberSafetyError(RuntimeError):
     """A prober action was refused by the driver's safety rules; nothing was sent."""
-
-
-@dataclass(frozen=True)
-class ChuckStatus:
-    """ReadChuckStatus. Flag fields are bit fields, LSB first:
-
-    FlagsInit X, Y, Z, Theta; FlagsMode HasOvertravel, HasAutoZ, HasInterlock, ContactSearch,
-    IsContactSet, EdgeInterlock, QuietContact, IsLocked; FlagsLimit XHigh, XLow, YHigh, YLow,
-    ZHigh, ZLow, ThetaHigh, ThetaLow; FlagsMoving X, Y, Z, Theta.
-    ``preset_height``: C contact, O overtravel, A align, S separation, anything else = none.
-    """
-
-    flags_init: int
-    flags_mode: int
-    flags_limit: int
-    flags_moving: int
-    comp: str
-    vacuum_on: bool
-    preset_height: str
-    load_pos: str = ""
-    lift_down: bool = False
-    camera_connection: str = ""
-    quiet: bool = False
-
-    @property
-    def has_overtravel(self) -> bool:
-        """Overtravel enabled in the chuck mode."""
-        return bool(self.flags_mode & 1)
-
-    @property
-    def has_auto_z(self) -> bool:
-        """AutoZ enabled (X/Y moves in contact separate first)."""
-        return bool(self.flags_mode & 2)
-
-    @property
-    def has_interlock(self) -> bool:
-        """Z interlock enabled."""
-        return bool(self.flags_mode & 4)
-
-    @property
-    def contact_set(self) -> bool:
-        """A contact height is taught (IsContactSet; not "in contact")."""
-        return bool(self.flags_mode & 16)
-
-    @property
-    def moving(self) -> bool:
-        """Any axis moving."""
-        return self.flags_moving != 0
-
-    @property
-    def in_contact(self) -> bool:
-        """Chuck at contact or overtravel height."""
-        return self.preset_height in ("C", "O")
-
-    @property
-    def separated(self) -> bool:
-        """Chuck at separation height (the only state in which X/Y moves are allowed)."""
-        return self.preset_height == "S"
 
 
 @dataclass(frozen=True)
@@ -180,27 +123,6 @@ class StepResult:
         """(col, row), None at the end of the route."""
         if self.col is None or self.row is None:
             return None
-        return self.col, self.row
-
-
-@dataclass(frozen=True)
-class MapPosition:
-    """ReadMapPosition2: die, chuck position from home (um), site, die number and count."""
-
-    col: int
-    row: int
-    x_from_home_um: float
-    y_from_home_um: float
-    site: int
-    last_site_index: int
-    die_number: int
-    dies_count: int
-    cluster_number: int = 0
-    clusters_count: int = 0
-
-    @property
-    def die(self) -> tuple[int, int]:
-        """(col, row)."""
         return self.col, self.row
 
 

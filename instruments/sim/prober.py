@@ -105,6 +105,14 @@ from instruments.cascade.velox_commands import (  # noqa: F401 - re-exported
     MIN_DIE_PITCH_UM,
     MIN_SEPARATION_GAP_UM,
 )
+from instruments.cascade.velox_replies import (
+    MODE_AUTO_Z,
+    MODE_CONTACT_SET,
+    MODE_INTERLOCK,
+    MODE_OVERTRAVEL,
+    ChuckStatus,
+    MapPosition,
+)
 from instruments.sim.prober_heater import DEW_POINT_C, HeaterMixin, ProberError  # noqa: F401
 from instruments.wafermap import DieIndex, WaferMap, count_yield
 
@@ -180,23 +188,6 @@ class ProberConfig:
 
 
 @dataclass(frozen=True)
-class ChuckStatus:
-    """ReadChuckStatus values in Velox order (flags are bit fields, LSB first)."""
-
-    flags_init: int
-    flags_mode: int
-    flags_limit: int
-    flags_moving: int
-    comp: str
-    vacuum_on: bool
-    preset_height: str
-    load_pos: str
-    lift_down: bool
-    camera_connection: str
-    quiet: bool
-
-
-@dataclass(frozen=True)
 class StepResult:
     """Where a step landed: die (col, row), current site and last site index."""
 
@@ -204,22 +195,6 @@ class StepResult:
     row: int
     site: int
     last_site_index: int
-
-
-@dataclass(frozen=True)
-class MapPosition:
-    """ReadMapPosition2 values: die, chuck position relative to home (um), site, route index."""
-
-    col: int
-    row: int
-    x_from_home_um: float
-    y_from_home_um: float
-    site: int
-    last_site_index: int
-    die_number: int
-    dies_count: int
-    cluster_number: int = 0
-    clusters_count: int = 0
 
 
 def serpentine_route(layout: WaferMap) -> list[DieIndex]:
@@ -576,6 +551,17 @@ class ProberModel(HeaterMixin):
         """Die of the prober's map that contains the current die home, None off the map."""
         return self.map.die_at_um(*self.die_home_um)
 
+    def _map_die_or_current(self, die: DieIndex | None) -> DieIndex:
+        """``die`` (default: the current die) if it is on the map; ProberError otherwise (the
+        commands that name an optional die: BinMapDie, SetMapHome)."""
+        if die is None:
+            die = self.current_map_die()
+            if die is None:
+                raise ProberError(E_NOT_ON_DIE)
+        if die not in self.map.die_set:
+            raise ProberError(E_DIE_NOT_ON_MAP, f"{die[0]} {die[1]}")
+        return die
+
     def _site_offset(self, site: int) -> tuple[float, float]:
         if not self.subsites:
             return 0.0, 0.0
@@ -634,12 +620,7 @@ class ProberModel(HeaterMixin):
 
     def bin_map_die(self, bin_code: int, die: DieIndex | None = None) -> DieIndex:
         """BinMapDie: record ``bin_code`` for ``die`` (default: the current die)."""
-        if die is None:
-            die = self.current_map_die()
-            if die is None:
-                raise ProberError(E_NOT_ON_DIE)
-        if die not in self.map.die_set:
-            raise ProberError(E_DIE_NOT_ON_MAP, f"{die[0]} {die[1]}")
+        die = self._map_die_or_current(die)
         if bin_code < 0:
             raise ProberError(E_BAD_ARGUMENT, f"bin {bin_code}")
         self.bins[die] = bin_code
@@ -701,13 +682,7 @@ class ProberModel(HeaterMixin):
 
     def set_map_home(self, die: DieIndex | None = None) -> None:
         """SetMapHome: the home die becomes ``die`` (default: the current die)."""
-        if die is None:
-            die = self.current_map_die()
-            if die is None:
-                raise ProberError(E_NOT_ON_DIE)
-        if die not in self.map.die_set:
-            raise ProberError(E_DIE_NOT_ON_MAP, f"{die[0]} {die[1]}")
-        self.home_die = die
+        self.home_die = self._map_die_or_current(die)
 
     def set_route(self, dies: Sequence[DieIndex]) -> None:
         """Replace the route (simulator API; every die must be on the map)."""
@@ -766,10 +741,10 @@ class ProberModel(HeaterMixin):
     def chuck_status(self) -> ChuckStatus:
         """ReadChuckStatus values."""
         mode = (
-            (1 if self.overtravel_enabled else 0)
-            | (2 if self.auto_z else 0)
-            | (4 if self.interlock else 0)
-            | (16 if self.contact_um is not None else 0)
+            (MODE_OVERTRAVEL if self.overtravel_enabled else 0)
+            | (MODE_AUTO_Z if self.auto_z else 0)
+            | (MODE_INTERLOCK if self.interlock else 0)
+            | (MODE_CONTACT_SET if self.contact_um is not None else 0)
         )
         return ChuckStatus(
             flags_init=7, flags_mode=mode, flags_limit=0, flags_moving=0, comp="T",

@@ -183,3 +183,18 @@ def test_plain_port_does_not_speak_the_message_server_framing(bench: Bench) -> N
         while b"\n" not in data:
             data += sock.recv(4096)
     assert data.decode().startswith("509: UnknownCommand Cmd=7:")
+
+
+def test_driver_reads_back_the_twins_own_reply_records(bench: Bench) -> None:
+    """The reply records (instruments.cascade.velox_replies) are one fact for both sides: what
+    the driver parses from the wire equals what the twin's model fills in, field by field."""
+    p, model = bench.prober, bench.lab.prober
+    p.step_first_die()
+    for contact in (False, True):
+        if contact:
+            p.contact()
+        status = p.chuck_status()
+        assert status == model.chuck_status()
+        assert status.in_contact is contact and status.contact_set and status.has_interlock
+        assert p.map_position() == model.map_position()
+    p.separate()
