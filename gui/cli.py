@@ -112,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Log lines on stderr: DEBUG with ``--verbose``; with ``--quiet`` (run, wafer, campaign)
+    only warnings and errors, of every logger (the simulated servers' "listening" lines too);
+    INFO otherwise. The level is the handler's, so loggers that set their own (pymeasure's
+    worker) are quiet too. Nothing changes when the root logger already has handlers (a
+    caller in the same process, e.g. a test under pytest)."""
+    handler = logging.StreamHandler()
+    if getattr(args, "quiet", False) and not args.verbose:
+        handler.setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memprobe`` console script."""
     parser = build_parser()
@@ -122,10 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv in (["-v"], ["--verbose"]):
         argv = [*argv, "gui"]
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args)
     if args.command is None:
         args = parser.parse_args([*argv, "gui"])
     # every command, also any added later: SIGINT/SIGTERM/SIGHUP (Windows: Ctrl+Break, console

@@ -26,7 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from gui.cli_run import quiet_run_logs
+from gui.cli_run import QUIET_HELP, quiet_run_logs
 from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
 from instruments.bench import BenchConfigError, load_bench_config
 from instruments.datadir import resolve_data_root
@@ -46,7 +46,7 @@ def add_campaign_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="simulated bench: start a new wafer")
     p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=cmd_campaign)
 
 

@@ -26,6 +26,9 @@ from procedures.framework.registry import PROCEDURES, procedure_class
 from procedures.framework.shutdown import ShutdownSignals
 from procedures.framework.validation import validate_procedure
 
+QUIET_HELP = "no progress bar and no log lines but warnings and errors"
+"""``--quiet`` of run, wafer and campaign (the log level is set in :mod:`gui.cli`)."""
+
 
 def one_line(exc: BaseException) -> str:
     """An exception's text on one line (drivers' messages may span several)."""
@@ -104,7 +107,7 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, default=None, help="data root")
     p.add_argument("--fresh", action="store_true", help="simulated bench: new wafer")
     p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.add_argument("--operator", default=None,
                    help="who runs it (default: bench file, $MEMPROBE_OPERATOR, login name)")
     p.add_argument("--catalog", default=None,

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gui.cli_run import quiet_run_logs
+from gui.cli_run import QUIET_HELP, quiet_run_logs
 from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
 from gui.progress import WaferProgressBar
 from instruments.bench import BenchConfigError, load_bench_config
@@ -41,7 +41,7 @@ def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="simulated bench: start a new wafer")
     p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
     p.add_argument("--no-maps", action="store_true", help="skip the PNG wafer maps")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=cmd_wafer)
 
 
