@@ -50,6 +50,7 @@ from instruments.limits import SafetyLimits
 from instruments.ownership import BenchLock
 from instruments.round_trips import count_of
 from instruments.tomlschema import TomlError
+from instruments.wiring import smu_wiring, wgfmu_wiring
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +116,8 @@ class BenchConfig:
     kind: str = "simulated"
     description: str = ""
     resources: dict[str, str] = field(default_factory=dict)
-    smu_terminals: dict[int, str] = field(
-        default_factory=lambda: {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
-    )
-    wgfmu_terminals: dict[int, str] = field(default_factory=lambda: {501: "BL", 502: "SL"})
+    smu_terminals: dict[int, str] = field(default_factory=smu_wiring)
+    wgfmu_terminals: dict[int, str] = field(default_factory=wgfmu_wiring)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     seed: int = 1
     time_scale: float = 1.0

@@ -38,10 +38,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model, field_validator, model_validator
 
+from instruments.limits import TERMINALS
 from instruments.sim.timing import BenchTiming
 from instruments.tomlschema import StrictModel
-
-TERMINALS = ("BL", "SL", "WL", "SUB")
+from instruments.wiring import smu_wiring, wgfmu_wiring
 
 SMU_MAX_V = 100.0
 """B1517A HRSMU output voltage rating, V."""
@@ -112,8 +112,8 @@ class LimitsSchema(StrictModel):
 class WiringSchema(StrictModel):
     """``[wiring]``: B1500 SMU slot -> terminal, WGFMU channel id -> terminal."""
 
-    smu: dict[int, str] = Field(default_factory=lambda: {1: "BL", 2: "SL", 3: "WL", 4: "SUB"})
-    wgfmu: dict[int, str] = Field(default_factory=lambda: {501: "BL", 502: "SL"})
+    smu: dict[int, str] = Field(default_factory=smu_wiring)
+    wgfmu: dict[int, str] = Field(default_factory=wgfmu_wiring)
 
     @field_validator("smu", mode="before")
     @classmethod

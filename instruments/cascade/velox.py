@@ -411,9 +411,11 @@ class VeloxProber(RoundTripCounter, Velox):
         except (IndexError, ValueError):
             raise ProberSafetyError(f"refusing {command!r}: no temperature") from None
         unit = words[2].upper()[:1] if len(words) > 2 else "C"
-        celsius = {"C": value, "K": value - 273.15, "F": (value - 32.0) * 5.0 / 9.0}.get(unit)
-        if celsius is None:
-            raise ProberSafetyError(f"refusing {command!r}: temperature unit {words[2]!r}")
+        try:
+            celsius = vc.to_celsius(value, unit)
+        except ValueError:
+            raise ProberSafetyError(
+                f"refusing {command!r}: temperature unit {words[2]!r}") from None
         self.limits.check_temperature(celsius)
         self._require_separated("a chuck temperature change")
 

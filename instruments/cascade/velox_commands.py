@@ -104,6 +104,32 @@ REFERENCE_LETTERS: dict[str, str] = {
     "RELATIVE": "R", "D": "D", "DIEHOME": "D",
 }
 TEMPERATURE_UNITS = ("C", "F", "K")
+#: Kelvin at 0 degC.
+ZERO_CELSIUS_K = 273.15
+
+
+def to_celsius(value: float, unit: str) -> float:
+    """``value`` in temperature ``unit`` (``C``, ``F`` or ``K``, Velox's letters) in degC;
+    ValueError for any other unit. (The unit definitions are physics, not protocol: the driver
+    checks set points with it and the twin converts with it.)"""
+    if unit == "C":
+        return value
+    if unit == "F":
+        return (value - 32.0) * 5.0 / 9.0
+    if unit == "K":
+        return value - ZERO_CELSIUS_K
+    raise ValueError(f"temperature unit {unit!r} is none of {', '.join(TEMPERATURE_UNITS)}")
+
+
+def from_celsius(celsius: float, unit: str) -> float:
+    """``celsius`` (degC) in temperature ``unit`` (``C``, ``F`` or ``K``); ValueError else."""
+    if unit == "C":
+        return celsius
+    if unit == "F":
+        return celsius * 9.0 / 5.0 + 32.0
+    if unit == "K":
+        return celsius + ZERO_CELSIUS_K
+    raise ValueError(f"temperature unit {unit!r} is none of {', '.join(TEMPERATURE_UNITS)}")
 VELOCITY_RANGE = (0.1, 100.0)
 
 # -- safety bounds (simulator and driver) -----------------------------------------------------

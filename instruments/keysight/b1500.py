@@ -19,8 +19,8 @@ of every output method stay side by side; FLEX vocabulary is :mod:`instruments.k
   pymeasure SMU methods (:class:`B1500SMU`).
 
 Channels are addressed by their FLEX channel number (the SMU's slot); ``channel_map`` says which
-chip terminal each one drives (``{1: "BL", 2: "SL", 3: "WL", 4: "SUB"}`` by default), which picks
-the voltage limit that applies. Units: volts, amperes, seconds.
+chip terminal each one drives (by default :data:`instruments.wiring.SMU_WIRING`: SMU 1..4 on BL,
+SL, WL, SUB), which picks the voltage limit that applies. Units: volts, amperes, seconds.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ from pymeasure.instruments.agilent.agilentB1500 import SMU, AgilentB1500
 from instruments.keysight.flex import Reading, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
 from instruments.round_trips import RoundTripCounter
+from instruments.wiring import SMU_WIRING
 
 __all__ = ["B1500", "B1500Error", "B1500SMU", "OutputState", "Reading", "SweepResult",
            "parse_fmt1", "parse_fmt1_value"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHANNEL_MAP: dict[int, str] = {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
+DEFAULT_CHANNEL_MAP = SMU_WIRING  # the one default wiring (instruments.wiring)
 
 
 class B1500Error(OSError):

@@ -35,7 +35,7 @@ A negative return code raises :class:`WGFMUError` carrying the library's error s
 
 Safety: every pattern voltage is checked against the bench's
 :class:`~instruments.limits.SafetyLimits` for the terminal the channel drives
-(``channel_terminals``, default ``{501: "BL", 502: "SL"}``: the B1530A in slot 5 of the B1500)
+(``channel_terminals``, default :data:`instruments.wiring.WGFMU_WIRING`: the B1530A in slot 5)
 *before* anything is sent; a violation raises :class:`~instruments.limits.LimitError`. A pattern
 is checked against its channel's terminal when it is put in a sequence (and every later vector of
 it too); before that, against the most permissive terminal any channel drives. Hardware rules
@@ -91,9 +91,10 @@ from instruments.keysight.wgfmu_limits import (  # re-exported
 )
 from instruments.keysight.wgfmu_program import MeasureEvent, Program, Tracks
 from instruments.limits import LimitError, SafetyLimits
+from instruments.wiring import WGFMU_WIRING
 
 #: default wiring: B1530A in slot 5 of the B1500, channel 1 -> BL, channel 2 -> SL
-DEFAULT_CHANNEL_TERMINALS: dict[int, str] = {501: "BL", 502: "SL"}
+DEFAULT_CHANNEL_TERMINALS = WGFMU_WIRING  # the one default wiring (instruments.wiring)
 
 log = logging.getLogger(__name__)
 

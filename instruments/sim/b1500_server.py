@@ -74,13 +74,14 @@ from instruments.keysight.flex import format_fmt1_value as format_value
 from instruments.sim import b1500_lrn
 from instruments.sim.b1500_measure import MeasureMixin, Source
 from instruments.sim.line_server import LineServer
+from instruments.wiring import SMU_WIRING
 
 __all__ = ["ERRORS", "B1500Simulator", "FlexError", "format_value", "make_server"]
 
 log = logging.getLogger(__name__)
 
 IDN = "Keysight Technologies,B1500A,SIM0000001,A.06.01.2019.0423"
-DEFAULT_CHANNEL_MAP: dict[int, str] = {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
+DEFAULT_CHANNEL_MAP = SMU_WIRING  # the bench default (instruments.wiring)
 SMU_MODEL = "B1517A"
 WGFMU_MODEL = "B1530A"
 N_SLOTS = 10
@@ -864,7 +865,7 @@ def make_server(
         lab: the simulated lab (see :class:`B1500Simulator`).
         host: loopback address to bind.
         port: TCP port, 0 for an ephemeral one.
-        channel_map: SMU slot -> terminal; default ``{1: "BL", 2: "SL", 3: "WL", 4: "SUB"}``.
+        channel_map: SMU slot -> terminal; default :data:`instruments.wiring.SMU_WIRING`.
         seed: seed of the measurement noise.
         wgfmu_slots: slots holding a B1530A (default: the first free slot from 5 on).
 

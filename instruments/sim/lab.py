@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from instruments import wiring
 from instruments.keysight.wgfmu_limits import INITIAL_OPERATION_MODE, OperationMode
 from instruments.ownership import OwnerLock, acquire_wafer_state
 from instruments.sim.chip import CellResponse, Chip
@@ -73,9 +74,8 @@ class LabConfig:
         params: device-model parameters.
         prober: initial set-up of the simulated station (heights, subsites, heater ramp).
         smu_wiring: B1500 SMU slot -> terminal of the selected cell.
-        wgfmu_wiring: WGFMU channel id (slot * 100 + channel) -> terminal. The default has two
-            B1530A modules: slot 5 on BL/SL and slot 6 with channel 1 on WL, so pulsed SET
-            (low gate) and RESET (high gate) can alternate within one WGFMU sequence.
+        wgfmu_wiring: WGFMU channel id (slot * 100 + channel) -> terminal; default
+            :data:`instruments.wiring.TWIN_WGFMU_WIRING` (two B1530A, WL pulsed too).
         latency_ms: delay (ms) before each command line every simulated instrument handles,
             to feel a real bench's per-query cost; 0 = none.
         autosave_s: period (s, wall clock) of saving the changed dies while serving; 0 = only at
@@ -97,12 +97,8 @@ class LabConfig:
     layout: WaferMap = field(default_factory=WaferMap)
     params: RRAMParams = field(default_factory=RRAMParams)
     prober: ProberConfig = field(default_factory=ProberConfig)
-    smu_wiring: dict[int, str] = field(
-        default_factory=lambda: {1: "BL", 2: "SL", 3: "WL", 4: "SUB"}
-    )
-    wgfmu_wiring: dict[int, str] = field(
-        default_factory=lambda: {501: "BL", 502: "SL", 601: "WL"}
-    )
+    smu_wiring: dict[int, str] = field(default_factory=wiring.smu_wiring)
+    wgfmu_wiring: dict[int, str] = field(default_factory=wiring.twin_wgfmu_wiring)
     autosave_s: float = 2.0
     latency_ms: float = 0.0
     sockets: int = 0

@@ -148,22 +148,6 @@ def _fmt(*values: float | int | str) -> str:
     return " ".join(out)
 
 
-def _to_c(value: float, unit: str) -> float:
-    if unit == "F":
-        return (value - 32.0) * 5.0 / 9.0
-    if unit == "K":
-        return value - 273.15
-    return value
-
-
-def _from_c(celsius: float, unit: str) -> float:
-    if unit == "F":
-        return celsius * 9.0 / 5.0 + 32.0
-    if unit == "K":
-        return celsius + 273.15
-    return celsius
-
-
 def _step(result: StepResult) -> str:
     return _fmt(result.col, result.row, result.site, result.last_site_index)
 
@@ -269,7 +253,7 @@ def _set_chuck_index(m: ProberModel, a: _Args) -> str:
 
 def _read_chuck_thermo_value(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(0)
-    return _fmt(_from_c(20.0, unit), 2.33, 2.33)
+    return _fmt(vc.from_celsius(20.0, unit), 2.33, 2.33)
 
 
 def _step_next_die(m: ProberModel, a: _Args) -> str:
@@ -343,26 +327,26 @@ def _get_map_orientation(m: ProberModel, a: _Args) -> str:
 def _set_heater_temp(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(1)
     safety = a.flag(2)
-    set_point = m.set_heater_temp(_to_c(a.number(0), unit), use_contact_safety=safety)
-    return _fmt(_from_c(set_point, unit), unit)
+    set_point = m.set_heater_temp(vc.to_celsius(a.number(0), unit), use_contact_safety=safety)
+    return _fmt(vc.from_celsius(set_point, unit), unit)
 
 
 def _heat_chuck(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(1)
     reduce_contact = a.flag(2)
-    reached = m.heat_chuck(_to_c(a.number(0), unit), reduce_contact=reduce_contact)
-    return _fmt(_from_c(reached, unit), unit)
+    reached = m.heat_chuck(vc.to_celsius(a.number(0), unit), reduce_contact=reduce_contact)
+    return _fmt(vc.from_celsius(reached, unit), unit)
 
 
 def _get_heater_temp(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(0)
     temp, status = m.heater_status()
-    return _fmt(_from_c(temp, unit), unit, status)
+    return _fmt(vc.from_celsius(temp, unit), unit, status)
 
 
 def _get_target_temp(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(0)
-    return _fmt(_from_c(m.set_point_c, unit), unit)
+    return _fmt(vc.from_celsius(m.set_point_c, unit), unit)
 
 
 def _set_heater_soak(m: ProberModel, a: _Args) -> str:
@@ -380,7 +364,7 @@ def _read_temperature_chuck_status(m: ProberModel, a: _Args) -> str:
 
 def _get_dew_point(m: ProberModel, a: _Args) -> str:
     unit = a.temp_unit(0)
-    return _fmt(_from_c(DEW_POINT_C, unit), unit)
+    return _fmt(vc.from_celsius(DEW_POINT_C, unit), unit)
 
 
 def _set_external_mode(m: ProberModel, a: _Args) -> str:

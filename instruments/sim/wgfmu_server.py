@@ -124,6 +124,7 @@ from instruments.keysight.wgfmu_limits import (
     Status,
 )
 from instruments.sim.line_server import LineServer
+from instruments.wiring import WGFMU_WIRING
 
 #: sub-steps (lab calls) per ramp segment
 RAMP_SUBSTEPS = 4
@@ -136,7 +137,7 @@ RANGE_OVERLOAD = 1.0
 #: |V_BL - V_SL| above which a period counts as "pulsing" for the SET/RESET fast path (V)
 PULSE_THRESHOLD_V = 0.05
 #: default channel -> terminal wiring
-DEFAULT_CHANNELS: dict[int, str] = {501: "BL", 502: "SL"}
+DEFAULT_CHANNELS = WGFMU_WIRING  # the bench default (instruments.wiring)
 #: refuse runs longer than this many breakpoints when channels are not period-aligned
 MAX_EXPANDED_POINTS = 2_000_000
 #: lab calls of an execute between two yields of the lab lock (other instruments answer then)
@@ -1019,9 +1020,9 @@ def make_server(
         lab: the :class:`~instruments.sim.lab.SimLab` (or an object with the same members).
         host: loopback address.
         port: TCP port (0 = ephemeral).
-        channels: channel id -> terminal (default 501 -> BL, 502 -> SL). A channel may also
-            drive WL (e.g. a second B1530A, ``601: "WL"``); while it is connected its waveform
-            replaces the SMU's WL level.
+        channels: channel id -> terminal (default :data:`instruments.wiring.WGFMU_WIRING`,
+            501 -> BL, 502 -> SL). A channel may also drive WL (e.g. a second B1530A,
+            ``601: "WL"``); while it is connected its waveform replaces the SMU's WL level.
     """
     wiring = dict(channels or DEFAULT_CHANNELS)
     bad = {t for t in wiring.values() if t not in ("BL", "SL", "WL")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
+from instruments.cascade import velox_commands as vc
 from instruments.cascade.velox import (
     ChuckStatus,
     ProberSafetyError,
@@ -315,3 +316,22 @@ def test_unknown_transport_is_refused() -> None:
     with pytest.raises(ValueError, match="transport"):
         with expected_protocol(VeloxProber, [], transport="carrier-pigeon"):
             pass
+
+
+@pytest.mark.parametrize(("unit", "value", "celsius"), [
+    ("C", 25.0, 25.0), ("F", 212.0, 100.0), ("F", -40.0, -40.0), ("K", 273.15, 0.0),
+])
+def test_temperature_units_convert_both_ways(unit: str, value: float, celsius: float) -> None:
+    """Velox's C/F/K letters: one conversion for the driver's limit check and the twin."""
+    assert vc.to_celsius(value, unit) == pytest.approx(celsius)
+    assert vc.from_celsius(celsius, unit) == pytest.approx(value)
+    with pytest.raises(ValueError, match="unit"):
+        vc.to_celsius(value, "R")
+
+
+def test_a_set_point_in_an_unknown_unit_is_refused_before_anything_is_sent() -> None:
+    with expected_protocol(VeloxProber, []) as p:  # nothing may go out
+        with pytest.raises(ProberSafetyError, match="temperature unit"):
+            p.ask("SetHeaterTemp 30 R")
+        with pytest.raises(LimitError):  # 572 F = 300 C, over the default chuck limit
+            p.ask("SetHeaterTemp 572 F")

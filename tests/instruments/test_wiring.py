@@ -1,0 +1,56 @@
+"""The default wiring is one fact (instruments.wiring): a bench file without ``[wiring]``, the
+drivers and the twin's servers all use it, and nobody can change it by accident."""
+
+from __future__ import annotations
+
+import pytest
+
+from instruments.bench import Bench, load_bench_config
+from instruments.limits import LimitError
+from instruments.wiring import SMU_WIRING, WGFMU_WIRING, smu_wiring
+
+NO_WIRING = """\
+name = "no-wiring"
+kind = "simulated"
+
+[simulated]
+seed = 2
+
+[limits]
+max_voltage = { BL = 4.5, SL = 4.0, WL = 4.0, SUB = 1.0 }
+max_compliance = 1e-3
+max_power = 0.01
+max_chuck_temperature = 250.0
+min_chuck_temperature = 20.0
+"""
+
+
+def test_a_bench_without_wiring_drives_the_default_terminals(tmp_path) -> None:
+    path = tmp_path / "no-wiring.toml"
+    path.write_text(NO_WIRING, encoding="utf-8")
+    cfg = load_bench_config(path)
+    assert cfg.smu_terminals == dict(SMU_WIRING)
+    assert cfg.wgfmu_terminals == dict(WGFMU_WIRING)
+    data = tmp_path / "data"
+    data.mkdir()
+    bench = Bench.open(path, data_dir=data, fresh=True)
+    try:
+        # the driver, the twin's lab and its B1500 server agree on who drives what
+        assert bench.b1500.channel_map == dict(SMU_WIRING)
+        assert bench.wgfmu.channel_terminals == dict(WGFMU_WIRING)
+        assert bench.lab.config.smu_wiring == dict(SMU_WIRING)
+        assert bench.lab.config.wgfmu_wiring == dict(WGFMU_WIRING)
+        # and the driver picks each terminal's limit by that wiring: SMU 4 is SUB (1 V)
+        bench.b1500.check_voltage_request(1, 2.0, 1e-4)
+        with pytest.raises(LimitError, match="SUB"):
+            bench.b1500.check_voltage_request(4, 2.0, 1e-4)
+    finally:
+        bench.close()
+
+
+def test_the_default_cannot_be_changed_through_a_copy() -> None:
+    mine = smu_wiring()
+    mine[1] = "SL"
+    assert SMU_WIRING[1] == "BL"
+    with pytest.raises(TypeError):
+        SMU_WIRING[1] = "SL"  # type: ignore[index]
