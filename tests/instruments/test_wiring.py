@@ -5,30 +5,24 @@ from __future__ import annotations
 
 import pytest
 
-from instruments.bench import Bench, load_bench_config
+from instruments.bench import Bench, bench_path, load_bench_config
 from instruments.limits import LimitError
 from instruments.wiring import SMU_WIRING, WGFMU_WIRING, smu_wiring
 
-NO_WIRING = """\
-name = "no-wiring"
-kind = "simulated"
 
-[simulated]
-seed = 2
-
-[limits]
-max_voltage = { BL = 4.5, SL = 4.0, WL = 4.0, SUB = 1.0 }
-max_compliance = 1e-3
-max_power = 0.01
-max_chuck_temperature = 250.0
-min_chuck_temperature = 20.0
-"""
+def _without_wiring() -> str:
+    """The shipped simulated bench file with its ``[wiring]`` table taken out."""
+    text = bench_path("simulated").read_text(encoding="utf-8")
+    head, _, rest = text.partition("\n[wiring]\n")
+    assert rest, "the simulated bench file names its wiring"
+    return head + "\n" + rest[rest.index("\n["):]
 
 
 def test_a_bench_without_wiring_drives_the_default_terminals(tmp_path) -> None:
     path = tmp_path / "no-wiring.toml"
-    path.write_text(NO_WIRING, encoding="utf-8")
+    path.write_text(_without_wiring(), encoding="utf-8")
     cfg = load_bench_config(path)
+    assert "[wiring]" not in path.read_text(encoding="utf-8")
     assert cfg.smu_terminals == dict(SMU_WIRING)
     assert cfg.wgfmu_terminals == dict(WGFMU_WIRING)
     data = tmp_path / "data"
