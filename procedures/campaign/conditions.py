@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from instruments.bench_types import BenchInterface
 from instruments.dosimetry import DoseReading, Dosimeter
 from procedures.experiments.retention import HEATER_POLL_S, TEMPERATURE_TOLERANCE_C
 from procedures.operations.cell_io import bench_clock, wait
@@ -74,20 +75,17 @@ def dosimeter_of(bench: Any) -> Dosimeter | None:
     return dosimeter if isinstance(dosimeter, Dosimeter) else None
 
 
-def has_heater(bench: Any) -> bool:
+def has_heater(bench: BenchInterface) -> bool:
     """The bench can set the device temperature (the prober's hot chuck or a ``bench.heater``)."""
-    return (getattr(bench, "prober", None) is not None
-            or getattr(bench, "heater", None) is not None)
+    return bench.prober is not None or bench.heater is not None
 
 
-def device_temperature(bench: Any) -> float | None:
+def device_temperature(bench: BenchInterface) -> float | None:
     """C. The device temperature as the bench reads it (the hot chuck's GetHeaterTemp, or
     ``bench.heater``); None without either."""
-    prober = getattr(bench, "prober", None)
-    if prober is not None:
-        return float(prober.heater().temperature)
-    heater = getattr(bench, "heater", None)
-    return None if heater is None else float(heater.temperature())
+    if bench.prober is not None:
+        return float(bench.prober.heater().temperature)
+    return None if bench.heater is None else float(bench.heater.temperature())
 
 
 def read_condition(bench: Any, elapsed_s: float, set_point_c: float | None) -> Condition:
@@ -164,22 +162,24 @@ def reach_temperature(bench: Any, set_point: float, ramp_c_per_min: float | None
     return float(prober.heater().temperature)
 
 
-def heater_to_safe(bench: Any, celsius: float, wait_s: float | None,
+def heater_to_safe(bench: BenchInterface, celsius: float, wait_s: float | None,
                    should_stop: Callable[[], bool] | None = None) -> tuple[float | None, str]:
-    """Separate and set the heater to ``celsius`` C; with ``wait_s`` wait up to that many s of
-    bench time until it reads it. Returns (temperature read back C or None, problem text)."""
+    """Separate (with a prober) and send the set point ``celsius`` C to ``bench.heater`` (the
+    hot chuck, :class:`instruments.bench_types.ChuckHeater`, or a board heater); with
+    ``wait_s`` wait up to that many s of bench time until it reads it. Returns (temperature
+    read back C or None, problem text). A bench without a heater: nothing to set back."""
     try:
-        prober = getattr(bench, "prober", None)
-        if prober is None:  # a bench heater: set point always, then wait only if asked
-            heater = getattr(bench, "heater", None)
-            if heater is not None:
-                heater.set_point(celsius)
-                if wait_s:
-                    heater.set_temperature(celsius, wait_s)
+        heater, prober = bench.heater, bench.prober
+        if prober is not None:
+            prober.separate()
+        if heater is None:
             return device_temperature(bench), ""
-        prober.separate()
-        prober.set_heater_temp(celsius)
-        if wait_s:
+        heater.set_point(celsius)
+        if prober is None:  # a bench heater: it waits itself, only if asked
+            if wait_s:
+                heater.set_temperature(celsius, wait_s)
+            return device_temperature(bench), ""
+        if wait_s:  # the chuck: the prober's status says when it is ready
             t_end = bench_clock(bench) + wait_s
             while not _ready(prober.heater(), celsius) and bench_clock(bench) < t_end:
                 if not wait(bench, HEATER_POLL_S, should_stop):
