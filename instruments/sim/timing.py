@@ -11,9 +11,9 @@ the same physics however loaded the machine is. Durations come from two places:
 * a per-request cost charged once per command line by the shared line server (this table):
   interface turnaround plus the instrument's processing, and for the prober its motion.
 
-Sources: [F] a fact from a manual or public driver, [E] an estimate (see
-``../shared/reference/instruments.md`` "Timing facts": GPIB turnaround and prober moves are not
-in public sources). A bench file overrides any field in its ``[timing]`` table.
+Sources: [F] a fact from a manual or public driver, [E] an estimate (the project's bench
+reference, "Timing facts", summarised in ``docs/bench-time.md``: GPIB turnaround and prober moves
+are not in public sources). A bench file overrides any field in its ``[timing]`` table.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 These are the building blocks of the procedures. They use only the drivers (so they run the
 same on the simulated and on a real bench) and the bench wiring (which SMU drives BL, SL, WL).
 
-Conventions (``../shared/reference/physics.md``): forming and SET put a positive voltage on BL
-with SL grounded; RESET puts a positive voltage on SL with BL grounded; reads use a small
-positive BL voltage. Currents are those measured by the BL SMU (A, positive into the cell).
+Conventions (the project's physics reference; ``docs/simulated-lab.md``): forming and SET put a
+positive voltage on BL with SL grounded; RESET puts a positive voltage on SL with BL grounded;
+reads use a small positive BL voltage. Currents are those measured by the BL SMU (A, positive
+into the cell).
 """
 
 from __future__ import annotations
