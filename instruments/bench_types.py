@@ -21,10 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # type names only: no instrument module is imported at run time
+    from instruments.bench import BenchConfig
+    from instruments.cascade.velox import VeloxProber
+    from instruments.chip.controller import ChipController
     from instruments.dosimetry import Dosimeter
+    from instruments.keysight.b1500 import B1500
+    from instruments.keysight.wgfmu import WGFMU
     from instruments.limits import SafetyLimits
 
 
@@ -138,7 +143,7 @@ class ChuckHeater:
 
     kind = "chuck"
 
-    def __init__(self, prober: Any) -> None:
+    def __init__(self, prober: VeloxProber) -> None:
         self.prober = prober
 
     def set_temperature(self, celsius: float, timeout_s: float = 7200.0) -> float:
@@ -167,12 +172,12 @@ class BenchInterface(Protocol):
         dosimeter: the dose source, ``None`` without one.
     """
 
-    config: Any
+    config: BenchConfig
     limits: SafetyLimits
-    b1500: Any
-    wgfmu: Any
-    chip: Any
-    prober: Any | None
+    b1500: B1500
+    wgfmu: WGFMU
+    chip: ChipController
+    prober: VeloxProber | None
     heater: Heater | None
     dosimeter: Dosimeter | None
 
