@@ -1,6 +1,6 @@
 """Conductance maps on the simulated bench, pattern programming and pattern files."""
 
-import threading
+from functools import partial
 
 import numpy as np
 import pytest
@@ -11,18 +11,14 @@ from procedures.experiments.conductance_map import (
     checkerboard,
     load_pattern,
 )
-from procedures.framework.catalog import Catalog
-from procedures.framework.runner import RunCallbacks, prepare_run
+from procedures.framework.runner import RunCallbacks
+from tests._procedures import prepare, stopped_at_first_progress
 
 DIE = (9, 9)
 DIE_TEXT = "9,9"
 
 
-def _run(bench, root, callbacks=None, **params):
-    proc = ConductanceMapProcedure()
-    for k, v in params.items():
-        setattr(proc, k, v)
-    return prepare_run(proc, bench, root, Catalog(root), callbacks)
+_run = partial(prepare, ConductanceMapProcedure)  # (bench, root, callbacks=None, **params)
 
 
 def _assert_safe(bench):
@@ -131,17 +127,7 @@ def test_image_pattern_must_cover_the_selection(sim_bench, data_root, tmp_path):
 
 
 def test_abort_mid_map_keeps_a_loadable_partial_file(sim_bench, data_root):
-    holder: dict = {}
-    fired = threading.Event()
-
-    def on_progress(pct: float) -> None:
-        if pct > 0 and not fired.is_set():
-            fired.set()
-            holder["handle"].stop()
-
-    handle = _run(sim_bench, data_root, RunCallbacks(on_progress=on_progress), die=DIE_TEXT)
-    holder["handle"] = handle
-    out = handle.start().wait(timeout=120)
+    out = stopped_at_first_progress(lambda cb: _run(sim_bench, data_root, cb, die=DIE_TEXT))
     assert out is not None and out.status == "aborted"
     _assert_safe(sim_bench)
     data = Results.load(str(out.file)).data

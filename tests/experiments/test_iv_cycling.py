@@ -1,7 +1,5 @@
 """Quasi-static I-V cycling on the simulated bench: extraction against the model's truth."""
 
-import threading
-
 import numpy as np
 import pytest
 from pymeasure.experiment import Results
@@ -10,8 +8,6 @@ from instruments.limits import LimitError
 from procedures.data.extract import reset_voltage, set_voltage
 from procedures.experiments.forming import FormingProcedure
 from procedures.experiments.iv_cycling import IVCyclingProcedure
-from procedures.framework.catalog import Catalog
-from procedures.framework.runner import RunCallbacks, prepare_run
 from procedures.operations.cell_io import CellIO
 from procedures.operations.programming import (
     FormingRamp,
@@ -20,16 +16,14 @@ from procedures.operations.programming import (
     sweep_reset,
     sweep_set,
 )
+from tests._procedures import prepare, stopped_at_first_progress
 
 DIE = (9, 9)
 DIE_TEXT = "9,9"
 
 
 def _run(bench, root, cls, callbacks=None, **params):
-    proc = cls()
-    for k, v in params.items():
-        setattr(proc, k, v)
-    return prepare_run(proc, bench, root, Catalog(root), callbacks)
+    return prepare(cls, bench, root, callbacks, **params)
 
 
 def _form(bench, root, cells):
@@ -162,18 +156,8 @@ def test_validation_names_the_unsafe_parameter(sim_bench, data_root):
 
 def test_abort_stops_cycling_and_leaves_the_bench_safe(sim_bench, data_root):
     _form(sim_bench, data_root, "4,0")
-    holder: dict = {}
-    stopped = threading.Event()
-
-    def on_progress(pct: float) -> None:
-        if pct > 0 and not stopped.is_set():
-            stopped.set()
-            holder["handle"].stop()
-
-    handle = _run(sim_bench, data_root, IVCyclingProcedure, RunCallbacks(on_progress=on_progress),
-                  cells="4,0", die=DIE_TEXT, cycles=500)
-    holder["handle"] = handle
-    out = handle.start().wait(timeout=120)
+    out = stopped_at_first_progress(lambda cb: _run(
+        sim_bench, data_root, IVCyclingProcedure, cb, cells="4,0", die=DIE_TEXT, cycles=500))
     assert out is not None and out.status == "aborted"
     assert 1 <= out.summary["cycles_done"] < 500
     _assert_safe(sim_bench)

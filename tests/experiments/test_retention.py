@@ -1,6 +1,6 @@
 """Retention bake on the simulated bench (simulated time), and the bench wait helper."""
 
-import threading
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,17 +10,13 @@ from pymeasure.experiment import Results
 from instruments.limits import LimitError
 from procedures.experiments.retention import STATE_HRS, STATE_LRS, RetentionProcedure
 from procedures.framework.catalog import Catalog
-from procedures.framework.runner import RunCallbacks, prepare_run
 from procedures.operations.cell_io import bench_clock, wait
+from tests._procedures import prepare, stopped_at_first_progress
 
 DIE_TEXT = "9,9"
 
 
-def _run(bench, root, callbacks=None, **params):
-    proc = RetentionProcedure()
-    for k, v in params.items():
-        setattr(proc, k, v)
-    return prepare_run(proc, bench, root, Catalog(root), callbacks)
+_run = partial(prepare, RetentionProcedure)  # (bench, root, callbacks=None, **params)
 
 
 def test_hotter_bake_drifts_more(sim_bench, data_root):
@@ -84,18 +80,9 @@ def test_read_only_retention_classifies_by_conductance(sim_bench, data_root):
 
 
 def test_abort_during_reads_leaves_the_bench_safe(sim_bench, data_root):
-    holder: dict = {}
-    fired = threading.Event()
-
-    def on_progress(pct: float) -> None:
-        if pct > 0 and not fired.is_set():
-            fired.set()
-            holder["handle"].stop()
-
-    handle = _run(sim_bench, data_root, RunCallbacks(on_progress=on_progress), cells="7,0-1",
-                  die=DIE_TEXT, temperature_c=40.0, duration_s=1e5, points=50, form_first=True)
-    holder["handle"] = handle
-    out = handle.start().wait(timeout=120)
+    out = stopped_at_first_progress(lambda cb: _run(
+        sim_bench, data_root, cb, cells="7,0-1", die=DIE_TEXT, temperature_c=40.0,
+        duration_s=1e5, points=50, form_first=True))
     assert out is not None and out.status == "aborted"
     assert out.summary["points_done"] < 51
     assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from pymeasure.experiment import Results
 
-from instruments.limits import LimitError
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks, prepare_run
 from procedures.learning.bnn import (
@@ -18,6 +17,7 @@ from procedures.learning.bnn import (
 )
 from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
 from procedures.learning.synapses import PairLayout, Tile
+from tests._procedures import assert_refused
 
 DIE = "9,9"
 SMALL = {"inputs": "4x4", "n_hidden": 4, "tasks": 2, "epochs": 1, "train_limit": 160,
@@ -236,12 +236,7 @@ def test_validation_refuses_before_anything_is_applied(params, words):
     from instruments.bench import load_bench_config
 
     proc = BNNMetaplasticProcedure()
-    with pytest.raises((ValueError, LimitError)) as info:
-        for k, v in params.items():
-            setattr(proc, k, v)
-        proc.validate(load_bench_config("simulated").limits)
-    for w in words:
-        assert w in str(info.value)
+    assert_refused(proc, params, words)
     # ideal backend: any size is fine
     ok = BNNMetaplasticProcedure()
     ok.backend, ok.n_hidden, ok.dies = "ideal", 1024, "9,9"
