@@ -1,15 +1,61 @@
-"""Helpers shared by the GUI tests (pytest-qt)."""
+"""Helpers shared by the GUI tests (pytest-qt): a main window that ends safely, queueing a
+procedure from its panel and waiting on the controller's signals."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def open_main_window(qtbot, bench, data_root: Path, idle_s: float = 20.0) -> Iterator:
+    """The main window on ``bench`` with the default parameters (Qt settings cleared), shown.
+
+    At the end whatever it still runs is aborted and waited for (a campaign or a wafer run: up
+    to 60 s; the procedure queue: up to ``idle_s`` s, hang guards only), then it is closed, which
+    ends the bench I/O worker before the caller closes the bench.
+    """
+    from PyQt6.QtCore import QSettings
+
+    from gui.main_window import MainWindow
+
+    QSettings().clear()  # every test starts from the default parameters
+    w = MainWindow(bench, data_root, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        yield w
+    finally:
+        for panel in (w.campaign_panel, w.wafer_panel):
+            if panel.busy:
+                panel.abort()
+                panel.run.wait(60)
+        w.controller.abort_all()
+        w.controller.wait_idle(idle_s)
+        w.close()
+
+
+def queue_in_window(qtbot, window, name: str, signal: str, timeout_ms: int, **params) -> list:
+    """Queue procedure ``name`` from the window's procedure panel with ``params`` (refused: the
+    panel's error line is the failure); wait for the controller's ``signal`` and return its
+    arguments."""
+    panel = window.procedure_panel
+    panel.set_procedure(name)
+    for k, v in params.items():
+        panel.set_parameter(k, v)
+    with qtbot.waitSignal(getattr(window.controller, signal), timeout=timeout_ms) as blocker:
+        assert panel.queue_current(), panel.error_label.text()
+    return blocker.args
 
 
 def run_in_window(qtbot, window, name, **params):
     """Queue procedure ``name`` from the window's procedure panel with ``params``; wait for the
     run's end and return its outcome."""
-    panel = window.procedure_panel
-    panel.set_procedure(name)
-    for k, v in params.items():
-        panel.set_parameter(k, v)
-    with qtbot.waitSignal(window.controller.runFinished, timeout=120_000) as blocker:
-        assert panel.queue_current(), panel.error_label.text()
-    return blocker.args[0]
+    return queue_in_window(qtbot, window, name, "runFinished", 120_000, **params)[0]
+
+
+def start_in_window(qtbot, window, name, **params) -> None:
+    """Queue procedure ``name`` from the window's procedure panel with ``params``; return once
+    the GUI has received the run's first row (the run owns the bench and is still going)."""
+    queue_in_window(qtbot, window, name, "rowReceived", 20_000, **params)

@@ -75,16 +75,8 @@ def catalog_url(request, tmp_path):
 def main_window(qtbot, sim_bench, data_root):
     """The main window on the simulated bench, default parameters, shown; closed after the test
     once its runs have ended (which also ends the bench I/O worker before the bench closes)."""
-    from PyQt6.QtCore import QSettings
+    from tests._gui import open_main_window
 
-    from gui.main_window import MainWindow
-
-    QSettings().clear()  # every test starts from the default parameters
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()
+    with open_main_window(qtbot, sim_bench, data_root) as w:
+        yield w
 

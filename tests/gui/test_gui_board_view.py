@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from PyQt6.QtCore import QPoint, QSettings, Qt
+from PyQt6.QtCore import QPoint, Qt
 
 from gui.widgets.board_view import SELECTED_COLOR, SOCKET_COLOR, BoardView
 from instruments.bench import Bench
+from tests._gui import open_main_window, run_in_window
 
 
 @pytest.fixture
@@ -19,16 +20,8 @@ def packaged(tmp_path):
 
 @pytest.fixture
 def window(qtbot, packaged, data_root):
-    from gui.main_window import MainWindow
-
-    QSettings().clear()
-    w = MainWindow(packaged, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(20)
-    w.close()
+    with open_main_window(qtbot, packaged, data_root) as w:
+        yield w
 
 
 def _centre(view: BoardView, k: int) -> QPoint:
@@ -66,13 +59,7 @@ def test_a_run_on_a_clicked_chip_measures_that_chip(qtbot, window, packaged):
     view = window.board.view
     qtbot.waitUntil(lambda: view.dies == packaged.lab.board.dies)
     view.chipClicked.emit(6)
-    panel = window.procedure_panel
-    panel.set_procedure("forming")
-    panel.set_parameter("chip", 6)
-    panel.set_parameter("cells", "0,0-1")
-    with qtbot.waitSignal(window.controller.runFinished, timeout=60_000) as blocker:
-        assert panel.queue_current(), panel.error_label.text()
-    outcome = blocker.args[0]
+    outcome = run_in_window(qtbot, window, "forming", chip=6, cells="0,0-1")
     assert outcome.status == "finished", outcome.error
     assert outcome.die == packaged.lab.board.dies[6] and packaged.lab.board.selected == 6
     assert all(v == 0.0 for v in packaged.lab.dc_bias.values())

@@ -5,9 +5,6 @@ safe with the heater back at 25 C."""
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
-
-from gui.main_window import MainWindow
 
 CAMPAIGN = """\
 name = "gui-steps"
@@ -36,16 +33,8 @@ cells = "1,0-1"
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.campaign_panel.busy:
-        w.campaign_panel.abort()
-        w.campaign_panel.run.wait(60)
-    w.close()
+def window(main_window):
+    return main_window
 
 
 def test_campaign_tab_schedule_owner_pause_resume_and_live_plots(qtbot, window, sim_bench,

@@ -4,27 +4,18 @@ two chips runs from the tab, its live figures draw one curve per chip, the bench
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
 
 from instruments.bench import Bench
 from procedures.campaign.model import CAMPAIGN_DIR
+from tests._gui import open_main_window
 from tests.campaign.test_executor import _query
 
 
 @pytest.fixture
 def window(qtbot, data_root):
-    from gui.main_window import MainWindow
-
-    QSettings().clear()
-    with Bench.open("simulated-packaged-radiation", data_dir=data_root, fresh=True) as bench:
-        w = MainWindow(bench, data_root, restore_layout=False)
-        qtbot.addWidget(w)
-        w.show()
+    with Bench.open("simulated-packaged-radiation", data_dir=data_root, fresh=True) as bench, \
+            open_main_window(qtbot, bench, data_root) as w:
         yield w
-        if w.campaign_panel.busy:
-            w.campaign_panel.abort()
-            w.campaign_panel.run.wait(60)
-        w.close()
 
 
 def test_campaign_tab_runs_a_packaged_monitor_over_two_chips(qtbot, window, tmp_path):

@@ -16,6 +16,7 @@ from PyQt6.QtCore import QSettings
 
 import gui.main_window
 from gui.main_window import MainWindow
+from tests._gui import start_in_window
 
 
 class _OnWarning(logging.Handler):
@@ -56,12 +57,7 @@ def test_closing_during_a_slow_stop_waits_for_the_runs_safe_end(qtbot, sim_bench
 
     monkeypatch.setattr(sim_bench, "close", recording_close)
     try:
-        panel = w.procedure_panel
-        panel.set_procedure("forming")
-        panel.set_parameter("die", "9,9")
-        panel.set_parameter("cells", "0-3,0-31")
-        with qtbot.waitSignal(w.controller.rowReceived, timeout=20_000):
-            assert panel.queue_current()
+        start_in_window(qtbot, w, "forming", die="9,9", cells="0-3,0-31")
         handle = w.controller.handle
         w.close()
         assert seen == {"run ended first": True}

@@ -4,10 +4,10 @@ the bench I/O worker and the event loop keeps delivering events meanwhile (pytes
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtCore import QTimer
 
-from gui.main_window import MainWindow
 from instruments.bench import Bench, load_bench_config
+from tests._gui import open_main_window
 
 LATENCY_MS = 50
 
@@ -24,14 +24,8 @@ def slow_bench(data_root):
 
 @pytest.fixture
 def window(qtbot, slow_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(slow_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.abort_all()
-    w.controller.wait_idle(30)
-    w.close()
+    with open_main_window(qtbot, slow_bench, data_root, idle_s=30) as w:
+        yield w
 
 
 class _Ticks:

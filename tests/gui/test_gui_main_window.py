@@ -7,21 +7,12 @@ import pytest
 from PyQt6.QtCore import QSettings, Qt, QTimer
 
 from gui.main_window import MainWindow
+from tests._gui import run_in_window, start_in_window
 
 
 @pytest.fixture
 def window(main_window):
     return main_window
-
-
-def _run_and_wait(qtbot, window, name, timeout=60_000, **params):
-    panel = window.procedure_panel
-    panel.set_procedure(name)
-    for k, v in params.items():
-        panel.set_parameter(k, v)
-    with qtbot.waitSignal(window.controller.runFinished, timeout=timeout) as blocker:
-        assert panel.queue_current(), panel.error_label.text()
-    return blocker.args[0]
 
 
 def test_die_click_selects_and_double_click_steps_the_prober(qtbot, window, sim_bench):
@@ -45,12 +36,7 @@ def test_die_click_selects_and_double_click_steps_the_prober(qtbot, window, sim_
 
 
 def test_stepping_is_refused_while_a_run_owns_the_bench(qtbot, window, sim_bench):
-    panel = window.procedure_panel
-    panel.set_procedure("conductance-map")
-    panel.set_parameter("die", "9,9")
-    panel.set_parameter("cells", "all")
-    with qtbot.waitSignal(window.controller.rowReceived, timeout=20_000):
-        assert panel.queue_current()
+    start_in_window(qtbot, window, "conductance-map", die="9,9", cells="all")
     assert not window.step_to_die(3, 8)
     assert "a run is in progress" in window.last_message
     assert sim_bench.lab.prober.die_under_chuck() == (9, 9)
@@ -59,7 +45,7 @@ def test_stepping_is_refused_while_a_run_owns_the_bench(qtbot, window, sim_bench
 
 
 def test_map_run_streams_into_the_array_map_and_reopens_from_the_browser(qtbot, window):
-    outcome = _run_and_wait(qtbot, window, "conductance-map", die="9,9", cells="0-7,0-31")
+    outcome = run_in_window(qtbot, window, "conductance-map", die="9,9", cells="0-7,0-31")
     assert outcome.status == "finished"
     window.router.flush()
     g = window.array_map.conductance()
@@ -76,11 +62,11 @@ def test_map_run_streams_into_the_array_map_and_reopens_from_the_browser(qtbot, 
 
 
 def test_forming_and_cycling_feed_the_iv_plot_and_distributions(qtbot, window):
-    form = _run_and_wait(qtbot, window, "forming", die="9,9", cells="2,0-3")
+    form = run_in_window(qtbot, window, "forming", die="9,9", cells="2,0-3")
     assert form.status == "finished"
     window.router.flush()
     assert len(window.iv_plot.cycles) == 4  # one curve per cell
-    iv = _run_and_wait(qtbot, window, "iv-cycling", die="9,9", cells="2,1", cycles=3)
+    iv = run_in_window(qtbot, window, "iv-cycling", die="9,9", cells="2,1", cycles=3)
     assert iv.status == "finished", iv.error
     window.router.flush()
     assert len(window.iv_plot.cycles) == 3
@@ -114,12 +100,7 @@ def test_bad_parameter_is_refused_before_anything_runs(qtbot, window, sim_bench)
 
 
 def test_stop_aborts_the_run_outputs_off_and_chuck_separated(qtbot, window, sim_bench):
-    panel = window.procedure_panel
-    panel.set_procedure("forming")
-    panel.set_parameter("die", "9,9")
-    panel.set_parameter("cells", "0-3,0-31")
-    with qtbot.waitSignal(window.controller.rowReceived, timeout=20_000):
-        assert panel.queue_current()
+    start_in_window(qtbot, window, "forming", die="9,9", cells="0-3,0-31")
     with qtbot.waitSignal(window.controller.runFinished, timeout=20_000) as blocker:
         qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
     outcome = blocker.args[0]
@@ -144,7 +125,7 @@ def test_event_loop_stays_responsive_while_a_map_streams(qtbot, window):
     timer.setInterval(0)
     timer.timeout.connect(lambda: seen_at_tick.append(delivered[0]))
     timer.start()
-    outcome = _run_and_wait(qtbot, window, "conductance-map", die="9,9", cells="all")
+    outcome = run_in_window(qtbot, window, "conductance-map", die="9,9", cells="all")
     timer.stop()
     assert outcome.status == "finished"
     assert delivered[0] == 1024  # every row reached the GUI thread
@@ -189,7 +170,7 @@ def test_screenshot_contract(tmp_path):
 
 
 def test_pulse_train_feeds_the_pulse_and_conductance_plots(qtbot, window):
-    out = _run_and_wait(qtbot, window, "pulse-train", die="9,9", cells="4,4", count=5,
+    out = run_in_window(qtbot, window, "pulse-train", die="9,9", cells="4,4", count=5,
                         form_first=True, record_waveform=True, kind="reset", v_wl=2.8,
                         amplitude=2.2)
     assert out.status == "finished", out.error
@@ -203,7 +184,7 @@ def test_pulse_train_feeds_the_pulse_and_conductance_plots(qtbot, window):
 
 
 def test_learning_run_draws_learning_curves(qtbot, window):
-    out = _run_and_wait(qtbot, window, "bnn-metaplastic", die="9,9", backend="ideal", tasks=2,
+    out = run_in_window(qtbot, window, "bnn-metaplastic", die="9,9", backend="ideal", tasks=2,
                         epochs=1, meta=1.0)
     assert out.status == "finished", out.error
     window.router.flush()
@@ -220,7 +201,7 @@ def test_bench_status_shown_at_start_and_after_a_run_without_the_polling_timer(q
     qtbot.waitUntil(lambda: window.bench_panel.table.rowCount() == 4, timeout=30_000)
     qtbot.waitUntil(lambda: not window.io.busy, timeout=30_000)
     with qtbot.waitSignal(window.statusShown, timeout=60_000):
-        outcome = _run_and_wait(qtbot, window, "conductance-map", die="9,9", cells="0,0-3")
+        outcome = run_in_window(qtbot, window, "conductance-map", die="9,9", cells="0,0-3")
         assert outcome.status == "finished", outcome.error
         assert window.bench_panel.height_label.text() == "run in progress"
     assert window.bench_panel.height_label.text() != "run in progress"

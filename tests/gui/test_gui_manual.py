@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gui.manual_dock import MANUAL_TAG
+from tests._gui import start_in_window
 
 
 @pytest.fixture
@@ -72,11 +73,7 @@ def test_bad_value_and_busy_bench_are_refused_before_anything_runs(qtbot, window
     assert "4.5 V" in dock.message_label.text() and "\n" not in dock.message_label.text()
     assert window.catalog.runs() == [] and not window.controller.busy
     # a run owns the bench: refused
-    panel = window.procedure_panel
-    panel.set_procedure("conductance-map")
-    panel.set_parameter("cells", "all")
-    with qtbot.waitSignal(window.controller.rowReceived, timeout=20_000):
-        assert panel.queue_current()
+    start_in_window(qtbot, window, "conductance-map", cells="all")
     dock.set_action("Read")
     assert not dock.apply()
     assert "run owns the bench" in dock.message_label.text()

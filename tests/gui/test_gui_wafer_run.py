@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
 
-from gui.main_window import MainWindow
+from tests._gui import start_in_window
 
 
 @pytest.fixture
-def window(qtbot, sim_bench, data_root):
-    QSettings().clear()
-    w = MainWindow(sim_bench, data_root, restore_layout=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.wafer_panel.busy:
-        w.wafer_panel.abort()
-        w.wafer_panel.run.wait(60)
-    w.close()  # ends the bench I/O worker before the bench fixture closes the bench
+def window(main_window):
+    return main_window
 
 
 def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
@@ -84,12 +75,7 @@ def test_recipe_subsites_are_drawn_on_the_current_die(qtbot, window, tmp_path):
 
 
 def test_wafer_run_refused_while_a_procedure_runs(qtbot, window):
-    panel = window.procedure_panel
-    panel.set_procedure("conductance-map")
-    panel.set_parameter("die", "9,9")
-    panel.set_parameter("cells", "all")
-    with qtbot.waitSignal(window.controller.rowReceived, timeout=20_000):
-        assert panel.queue_current()
+    start_in_window(qtbot, window, "conductance-map", die="9,9", cells="all")
     assert window.wafer_panel.load("demo-wafer")
     assert not window.wafer_panel.start()
     assert "procedure run owns the bench" in window.wafer_panel.status_label.text()
