@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import Results
 
-from instruments.chip.geometry import N_PAIRS_2T2R
+from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
 from procedures.twin_report.fidelity import Context, Row, in_range, judge
 from procedures.twin_report.measurements import _cell_io, _run
 
@@ -266,12 +266,12 @@ def geometry(ctx: Context) -> list[Row]:
     chip = ctx.bench.chip
     sizes = {}
     for array in ("1T1R", "2T2R"):
-        chip.select(array, 31, 31)
+        chip.select(array, N_ROWS - 1, N_COLS_1T1R - 1)  # the design size (geometry)
         try:
-            chip.select(array, 32, 0)
-            sizes[array] = "more than 32 rows"
+            chip.select(array, N_ROWS, 0)
+            sizes[array] = f"more than {N_ROWS} rows"
         except (ValueError, ChipControllerError):
-            sizes[array] = "32 x 32" + (" pairs" if array == "2T2R" else " cells")
+            sizes[array] = f"{N_ROWS} x {N_COLS_1T1R}" + (" pairs" if array == "2T2R" else " cells")
     chip.select("1T1R", 0, 0)
     return [
         Row("Array sizes", "1 kb (32x32) 1T1R arrays, 2T2R arrays of 1,024 pairs, 16 kb arrays "

@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from instruments.chip.geometry import N_PAIRS_2T2R
 from procedures.twin_report.fidelity import Context, Row, in_range, judge
 from procedures.twin_report.measurements import _cell_io, _run
 
@@ -151,23 +152,23 @@ def pcsa_offset(ctx: Context) -> list[Row]:
     rows_2t2r = int(ctx.results.get("formed_2t2r_rows", 0))
     if rows_2t2r == 0:  # run on its own: form (and weigh) some pairs first
         rows_2t2r = ctx.n(8, 2)
-        _run(ctx, BER2T2RProcedure(), cells=f"0-{rows_2t2r - 1},0-31", array="2T2R")
+        _run(ctx, BER2T2RProcedure(), cells=f"0-{rows_2t2r - 1},0-{N_PAIRS_2T2R - 1}", array="2T2R")
     proc = BER2T2RProcedure()  # its programming conditions and read bias
     settings = proc.settings()
     io = _cell_io(ctx)
     chip = ctx.bench.chip
     for row in range(rows_2t2r):
-        for pair in range(32):
+        for pair in range(N_PAIRS_2T2R):
             for side in SIDES:
                 io.select("2T2R", row, pair, side)
                 program_cell(io, lrs=True, settings=settings, read_after=False)
-    g = np.full((2, rows_2t2r, 32, 2), np.nan)
-    bits = np.zeros((rows_2t2r, 32), dtype=bool)
+    g = np.full((2, rows_2t2r, N_PAIRS_2T2R, 2), np.nan)
+    bits = np.zeros((rows_2t2r, N_PAIRS_2T2R), dtype=bool)
     with ReadScan(io, proc.v_read, proc.v_wl_read, 1e-3) as scan:
         for row in range(rows_2t2r):
             bits[row] = np.asarray(chip.pcsa_read(row), dtype=bool)
             for rep in range(2):
-                for pair in range(32):
+                for pair in range(N_PAIRS_2T2R):
                     for s, side in enumerate(SIDES):
                         g[rep, row, pair, s] = 1.0 / scan.read("2T2R", row, pair, side).resistance
     ctx.bench.prober.separate()
