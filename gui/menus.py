@@ -204,16 +204,23 @@ class Menus:
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.w.data_root)))
 
     def open_run(self, run_id: int) -> bool:
-        """Show run ``run_id``'s plots (False with a message if it is not in the catalog)."""
+        """Show run ``run_id``'s plots; False with a message if it is not in the catalog. Its
+        rows (and HDF5 waveforms) are read in the file reader's thread, as the results
+        browser's (:meth:`gui.results_browser.ResultsBrowser.open_row`)."""
         from procedures.analysis import run_data
 
         try:
             info = self.w.catalog.get(int(run_id))
-            data = run_data(self.w.catalog, info.id)
-        except (KeyError, FileNotFoundError, ValueError) as exc:
+        except (KeyError, ValueError) as exc:
             self.w.message(f"Cannot open run {run_id}: {exc}", error=True)
             return False
-        self.w.show_run(info, data)
+        catalog = self.w.catalog
+
+        def failed(exc: Exception) -> None:
+            self.w.message(f"Cannot open run {run_id}: {exc}", error=True)
+
+        self.w.reader.request("open-run", lambda: run_data(catalog, info.id, waveforms=True),
+                              lambda data: self.w.show_run(info, data), failed)
         return True
 
     def open_run_dialog(self) -> None:

@@ -230,14 +230,20 @@ class ResultsBrowser(QWidget):
             self.open_row(rows[0].row())
 
     def open_row(self, row: int) -> None:
-        """Load row ``row``'s data and emit ``runOpened``."""
+        """Read row ``row``'s data in the file reader's thread (with the HDF5 waveforms of a
+        pulse train, as rows: :func:`procedures.analysis.run_data`), then emit ``runOpened``
+        on the GUI thread; a file that cannot be read is one warning box."""
         info = self.runs[row]
-        try:
-            data = run_data(self.catalog, info.id)  # partial files of aborted runs load too
-        except Exception as exc:
+        catalog = self.catalog
+
+        def read() -> object:  # partial files of aborted runs load too
+            return run_data(catalog, info.id, waveforms=True)
+
+        def failed(exc: Exception) -> None:
             QMessageBox.warning(self, "Open run", f"Cannot read {info.file}: {exc}")
-            return
-        self.runOpened.emit(info, data)
+
+        self.reader.request("open-run", read, lambda data: self.runOpened.emit(info, data),
+                            failed)
 
 
 def _fmt(value: object) -> str:

@@ -2,7 +2,7 @@
 
 * :func:`runs_frame`: one row per catalog entry, the summary figures flattened into columns;
 * :func:`run_data`: the data rows of one run (pymeasure ``Results.load``; partial files of
-  aborted or killed runs load too);
+  aborted or killed runs load too; ``waveforms=True`` adds the HDF5 traces as rows);
 * :func:`device_history`: the life of one cell across runs (:mod:`procedures.data.device_history`);
 * :func:`run_waveforms`: the HDF5 waveforms beside a run's CSV (pulse-train with
   ``record_waveform``; HDF5 is the default store);
@@ -148,23 +148,61 @@ def runs_frame(catalog_or_root: CatalogLike, **filters: Any) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def run_data(catalog_or_root: CatalogLike, run_id: int) -> pd.DataFrame:
+def run_data(catalog_or_root: CatalogLike, run_id: int,
+             waveforms: bool = False) -> pd.DataFrame:
     """The data rows of run ``run_id`` as a DataFrame (columns as in the procedure's file).
 
     The file is read with pymeasure's ``Results.load``, so it works for runs that are still
     running or were aborted or killed (their partial files). ``frame.attrs["run"]`` holds the
-    catalog entry (:meth:`RunInfo.to_json`). Raises KeyError for an unknown run and
-    FileNotFoundError if its file is gone.
+    catalog entry (:meth:`RunInfo.to_json`). With ``waveforms``, the traces of the run's HDF5
+    ``/waveforms`` table (pulse-train, ``waveform_file = "hdf5"``) follow as the rows the CSV
+    would hold with ``waveform_file = "csv"`` (:func:`waveform_rows`); a run without them is
+    returned as is. Raises KeyError for an unknown run and FileNotFoundError if its file is
+    gone.
     """
     with _open(catalog_or_root) as catalog:
         info = catalog.get(int(run_id))
         path = _resolve(info.file, _catalog_root(catalog))
+        waves = None
+        if waveforms:
+            try:
+                waves = run_waveforms(catalog, run_id)
+            except FileNotFoundError:
+                waves = None
     if not info.file or not path.is_file():
         raise FileNotFoundError(f"results file of run {run_id} not found: {info.file!r}")
     results = Results.load(str(path))
     data = results.data.copy().reset_index(drop=True)
+    if waves is not None:
+        data = pd.concat([data, waveform_rows(waves, data)], ignore_index=True)
     data.attrs["run"] = info.to_json()
     return data
+
+
+#: HDF5 waveform dataset -> CSV column of pulse-train (:mod:`procedures.framework.waveform_store`)
+WAVEFORM_COLUMNS = {"cell_row": "Cell row", "cell_col": "Cell col", "pulse": "Pulse",
+                    "kind": "Kind", "t": "Time (s)", "v": "Applied V (V)",
+                    "i": "Measured I (A)"}
+
+
+def waveform_rows(waves: dict[str, np.ndarray], data: pd.DataFrame) -> pd.DataFrame:
+    """The HDF5 traces ``waves`` (:func:`run_waveforms`) as rows with ``data``'s columns: one
+    row per sample (``Point`` 0.. within its trace, samples padded with NaN left out), the
+    per-trace keys repeated, the pulse's ``Amplitude (V)`` and ``Gate (V)`` from its row in
+    ``data`` when it has one, NaN elsewhere (s, V, A as in the CSV)."""
+    t = np.asarray(waves["t"], dtype=float)
+    trace, point = np.nonzero(np.isfinite(t))
+    cols: dict[str, Any] = {"Point": point}
+    for name, column in WAVEFORM_COLUMNS.items():
+        values = np.asarray(waves[name])
+        cols[column] = values[trace, point] if values.ndim == 2 else values[trace]
+    rows = pd.DataFrame(cols)
+    keys = ["Cell row", "Cell col", "Pulse"]
+    extra = [c for c in ("Amplitude (V)", "Gate (V)") if c in data.columns]
+    if extra and set(keys) <= set(data.columns) and len(rows):
+        known = data[keys + extra].dropna().drop_duplicates(keys).astype({k: float for k in keys})
+        rows = rows.astype({k: float for k in keys}).merge(known, on=keys, how="left")
+    return rows.reindex(columns=list(data.columns) or list(rows.columns))
 
 
 def _hdf5_path(catalog_or_root: CatalogLike, run_id: int) -> Path:
