@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import Results
 
+from instruments.chip.geometry import N_COLS_1T1R, N_ROWS
 from procedures.framework.runner import position_prober, prepare_run
 from procedures.twin_report.fidelity import (
     AGREES,
@@ -48,7 +49,8 @@ def fresh_and_forming(ctx: Context) -> list[Row]:
     from procedures.experiments.forming import FormingProcedure
 
     rows: list[Row] = []
-    fresh = _run(ctx, ConductanceMapProcedure(), cells="30-31,0-31")
+    fresh = _run(ctx, ConductanceMapProcedure(),  # the last two rows
+                 cells=f"{N_ROWS - 2}-{N_ROWS - 1},0-{N_COLS_1T1R - 1}")
     g = Results.load(str(fresh.file)).data["Conductance (S)"].to_numpy()
     rows.append(Row("Fresh (unformed) cell", "G < 0.1 uS [F]",
                     f"max {g.max() * 1e6:.3f} uS, median {np.median(g) * 1e6:.3f} uS "

@@ -228,7 +228,8 @@ def two_t_two_r(ctx: Context) -> list[Row]:
     from procedures.experiments.ber_2t2r import BER2T2RProcedure
 
     rows_2t2r = ctx.n(8, 2)
-    out = _run(ctx, BER2T2RProcedure(), cells=f"0-{rows_2t2r - 1},0-31", array="2T2R")
+    out = _run(ctx, BER2T2RProcedure(), cells=f"0-{rows_2t2r - 1},0-{N_PAIRS_2T2R - 1}",
+                array="2T2R")
     s = out.summary
     b2, b1 = float(s["ber_2t2r"]), float(s["ber_1t1r"])
     rows = [Row("2T2R vs 1T1R bit error rate", "differential 2T2R read far below 1T1R with a "
