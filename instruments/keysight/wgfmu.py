@@ -865,6 +865,46 @@ class WGFMU:
         if first is not None:
             raise first
 
+    def load_program(
+        self,
+        program: Program,
+        channels: Mapping[str, int],
+        *,
+        measure_terminal: str = "BL",
+        current_range: int = MeasureCurrentRange.UA100,
+        repeat: int = 1,
+        prefix: str = "mp",
+    ) -> None:
+        """Set the library up to run ``program`` (the one place a program becomes library calls).
+
+        Every level of every pattern is checked against its terminal's limit first (LimitError,
+        nothing sent). Then: ``clear``; one pattern ``<prefix>_<terminal>`` per terminal of
+        ``channels`` (terminal -> channel id); the program's measure events on the
+        ``measure_terminal`` pattern; each channel in fast I-V mode (current measurement in
+        ``current_range`` on the measured channel, voltage on the others) with one sequence of
+        its pattern repeated ``repeat`` times. Connecting and executing are the caller's.
+        """
+        for term in channels:
+            for v in program.levels(term):
+                self.limits.check_voltage(term, v)
+        self.clear()
+        names = {term: f"{prefix}_{term.lower()}" for term in channels}
+        for term, name in names.items():
+            self.create_pattern(name, 0.0)
+            d_times, volts = zip(*program.vectors[term], strict=True)
+            self.add_vectors(name, d_times, volts)
+        for ev in program.events:
+            self.set_measure_event(names[measure_terminal], ev.name, ev.time, ev.points,
+                                   ev.interval, ev.average, MeasureEventData.AVERAGED)
+        for term, ch in channels.items():
+            self.set_operation_mode(ch, OperationMode.FASTIV)
+            if term == measure_terminal:
+                self.set_measure_mode(ch, MeasureMode.CURRENT)
+                self.set_measure_current_range(ch, current_range)
+            else:
+                self.set_measure_mode(ch, MeasureMode.VOLTAGE)
+            self.add_sequence(ch, names[term], repeat)
+
     def identity(self) -> str:
         """A short description of the installed WGFMU channels (e.g. for a status display)."""
         return "B1530A WGFMU, channels " + ", ".join(str(c) for c in self.get_channel_ids())
@@ -1081,33 +1121,11 @@ def run_pulse_train(
     if measure_terminal not in ("BL", "SL"):
         raise ValueError(f"measure_terminal must be 'BL' or 'SL', got {measure_terminal!r}")
     program = build_pulse_pattern(pulses)
-    for term in ("BL", "SL"):  # refuse before anything is sent
-        for v in program.levels(term):
-            wgfmu.limits.check_voltage(term, v)
-    wgfmu.clear()
-    names = {term: f"{prefix}_{term.lower()}" for term in ("BL", "SL")}
-    for term, name in names.items():
-        wgfmu.create_pattern(name, 0.0)
-        d_times, volts = zip(*program.vectors[term], strict=True)
-        wgfmu.add_vectors(name, d_times, volts)
-    for ev in program.events:
-        wgfmu.set_measure_event(
-            names[measure_terminal], ev.name, ev.time, ev.points, ev.interval, ev.average,
-            MeasureEventData.AVERAGED,
-        )
-    for term, ch in channels.items():
-        if term not in names:
-            continue
-        wgfmu.set_operation_mode(ch, OperationMode.FASTIV)
-        if term == measure_terminal:
-            wgfmu.set_measure_mode(ch, MeasureMode.CURRENT)
-            wgfmu.set_measure_current_range(ch, current_range)
-        else:
-            wgfmu.set_measure_mode(ch, MeasureMode.VOLTAGE)
-        wgfmu.add_sequence(ch, names[term], repeat)
-    used = [channels["BL"], channels["SL"]]
+    used = {term: ch for ch, term in wgfmu.channel_terminals.items() if term in ("BL", "SL")}
+    wgfmu.load_program(program, used, measure_terminal=measure_terminal,
+                       current_range=current_range, repeat=repeat, prefix=prefix)
     try:
-        for ch in used:
+        for ch in used.values():
             wgfmu.connect(ch)
         wgfmu.execute()
         wgfmu.wait_until_completed()
@@ -1117,7 +1135,7 @@ def run_pulse_train(
             wgfmu.abort()
         except WGFMUError:
             pass
-        for ch in used:
+        for ch in used.values():
             try:
                 wgfmu.disconnect(ch)
             except WGFMUError:

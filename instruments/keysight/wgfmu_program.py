@@ -9,7 +9,8 @@ with it are the driver's small pulse helper (:func:`instruments.keysight.wgfmu.b
 BL/SL pulses with optional reads) and the procedures' cell steps with a gate level
 (:func:`procedures.operations.pulsing.build_program`: BL, SL and WL).
 
-Pure: nothing here talks to an instrument. Units: seconds, volts.
+Pure: nothing here talks to an instrument (:meth:`instruments.keysight.wgfmu.WGFMU.load_program`
+turns a program into library calls, for both). Units: seconds, volts.
 """
 
 from __future__ import annotations

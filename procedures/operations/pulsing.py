@@ -45,9 +45,6 @@ from instruments.keysight import wgfmu_limits
 from instruments.keysight.wgfmu import (
     TIME_RESOLUTION,
     MeasureCurrentRange,
-    MeasureEventData,
-    MeasureMode,
-    OperationMode,
     WGFMUError,
     to_ticks,
 )
@@ -433,26 +430,8 @@ class PulseSession:
                  out: RunData) -> None:
         """Program, execute and read one program; measured steps land in ``out`` (by index)."""
         wg = self.wgfmu
-        for term in self.channels:
-            for v in program.levels(term):
-                wg.limits.check_voltage(term, v)
-        wg.clear()
-        names = {term: f"mp_{term.lower()}" for term in self.channels}
-        for term, name in names.items():
-            wg.create_pattern(name, 0.0)
-            d_times, volts = zip(*program.vectors[term], strict=True)
-            wg.add_vectors(name, d_times, volts)
-        for ev in program.events:
-            wg.set_measure_event(names["BL"], ev.name, ev.time, ev.points, ev.interval,
-                                 ev.average, MeasureEventData.AVERAGED)
-        for term, ch in self.channels.items():
-            wg.set_operation_mode(ch, OperationMode.FASTIV)
-            if term == "BL":
-                wg.set_measure_mode(ch, MeasureMode.CURRENT)
-                wg.set_measure_current_range(ch, self.current_range)
-            else:
-                wg.set_measure_mode(ch, MeasureMode.VOLTAGE)
-            wg.add_sequence(ch, names[term], repeat)
+        wg.load_program(program, self.channels, measure_terminal="BL",
+                        current_range=self.current_range, repeat=repeat, prefix="mp")
         wg.execute()
         wg.wait_until_completed()
         if not program.events:
