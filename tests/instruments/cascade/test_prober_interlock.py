@@ -14,9 +14,9 @@ import pytest
 from instruments.cascade import velox_commands as vc
 from instruments.sim import prober_server
 from instruments.sim.prober import ProberConfig, ProberModel
-from instruments.wafermap import WaferMap
+from tests.instruments._prober import small_wafer
 
-LAYOUT = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
+LAYOUT = small_wafer()
 
 
 class Watched:

@@ -6,36 +6,19 @@ termination, the pyvisa-py backend).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from pymeasure.instruments.formfactor import Velox
 
-from instruments.sim import prober_server
 from instruments.sim.line_server import LineServer
-from instruments.sim.prober import ProberModel
-from instruments.wafermap import WaferMap
-
-
-@dataclass
-class ProberLab:
-    """The part of SimLab the prober server uses."""
-
-    prober: ProberModel
-    lock: threading.RLock = field(default_factory=threading.RLock)
+from tests.instruments._prober import ProberLab, served_prober
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[ProberLab, LineServer]]:
-    layout = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
-    lab = ProberLab(ProberModel(layout, clock=lambda: 0.0))
-    server = prober_server.make_server(lab).start()
-    try:
-        yield lab, server
-    finally:
-        server.stop()
+    with served_prober() as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from instruments.keysight.wgfmu import (
     OperationMode,
     WGFMUError,
 )
-from instruments.sim.wgfmu_server import make_server
 from procedures.operations.cell_io import CellIO
 from procedures.operations.programming import FormingRamp, form_with_ramp
 from procedures.operations.pulsing import (
@@ -32,27 +31,7 @@ from procedures.operations.pulsing import (
     build_program,
     split_for_pattern,
 )
-from tests.instruments.sim.test_wgfmu_sim import FakeLab, setup_current
-
-
-@pytest.fixture
-def lab() -> FakeLab:
-    return FakeLab()
-
-
-@pytest.fixture
-def server(lab):
-    srv = make_server(lab).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def wg(server):
-    w = WGFMU.simulated(server.resource)
-    w.open_session("GPIB0::17::INSTR")
-    yield w
-    w.close()
+from tests.instruments._wgfmu import setup_current
 
 
 @pytest.fixture

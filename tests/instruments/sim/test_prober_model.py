@@ -9,19 +9,7 @@ import pytest
 from instruments.sim import prober as pm
 from instruments.sim.prober import ProberConfig, ProberError, ProberModel, Subsite
 from instruments.wafermap import WaferMap
-
-
-class FakeClock:
-    """Simulated seconds that only move when told to."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+from tests.instruments._prober import FakeClock
 
 
 @pytest.fixture

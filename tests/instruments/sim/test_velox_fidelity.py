@@ -6,10 +6,7 @@ SCI binding), over a real socket, with stock pymeasure where a stock client exis
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from pymeasure.instruments.formfactor import Velox
@@ -17,44 +14,20 @@ from pymeasure.instruments.formfactor import Velox
 from instruments.cascade import velox_commands as vc
 from instruments.sim import prober_server
 from instruments.sim.line_server import LineServer
-from instruments.sim.prober import ProberModel
-from instruments.wafermap import WaferMap
-
-
-@dataclass
-class ProberLab:
-    prober: ProberModel
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    t: list[float] = field(default_factory=lambda: [0.0])
+from tests.instruments._prober import FakeClock, LineClient, ProberLab, served_prober
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[ProberLab, LineServer]]:
-    layout = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
-    t = [0.0]
-
-    def advance(s: float) -> None:
-        t[0] += s
-
-    lab = ProberLab(ProberModel(layout, clock=lambda: t[0], advance=advance), t=t)
-    server = prober_server.make_server(lab).start()
-    try:
-        yield lab, server
-    finally:
-        server.stop()
+    with served_prober(clock=FakeClock()) as pair:
+        yield pair
 
 
-class Client:
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(address, timeout=5)
-        self.buffer = b""
+class Client(LineClient):
+    """Replies split into the error code and the values."""
 
-    def ask(self, line: str) -> tuple[int, list[str]]:
-        self.sock.sendall(line.encode() + b"\n")
-        while b"\n" not in self.buffer:
-            self.buffer += self.sock.recv(4096)
-        reply, self.buffer = self.buffer.split(b"\n", 1)
-        code, _, values = reply.decode().partition(":")
+    def ask(self, line: str) -> tuple[int, list[str]]:  # type: ignore[override]
+        code, _, values = super().ask(line).partition(":")
         return int(code), values.split()
 
 
@@ -142,11 +115,11 @@ def test_heater_commands(served: tuple[ProberLab, LineServer], client: Client) -
     code, (status, dp, left, eco) = client.ask("ReadTemperatureChuckStatus")
     assert (code, status, dp, left, eco) == (0, "H", "1", "0", "0")
     assert client.ask("EnableHeaterHoldMode 1")[0] == vc.E_HEATER_STATE  # not at temperature
-    lab.t[0] += 60.0  # 10 C/min: 35 C now
+    lab.clock.advance(60.0)  # 10 C/min: 35 C now
     assert client.ask("StopHeatChuck") == (0, [])
     assert client.ask("GetTargetTemp C") == (0, ["35.00", "C"])
     assert m.heater_status()[1] in ("S", "R")
-    lab.t[0] += 60.0
+    lab.clock.advance(60.0)
     assert client.ask("GetHeaterTemp C") == (0, ["35.00", "C", "R"])
     assert client.ask("EnableHeaterHoldMode 1") == (0, ["1"])
     assert client.ask("EnableHeaterStandby 1") == (0, ["1"]) and m.standby

@@ -7,10 +7,7 @@ Framing as in FormFactor's own Python client (``vxmessageserver.py``): register 
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -19,45 +16,15 @@ from instruments.cascade import velox_commands as vc
 from instruments.cascade.velox import ProberSafetyError, VeloxError, VeloxProber
 from instruments.sim import prober_server
 from instruments.sim.line_server import LineServer
-from instruments.sim.prober import ProberModel
-from instruments.wafermap import WaferMap
+from tests.instruments._prober import LineClient, ProberLab, served_prober
 
-
-@dataclass
-class ProberLab:
-    prober: ProberModel
-    lock: threading.RLock = field(default_factory=threading.RLock)
+Client = LineClient
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[ProberLab, LineServer]]:
-    layout = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
-    lab = ProberLab(ProberModel(layout, clock=lambda: 0.0))
-    server = prober_server.make_message_server(lab).start()
-    try:
-        yield lab, server
-    finally:
-        server.stop()
-
-
-class Client:
-    """A raw socket client that sends lines and reads one reply line each."""
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(address, timeout=5)
-        self.buffer = b""
-
-    def ask(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\n")
-        while b"\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "server closed the connection"
-            self.buffer += chunk
-        reply, self.buffer = self.buffer.split(b"\n", 1)
-        return reply.decode()
-
-    def close(self) -> None:
-        self.sock.close()
+    with served_prober(prober_server.make_message_server) as pair:
+        yield pair
 
 
 def test_registration_comes_first_then_ids_are_echoed(

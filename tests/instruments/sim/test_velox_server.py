@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from instruments.cascade.velox import ProberSafetyError, VeloxError, VeloxProber
 from instruments.sim import prober as pm
-from instruments.sim import prober_server
 from instruments.sim.line_server import LineServer
-from instruments.sim.prober import ProberConfig, ProberModel, Subsite
-from instruments.wafermap import WaferMap
-
-
-class FakeClock:
-    """Simulated seconds that only move when told to."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@dataclass
-class ProberLab:
-    """The part of SimLab the prober server uses."""
-
-    prober: ProberModel
-    lock: threading.RLock = field(default_factory=threading.RLock)
+from instruments.sim.prober import ProberConfig, Subsite
+from tests.instruments._prober import FakeClock, ProberLab, served_prober
 
 
 @dataclass
@@ -48,16 +25,12 @@ class Bench:
 
 def _bench(config: ProberConfig | None = None) -> Iterator[Bench]:
     clock = FakeClock()
-    # a small wafer keeps the die walk short
-    layout = WaferMap(diameter_mm=100.0, die_width_um=20_000.0, die_height_um=20_000.0)
-    lab = ProberLab(ProberModel(layout, clock=clock, config=config, advance=clock.advance))
-    server = prober_server.make_server(lab).start()
-    prober = VeloxProber(server.resource, visa_library="@py", timeout=5000)
-    try:
-        yield Bench(lab, clock, server, prober)
-    finally:
-        prober.adapter.close()
-        server.stop()
+    with served_prober(clock=clock, config=config) as (lab, server):
+        prober = VeloxProber(server.resource, visa_library="@py", timeout=5000)
+        try:
+            yield Bench(lab, clock, server, prober)
+        finally:
+            prober.adapter.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from instruments.keysight.wgfmu import WGFMU, MeasureCurrentRange
 from instruments.sim.lab import LabConfig, SimLab
 from instruments.sim.lab_lock import LabLock
 from instruments.sim.wgfmu_server import CALLS_PER_CHUNK
-from tests.instruments.sim.test_wgfmu_sim import setup_current
+from tests.instruments._wgfmu import setup_current
 
 
 def _ask(resource: str, line: str, terminator: str = "\n") -> str:

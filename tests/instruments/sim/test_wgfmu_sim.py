@@ -7,8 +7,6 @@ recorded); the last ones run it on the real :class:`~instruments.sim.lab.SimLab`
 from __future__ import annotations
 
 import socket
-import threading
-import types
 
 import numpy as np
 import pytest
@@ -26,74 +24,7 @@ from instruments.keysight.wgfmu import (
 )
 from instruments.limits import LimitError, SafetyLimits
 from instruments.sim.wgfmu_server import RAMP_SUBSTEPS, make_server
-
-G_HRS, G_LRS = 10e-6, 100e-6
-
-
-class FakeResponse:
-    def __init__(self, i_bl: float) -> None:
-        self.i_bl = i_bl
-        self.v_cell = 0.0
-        self.compliance = None
-
-
-class FakeChip:
-    def __init__(self) -> None:
-        self.cycles: list[tuple] = []
-
-    def cycle(self, array, row, col, side, n, set_bias, reset_bias, temperature_k=300.0):
-        self.cycles.append((array, row, col, side, n, set_bias, reset_bias))
-
-
-class FakeLab:
-    """What the WGFMU server needs of SimLab: a two-state cell (SET above 1 V, RESET below -1 V)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.dc_bias = {"BL": 0.0, "SL": 0.0, "WL": 1.5, "SUB": 0.0}
-        self.selection = types.SimpleNamespace(array="1T1R", row=3, col=4, side="BL")
-        self.calls: list[tuple[float, float, float, float]] = []
-        self.g = G_HRS
-        self.contact = True
-        self.chip = FakeChip()
-        self.time = 0.0
-
-    def bias_selected(self, v_bl, v_sl, v_wl, duration_s, i_comp_bl=None, i_comp_sl=None):
-        self.calls.append((v_bl, v_sl, v_wl, duration_s))
-        if not self.contact:
-            return None
-        if v_bl - v_sl > 1.0:
-            self.g = G_LRS
-        elif v_sl - v_bl > 1.0:
-            self.g = G_HRS
-        self.time += duration_s
-        return FakeResponse(self.g * (v_bl - v_sl))
-
-    def advance(self, seconds: float) -> None:
-        self.time += seconds
-
-    def contacted_chip(self):
-        return self.chip if self.contact else None
-
-
-@pytest.fixture
-def lab() -> FakeLab:
-    return FakeLab()
-
-
-@pytest.fixture
-def server(lab):
-    srv = make_server(lab).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def wg(server):
-    w = WGFMU.simulated(server.resource)
-    w.open_session("GPIB0::17::INSTR")
-    yield w
-    w.close()
+from tests.instruments._wgfmu import G_HRS, G_LRS, setup_current
 
 
 def flat_pattern(wg: WGFMU, name: str, level: float, hold: float = 2e-6, edge: float = 100e-9):
@@ -106,12 +37,6 @@ def fast_iv(wg: WGFMU, *channels: int) -> None:
     """Fast I-V mode (``initialize`` and power-on leave the SMU pass-through mode)."""
     for ch in channels:
         wg.set_operation_mode(ch, OperationMode.FASTIV)
-
-
-def setup_current(wg: WGFMU, ch: int, rng: int = MeasureCurrentRange.UA10) -> None:
-    wg.set_operation_mode(ch, OperationMode.FASTIV)
-    wg.set_measure_mode(ch, MeasureMode.CURRENT)
-    wg.set_measure_current_range(ch, rng)
 
 
 # -- patterns, events, timing ------------------------------------------------------------------
