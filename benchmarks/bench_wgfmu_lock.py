@@ -16,12 +16,16 @@ import argparse
 import json
 import socket
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
-from instruments.keysight.wgfmu import WGFMU, MeasureCurrentRange, MeasureMode, OperationMode
-from instruments.sim import wgfmu_server
-from instruments.sim.lab import LabConfig, SimLab
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from instruments.sim import wgfmu_server  # noqa: E402
+from instruments.sim.lab import LabConfig, SimLab  # noqa: E402
+from tests.instruments._wgfmu import measured_reads_on  # noqa: E402
 
 
 def main() -> None:
@@ -35,17 +39,7 @@ def main() -> None:
     lab = SimLab(LabConfig(seed=3)).start()
     try:
         res = lab.resources()
-        wg = WGFMU.simulated(res["wgfmu"], channel_terminals={501: "BL", 502: "SL"})
-        wg.open_session("GPIB0::17::INSTR")
-        wg.initialize()
-        wg.create_pattern("rd", 0.0)
-        wg.add_vectors("rd", [100e-9, 1e-6, 100e-9], [0.1, 0.1, 0.0])
-        wg.set_measure_event("rd", "e", 500e-9, 1, 100e-9, 100e-9)
-        wg.set_operation_mode(501, OperationMode.FASTIV)
-        wg.set_measure_mode(501, MeasureMode.CURRENT)
-        wg.set_measure_current_range(501, MeasureCurrentRange.UA100)
-        wg.add_sequence(501, "rd", args.repeats)
-        wg.connect(501)
+        wg = measured_reads_on(res["wgfmu"], args.repeats)
         calls = 0
         real = lab.bias_selected
 

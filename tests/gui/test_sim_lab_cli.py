@@ -43,18 +43,23 @@ def _clients(res):
     return b1500, velox
 
 
+def _contact_and_bias(b1500: AgilentB1500, velox: Velox, v_wl: float) -> None:
+    """Stock clients: step to die (9,9), contact, enable SMU1-3, WL at ``v_wl`` V, BL at 0.1 V."""
+    velox.wafermap.step_to_die(9, 9)
+    velox.chuck.move_contact()
+    b1500.initialize_all_smus()
+    b1500.data_format(1)
+    for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
+        smu.enable()
+    b1500.smu3.force("Voltage", "Auto Ranging", v_wl, 1e-4)
+    b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+
+
 def _read_cell_on_die_9_9(res) -> float:
     """Stock clients: step to die (9,9), contact, read cell (0,0) at 0.1 V (WL 2.5 V); A."""
     b1500, velox = _clients(res)
     try:
-        velox.wafermap.step_to_die(9, 9)
-        velox.chuck.move_contact()
-        b1500.initialize_all_smus()
-        b1500.data_format(1)
-        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
-            smu.enable()
-        b1500.smu3.force("Voltage", "Auto Ranging", 2.5, 1e-4)
-        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        _contact_and_bias(b1500, velox, 2.5)
         return _measure_bl(b1500)[1]
     finally:
         b1500.force_gnd()
@@ -76,15 +81,8 @@ def test_stock_clients_step_form_and_the_wafer_remembers(tmp_path):
         first = velox.wafermap.step_first_die()
         second = velox.wafermap.step_next_die()
         assert first[:2] != second[:2]
-        velox.wafermap.step_to_die(9, 9)
-        velox.chuck.move_contact()
         # B1500: find the SMUs, bias WL, force BL and measure: an unformed cell leaks < 0.1 uS
-        b1500.initialize_all_smus()
-        b1500.data_format(1)
-        for smu in (b1500.smu1, b1500.smu2, b1500.smu3):
-            smu.enable()
-        b1500.smu3.force("Voltage", "Auto Ranging", 1.5, 1e-4)
-        b1500.smu1.force("Voltage", "Auto Ranging", 0.1, 1e-3)
+        _contact_and_bias(b1500, velox, 1.5)
         status, i_before = _measure_bl(b1500)
         assert abs(i_before) < 0.1e-6 * 0.1
         # forming by hand: staircase until the 100 uA compliance is reached

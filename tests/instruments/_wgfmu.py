@@ -8,16 +8,10 @@ import threading
 import types
 
 from instruments.keysight.wgfmu import WGFMU, MeasureCurrentRange, MeasureMode, OperationMode
+from instruments.sim.chip import CellResponse
 
 #: S; the fake cell's conductance in HRS / LRS
 G_HRS, G_LRS = 10e-6, 100e-6
-
-
-class FakeResponse:
-    def __init__(self, i_bl: float) -> None:
-        self.i_bl = i_bl
-        self.v_cell = 0.0
-        self.compliance = None
 
 
 class FakeChip:
@@ -50,7 +44,7 @@ class FakeLab:
         elif v_sl - v_bl > 1.0:
             self.g = G_HRS
         self.time += duration_s
-        return FakeResponse(self.g * (v_bl - v_sl))
+        return CellResponse(self.g * (v_bl - v_sl), 0.0, None)
 
     def advance(self, seconds: float) -> None:
         self.time += seconds
@@ -64,3 +58,21 @@ def setup_current(wg: WGFMU, ch: int, rng: int = MeasureCurrentRange.UA10) -> No
     wg.set_operation_mode(ch, OperationMode.FASTIV)
     wg.set_measure_mode(ch, MeasureMode.CURRENT)
     wg.set_measure_current_range(ch, rng)
+
+
+def measured_reads_on(resource: str, repeats: int,
+                      rng: int = MeasureCurrentRange.UA100) -> WGFMU:
+    """The driver on the WGFMU at ``resource`` (channels 501/502 wired to BL/SL), initialized,
+    with ``repeats`` measured 0.1 V reads of 1.2 us queued on channel 501 (one current point
+    per read, on range ``rng``: measured, so no fast path, every period is simulated) and the
+    channel connected; not executed."""
+    wg = WGFMU.simulated(resource, channel_terminals={501: "BL", 502: "SL"})
+    wg.open_session("GPIB0::17::INSTR")
+    wg.initialize()
+    wg.create_pattern("rd", 0.0)
+    wg.add_vectors("rd", [100e-9, 1e-6, 100e-9], [0.1, 0.1, 0.0])
+    wg.set_measure_event("rd", "e", 500e-9, 1, 100e-9, 100e-9)
+    setup_current(wg, 501, rng)
+    wg.add_sequence(501, "rd", repeats)
+    wg.connect(501)
+    return wg

@@ -7,19 +7,12 @@ Proves the simulator speaks what pymeasure sends and parses what pymeasure expec
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import pytest
 from pymeasure.instruments.agilent import AgilentB1500
 
 from instruments.sim.b1500_server import make_server
-
-
-@dataclass
-class _Resp:
-    i_bl: float
-    v_cell: float
-    compliance: str | None
+from instruments.sim.chip import CellResponse
 
 
 class OhmicLab:
@@ -33,8 +26,8 @@ class OhmicLab:
                       advance_clock=True):
         i = (v_bl - v_sl) / 10e3
         if i_comp_bl is not None and i > i_comp_bl:
-            return _Resp(i_comp_bl, i_comp_bl * 10e3, "BL")
-        return _Resp(i, i * 10e3, None)
+            return CellResponse(i_comp_bl, i_comp_bl * 10e3, "BL")
+        return CellResponse(i, i * 10e3, None)
 
 
 @pytest.fixture
@@ -112,21 +105,31 @@ def test_stock_driver_finds_smus_forces_and_measures_spot(stock):
     assert lab.dc_bias["BL"] == 0.0
 
 
-def test_stock_staircase_sweep(stock):
-    b, lab = stock
+def _stock_sweep(b: AgilentB1500, stop: float, steps: int, compliance: float, delay: float,
+                 auto_abort: bool) -> list:
+    """A staircase sweep the way pymeasure's documentation writes one: SMU1 (BL) 0 V -> ``stop``
+    V in ``steps`` points with ``compliance`` A and ``delay`` s per step, SMU2 (SL) at 0 V,
+    back to the start value after; the points as ``read_channels`` returns them."""
     b.initialize_all_smus()
     b.data_format(1)
     b.meas_mode("STAIRCASE_SWEEP", b.smu1)
     b.smu1.enable()
     b.smu2.enable()
-    b.sweep_timing(0, 0.001)
-    b.sweep_auto_abort(False, post="START")
-    b.smu1.staircase_sweep_source("Voltage", "LINEAR_SINGLE", "Auto Ranging", 0, 0.5, 6, 1e-3)
+    b.sweep_timing(0, delay)
+    b.sweep_auto_abort(auto_abort, post="START")
+    b.smu1.staircase_sweep_source("Voltage", "LINEAR_SINGLE", "Auto Ranging", 0, stop, steps,
+                                  compliance)
     b.smu2.force("Voltage", "Auto Ranging", 0, 1e-3)
     b.check_errors()
     b.send_trigger()
-    points = [b.read_channels(1)[0] for _ in range(6)]
+    points = [b.read_channels(1)[0] for _ in range(steps)]
     _drop_terminator_leftover(b)
+    return points
+
+
+def test_stock_staircase_sweep(stock):
+    b, lab = stock
+    points = _stock_sweep(b, 0.5, 6, 1e-3, delay=0.001, auto_abort=False)
     assert [p[1] for p in points] == ["SMU1"] * 6
     assert [p[3] for p in points] == pytest.approx([0, 1e-5, 2e-5, 3e-5, 4e-5, 5e-5], abs=1e-12)
     b.check_errors()
@@ -142,19 +145,7 @@ def test_stock_sweep_with_automatic_abort_and_its_round_trips(stock):
     server = lab.server
     lines: list[str] = []
     server.on_request = lines.append
-    b.initialize_all_smus()
-    b.data_format(1)
-    b.meas_mode("STAIRCASE_SWEEP", b.smu1)
-    b.smu1.enable()
-    b.smu2.enable()
-    b.sweep_timing(0, 0)
-    b.sweep_auto_abort(True, post="START")
-    b.smu1.staircase_sweep_source("Voltage", "LINEAR_SINGLE", "Auto Ranging", 0, 2, 11, 1e-4)
-    b.smu2.force("Voltage", "Auto Ranging", 0, 1e-3)
-    b.check_errors()
-    b.send_trigger()
-    points = [b.read_channels(1)[0] for _ in range(11)]
-    _drop_terminator_leftover(b)
+    points = _stock_sweep(b, 2, 11, 1e-4, delay=0, auto_abort=True)
     assert [p[0] for p in points] == ["N"] * 6 + ["C"] + ["V"] * 4
     assert points[6][3] == pytest.approx(1e-4, rel=1e-6)
     assert lab.dc_bias["BL"] == 0.0  # aborted: the start value

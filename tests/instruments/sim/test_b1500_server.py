@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -12,16 +11,10 @@ from pymeasure.instruments.agilent.agilentB1500 import QueryLearn
 from instruments.keysight.b1500 import B1500, B1500Error, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
 from instruments.sim.b1500_server import ERRORS, B1500Simulator, format_value, make_server
+from instruments.sim.chip import CellResponse
 
 
 # -- a small stand-in for SimLab -----------------------------------------------------------------
-@dataclass
-class Resp:
-    i_bl: float
-    v_cell: float
-    compliance: str | None
-
-
 class CountingLock:
     """An RLock that knows whether it is held (to check the physics runs under it)."""
 
@@ -70,7 +63,7 @@ class FakeLab:
             i, comp = i_comp_bl, "BL"
         elif i < 0 and i_comp_sl is not None and -i > i_comp_sl:
             i, comp = -i_comp_sl, "SL"
-        return Resp(i, i * self.r, comp)
+        return CellResponse(i, i * self.r, comp)
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ import pytest
 
 from instruments.sim.chip import CellResponse, Chip
 from instruments.sim.rram import RRAMParams
+from tests.instruments._chip import READ, RESET, SET, program_2t2r
 
 P = RRAMParams()
-READ = (0.1, 0.0, 1.5, 1e-3)  # v_bl, v_sl, v_wl, duration
-SET = (2.0, 0.0, 1.4, 1e-6)  # transistor compliance ~161 uA
-RESET = (0.0, 2.4, 2.8, 1e-6)
 
 
 def cells(n: int) -> list[tuple[int, int]]:
@@ -141,17 +139,6 @@ def test_cycling_many_devices_window(formed_chip):
     on_off = np.median(lrs) / np.median(hrs)
     assert on_off >= 5
     assert min(lrs) > max(hrs) * 0.8 or np.mean(np.array(hrs) > np.min(lrs)) < 0.05
-
-
-def program_2t2r(chip: Chip, bits: np.ndarray) -> None:
-    """Form all pairs of the rows in ``bits`` (rows x 32) then write LRS/HRS or HRS/LRS."""
-    for row in range(bits.shape[0]):
-        for pair in range(32):
-            for side in ("BL", "BLB"):
-                chip.bias("2T2R", row, pair, side, 4.0, 0.0, 1.4, 1e-3)
-                chip.bias("2T2R", row, pair, side, *RESET)
-            on = "BL" if bits[row, pair] else "BLB"
-            chip.bias("2T2R", row, pair, on, *SET)
 
 
 def test_pcsa_reads_programmed_bits_and_beats_1t1r_reference():

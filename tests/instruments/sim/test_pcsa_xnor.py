@@ -10,21 +10,9 @@ from instruments.sim import chip_server
 from instruments.sim.chip import Chip
 from instruments.sim.chip_server import ChipControllerState
 from instruments.sim.rram import RRAMParams
+from tests.instruments._chip import program_2t2r
 
 P = RRAMParams()
-RESET = (0.0, 2.4, 2.8, 1e-6)
-SET = (2.0, 0.0, 1.4, 1e-6)
-
-
-def program(chip: Chip, bits: np.ndarray) -> None:
-    """Form and write rows of 2T2R pairs (rows x 32 bits) directly on the model."""
-    for row in range(bits.shape[0]):
-        for pair in range(32):
-            for side in ("BL", "BLB"):
-                chip.bias("2T2R", row, pair, side, 4.0, 0.0, 1.4, 1e-3)
-                chip.bias("2T2R", row, pair, side, *RESET)
-            chip.bias("2T2R", row, pair, "BL" if bits[row, pair] else "BLB", *SET)
-
 
 def test_offsets_are_a_few_millivolts_device_to_device_and_reproducible():
     a, b, c = Chip(P, seed=3), Chip(P, seed=3), Chip(P, seed=4)
@@ -58,7 +46,7 @@ def test_xnor_and_popcount_on_programmed_rows():
     rng = np.random.default_rng(0)
     bits = rng.random((3, 32)) < 0.5
     chip = Chip(P, seed=6)
-    program(chip, bits)
+    program_2t2r(chip, bits)
     for row in range(3):
         x = rng.random(32) < 0.5
         out = chip.pcsa_xnor(row, x)
@@ -127,7 +115,7 @@ def test_driver_xnor_and_popcount_over_the_socket_on_the_simulated_lab():
         prober.contact()
         chip = lab.contacted_chip()
         bits = np.random.default_rng(1).random((1, 32)) < 0.5
-        program(chip, bits)
+        program_2t2r(chip, bits)
         x = [1] * 16 + [0] * 16
         out = ctl.pcsa_xnor(0, x)
         expect = ~(bits[0] ^ np.array(x, dtype=bool))

@@ -12,11 +12,10 @@ import threading
 
 import pytest
 
-from instruments.keysight.wgfmu import WGFMU, MeasureCurrentRange
 from instruments.sim.lab import LabConfig, SimLab
 from instruments.sim.lab_lock import LabLock
 from instruments.sim.wgfmu_server import CALLS_PER_CHUNK
-from tests.instruments._wgfmu import setup_current
+from tests.instruments._wgfmu import measured_reads_on
 
 
 def _ask(resource: str, line: str, terminator: str = "\n") -> str:
@@ -67,16 +66,8 @@ def test_prober_and_b1500_answer_while_a_long_execute_runs() -> None:
     lab = SimLab(LabConfig(seed=3)).start()
     try:
         res = lab.resources()
-        wg = WGFMU.simulated(res["wgfmu"], channel_terminals={501: "BL", 502: "SL"})
-        wg.open_session("GPIB0::17::INSTR")
-        wg.initialize()
-        wg.create_pattern("rd", 0.0)
-        wg.add_vectors("rd", [100e-9, 1e-6, 100e-9], [0.1, 0.1, 0.0])
-        wg.set_measure_event("rd", "e", 500e-9, 1, 100e-9, 100e-9)  # measured: no fast path
-        setup_current(wg, 501, MeasureCurrentRange.UA100)
         repeats = 3000
-        wg.add_sequence(501, "rd", repeats)
-        wg.connect(501)
+        wg = measured_reads_on(res["wgfmu"], repeats)  # measured: no fast path
 
         calls = 0
         wgfmu_thread: list[int] = []

@@ -215,14 +215,21 @@ def test_fast_path_reset_first_splits_the_period(wg, lab):
     assert lab.time == pytest.approx(500 * period)
 
 
-def test_repeats_with_measurements_are_simulated(wg, lab):
+def measured_set_reset(wg: WGFMU, repeats: int) -> float:
+    """``repeats`` SET/RESET periods (:func:`set_reset_patterns`) with one current point at the
+    top of each SET, both channels connected; returns the period s."""
     period = set_reset_patterns(wg)
     wg.set_measure_event("bl", "top", 600e-9, 1, 10e-9)
     setup_current(wg, 501, MeasureCurrentRange.MA1)
-    wg.add_sequence(501, "bl", 40)
-    wg.add_sequence(502, "sl", 40)
+    wg.add_sequence(501, "bl", repeats)
+    wg.add_sequence(502, "sl", repeats)
     wg.connect(501)
     wg.connect(502)
+    return period
+
+
+def test_repeats_with_measurements_are_simulated(wg, lab):
+    period = measured_set_reset(wg, 40)
     wg.execute()
     assert lab.chip.cycles == []
     t, i = wg.get_measure_values(501)
@@ -233,13 +240,7 @@ def test_repeats_with_measurements_are_simulated(wg, lab):
 
 
 def test_too_many_repeats_with_measurements_are_refused_not_run(wg, lab):
-    set_reset_patterns(wg)
-    wg.set_measure_event("bl", "top", 600e-9, 1, 10e-9)
-    setup_current(wg, 501, MeasureCurrentRange.MA1)
-    wg.add_sequence(501, "bl", 10_000_000)
-    wg.add_sequence(502, "sl", 10_000_000)
-    wg.connect(501)
-    wg.connect(502)
+    measured_set_reset(wg, 10_000_000)
     with pytest.raises(WGFMUError) as info:
         wg.execute()
     assert info.value.code == ErrorCode.LIBRARY and "too many" in info.value.summary
