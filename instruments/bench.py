@@ -47,7 +47,7 @@ from instruments.bench_types import (  # the status types live there; importable
 from instruments.cascade.velox_commands import default_transport
 from instruments.dosimetry import Dosimeter
 from instruments.limits import SafetyLimits
-from instruments.ownership import BenchLock
+from instruments.ownership import BenchLock, lock_dir
 from instruments.round_trips import count_of
 from instruments.tomlschema import TomlError
 from instruments.wiring import smu_wiring, wgfmu_wiring
@@ -103,6 +103,8 @@ class BenchConfig:
             :func:`procedures.framework.catalog.resolve_operator`).
         catalog: catalog URL shared by several stations (``catalog`` key, e.g.
             ``postgresql+psycopg://labdb/memprobe``); empty: ``<data root>/catalog.sqlite``.
+        lock_dir: ``lock_dir`` key: the folder of the instruments' ownership locks (relative
+            to the bench file); empty: machine-wide (:func:`instruments.ownership.lock_dir`).
         board_sockets: packaged bench (``[board] sockets``): chip sockets on the test board,
             selected by the chip controller's board multiplexer; 0 = a wafer bench (prober).
         board_dies: ``[board] dies``: origin die (col, row) of the chip in each socket, as
@@ -132,6 +134,7 @@ class BenchConfig:
     station: str = ""
     operator: str = ""
     catalog: str = ""
+    lock_dir: str = ""
     board_sockets: int = 0
     board_dies: list[tuple[int, int]] = field(default_factory=list)
     dosimetry: Any = None
@@ -206,6 +209,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
                                 else inst.wgfmu_self_calibration),
         chip_type=sch.chip.type, prober_transport=sch.prober.transport or "",
         station=sch.station, operator=sch.operator, catalog=sch.catalog,
+        lock_dir=str(path.parent / Path(sch.lock_dir).expanduser()) if sch.lock_dir else "",
         board_sockets=sch.board.sockets if sch.board else 0,
         board_dies=[tuple(d) for d in sch.board.dies] if sch.board else [], source=path,
         dosimetry=sch.dosimetry,
@@ -373,7 +377,8 @@ class Bench:
         lab = None
         lock = None
         if not config.simulated:  # before any connection: a second owner touches nothing
-            lock = BenchLock(config.resources.values(), bench=config.name).acquire()
+            lock = BenchLock(config.resources.values(), bench=config.name,
+                             directory=lock_dir(config.lock_dir or None)).acquire()
         if config.simulated:
             from instruments.sim.lab import LabConfig, SimLab
             from instruments.sim.timing import timing_from_table

@@ -323,6 +323,9 @@ class BenchSchema(StrictModel):
     catalog: str = Field(default="", max_length=1024,
                          description="catalog SQLAlchemy URL shared by stations (default: "
                                      "<data root>/catalog.sqlite)")
+    lock_dir: str = Field(default="", max_length=1024,
+                          description="folder of the instruments' ownership locks, shared by "
+                                      "every user of this computer (default: machine-wide)")
     board: BoardSchema | None = None  # before instruments: a packaged bench needs no prober
     instruments: InstrumentsSchema = Field(default_factory=InstrumentsSchema)
     wiring: WiringSchema = Field(default_factory=WiringSchema)

@@ -4,9 +4,12 @@ A bench is identified by its instruments' VISA resource strings, normalised
 (:func:`normalise_resource`: ``TCPIP::Prober-PC::1412::socket`` and
 ``TCPIP0::prober-pc::1412::SOCKET`` are one instrument, ``GPIB::17`` is ``GPIB0::17::INSTR``).
 Each instrument has its own lock file, so two bench files sharing only a prober still exclude
-each other. The lock files live in one per-user folder (:func:`lock_dir`) that does not depend on
-the data root: a ``memprobe sim-lab`` and its clients, a GUI and a CLI started with different
-``--data`` folders all meet the same lock file for the same instrument.
+each other. The lock files live in one machine-wide folder (:func:`lock_dir`: every user of the
+bench computer, every data root): two operators logged in on the same station, a ``memprobe
+sim-lab`` and its clients, a GUI and a CLI started with different ``--data`` folders all meet the
+same lock file for the same instrument. The folder and its lock files are writable by every
+user (a lock file is only ever locked, never written or removed); a bench file's ``lock_dir``
+or ``$MEMPROBE_LOCK_DIR`` moves it (tests, a station with a managed shared folder).
 
 The lock itself is an operating-system file lock (``filelock``: ``flock`` on Linux/macOS,
 ``LockFileEx`` on Windows), taken without waiting. The system drops it when its process ends,
@@ -14,13 +17,14 @@ however it ends, so a lock left by a killed process is simply free again: the ne
 it in the same atomic step as any other acquisition (no delete-and-recreate race), notes the
 previous owner's record in the log (:attr:`OwnerLock.took_over`) and writes its own. Beside each
 lock file, ``<name>.owner.json`` records the owner (command line, process id, host, start time)
-so that a refused process can name it.
+so that a refused process can name it (process id, user, host, since when).
 
 Nothing here talks to an instrument: a bench takes its locks before connecting to anything.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import logging
@@ -28,7 +32,6 @@ import os
 import shlex
 import socket
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -39,6 +42,11 @@ import filelock
 log = logging.getLogger(__name__)
 
 LOCK_DIR_ENV = "MEMPROBE_LOCK_DIR"
+SHARED_MODE = 0o777
+"""Mode of the machine-wide lock folder: every user creates and replaces lock records there
+(not sticky: a user takes over the record a crashed process of another user left)."""
+LOCK_FILE_MODE = 0o666
+"""Mode of a lock file: any user's process opens it to lock it."""
 
 _CLASSES = ("INSTR", "SOCKET", "INTFC", "BACKPLANE", "SERVANT", "RAW")
 
@@ -69,6 +77,7 @@ class Owner:
         host: the host it runs on.
         since: when it took the lock (local time, ISO 8601, seconds).
         what: what it owns, in words (``bench lab-station-1``).
+        user: the operating-system user it runs as ("?" in records of older versions).
     """
 
     command: str
@@ -76,6 +85,7 @@ class Owner:
     host: str
     since: str
     what: str = ""
+    user: str = "?"
 
     @classmethod
     def me(cls, what: str = "") -> Owner:
@@ -87,12 +97,14 @@ class Owner:
         else:
             argv[0] = name or "python"
         return cls(command=shlex.join(argv), pid=os.getpid(), host=socket.gethostname(),
-                   since=datetime.now().isoformat(timespec="seconds"), what=what)
+                   since=datetime.now().isoformat(timespec="seconds"), what=what,
+                   user=_user())
 
     def describe(self) -> str:
-        """``pid 1234 on host lab-pc (memprobe run forming --die 9,9) since 2026-...``."""
-        return (f"pid {self.pid} on host {self.host} ({self.command}) since "
-                f"{self.since.replace('T', ' ')}")
+        """``pid 1234 of user alice on host lab-pc (memprobe run forming --die 9,9) since
+        2026-...``."""
+        return (f"pid {self.pid} of user {self.user} on host {self.host} ({self.command}) "
+                f"since {self.since.replace('T', ' ')}")
 
     def alive(self) -> bool | None:
         """Whether the owner process still exists (None: on another host, cannot tell)."""
@@ -101,6 +113,14 @@ class Owner:
         import psutil
 
         return psutil.pid_exists(self.pid)
+
+
+def _user() -> str:
+    """The operating-system user of this process ("?" if the system cannot say)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment nor the password database
+        return "?"
 
 
 def normalise_resource(resource: str) -> str:
@@ -135,31 +155,38 @@ def normalise_resource(resource: str) -> str:
     return str(parsed)
 
 
-def lock_dir() -> Path:
-    """The folder of the lock files (created): ``$MEMPROBE_LOCK_DIR``, else the per-user runtime
-    folder (``$XDG_RUNTIME_DIR/memprobe/locks`` on Linux, ``%LOCALAPPDATA%\\memprobe\\...`` on
-    Windows, through ``platformdirs``), else ``<temp>/memprobe-<user>/locks``."""
+def default_lock_dir() -> Path:
+    """The machine-wide lock folder: ``%PROGRAMDATA%\\memprobe\\locks`` on Windows (every
+    user may create files there), ``/tmp/memprobe-locks`` elsewhere (not ``$TMPDIR``, which
+    may differ per user)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA") or r"C:\ProgramData") / "memprobe" / "locks"
+    return Path("/tmp/memprobe-locks")
+
+
+def lock_dir(configured: str | Path | None = None) -> Path:
+    """The folder of the lock files (created, writable by every user): ``configured`` (a bench
+    file's ``lock_dir``), else ``$MEMPROBE_LOCK_DIR``, else :func:`default_lock_dir`. A folder
+    that cannot be created or written is an OSError that names it: falling back to a private
+    folder would let a second owner in."""
     env = os.environ.get(LOCK_DIR_ENV)
-    candidates: list[Path] = [Path(env).expanduser()] if env else []
-    if not env:
-        import warnings
-
-        import platformdirs
-
-        with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set, falling back to /tmp/..."
-            warnings.simplefilter("ignore")
-            runtime = platformdirs.user_runtime_dir("memprobe", appauthor=False)
-        candidates.append(Path(runtime) / "locks")
-        user = os.environ.get("USER") or os.environ.get("USERNAME") or "user"
-        candidates.append(Path(tempfile.gettempdir()) / f"memprobe-{user}" / "locks")
-    for path in candidates:
-        try:
+    path = Path(configured or env or default_lock_dir()).expanduser()
+    try:
+        if not path.is_dir():
             path.mkdir(parents=True, exist_ok=True)
-            return path
-        except OSError as exc:
-            last = exc
-            continue
-    raise OSError(f"no usable lock folder ({', '.join(map(str, candidates))}): {last}")
+            try:
+                os.chmod(path, SHARED_MODE)  # through the umask: every user locks here
+            except OSError:
+                pass
+        probe = path / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(
+            f"the bench lock folder {path} is not usable by user {_user()} ({exc}); make it "
+            f"writable for every user of this computer (e.g. chmod {SHARED_MODE:o}) or set "
+            f"lock_dir in the bench file (or ${LOCK_DIR_ENV})") from exc
+    return path
 
 
 class OwnerLock:
@@ -174,7 +201,8 @@ class OwnerLock:
         self.path = Path(path)
         self.what = what
         self.record_path = self.path.with_name(self.path.name + ".owner.json")
-        self._lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False)
+        self._lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False,
+                                       mode=LOCK_FILE_MODE)
         self.owner: Owner | None = None
         #: the record of a previous owner that ended without releasing (None if the lock was free)
         self.took_over: Owner | None = None
@@ -183,7 +211,8 @@ class OwnerLock:
         """The owner record on disk (None if there is none or it is unreadable)."""
         try:
             d = json.loads(self.record_path.read_text(encoding="utf-8"))
-            return Owner(**{k: d[k] for k in ("command", "pid", "host", "since", "what")})
+            return Owner(**{k: d[k] for k in ("command", "pid", "host", "since", "what")},
+                         user=str(d.get("user", "?")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -233,7 +262,7 @@ class BenchLock:
         resources: the bench's VISA resource strings (duplicates allowed: the WGFMU library opens
             the B1500's own address).
         bench: the bench's name, for messages.
-        directory: the lock folder (default :func:`lock_dir`).
+        directory: the lock folder (default :func:`lock_dir`: machine-wide).
     """
 
     def __init__(self, resources: Iterable[str], bench: str = "",
@@ -302,6 +331,6 @@ def acquire_wafer_state(state_dir: Path, seed: int) -> OwnerLock:
 
 __all__ = [
     "BenchBusyError", "BenchLock", "BusyError", "LOCK_DIR_ENV", "Owner", "OwnerLock",
-    "WaferStateBusyError", "acquire_wafer_state", "lock_dir", "normalise_resource",
-    "resource_key", "wafer_state_lock",
+    "WaferStateBusyError", "acquire_wafer_state", "default_lock_dir", "lock_dir",
+    "normalise_resource", "resource_key", "wafer_state_lock",
 ]
