@@ -22,6 +22,12 @@ def add_twin_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"Markdown file to write (default {DEFAULT_OUT})")
     p.add_argument("--seed", type=int, default=1, help="wafer seed (default 1)")
+    p.add_argument("--bench", default="simulated",
+                   help="simulated bench to measure: simulated (wafer, die 9,9; default) or "
+                        "simulated-packaged (chip 0 on the board; rows needing the prober say "
+                        "not applicable)")
+    p.add_argument("--chip", type=int, default=0,
+                   help="packaged bench: the socket of the chip to measure (default 0)")
     p.add_argument("--quick", action="store_true", help="fewer cells and shorter runs")
     p.add_argument("--no-figures", action="store_true", help="do not write the PNG figures")
     p.add_argument("--only", action="append", default=None,
@@ -41,7 +47,8 @@ def _cmd_twin_report(args: argparse.Namespace) -> int:
         print(f"memprobe twin-report: cannot write {out}: {exc}", file=sys.stderr)
         return 2
     rows, info = build_report(quick=args.quick, seed=args.seed, figures=figures,
-                              only=args.only)
+                              only=args.only, bench=args.bench,
+                              chip=args.chip)
     figs = {title: os.path.relpath(p, out.parent)
             for title, p in info.get("figures", {}).items()}
     out.write_text(render_markdown(rows, info, figs))

@@ -10,7 +10,14 @@ numbers by the row's check, never written by hand. :func:`render_markdown` write
 
 Verdicts: ``agrees`` (inside the reference range), ``close`` (within the stated slack of it),
 ``differs``, ``not modelled`` (the twin has no model of it; said so rather than faked), ``not
-measured`` (modelled, but not measured through the instruments by this report).
+measured`` (modelled, but not measured through the instruments by this report), ``not
+applicable`` (on a packaged bench: the quantity needs the prober, e.g. its hot chuck).
+
+The report runs on the wafer bench (``simulated``, die 9,9) or on a packaged bench
+(``simulated-packaged``, the chip in socket 0, selected by the board multiplexer): the same
+measurements through the same procedures; a measurement marked :func:`needs_prober` is one
+``not applicable`` row there, and the rows of a measurement that needs the prober only in part
+say so themselves (:meth:`Context.not_applicable`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ CLOSE = "close"
 DIFFERS = "differs"
 NOT_MODELLED = "not modelled"
 NOT_MEASURED = "not measured"
+NOT_APPLICABLE = "not applicable"
+PACKAGED = "not applicable on a packaged bench"
 
 
 @dataclass
@@ -86,18 +95,59 @@ class Context:
     results: dict[str, Any] = field(default_factory=dict)
     seed: int = 1
     params: Any = None
+    chip: int = 0
+    """Packaged bench: the socket of the measured chip."""
 
     def n(self, full: int, quick: int) -> int:
         """Cell or repeat count for the report size."""
         return quick if self.quick else full
 
+    @property
+    def packaged(self) -> bool:
+        """The bench has no prober (packaged chips on a board)."""
+        return self.bench.prober is None
+
+    def target(self, proc: Any) -> None:
+        """Point a procedure at the report's device: the die on a wafer bench, the chip's
+        socket on a packaged one."""
+        if self.packaged:
+            proc.chip = self.chip
+        else:
+            proc.die = self.die
+
+    def separate(self) -> None:
+        """Separate the chuck (a packaged bench has nothing to separate)."""
+        if self.bench.prober is not None:
+            self.bench.prober.separate()
+
+    def not_applicable(self, quantity: str, reference: str, why: str) -> Row:
+        """The row of a quantity a packaged bench cannot measure, saying why."""
+        return Row(quantity, reference, f"{PACKAGED} ({why})", NOT_APPLICABLE)
+
+    def where(self) -> str:
+        """The measured device, in words."""
+        if not self.packaged:
+            return f"die {self.die}"
+        die = self.bench.chip_die(self.chip)
+        return f"chip {self.chip}" + (f" (die {die[0]},{die[1]})" if die else "")
+
 
 Measurement = Callable[[Context], list[Row]]
 
 
+def needs_prober(why: str) -> Callable[[Measurement], Measurement]:
+    """Mark a measurement that a packaged bench cannot run at all (``why``: what it needs);
+    :func:`build_report` writes its ``not applicable`` row there."""
+    def mark(measure: Measurement) -> Measurement:
+        setattr(measure, "needs_prober", why)  # noqa: B010 (an attribute of the function)
+        return measure
+    return mark
+
+
 def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None,
                  data_root: Path | None = None, only: list[str] | None = None,
-                 params: Any = None) -> tuple[list[Row], dict[str, Any]]:
+                 params: Any = None, bench: str | Path = "simulated", chip: int = 0,
+                 ) -> tuple[list[Row], dict[str, Any]]:
     """Run every measurement on a fresh simulated bench; returns (rows, run information).
 
     Args:
@@ -108,6 +158,10 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
         only: names of the measurements to run (default all, in order).
         params: device-model parameters (:class:`~instruments.sim.rram_params.RRAMParams`) to
             measure instead of the defaults (a refit).
+        bench: the simulated bench to measure (name or file): ``simulated`` (wafer, prober)
+            or ``simulated-packaged`` (chips on a board; rows needing the prober are ``not
+            applicable``).
+        chip: packaged bench: the socket of the chip to measure.
     """
     from instruments.bench import Bench
     from procedures.framework.catalog import Catalog
@@ -127,14 +181,20 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
     rows: list[Row] = []
     timings: dict[str, float] = {}
     figs: dict[str, str] = {}
+    where = ""
     try:
         overrides = {"params": params} if params is not None else None
-        with Bench.open("simulated", data_dir=data_root, fresh=True, seed=seed,
-                        lab_overrides=overrides) as bench:
-            ctx = Context(bench, data_root, Catalog(data_root), quick, figures, seed=seed,
-                          params=params)
+        with Bench.open(bench, data_dir=data_root, fresh=True, seed=seed,
+                        lab_overrides=overrides) as opened:
+            ctx = Context(opened, data_root, Catalog(data_root), quick, figures, seed=seed,
+                          params=params, chip=chip)
+            where = ctx.where()
             for name, measure in measurements:
                 if only and name not in only:
+                    continue
+                why = getattr(measure, "needs_prober", None)
+                if ctx.packaged and why:
+                    rows.append(ctx.not_applicable(name, "", why))
                     continue
                 t1 = time.perf_counter()
                 try:
@@ -148,7 +208,7 @@ def build_report(quick: bool = False, seed: int = 1, figures: Path | None = None
         if tmp is not None:
             tmp.cleanup()
     info = {"seed": seed, "quick": quick, "seconds": time.perf_counter() - t0,
-            "timings": timings, "figures": figs}
+            "timings": timings, "figures": figs, "bench": str(bench), "where": where}
     return rows, info
 
 
@@ -159,14 +219,18 @@ def _cell(text: str) -> str:
 def render_markdown(rows: list[Row], info: dict[str, Any],
                     figures: dict[str, str] | None = None) -> str:
     """The report as Markdown (``docs/twin-fidelity.md``)."""
-    kinds = (AGREES, CLOSE, DIFFERS, NOT_MODELLED, NOT_MEASURED)
+    kinds = (AGREES, CLOSE, DIFFERS, NOT_MODELLED, NOT_MEASURED, NOT_APPLICABLE)
     counts = {v: sum(r.verdict == v for r in rows) for v in kinds}
+    bench = info.get("bench", "simulated")
+    where = info.get("where") or "die 9,9"
     lines = [
         "# Twin fidelity report",
         "",
         "Generated by `memprobe twin-report` (`procedures/twin_report/fidelity.py`,",
-        "`procedures/twin_report/measurements.py`): a fresh simulated bench (wafer seed "
-        f"{info['seed']}, die 9,9), every quantity measured through the instruments (B1500, WGFMU,",
+        "`procedures/twin_report/measurements.py`): a fresh simulated bench "
+        + (f"`{bench}` " if bench != "simulated" else "")
+        + f"(wafer seed {info['seed']}, {where}), every quantity measured through the "
+        "instruments (B1500, WGFMU,",
         "prober heater, chip controller) with the procedures of MemProbe, against the references",
         "of `physics.md` ([F] published, [E] estimate). Verdicts are computed from the measured",
         "numbers. Do not edit by hand; rerun the command after changing the model",
@@ -174,7 +238,8 @@ def render_markdown(rows: list[Row], info: dict[str, Any],
         "",
         f"Summary: {counts[AGREES]} agree, {counts[CLOSE]} close, {counts[DIFFERS]} differ, "
         f"{counts[NOT_MODELLED]} not modelled, {counts[NOT_MEASURED]} not measured"
-        f"{' (quick run)' if info.get('quick') else ''}; run time {info['seconds']:.0f} s.",
+        + (f", {counts[NOT_APPLICABLE]} not applicable" if counts[NOT_APPLICABLE] else "")
+        + f"{' (quick run)' if info.get('quick') else ''}; run time {info['seconds']:.0f} s.",
         "",
         "| quantity | reference | twin (measured) | verdict | how |",
         "|---|---|---|---|---|",
@@ -190,7 +255,6 @@ def render_markdown(rows: list[Row], info: dict[str, Any],
 
 
 __all__ = [
-    "AGREES", "CLOSE", "DIFFERS", "NOT_MEASURED", "NOT_MODELLED", "Context", "Row",
-    "build_report", "in_range",
-    "judge", "render_markdown",
+    "AGREES", "CLOSE", "DIFFERS", "NOT_APPLICABLE", "NOT_MEASURED", "NOT_MODELLED", "PACKAGED",
+    "Context", "Row", "build_report", "in_range", "judge", "needs_prober", "render_markdown",
 ]

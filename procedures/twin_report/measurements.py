@@ -30,7 +30,7 @@ YEAR_S = 3.156e7
 
 
 def _run(ctx: Context, proc: Any, **params: Any) -> Any:
-    proc.die = ctx.die
+    ctx.target(proc)
     for k, v in params.items():
         setattr(proc, k, v)
     out = prepare_run(proc, ctx.bench, ctx.root, ctx.catalog).run()
@@ -164,7 +164,10 @@ def _reset_thresholds(ctx: Context, io: Any, row: int, ncol: int) -> dict[float,
 def _cell_io(ctx: Context) -> Any:
     from procedures.operations.cell_io import CellIO
 
-    position_prober(ctx.bench, _die(), 0)
+    if ctx.packaged:
+        ctx.bench.select_chip(ctx.chip)
+    else:
+        position_prober(ctx.bench, _die(), 0)
     return CellIO(ctx.bench)
 
 

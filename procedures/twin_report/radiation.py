@@ -23,10 +23,12 @@ DOSES_GY = (1e3, 1e4, 5e4, 1e5)
 
 
 def _bench_file(ctx: Context, name: str, dosimetry: str) -> Path:
-    """A simulated bench file with the given ``[dosimetry]`` body (under the data root)."""
+    """The report's bench file (wafer or packaged) with the given ``[dosimetry]`` body, under
+    the data root."""
     from instruments.bench import bench_path
 
-    text = bench_path("simulated").read_text(encoding="utf-8")
+    source = ctx.bench.config.source or bench_path("simulated")
+    text = Path(source).read_text(encoding="utf-8")
     path = ctx.root / f"{name}.toml"
     path.write_text(f'{text}\n[dosimetry]\nkind = "simulated"\n{dosimetry}\n', encoding="utf-8")
     return path
@@ -63,7 +65,10 @@ def total_dose(ctx: Context) -> list[Row]:
     with _open(ctx, "radiation-tid", 'particle = "gamma"\ndose_rate_gy_s = 1.0\n'
                "log_period_s = 60.0") as bench:
         io = CellIO(bench)
-        bench.prober.contact()
+        if bench.prober is None:  # packaged chips at the beam: the report's socket
+            bench.select_chip(ctx.chip)
+        else:
+            bench.prober.contact()
         for cell in lrs + hrs:
             io.select("1T1R", *cell)
             if form_cell(io, compliance=100e-6) is None:
@@ -91,7 +96,8 @@ def total_dose(ctx: Context) -> list[Row]:
             got = _wait_for_dose(bench, dose)
             w, g_l, g_h = window()
             points.append((got, w / w0, g_l / lrs0, g_h / hrs0))
-        bench.prober.separate()
+        if bench.prober is not None:
+            bench.prober.separate()
     log.info("total dose: %s", points)
     rel = {round(d): w for d, w, _, _ in points}
     by_dose = dict(zip(DOSES_GY, points, strict=True))

@@ -15,7 +15,7 @@ import numpy as np
 from pymeasure.experiment import Results
 
 from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
-from procedures.twin_report.fidelity import Context, Row, in_range, judge
+from procedures.twin_report.fidelity import Context, Row, in_range, judge, needs_prober
 from procedures.twin_report.measurements import _cell_io, _run
 
 K_B_EV = 8.617333262e-5
@@ -36,6 +36,7 @@ def _window_curve(out: Any) -> tuple[np.ndarray, np.ndarray]:
     return t, w
 
 
+@needs_prober("its bakes at 85-250 C use the prober's hot chuck")
 def retention(ctx: Context) -> list[Row]:
     from procedures.experiments.retention import RetentionProcedure, fit_arrhenius, half_window_time
 
@@ -200,6 +201,12 @@ def noise_and_temperature(ctx: Context) -> list[Row]:
                     "B1500 reads at 0.3 V, 2 s each",
                     {"change": change}))
     # temperature: window vs chuck temperature
+    reference = ("HRS conduction thermally activated (HRS current rises with T); switching "
+                 "voltages shift slightly [F concept]/[E]")
+    if ctx.packaged:
+        rows.append(ctx.not_applicable("Temperature dependence", reference,
+                                       "the temperature is set by the prober's hot chuck"))
+        return rows
     g = {}
     for temp in (25.0, 85.0, 125.0):
         ctx.bench.prober.separate()
@@ -213,8 +220,7 @@ def noise_and_temperature(ctx: Context) -> list[Row]:
     ratio_hrs = g[125.0]["HRS"] / g[25.0]["HRS"]
     ratio_lrs = g[125.0]["LRS"] / g[25.0]["LRS"]
     windows = ", ".join(f"{t:.0f} C: {v['LRS'] / v['HRS']:.1f}" for t, v in g.items())
-    rows.append(Row("Temperature dependence", "HRS conduction thermally activated (HRS current "
-                    "rises with T); switching voltages shift slightly [F concept]/[E]",
+    rows.append(Row("Temperature dependence", reference,
                     f"G_HRS x{ratio_hrs:.2f}, G_LRS x{ratio_lrs:.2f} from 25 to 125 C; window "
                     f"{windows}; thresholds -0.4 mV/K (model)",
                     judge(ratio_hrs > 1.2 and 0.8 < ratio_lrs < 1.05),
@@ -248,7 +254,7 @@ def two_t_two_r(ctx: Context) -> list[Row]:
         agree += sum(int(o == (1 - (w ^ xi))) for o, w, xi in zip(out_bits, word, x,
                                                                     strict=True))
         pops += int(chip.popcount(row, x) == sum(chip.pcsa_xnor(row, x)))
-    ctx.bench.prober.separate()
+    ctx.separate()
     del position_io
     frac = agree / (N_PAIRS_2T2R * rows_2t2r)
     rows.append(Row("Sense amplifier: XNOR and popcount", "XNOR with the input on the pair's "

@@ -171,7 +171,7 @@ def pcsa_offset(ctx: Context) -> list[Row]:
                 for pair in range(N_PAIRS_2T2R):
                     for s, side in enumerate(SIDES):
                         g[rep, row, pair, s] = 1.0 / scan.read("2T2R", row, pair, side).resistance
-    ctx.bench.prober.separate()
+    ctx.separate()
     ratio = np.log(g[..., 0] / g[..., 1])  # (rep, row, pair)
     r = ratio.mean(axis=0).ravel()
     noise = float(np.nanstd(ratio[0] - ratio[1]) / 2.0)  # of the mean of two reads

@@ -6,7 +6,14 @@ import dataclasses
 
 from gui.cli import main
 from instruments.sim.rram import RRAMParams
-from procedures.twin_report.fidelity import AGREES, DIFFERS, build_report, in_range, render_markdown
+from procedures.twin_report.fidelity import (
+    AGREES,
+    DIFFERS,
+    NOT_APPLICABLE,
+    build_report,
+    in_range,
+    render_markdown,
+)
 
 ONLY = ["fresh and forming", "geometry"]
 
@@ -41,3 +48,43 @@ def test_command_writes_the_report(tmp_path, capsys):
     assert "| Array sizes |" in text and "| Radiation: total dose |" in text
     assert "| Radiation: displacement damage |" in text and "not modelled" in text
     assert "wrote" in capsys.readouterr().out
+
+
+PACKAGED_ONLY = ["fresh and forming", "retention", "noise and temperature", "geometry",
+                 "radiation: total dose"]
+
+
+def test_the_report_runs_on_a_packaged_bench_and_says_what_needs_the_prober(tmp_path):
+    rows, info = build_report(quick=True, only=PACKAGED_ONLY, bench="simulated-packaged",
+                              chip=2, data_root=tmp_path)
+    by = {r.quantity: r for r in rows}
+    assert info["bench"] == "simulated-packaged" and info["where"].startswith("chip 2 (die ")
+    # measured on the chip through the board multiplexer: verdicts from the data
+    fresh = by["Fresh (unformed) cell"]
+    assert fresh.verdict == AGREES and fresh.values["g_max"] < 0.1e-6
+    assert by["Read noise"].values["hrs_long"] > 0
+    assert by["Array sizes"].verdict == AGREES
+    assert by["Radiation: total dose"].values  # the beam measured packaged chips too
+    # what needs the prober's hot chuck says so instead of a number
+    for quantity in ("retention", "Temperature dependence"):
+        assert by[quantity].verdict == NOT_APPLICABLE
+        assert by[quantity].twin.startswith("not applicable on a packaged bench (")
+    from procedures.framework.catalog import Catalog
+
+    catalog = Catalog(tmp_path)
+    try:
+        runs = catalog.runs()
+        assert runs and all(r.parameters.get("chip") == 2 for r in runs)
+    finally:
+        catalog.close()
+    text = render_markdown(rows, info)
+    assert "`simulated-packaged`" in text and "chip 2" in text
+    assert "2 not applicable" in text and "| retention |" in text
+
+
+def test_command_on_the_packaged_bench(tmp_path, capsys):
+    out = tmp_path / "twin-packaged.md"
+    assert main(["twin-report", "--bench", "simulated-packaged", "--quick", "--only",
+                 "geometry", "--only", "retention", "--out", str(out), "--no-figures"]) == 0
+    text = out.read_text()
+    assert "| Array sizes |" in text and "not applicable on a packaged bench" in text
