@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyvisa
 from pymeasure.instruments.agilent.agilentB1500 import SMU, AgilentB1500
+from pymeasure.instruments.validators import strict_discrete_set
 
 from instruments.keysight.flex import Reading, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
@@ -48,6 +49,19 @@ __all__ = ["B1500", "B1500Error", "B1500SMU", "OutputState", "Reading", "SweepRe
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_MAP = SMU_WIRING  # the one default wiring (instruments.wiring)
+
+#: ``TGP`` trigger ports (B1500A programming guide; QCoDeS ``constants.TriggerPort``): -1 Ext
+#: Trig In, -2 Ext Trig Out, 1..16 the digital I/O paths
+TRIGGER_PORTS = (-1, -2, *range(1, 17))
+EXT_TRIG_OUT = -2
+#: ``TGP port,2,polarity,type`` output types (the guide's Table 4-31 "Trigger Type")
+TRIGGER_OUTPUTS: dict[str, int] = {
+    "os": 0,  # sent by OS/OSX
+    "measurement": 1,  # after the measurement
+    "step_output": 2,  # when the output of each sweep step is set
+    "step_measurement": 3,  # after the measurement at each sweep step (staircase sweeps)
+}
+TRIGGER_POLARITIES: dict[str, int] = {"positive": 1, "negative": 2}
 
 
 class B1500Error(OSError):
@@ -581,6 +595,86 @@ class B1500(RoundTripCounter, AgilentB1500):
             readings=groups,
             aborted=aborted,
         )
+
+    # -- trigger outputs and the triggered constant-voltage sweep ------------------------------
+    def trigger_output_command(self, port: int = EXT_TRIG_OUT, timing: str = "step_measurement",
+                               polarity: str = "positive") -> str:
+        """The ``TGP port,2,polarity,type`` command that makes ``port`` a trigger output sending
+        an edge at ``timing`` (a key of :data:`TRIGGER_OUTPUTS`); validated, not sent."""
+        port = int(strict_discrete_set(int(port), TRIGGER_PORTS))
+        if port == -1:
+            raise ValueError("port -1 (Ext Trig In) is an input, not a trigger output")
+        kind = strict_discrete_set(timing, tuple(TRIGGER_OUTPUTS))
+        pol = strict_discrete_set(polarity, tuple(TRIGGER_POLARITIES))
+        return f"TGP {port},2,{TRIGGER_POLARITIES[pol]},{TRIGGER_OUTPUTS[kind]}"
+
+    def clear_triggers(self, *ports: int, check: bool = True) -> None:
+        """Clear the trigger set-up of ``ports`` (``TGPC``; every port when none given)."""
+        for port in ports:
+            strict_discrete_set(int(port), TRIGGER_PORTS)
+        self.write("TGPC" + (" " + ",".join(str(int(p)) for p in ports) if ports else ""))
+        if check:
+            self.check_errors()
+
+    def send_trigger(self, port: int = EXT_TRIG_OUT) -> None:
+        """Send one edge from ``port`` now (``OS`` for Ext Trig Out, else ``OSX port,2``)."""
+        port = int(strict_discrete_set(int(port), TRIGGER_PORTS))
+        self.write("OS" if port == EXT_TRIG_OUT else f"OSX {port},2")
+        self.check_errors()
+
+    def triggered_sweep_setup(
+        self,
+        channel: int,
+        volts: float,
+        points: int,
+        compliance: float,
+        delay: float,
+        measure: Sequence[int] | None = None,
+        trigger_port: int = EXT_TRIG_OUT,
+    ) -> None:
+        """Set up a constant-voltage staircase sweep of ``points`` steps with a trigger out at
+        each step (one chained line and its ``ERRX?``; :meth:`triggered_sweep` runs it).
+
+        ``channel`` forces ``volts`` V at every step (``WV ch,1,0,volts,volts,points,comp``: a
+        linear staircase whose start and stop are equal), ``measure`` (default ``channel``)
+        measure their currents after ``delay`` s (``WT 0,delay``) and the integration time;
+        no automatic abort, the output stays at ``volts`` after the sweep (``WM 1,1``). The
+        edge: ``TGP port,2,1,3``, "step measurement completion": the guide's Table 4-31
+        ("the B1500 sends a trigger after measurement at each sweep step", staircase sweeps;
+        with several measured channels when all have measured), an edge of ~10 us. An
+        instrument that steps on these edges (the chip controller's scan mode) routes the
+        next device while the B1500 waits ``delay`` before the next step's measurement.
+        """
+        if not 1 <= int(points) <= 10001:
+            raise ValueError("points must be within 1..10001")
+        if not 0.0 <= float(delay) <= 65.535:
+            raise ValueError("delay must be within 0..65.535 s")
+        self.check_voltage_request(channel, volts, compliance)
+        chans = [int(c) for c in (measure if measure is not None else [channel])]
+        if not chans:
+            raise ValueError("no channel to measure")
+        setup = [
+            "FMT 1,0",
+            self.trigger_output_command(trigger_port, "step_measurement"),
+            f"WT 0,{_f(delay)}",
+            "WM 1,1",
+            f"WV {int(channel)},1,0,{_f(volts)},{_f(volts)},{int(points)},{_f(compliance)}",
+            *(f"CMM {c},1" for c in chans),
+            "MM 2," + ",".join(map(str, chans)),
+        ]
+        self.write(";".join(setup))
+        self.check_errors()
+
+    def triggered_sweep(self, points: int, measure: Sequence[int]) -> list[list[Reading]]:
+        """Run the sweep set up by :meth:`triggered_sweep_setup` (``XE``): one group of
+        readings (one per measured channel) per step; ValueError if the instrument returned
+        another number of data."""
+        readings = self._trigger()
+        per_step = len(measure)
+        if len(readings) != per_step * int(points):
+            raise ValueError(f"triggered sweep returned {len(readings)} values, expected "
+                             f"{per_step * int(points)}")
+        return [readings[k : k + per_step] for k in range(0, len(readings), per_step)]
 
     def pulsed_spot(
         self,

@@ -346,6 +346,13 @@ _SUPPORTED: dict[str, str] = {
     "MSC": "sampling automatic abort", "MV": "sampling voltage source",
     "MI": "sampling current source", "LOP?": "output status per channel",
     "WZ?": "1 when every output is at 0 V", "TM": "trigger mode (1 only)",
+    "TGP": "trigger port set-up: outputs of type 0..3 (edges); inputs not modelled (620)",
+    "TGPC": "clears the trigger set-up of the ports (all without a port)",
+    "TGMO": "edge (1) or gate (2) trigger output: edge only (gate not modelled)",
+    "TGSO": "edge (1) or gate (2) trigger output: edge only (gate not modelled)",
+    "TGXO": "edge (1) or gate (2) trigger output: edge only (gate not modelled)",
+    "TGSI": "start step output setup trigger input case (kept; inputs not modelled)",
+    "OS": "sends an edge from Ext Trig Out", "OSX": "sends an edge from a port (level 2)",
 }
 
 _NOT_MODELLED_SMU = (
@@ -354,8 +361,8 @@ _NOT_MODELLED_SMU = (
     "QSZ RCV LIM LIM? AITM AITM? IN TDV TDI"
 )
 _NOT_MODELLED_MAINFRAME = (
-    "ST END DO RU SCR VAR VAR? LST? OS OSX WS PAX TGP TGPC TGSI TGSO TGXO ERM ERC ACH DIAG? "
-    "DSMPLARM DSMPLFLUSH DSMPLSETUP PCH CNX INTLKVTH INTLKVTH? ODSW ODSW? TGMO"
+    "ST END DO RU SCR VAR VAR? LST? WS PAX ERM ERC ACH DIAG? "
+    "DSMPLARM DSMPLFLUSH DSMPLSETUP PCH CNX INTLKVTH INTLKVTH? ODSW ODSW?"
 )
 _CMU = (
     "ACT ACV ADJ ADJ? CLCORR CORR? CORRDT? CORRL CORRL? CORRSER? CORRST CORRST? DCORR DCORR? DCV "

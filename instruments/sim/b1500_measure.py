@@ -23,6 +23,9 @@ manual values, unless a source is named):
   Timing per step on the modeled clock (``WT hold,delay,sdelay``, QCoDeS and the manual's
   timing chart): ``hold`` before the first step, then per step ``delay`` and the integration
   time, and up to ``sdelay`` from the start of a measurement to the next step's output.
+  Trigger outputs (``TGP``, :mod:`instruments.sim.b1500_trigger`): a step output setup
+  completion edge before each step's delay, a step measurement completion edge after each
+  step's measurement (none for the skipped steps after an automatic abort).
 * Sampling (``MM 10``, ``MV``/``MI``, ``MT``, ``ML 1``, ``MSC``): the sources go to base for
   ``h_base``, then to bias; the first sample is taken ``h_bias`` later, then one every
   ``max(interval, integration time)``; ``MSC 2`` aborts like a sweep (dummy samples); after the
@@ -97,6 +100,7 @@ class MeasureMixin:
     smus: dict[int, Any]
     lab: Any
     _rng: np.random.Generator
+    _trigger_out: Any  #: instruments.sim.b1500_trigger.TriggerMixin: an edge per TGP output
 
     # -- DC stress on the lab clock ---------------------------------------------------------------
     def _levels(
@@ -320,8 +324,10 @@ class MeasureMixin:
                     data.append(flex.format_fmt1_value("V", letter, sw.kind, flex.DUMMY))
                 continue
             step = Source(sw.kind, float(value), abs(comp), sw.out_range)
+            self._trigger_out(2)  # TGP port,2,polarity,2: step output setup completion
             meas = self._apply((hold if k == 0 else 0.0) + delay + t_int, {sw.slot: step})
             step_data, stop = self._data(slots, meas)
+            self._trigger_out(3)  # TGP port,2,polarity,3: step measurement completion
             data += self._timestamp(slots[0]) + step_data
             stop = stop and self.wm[0] == 2
             if self.fmt[1] == 1:

@@ -73,6 +73,7 @@ from instruments.keysight.flex import ERRORS
 from instruments.keysight.flex import format_fmt1_value as format_value
 from instruments.sim import b1500_lrn
 from instruments.sim.b1500_measure import MeasureMixin, Source
+from instruments.sim.b1500_trigger import MEASUREMENT_DONE, TriggerMixin
 from instruments.sim.line_server import LineServer
 from instruments.wiring import SMU_WIRING
 
@@ -162,7 +163,7 @@ class SamplingSetup:
     sources: dict[int, tuple[str, int, float, float, float]] = field(default_factory=dict)
 
 
-class B1500Simulator(MeasureMixin):
+class B1500Simulator(TriggerMixin, MeasureMixin):
     """FLEX command interpreter and SMU physics of a simulated B1500A.
 
     Args:
@@ -274,6 +275,7 @@ class B1500Simulator(MeasureMixin):
             "NUB?": lambda a: "0",
             "PA": self._cmd_pa,
             "WAT": self._cmd_wat,
+            **self.trigger_commands(),  # TGP, TGPC, TGMO ... (instruments.sim.b1500_trigger)
         }
         self._reset_state()
 
@@ -296,6 +298,7 @@ class B1500Simulator(MeasureMixin):
         self.sre = 0
         self.ermod = 0
         self.erssp: dict[int, int] = {}
+        self._reset_triggers()
         self._publish()
 
     @property
@@ -843,12 +846,15 @@ class B1500Simulator(MeasureMixin):
             raise FlexError(300)
         mode, slots = self.mm
         if mode == 1:
-            return self._run_spot(slots)
-        if mode == 2:
-            return self._run_sweep(slots)
-        if mode == 10:
-            return self._run_sampling(slots)
-        return self._run_pulsed(slots[0])
+            data = self._run_spot(slots)
+        elif mode == 2:
+            data = self._run_sweep(slots)
+        elif mode == 10:
+            data = self._run_sampling(slots)
+        else:
+            data = self._run_pulsed(slots[0])
+        self._trigger_out(MEASUREMENT_DONE)  # TGP port,2,polarity,1
+        return data
 
 
 def make_server(
