@@ -272,6 +272,7 @@ class Bench:
         self._rm: Any = None
         self._closed = False
         self._identities: dict[str, str] = {}
+        self._chip_has_scan: bool | None = None
         self._wall_t0 = time.monotonic()
 
     # -- capabilities ---------------------------------------------------------------------------
@@ -281,7 +282,18 @@ class Bench:
         heater = getattr(self.heater, "kind", "other") if self.heater is not None else "none"
         return BenchCapabilities(prober=self.prober is not None,
                                  sockets=self.config.board_sockets, heater=heater,
-                                 dosimeter=self.dosimeter is not None)
+                                 dosimeter=self.dosimeter is not None,
+                                 chip_scan=self._chip_scan())
+
+    def _chip_scan(self) -> bool:
+        """The controller's scan option (``*OPT?``), asked once (False if it cannot say)."""
+        if self._chip_has_scan is None:
+            try:
+                self._chip_has_scan = bool(self.chip is not None and self.chip.has_scan())
+            except Exception as exc:  # an unreachable controller has no scan mode to offer
+                log.warning("chip controller options unknown (%s): no scan mode", exc)
+                return False
+        return self._chip_has_scan
 
     def select_chip(self, socket: int) -> tuple[int, int] | None:
         """Packaged bench: every output off, then the board multiplexer routes the instruments
@@ -462,6 +474,8 @@ class Bench:
             ("wgfmu", lambda: self.wgfmu.safe_state()),
             ("b1500", lambda: self.b1500.all_off()),
             ("prober", lambda: self.prober.safe_state()),
+            # an armed scan would re-route cells on stray trigger edges: disarm it
+            ("chip", lambda: self.chip.scan_abort() if self._chip_has_scan else None),
         )
         for name, step in steps:
             if getattr(self, name) is None:

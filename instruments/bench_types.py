@@ -44,12 +44,16 @@ class BenchCapabilities:
         heater: ``"chuck"`` (the prober's hot chuck), ``"none"``; other kinds (a board thermal
             head) may come.
         dosimeter: True when a dose source is attached (``bench.dosimeter``).
+        chip_scan: True when the chip controller's firmware has the scan mode (it reports
+            option ``SCAN`` to ``*OPT?``): a B1500 trigger output steps it through a cell
+            sequence (``docs/chip-controller-protocol.md``).
     """
 
     prober: bool
     sockets: int = 0
     heater: str = "none"
     dosimeter: bool = False
+    chip_scan: bool = False
 
     @property
     def packaged(self) -> bool:

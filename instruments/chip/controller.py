@@ -27,6 +27,15 @@ ERROR_REPLY = "ERROR"
 #: error code of a radiation-induced upset of the controller's registers, detected and corrected
 #: (the command still ran; ``docs/chip-controller-protocol.md``): reported, not a rejection
 UPSET_ERROR = 301
+#: ``*OPT?`` option of a firmware with the scan mode (``docs/chip-controller-protocol.md``)
+SCAN_OPTION = "SCAN"
+#: s, [E] time the controller's multiplexer takes to route the next cell after a trigger edge
+#: (analog switches of the array periphery, a few us each, plus the firmware's edge handling;
+#: our firmware's design figure, not measured): a measurement that steps on the controller's
+#: triggers must wait at least this long after each edge (its step delay)
+SCAN_SWITCH_S = 10e-6
+#: scan states reported by ``SCAN:STAT?``
+SCAN_STATES = ("IDLE", "ARMED", "DONE")
 
 
 class ChipControllerError(RuntimeError):
@@ -121,6 +130,60 @@ class ChipController(RoundTripCounter, SCPIMixin, Instrument):
             return None
         col, _, row = reply.partition(",")
         return int(col), int(row)
+
+    # -- options and scan mode (a trigger input steps through a cell sequence) ----------------
+    def options(self) -> tuple[str, ...]:
+        """The firmware's options (``*OPT?``, IEEE 488.2: comma-separated, ``0`` for none); a
+        firmware without ``*OPT?`` (it answers ``ERROR``) has none (its error is drained)."""
+        reply = self.ask("*OPT?").strip()
+        if reply.upper() == ERROR_REPLY:
+            self.check_errors()
+            return ()
+        return tuple(o.strip().upper() for o in reply.split(",") if o.strip() not in ("", "0"))
+
+    def has_scan(self) -> bool:
+        """True when the firmware has the scan mode (option ``SCAN``)."""
+        return SCAN_OPTION in self.options()
+
+    def scan_start(self, array: str, side: str, row0: int, col0: int, row1: int,
+                   col1: int) -> None:
+        """Load the cells ``row0..row1`` x ``col0..col1`` (row by row; 2T2R: pairs, on
+        ``side``) and arm: the first cell is routed at once, each trigger edge routes the next.
+
+        Three lines: ``SCAN:LOAD``, ``SCAN:ARM`` and one ``SYST:ERR?`` (ChipControllerError if
+        the controller refused either, e.g. error 204 when a scan is already armed). Every
+        value is validated before anything is sent.
+        """
+        strict_discrete_set(array, ARRAYS)
+        strict_discrete_set(side, SIDES)
+        _cell_validator((row0, col0), (N_ROWS, N_COLS))
+        _cell_validator((row1, col1), (N_ROWS, N_COLS))
+        if row1 < row0 or col1 < col0:
+            raise ValueError(f"empty scan: rows {row0}..{row1}, columns {col0}..{col1}")
+        self.write(f"SCAN:LOAD {array},{side},{int(row0)},{int(col0)},{int(row1)},{int(col1)}")
+        self.write("SCAN:ARM")
+        self.check_set_errors()
+
+    def scan_count(self) -> int:
+        """Trigger edges the controller received since it was armed (``SCAN:COUNT?``)."""
+        reply = self.ask("SCAN:COUNT?").strip()
+        try:
+            return int(reply)
+        except ValueError:
+            raise ChipControllerError(f"bad SCAN:COUNT? reply {reply!r}",
+                                      self.check_errors()) from None
+
+    def scan_state(self) -> str:
+        """``IDLE``, ``ARMED`` or ``DONE`` (``SCAN:STAT?``)."""
+        reply = self.ask("SCAN:STAT?").strip().upper()
+        if reply not in SCAN_STATES:
+            raise ChipControllerError(f"bad SCAN:STAT? reply {reply!r}", self.check_errors())
+        return reply
+
+    def scan_abort(self) -> None:
+        """Disarm the scan (``SCAN:ABORT``; harmless when not armed). No error check: it is on
+        the way to a safe state and must not raise for an earlier error."""
+        self.write("SCAN:ABORT")
 
     def check_errors(self) -> list[tuple[int, str]]:
         """Read the whole error queue; returns the (code, message) pairs (logged)."""

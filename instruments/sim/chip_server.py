@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from instruments.chip.geometry import ARRAY_SHAPES, N_ROWS
@@ -34,8 +35,17 @@ E_QUEUE_OVERFLOW = (-350, "Queue overflow")
 E_OPEN_CIRCUIT = (201, "No die contacted; PCSA read is open circuit")
 E_OUTPUTS_ON = (202, "Outputs on; switch sockets with every terminal undriven")
 E_NO_BOARD = (203, "No board multiplexer")
+E_SCAN_ARMED = (204, "Scan armed; disarm with SCAN:ABORT first")
+E_NO_SEQUENCE = (205, "No scan sequence loaded")
 #: a radiation-induced upset of the controller's registers, detected and corrected
 E_UPSET = (301, "Single-event upset in the controller; registers restored")
+
+#: ``*OPT?`` reply of a firmware with the scan mode (``0``: no options)
+SCAN_OPTION = "SCAN"
+#: settings refused while a scan is armed (they would change the routing under the trigger)
+ROUTING_HEADERS = frozenset({"ARR:SEL", "CELL:SEL", "CELL:SIDE", "BOARD:SEL", "SCAN:LOAD",
+                             "SCAN:ARM"})
+SCAN_IDLE, SCAN_ARMED, SCAN_DONE = "IDLE", "ARMED", "DONE"
 
 #: reply of PCSA:READ? when no die is contacted
 OPEN_REPLY = "OPEN"
@@ -52,6 +62,32 @@ class _Lab(Protocol):
     def pcsa_xnor(self, row: int, inputs: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class ScanSequence:
+    """Cells of a scan: rows ``row0..row1`` x columns (2T2R: pairs) ``col0..col1``, row by row,
+    on one array and side."""
+
+    array: str
+    side: str
+    row0: int
+    col0: int
+    row1: int
+    col1: int
+
+    def cell(self, k: int) -> tuple[int, int]:
+        """(row, col) of the ``k``-th cell (0-based)."""
+        width = self.col1 - self.col0 + 1
+        return self.row0 + k // width, self.col0 + k % width
+
+    def __len__(self) -> int:
+        return (self.row1 - self.row0 + 1) * (self.col1 - self.col0 + 1)
+
+    def text(self) -> str:
+        """As ``SCAN:LOAD`` takes it and ``SCAN:LOAD?`` answers."""
+        return (f"{self.array},{self.side},{self.row0},{self.col0},{self.row1},"
+                f"{self.col1}")
+
+
 class _CommandError(Exception):
     def __init__(self, error: tuple[int, str], detail: str = "") -> None:
         super().__init__(detail)
@@ -62,9 +98,15 @@ class _CommandError(Exception):
 class ChipControllerState:
     """Protocol engine of one simulated controller: parses lines, keeps the error queue."""
 
-    def __init__(self, lab: _Lab) -> None:
+    def __init__(self, lab: _Lab, scan: bool = True) -> None:
         self.lab = lab
         self.errors: deque[tuple[int, str]] = deque()
+        #: the firmware has the scan mode (``*OPT?`` ``SCAN``; else ``SCAN:`` is undefined)
+        self.scan_enabled = scan
+        self.scan_sequence: ScanSequence | None = None
+        self.scan_state = SCAN_IDLE
+        #: trigger edges received since the last ``SCAN:ARM``
+        self.scan_count = 0
 
     # -- errors -----------------------------------------------------------------------------
     def push_error(self, error: tuple[int, str], detail: str = "") -> None:
@@ -119,9 +161,36 @@ class ChipControllerState:
 
     def _dispatch(self, header: str, arg: str) -> str | None:
         handler = _HANDLERS.get(header)
-        if handler is None:
+        if handler is None or (header.startswith("SCAN:") and not self.scan_enabled):
             raise _CommandError(E_UNDEFINED_HEADER, header)
+        if header in ROUTING_HEADERS and self.scan_state == SCAN_ARMED:
+            raise _CommandError(E_SCAN_ARMED, header)
         return handler(self, arg)
+
+    # -- scan mode: a trigger edge steps to the next cell -----------------------------------
+    def on_trigger(self, _t: float) -> None:
+        """An edge on the trigger input (the lab's trigger line, lab clock ``_t`` s).
+
+        Armed: count it and route the next cell of the sequence (the DC levels held so far
+        act on the old cell first); after the edge of the last cell the scan is done (the
+        selection stays on the last cell). Done: extra edges are still counted (so a count
+        query tells them); idle: ignored. The switch takes ``SCAN_SWITCH_S`` (~10 us [E],
+        :data:`instruments.chip.controller.SCAN_SWITCH_S`), covered by the measuring
+        instrument's step delay, not added to the clock."""
+        with self.lab.lock:
+            if self.scan_state == SCAN_IDLE:
+                return
+            self.scan_count += 1
+            seq = self.scan_sequence
+            if self.scan_state != SCAN_ARMED or seq is None:
+                return
+            if self.scan_count >= len(seq):
+                self.scan_state = SCAN_DONE
+                return
+            settle = getattr(self.lab, "settle_dc", None)
+            if callable(settle):
+                settle()
+            self.lab.selection.row, self.lab.selection.col = seq.cell(self.scan_count)
 
     # -- commands (one method each; the table :data:`_HANDLERS` maps headers to them) ---------
     def _idn(self, _arg: str) -> str:
@@ -133,6 +202,10 @@ class ChipControllerState:
     def _reset(self, _arg: str) -> None:
         sel = self.lab.selection
         sel.array, sel.row, sel.col, sel.side = "1T1R", 0, 0, "BL"
+        self.scan_sequence, self.scan_state, self.scan_count = None, SCAN_IDLE, 0
+
+    def _options(self, _arg: str) -> str:
+        return SCAN_OPTION if self.scan_enabled else "0"
 
     def _clear(self, _arg: str) -> None:
         self.errors.clear()
@@ -214,6 +287,7 @@ class ChipControllerState:
 
 _HANDLERS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
     "*IDN?": ChipControllerState._idn,
+    "*OPT?": ChipControllerState._options,
     "*OPC?": ChipControllerState._opc,
     "*RST": ChipControllerState._reset,
     "*CLS": ChipControllerState._clear,
@@ -282,9 +356,84 @@ BOARD_COMMANDS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
 _HANDLERS.update(BOARD_COMMANDS)
 
 
+# -- scan mode (docs/chip-controller-protocol.md, "Scan mode") ----------------------------------
+def _scan_load(state: ChipControllerState, arg: str) -> None:
+    """``SCAN:LOAD array,side,row0,col0,row1,col1``: the cells to step through (refused while
+    armed)."""
+    parts = [p.strip() for p in state._one_arg(arg).split(",")]
+    if len(parts) != 6:
+        raise _CommandError(E_MISSING_PARAMETER, "expected array,side,row0,col0,row1,col1")
+    array, side = parts[0], parts[1]
+    if array not in N_COLS:
+        raise _CommandError(E_ILLEGAL_VALUE, f"array {array!r}")
+    if side not in SIDES:
+        raise _CommandError(E_ILLEGAL_VALUE, f"side {side!r}")
+    row0, col0, row1, col1 = (state._int(p) for p in parts[2:])
+    for value, last, what in ((row0, N_ROWS, "row"), (row1, N_ROWS, "row"),
+                              (col0, N_COLS[array], "column"), (col1, N_COLS[array], "column")):
+        if not 0 <= value < last:
+            raise _CommandError(E_OUT_OF_RANGE, f"{what} {value}")
+    if row1 < row0 or col1 < col0:
+        raise _CommandError(E_OUT_OF_RANGE, "empty sequence (row1 < row0 or col1 < col0)")
+    state.scan_sequence = ScanSequence(array, side, row0, col0, row1, col1)
+    if state.scan_state == SCAN_DONE:
+        state.scan_state = SCAN_IDLE
+
+
+def _scan_load_query(state: ChipControllerState, arg: str) -> str:
+    seq = state.scan_sequence
+    return "NONE" if seq is None else seq.text()
+
+
+def _scan_arm(state: ChipControllerState, arg: str) -> None:
+    """``SCAN:ARM``: route the first cell of the sequence, count edges from 0."""
+    seq = state.scan_sequence
+    if seq is None:
+        raise _CommandError(E_NO_SEQUENCE)
+    settle = getattr(state.lab, "settle_dc", None)
+    if callable(settle):
+        settle()
+    sel = state.lab.selection
+    sel.array, sel.side = seq.array, seq.side
+    sel.row, sel.col = seq.cell(0)
+    state.scan_state, state.scan_count = SCAN_ARMED, 0
+
+
+def _scan_abort(state: ChipControllerState, arg: str) -> None:
+    """``SCAN:ABORT``: disarm (the selection and the count stay); allowed in every state."""
+    state.scan_state = SCAN_IDLE
+
+
+def _scan_count(state: ChipControllerState, arg: str) -> str:
+    return str(state.scan_count)
+
+
+def _scan_state(state: ChipControllerState, arg: str) -> str:
+    return state.scan_state
+
+
+#: the scan-mode commands (header -> handler(state, argument))
+SCAN_COMMANDS: dict[str, Callable[[ChipControllerState, str], str | None]] = {
+    "SCAN:LOAD": _scan_load,
+    "SCAN:LOAD?": _scan_load_query,
+    "SCAN:ARM": _scan_arm,
+    "SCAN:ABORT": _scan_abort,
+    "SCAN:COUNT?": _scan_count,
+    "SCAN:STAT?": _scan_state,
+}
+_HANDLERS.update(SCAN_COMMANDS)
+
+
 def make_server(lab: _Lab, host: str = "127.0.0.1", port: int = 0) -> LineServer:
-    """A :class:`LineServer` for the chip-controller protocol on ``lab`` (one error queue)."""
-    state = ChipControllerState(lab)
+    """A :class:`LineServer` for the chip-controller protocol on ``lab`` (one error queue).
+
+    The controller's trigger input is connected to ``lab.trigger_line`` when the lab has one
+    and the firmware has the scan mode (``lab.config.chip_scan``, default True)."""
+    scan = bool(getattr(getattr(lab, "config", None), "chip_scan", True))
+    state = ChipControllerState(lab, scan=scan)
+    line = getattr(lab, "trigger_line", None)
+    if line is not None and scan:
+        line.connect(state.on_trigger)
 
     def factory() -> Callable[[str], str | None]:
         return state.handle

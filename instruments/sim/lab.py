@@ -33,6 +33,7 @@ from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.radiation import RadiationSource
 from instruments.sim.rram import RRAMParams
 from instruments.sim.timing import BenchTiming, RequestLedger
+from instruments.sim.trigger_line import TriggerLine
 from instruments.sim.wafer import Wafer
 from instruments.wafermap import WaferMap
 
@@ -84,6 +85,11 @@ class LabConfig:
             die of the wafer each, selected by the chip controller; no prober is served.
             0 = the wafer under a prober.
         socket_dies: packaged lab: the dies mounted (default: the first good ones).
+        trigger_port: the B1500 trigger port (``TGP`` numbering: -2 Ext Trig Out, 1..16
+            digital I/O) cabled to the chip controller's trigger input.
+        chip_scan: the chip controller's firmware has the scan mode (``*OPT?`` reports
+            ``SCAN``); False: an older firmware without it (its ``SCAN:`` commands are
+            undefined headers).
     """
 
     seed: int = 0
@@ -103,6 +109,8 @@ class LabConfig:
     latency_ms: float = 0.0
     sockets: int = 0
     socket_dies: list[tuple[int, int]] = field(default_factory=list)
+    trigger_port: int = -2
+    chip_scan: bool = True
 
     def __post_init__(self) -> None:
         from instruments.bench_schema import MAX_TIME_SCALE  # the bench file's bound
@@ -159,6 +167,9 @@ class SimLab:
         self.rsu_modes: dict[int, int] = dict.fromkeys(cfg.wgfmu_wiring, INITIAL_OPERATION_MODE)
         #: the irradiation facility's beam (None: no radiation), :meth:`attach_radiation`
         self.radiation: RadiationSource | None = None
+        #: the cable from the B1500's trigger output (``trigger_port``) to the chip
+        #: controller's trigger input (:meth:`trigger_out`; the controller connects to it)
+        self.trigger_line = TriggerLine()
 
     def attach_radiation(self, source: RadiationSource) -> None:
         """Put the lab in a beam: every chip absorbs the dose the source delivers on the lab
@@ -185,6 +196,13 @@ class SimLab:
             mode == OperationMode.SMU for ch, mode in self.rsu_modes.items()
             if wiring.get(ch) == terminal
         )
+
+    def trigger_out(self, port: int) -> None:
+        """The B1500 sent an edge on trigger ``port``: the cabled one reaches the chip
+        controller's trigger input (on the lab clock, under the lab lock)."""
+        if port == self.config.trigger_port:
+            with self.lock:
+                self.trigger_line.pulse(self.now())
 
     # -- time ---------------------------------------------------------------------------------
     def now(self) -> float:
