@@ -5,7 +5,12 @@ Every target cell (``cells``, default ``all``) is read at ``v_read`` on BL (SL 0
 one side only. Reads use :class:`procedures.operations.cell_io.ReadScan` (the read bias stays on;
 per cell
 only the address and one high-speed spot current are sent), so a 1,024-cell map takes seconds.
-One row per device is emitted as it is measured so a live map can follow.
+Cells are read run by run (the adjacent cells of one row): when the bench's chip controller has
+the scan mode (``bench.capabilities.chip_scan``) a run is one constant-voltage sweep of the
+B1500 whose trigger output steps the controller from cell to cell, else cell by cell. The rows
+of a run are emitted (to disk and the live map) as soon as it is read: a crash loses at most
+one run. A run whose trigger count does not match is read again cell by cell (a warning;
+``runs_reread`` in the summary).
 
 Pattern programming (needs formed cells; unformed ones are formed first only with ``form_first``,
 else the run is refused before anything is programmed):
@@ -132,6 +137,18 @@ def load_pattern(path: str | Path) -> np.ndarray:
     return grey >= 0.5
 
 
+def row_runs(devices: list[tuple[int, int, str]]) -> list[tuple[int, str, int, int]]:
+    """Devices (row, col, side) in reading order as runs (row, side, col0, col1) of adjacent
+    columns of one row and side, in the same order (a run is one triggered sweep)."""
+    runs: list[tuple[int, str, int, int]] = []
+    for row, col, side in devices:
+        if runs and runs[-1][:2] == (row, side) and runs[-1][3] + 1 == col:
+            runs[-1] = (row, side, runs[-1][2], col)
+        else:
+            runs.append((row, side, col, col))
+    return runs
+
+
 def checkerboard(rows: int, cols: int) -> np.ndarray:
     """Checkerboard pattern [row, col]: True (LRS) where row + col is even."""
     r, c = np.indices((rows, cols))
@@ -225,6 +242,8 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
         self.target_state: dict[tuple[int, int, str], int] = {}
         self.formed_now = 0
         self.read_seconds = 0.0
+        self.runs_reread = 0
+        self.scan_mode = False
 
     def execute(self) -> None:
         devices = self.targets()
@@ -237,22 +256,29 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
                 return
         total = n_prog + len(devices)
         t_start = time.perf_counter()
+        done = 0
         with ReadScan(self.io, self.v_read, self.v_wl_read, self.read_compliance) as scan:
-            for k, (row, col, side) in enumerate(devices):
+            for row, side, col0, col1 in row_runs(devices):
                 if self.should_stop():
                     return
-                r = scan.read(self.array, row, col, side)
-                g = r.conductance
-                self.g[(row, col, side)] = g
-                self.emit("results", {
-                    "Cell row": row, "Cell col": col, "Side": SIDE_CODES[side],
-                    "Target": self.target_state.get((row, col, side), -1),
-                    "Current (A)": r.current, "Conductance (S)": g,
-                })
+                # one run (a row's contiguous cells) at a time: with the controller's scan mode
+                # one triggered sweep; its rows reach disk and the live map before the next run
+                for col, r in zip(range(col0, col1 + 1),
+                                  scan.read_run(self.array, side, row, col0, col1), strict=True):
+                    g = r.conductance
+                    self.g[(row, col, side)] = g
+                    self.emit("results", {
+                        "Cell row": row, "Cell col": col, "Side": SIDE_CODES[side],
+                        "Target": self.target_state.get((row, col, side), -1),
+                        "Current (A)": r.current, "Conductance (S)": g,
+                    })
+                done += col1 - col0 + 1
                 self.read_seconds = time.perf_counter() - t_start
-                if k % 16 == 15 or k == len(devices) - 1:
-                    self.progress((n_prog + k + 1) / total)
-        log.info("read %d devices in %.2f s", len(devices), self.read_seconds)
+                self.progress((n_prog + done) / total)
+            self.runs_reread = scan.recounted
+            self.scan_mode = scan.trigger_scan
+        log.info("read %d devices in %.2f s (%s)", len(devices), self.read_seconds,
+                 "controller scan mode" if scan.trigger_scan else "cell by cell")
 
     def _state_of(self, bits: np.ndarray, row: int, col: int, side: str) -> int:
         bit = bool(bits[row, col])
@@ -307,6 +333,8 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
             "n_cells": int(g.size),
             "g_threshold": float(self.g_threshold),
             "read_seconds": round(float(getattr(self, "read_seconds", 0.0)), 3),
+            "scan_mode": bool(getattr(self, "scan_mode", False)),
+            "runs_reread": int(getattr(self, "runs_reread", 0)),
         }
         if g.size:
             out["g_median"] = finite_or_none(float(np.median(g)))
@@ -326,4 +354,4 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
         return out
 
 
-__all__ = ["ConductanceMapProcedure", "SIDE_CODES", "checkerboard", "load_pattern"]
+__all__ = ["ConductanceMapProcedure", "SIDE_CODES", "checkerboard", "load_pattern", "row_runs"]

@@ -11,6 +11,7 @@ into the cell).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from instruments.bench_types import BenchInterface
+from instruments.chip.controller import SCAN_SWITCH_S
 from instruments.keysight.b1500 import B1500Error
+
+log = logging.getLogger(__name__)
 
 WL_COMPLIANCE_A = 1e-4
 """Current compliance of the word-line SMU (A): the gate draws only leakage."""
@@ -257,32 +261,61 @@ def wait(
         time.sleep(min(slice_s, left))
 
 
-class ReadScan:
-    """Fast reads of many cells: the read bias stays on, each cell costs a re-select + one TI.
+#: s, WT step delay of a triggered read sweep: the chip controller routes the next cell after
+#: each trigger edge (``SCAN_SWITCH_S``, ~10 us [E]); 0.1 ms leaves the line time to settle
+SCAN_STEP_DELAY_S = max(1e-4, SCAN_SWITCH_S)
 
-    ``CellIO.read`` forces BL/SL/WL and measures for every cell (~10 instrument round trips);
-    inside a scan WL (``v_wl`` V), SL (0 V) and BL (``v_read`` V) are forced once and only the
-    cell address (array/side only when they change) and one high-speed spot current per cell
-    are sent. BL returns to 0 V when the scan ends. Use as a context manager::
+
+class ReadScan:
+    """Fast reads of many cells: the read bias stays on while the cells are stepped through.
+
+    ``CellIO.read`` forces BL/SL/WL and measures for every cell (~4 instrument round trips);
+    inside a scan WL (``v_wl`` V), SL (0 V) and BL (``v_read`` V) are forced once. Then either
+
+    * :meth:`read` one cell: its address (array/side only when they change) and one high-speed
+      spot current (``TI``), ~3 round trips per cell; or
+    * :meth:`read_run` a run of cells of one row: when the bench's chip controller has the scan
+      mode (``bench.capabilities.chip_scan``, or ``trigger_scan``), one constant-voltage
+      staircase sweep of the B1500 reads them all, its step measurement completion trigger
+      stepping the controller to the next cell (:meth:`B1500.triggered_sweep_setup
+      <instruments.keysight.b1500.B1500.triggered_sweep_setup>`): ~5 round trips per run. The
+      controller's trigger count is compared with the points; on a mismatch (a lost or extra
+      edge) the run is read again cell by cell and a warning logged.
+
+    BL returns to 0 V when the scan ends (and a scan used is disarmed, the trigger set-up
+    cleared). Use as a context manager::
 
         with ReadScan(io, 0.1, 2.5) as scan:
             r = scan.read("1T1R", row, col)
+            rs = scan.read_run("1T1R", "BL", row, 0, 31)
     """
 
     def __init__(self, io: CellIO, v_read: float = 0.1, v_wl: float = 2.5,
-                 compliance: float = 1e-3) -> None:
+                 compliance: float = 1e-3, trigger_scan: bool | None = None) -> None:
         self.io = io
         self.v_read = float(v_read)
         self.v_wl = float(v_wl)
         self.compliance = float(compliance)
+        if trigger_scan is None:
+            caps = getattr(io.bench, "capabilities", None)
+            trigger_scan = bool(getattr(caps, "chip_scan", False))
+        #: runs are read by the controller's scan mode (else cell by cell)
+        self.trigger_scan = trigger_scan
+        #: runs whose trigger count did not match (read again cell by cell)
+        self.recounted = 0
         self._array: str | None = None
         self._side: str | None = None
+        self._sweep_points: int | None = None  #: points of the sweep set up on the B1500
 
     def __enter__(self) -> ReadScan:
         self.io.set_levels(self.v_read, 0.0, self.v_wl, self.compliance)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._sweep_points is not None:  # a scan was used: disarmed, trigger cleared
+            self.io.bench.chip.scan_abort()
+            self.io.b1500.clear_triggers(check=False)  # checked with the return to 0 V
+            self._sweep_points = None
         self.io.b1500.force_voltage(self.io.ch_bl, 0.0, self.compliance)
 
     def read(self, array: str, row: int, col: int, side: str = "BL") -> ReadResult:
@@ -295,3 +328,33 @@ class ReadScan:
             chip.cell = (int(row), int(col))
         r = self.io.b1500.high_speed_spot_current(self.io.ch_bl)
         return ReadResult(r.value, self.v_read, r.compliance)
+
+    def read_run(self, array: str, side: str, row: int, col0: int, col1: int
+                 ) -> list[ReadResult]:
+        """Read cells ``col0..col1`` (2T2R: pairs on ``side``) of ``row``, in column order.
+
+        Scan mode (:attr:`trigger_scan`, two cells or more): ``SCAN:LOAD`` + ``SCAN:ARM``
+        (checked), the sweep's ``XE``, ``SCAN:COUNT?``; cell by cell otherwise or when the
+        count is not the number of points (logged, counted in :attr:`recounted`)."""
+        n = int(col1) - int(col0) + 1
+        if n < 1:
+            raise ValueError(f"empty run: columns {col0}..{col1}")
+        if not self.trigger_scan or n < 2:
+            return [self.read(array, row, c, side) for c in range(col0, col1 + 1)]
+        io, chip = self.io, self.io.bench.chip
+        if self._sweep_points != n:
+            io.b1500.triggered_sweep_setup(io.ch_bl, self.v_read, n, self.compliance,
+                                           SCAN_STEP_DELAY_S, measure=[io.ch_bl])
+            self._sweep_points = n
+        chip.scan_start(array, side, int(row), int(col0), int(row), int(col1))
+        self._array, self._side = array, side
+        steps = io.b1500.triggered_sweep(n, [io.ch_bl])
+        count = chip.scan_count()
+        if count != n:
+            log.warning("scan of row %d, columns %d..%d (%s %s): the controller counted %d "
+                        "trigger(s) for %d points; reading the row again cell by cell",
+                        row, col0, col1, array, side, count, n)
+            self.recounted += 1
+            chip.scan_abort()  # still armed after a lost edge: the selection must be free
+            return [self.read(array, row, c, side) for c in range(col0, col1 + 1)]
+        return [ReadResult(g[0].value, self.v_read, g[0].compliance) for g in steps]
