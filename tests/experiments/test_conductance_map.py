@@ -10,6 +10,7 @@ from procedures.experiments.conductance_map import (
     ConductanceMapProcedure,
     checkerboard,
     load_pattern,
+    row_runs,
 )
 from procedures.framework.runner import RunCallbacks
 from tests._procedures import prepare, stopped_at_first_progress
@@ -165,3 +166,119 @@ def test_load_pattern_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         load_pattern(tmp_path / "nope.csv")
     assert checkerboard(2, 3).tolist() == [[True, False, True], [False, True, False]]
+
+
+# -- the chip controller's scan mode (issue #13) ----------------------------------------------
+def _bench_without_scan(root):
+    """The same simulated wafer behind a chip controller whose firmware has no scan mode."""
+    from instruments.bench import Bench
+
+    root.mkdir()
+    return Bench.open("simulated", data_dir=root, fresh=True, lab_overrides={"chip_scan": False})
+
+
+def test_row_runs_group_adjacent_cells_of_a_row_and_side():
+    devices = [(0, 0, "BL"), (0, 1, "BL"), (0, 2, "BL"), (0, 5, "BL"), (1, 0, "BL"),
+               (0, 0, "BLB"), (0, 1, "BLB")]
+    assert row_runs(devices) == [(0, "BL", 0, 2), (0, "BL", 5, 5), (1, "BL", 0, 0),
+                                 (0, "BLB", 0, 1)]
+
+
+def test_scan_mode_and_per_cell_maps_agree(sim_bench, data_root, tmp_path):
+    """Same wafer, same programming: the triggered sweep reads what the per-cell path reads."""
+    assert sim_bench.capabilities.chip_scan
+    params = dict(die=DIE_TEXT, cells="4-5,4-11", pattern="checkerboard", form_first=True)
+    scan = _run(sim_bench, data_root, **params).run()
+    other = _bench_without_scan(tmp_path / "per-cell")
+    try:
+        assert not other.capabilities.chip_scan
+        per_cell = _run(other, tmp_path / "per-cell", **params).run()
+        _assert_safe(other)
+    finally:
+        other.close()
+    assert scan.status == per_cell.status == "finished"
+    assert scan.summary["scan_mode"] and not per_cell.summary["scan_mode"]
+    a = Results.load(str(scan.file)).data
+    b = Results.load(str(per_cell.file)).data
+    assert list(zip(a["Cell row"], a["Cell col"], strict=True)) == list(
+        zip(b["Cell row"], b["Cell col"], strict=True))
+    ga, gb = a["Conductance (S)"].to_numpy(), b["Conductance (S)"].to_numpy()
+    assert np.allclose(ga, gb, rtol=1e-3)  # within read noise (fixed seed: ~1e-4 apart)
+    assert scan.summary["pattern_match"] == per_cell.summary["pattern_match"] == 1.0
+    _assert_safe(sim_bench)
+
+
+def test_scan_mode_round_trips(sim_bench, data_root, tmp_path):
+    """4 rows x 32 cells: 5 lines per row (load, arm, error check, XE, count) + 4 (the sweep
+    set-up and its check, disarm, trigger clear) instead of 3 per cell (select, error check,
+    TI) + 4 (the first select routes array and side too)."""
+    scan = _run(sim_bench, data_root, die=DIE_TEXT, cells="0-3,0-31").run()
+    other = _bench_without_scan(tmp_path / "per-cell")
+    try:
+        per_cell = _run(other, tmp_path / "per-cell", die=DIE_TEXT, cells="0-3,0-31").run()
+    finally:
+        other.close()
+    assert scan.status == per_cell.status == "finished"
+    rows, cells = 4, 128
+    assert scan.summary["round_trips"] - per_cell.summary["round_trips"] == (
+        (5 * rows + 4) - (3 * cells + 4))
+    assert sim_bench.lab.trigger_line.sent == cells
+
+
+def test_a_dropped_trigger_rereads_its_row_cell_by_cell(sim_bench, data_root, caplog):
+    sim_bench.lab.trigger_line.drop(after=3)  # the 4th edge of the run: in the first row
+    with caplog.at_level("WARNING", logger="procedures.operations.cell_io"):
+        out = _run(sim_bench, data_root, die=DIE_TEXT, cells="4-5,4-11",
+                   pattern="checkerboard", form_first=True).run()
+    assert out.status == "finished", out.error
+    assert sim_bench.lab.trigger_line.dropped == 1
+    assert out.summary["runs_reread"] == 1
+    assert any("counted 7 trigger(s) for 8 points" in r.getMessage() for r in caplog.records)
+    data = Results.load(str(out.file)).data
+    assert len(data) == 16 and len(set(zip(data["Cell row"], data["Cell col"],
+                                           strict=True))) == 16
+    # a row read one cell behind after the lost edge would break the pattern: re-read, it holds
+    assert out.summary["pattern_match"] == 1.0
+    for _, r in data.iterrows():
+        assert (r["Conductance (S)"] > 30e-6) == bool(checkerboard(32, 32)[int(r["Cell row"]),
+                                                                          int(r["Cell col"])])
+    _assert_safe(sim_bench)
+
+
+def test_abort_mid_scan_leaves_the_bench_safe(sim_bench, data_root):
+    holder: dict = {}
+
+    def on_progress(pct: float) -> None:
+        if pct > 0 and "stopped" not in holder:
+            holder["stopped"] = True
+            holder["handle"].stop()
+
+    handle = _run(sim_bench, data_root, RunCallbacks(on_progress=on_progress), die=DIE_TEXT)
+    holder["handle"] = handle
+    out = handle.start().wait(timeout=120)
+    assert out is not None and out.status == "aborted"
+    data = Results.load(str(out.file)).data
+    assert len(data) % 32 == 0 and 32 <= len(data) < 1024  # whole rows only
+    # read back: outputs off, controller disarmed, trigger output cleared, chuck separated
+    assert sim_bench.chip.scan_state() == "IDLE"
+    assert all(sim_bench.b1500.output_state(ch) is None for ch in (1, 2, 3))
+    assert sim_bench.lab.servers["b1500"].simulator.trigger_ports == {}
+    assert sim_bench.prober.chuck_status().separated
+    _assert_safe(sim_bench)
+
+
+def test_read_scan_disarms_when_a_run_fails_while_armed(sim_bench):
+    from procedures.operations.cell_io import CellIO, ReadScan
+
+    sim_bench.prober.step_first_die()
+    sim_bench.prober.contact()
+    io = CellIO(sim_bench)
+    with pytest.raises(RuntimeError, match="mid-scan"):
+        with ReadScan(io, 0.1, 2.5) as scan:
+            scan.read_run("1T1R", "BL", 0, 0, 7)
+            sim_bench.chip.scan_start("1T1R", "BL", 1, 0, 1, 7)
+            assert sim_bench.chip.scan_state() == "ARMED"
+            raise RuntimeError("mid-scan failure")
+    assert sim_bench.chip.scan_state() == "IDLE"
+    assert sim_bench.lab.servers["b1500"].simulator.trigger_ports == {}
+    assert sim_bench.lab.dc_bias["BL"] == 0.0
