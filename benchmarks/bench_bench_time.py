@@ -40,11 +40,18 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("forming 16 cells", "forming", {"cells": "0,0-15", "die": "9,9"}),
     ("iv-cycling 4 cells x 10", "iv-cycling",
      {"cells": "0,0-3", "die": "9,8", "cycles": 10, "steps": 30, "form_first": True}),
+    # the chip controller's scan mode (a B1500 trigger per point steps it): one sweep per row
     ("conductance-map 1024", "conductance-map", {"cells": "all", "die": "9,7"}),
     # on cells formed by the forming case
     ("pulse-train 1 cell", "pulse-train", {"cells": "0,4", "die": "9,9"}),
     ("endurance 1 cell", "endurance", {"cells": "0,5", "die": "9,9"}),
     ("program-verify 4 cells", "program-verify", {"cells": "0,8-11", "die": "9,9"}),
+]
+
+
+#: the same runs on a bench whose chip controller has no scan mode (cell by cell, as before)
+PER_CELL_CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("conductance-map per cell", "conductance-map", {"cells": "all", "die": "9,7"}),
 ]
 
 
@@ -107,13 +114,15 @@ class Meter:
                        b[5] - a[5], b[4] - a[4], status)
 
 
-def run_procedures(root: Path, only: set[str] | None = None) -> list[Figures]:
-    """One run of each case on one fresh simulated bench."""
+def run_procedures(root: Path, only: set[str] | None = None,
+                   cases: list[tuple[str, str, dict[str, Any]]] | None = None,
+                   lab_overrides: dict[str, Any] | None = None) -> list[Figures]:
+    """One run of each case (default :data:`CASES`) on one fresh simulated bench."""
     out = []
     catalog = Catalog(root)
-    bench = Bench.open("simulated", data_dir=root, fresh=True)
+    bench = Bench.open("simulated", data_dir=root, fresh=True, lab_overrides=lab_overrides)
     try:
-        for label, name, params in CASES:
+        for label, name, params in CASES if cases is None else cases:
             if only and name not in only:
                 continue
             proc = PROCEDURES[name]()
@@ -160,8 +169,11 @@ def main() -> None:
     for handler in logging.getLogger().handlers:  # pymeasure's worker resets its logger level
         handler.addFilter(lambda r: r.levelno >= logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [] if args.only == [] else run_procedures(
-            Path(tmp) / "procedures", set(args.only or []) or None)
+        only = set(args.only or []) or None
+        rows = [] if args.only == [] else run_procedures(Path(tmp) / "procedures", only)
+        if args.only != [] and (only is None or "conductance-map" in only):
+            rows += run_procedures(Path(tmp) / "per-cell", only, PER_CELL_CASES,
+                                   {"chip_scan": False})
         wafer: tuple[Figures, int] | None = None
         if not args.skip_wafer:
             wafer = run_wafer(Path(tmp) / "wafer", args.dies)

@@ -527,6 +527,19 @@ class B1500(RoundTripCounter, AgilentB1500):
         rng = "" if v_range is None else f",{int(v_range)}"
         return self._ask_data(f"TV {int(channel)}{rng}")[0]
 
+    def _sweep_checks(self, channel: int, steps: int, peak: float, compliance: float,
+                      measure: Sequence[int] | None) -> list[int]:
+        """Checks of a sweep before anything is sent (ValueError/LimitError): 1..10001 steps,
+        ``peak`` V with ``compliance`` A within the limits, a channel to measure; returns the
+        measured channels (default: the swept one)."""
+        if not 1 <= int(steps) <= 10001:
+            raise ValueError("steps must be within 1..10001")
+        self.check_voltage_request(channel, peak, compliance)
+        chans = [int(c) for c in (measure if measure is not None else [channel])]
+        if not chans:
+            raise ValueError("no channel to measure")
+        return chans
+
     def staircase_sweep(
         self,
         channel: int,
@@ -555,13 +568,8 @@ class B1500(RoundTripCounter, AgilentB1500):
             v_range: output range index (0 = auto).
             post_stop: leave the output at the stop value (default: back to start).
         """
-        if not 1 <= int(steps) <= 10001:
-            raise ValueError("steps must be within 1..10001")
-        peak = max(start, stop, key=abs)
-        self.check_voltage_request(channel, peak, compliance)
-        chans = [int(c) for c in (measure if measure is not None else [channel])]
-        if not chans:
-            raise ValueError("no channel to measure")
+        chans = self._sweep_checks(channel, steps, max(start, stop, key=abs), compliance,
+                                   measure)
         setup = [
             "FMT 1,0",
             f"WT {_f(hold)},{_f(delay)}",
@@ -645,14 +653,9 @@ class B1500(RoundTripCounter, AgilentB1500):
         instrument that steps on these edges (the chip controller's scan mode) routes the
         next device while the B1500 waits ``delay`` before the next step's measurement.
         """
-        if not 1 <= int(points) <= 10001:
-            raise ValueError("points must be within 1..10001")
         if not 0.0 <= float(delay) <= 65.535:
             raise ValueError("delay must be within 0..65.535 s")
-        self.check_voltage_request(channel, volts, compliance)
-        chans = [int(c) for c in (measure if measure is not None else [channel])]
-        if not chans:
-            raise ValueError("no channel to measure")
+        chans = self._sweep_checks(channel, points, volts, compliance, measure)
         setup = [
             "FMT 1,0",
             self.trigger_output_command(trigger_port, "step_measurement"),

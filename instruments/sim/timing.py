@@ -11,6 +11,10 @@ the same physics however loaded the machine is. Durations come from two places:
 * a per-request cost charged once per command line by the shared line server (this table):
   interface turnaround plus the instrument's processing, and for the prober its motion.
 
+Not charged here: the chip controller's scan-mode switch after a trigger edge (~10 us [E],
+``instruments.chip.controller.SCAN_SWITCH_S``) runs while the B1500 waits its sweep step delay
+(0.1 ms), which the sweep already accounts.
+
 Sources: [F] a fact from a manual or public driver, [E] an estimate (the project's bench
 reference, "Timing facts", summarised in ``docs/bench-time.md``: GPIB turnaround and prober moves
 are not in public sources). A bench file overrides any field in its ``[timing]`` table.

@@ -11,6 +11,7 @@ from pymeasure.test import expected_protocol
 
 from instruments.chip.controller import ChipController, ChipControllerError
 from instruments.sim.chip_server import ChipControllerState
+from instruments.sim.lab import CellSelection as Selection
 from instruments.sim.trigger_line import TriggerLine
 
 NO_ERROR = '0,"No error"'
@@ -67,14 +68,6 @@ def test_bad_count_reply_raises() -> None:
 
 
 # -- the simulated controller's engine ----------------------------------------------------------
-@dataclass
-class Selection:
-    array: str = "1T1R"
-    row: int = 0
-    col: int = 0
-    side: str = "BL"
-
-
 @dataclass
 class ScanLab:
     """What the controller uses of the lab: selection, lock, DC settling and a trigger line."""
