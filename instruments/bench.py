@@ -290,9 +290,9 @@ class Bench:
         if self._chip_has_scan is None:
             try:
                 self._chip_has_scan = bool(self.chip is not None and self.chip.has_scan())
-            except Exception as exc:  # an unreachable controller has no scan mode to offer
+            except Exception as exc:  # a controller that cannot say has no scan mode to offer
                 log.warning("chip controller options unknown (%s): no scan mode", exc)
-                return False
+                self._chip_has_scan = False  # asked once: no time-out on every later look
         return self._chip_has_scan
 
     def select_chip(self, socket: int) -> tuple[int, int] | None:
