@@ -92,6 +92,9 @@ class BenchConfig:
         wgfmu_self_calibration: run ``WGFMU_doSelfCalibration`` when the bench opens
             (``[instruments] wgfmu_self_calibration``; default: on for a lab bench, off for
             the simulated one; None = that default).
+        chip_scan: ``[instruments] chip_scan``: use the chip controller's scan mode when its
+            ``*OPT?`` reports ``SCAN`` (default); False: cell by cell, the controller is not
+            asked (a bench without the trigger cable from the B1500's Ext Trig Out).
         chip_type: chip layout name.
         prober_transport: ``[prober] transport``: ``"plain"`` lines (GPIB, raw socket) or
             ``"message-server"`` (FormFactor's message server, TCP 1412); empty = the message
@@ -129,6 +132,7 @@ class BenchConfig:
     wgfmu_library: str = "wgfmu.dll"
     visa_library: str = "@py"
     wgfmu_self_calibration: bool | None = None
+    chip_scan: bool = True
     chip_type: str = "memprobe-rram-1k"
     prober_transport: str = ""
     station: str = ""
@@ -207,6 +211,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         wgfmu_library=inst.wgfmu_library, visa_library=sch.visa,
         wgfmu_self_calibration=(sch.kind != "simulated" if inst.wgfmu_self_calibration is None
                                 else inst.wgfmu_self_calibration),
+        chip_scan=inst.chip_scan,
         chip_type=sch.chip.type, prober_transport=sch.prober.transport or "",
         station=sch.station, operator=sch.operator, catalog=sch.catalog,
         lock_dir=str(path.parent / Path(sch.lock_dir).expanduser()) if sch.lock_dir else "",
@@ -286,7 +291,10 @@ class Bench:
                                  chip_scan=self._chip_scan())
 
     def _chip_scan(self) -> bool:
-        """The controller's scan option (``*OPT?``), asked once (False if it cannot say)."""
+        """The controller's scan option (``*OPT?``), asked once (False if it cannot say, or
+        when the bench file turns the scan mode off: ``[instruments] chip_scan = false``)."""
+        if self._chip_has_scan is None and not self.config.chip_scan:
+            self._chip_has_scan = False  # the bench file says: no trigger cable, not asked
         if self._chip_has_scan is None:
             try:
                 self._chip_has_scan = bool(self.chip is not None and self.chip.has_scan())

@@ -154,6 +154,9 @@ class InstrumentsSchema(StrictModel):
         default=None, description='pyvisa backend: "" system VISA, "@py" pyvisa-py, or a path')
     wgfmu_self_calibration: bool | None = Field(
         default=None, description="WGFMU_doSelfCalibration at bench open (default: lab benches)")
+    chip_scan: bool = Field(
+        default=True, description="use the chip controller's scan mode when it reports SCAN "
+        "(false: read cell by cell, e.g. no trigger cable from the B1500)")
 
 
 class SimulatedSchema(StrictModel):

@@ -174,3 +174,21 @@ def test_a_dropped_edge_is_lost_and_counted_as_dropped() -> None:
     assert lab.trigger_line.sent == 4 and lab.trigger_line.dropped == 1
     assert s.handle("SCAN:COUNT?") == "3" and s.handle("SCAN:STAT?") == "ARMED"
     assert lab.selection.col == 3
+
+
+# -- the bench's capability -------------------------------------------------------------------
+def test_bench_file_can_turn_the_scan_mode_off(tmp_path) -> None:
+    from instruments.bench import Bench, load_bench_config
+
+    assert load_bench_config("lab-example").chip_scan is True
+    cfg = load_bench_config("simulated")
+    assert cfg.chip_scan is True
+    cfg.chip_scan = False  # [instruments] chip_scan = false: no trigger cable on this bench
+    bench = Bench.open(cfg, data_dir=tmp_path, fresh=True)
+    try:
+        lines = bench.lab.ledger.requests["chip"]
+        assert not bench.capabilities.chip_scan
+        assert bench.lab.ledger.requests["chip"] == lines  # the controller is not even asked
+        assert bench.chip.has_scan()  # its firmware has it; the bench does not use it
+    finally:
+        bench.close()
