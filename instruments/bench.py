@@ -163,29 +163,19 @@ class BenchConfig:
 
 def bench_path(name_or_path: str | Path) -> Path:
     """Resolve a bench name (``simulated``) or a file path to an existing TOML file."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise BenchConfigError(f"bench file {p} does not exist")
-        return p
-    candidate = BENCH_DIR / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        known = ", ".join(sorted(f.stem for f in BENCH_DIR.glob("*.toml")))
-        raise BenchConfigError(f"no bench named {name_or_path!r}; known benches: {known}")
-    return candidate
+    from instruments.tomlschema import named_toml
+
+    return named_toml(name_or_path, BENCH_DIR, "bench", BenchConfigError, "known benches")
 
 
 def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
     """Read a bench TOML file (by name from resources/benches or by path), checked against
     :class:`~instruments.bench_schema.BenchSchema`; BenchConfigError naming file, line, key."""
     from instruments.bench_schema import BenchSchema
-    from instruments.tomlschema import parse_toml, validate_toml
+    from instruments.tomlschema import parse_toml, read_toml_text, validate_toml
 
     path = bench_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchConfigError(f"{path}: cannot be read: {exc}") from None
+    text = read_toml_text(path, BenchConfigError)
     doc, line, problem = parse_toml(text, str(path))
     if problem:
         raise BenchConfigError(f"{path}{f':{line}' if line else ''}: {problem}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -50,6 +51,34 @@ def parse_toml(text: str, source: str) -> tuple[dict[str, Any], int | None, str]
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         return {}, (int(m.group(1)) if m else None), f"not valid TOML: {exc}"
+
+
+def named_toml(name_or_path: str | Path, folder: Path, kind: str, error: type[TomlError],
+               known_label: str = "known") -> Path:
+    """A TOML file given as a path, or by name (``demo-wafer``) as ``folder/<name>.toml``.
+
+    Shared by bench files, recipes and campaigns. ``error`` (a :class:`TomlError` class) is
+    raised for a path that is no file (``<path>: file does not exist``) or an unknown name
+    (``no <kind> named 'x'; <known_label>: a, b``)."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise error("file does not exist", source=str(p))
+        return p
+    candidate = folder / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        known = ", ".join(sorted(f.stem for f in folder.glob("*.toml")))
+        raise error(f"no {kind} named {name_or_path!r}; {known_label}: {known}")
+    return candidate
+
+
+def read_toml_text(path: Path, error: type[TomlError]) -> str:
+    """The UTF-8 text of ``path`` (TOML is UTF-8 whatever the PC's locale); ``error`` naming the
+    file if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot be read: {exc}", source=str(path)) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,6 +249,6 @@ def find_line(text: str, path: tuple[Any, ...]) -> int | None:
 
 
 __all__ = [
-    "StrictModel", "TomlError", "find_line", "key_path", "key_text", "parse_toml",
-    "schema_error", "validate_toml",
+    "StrictModel", "TomlError", "find_line", "key_path", "key_text", "named_toml", "parse_toml",
+    "read_toml_text", "schema_error", "validate_toml",
 ]

@@ -46,7 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from instruments.limits import SafetyLimits
-from instruments.tomlschema import TomlError, find_line, key_path, parse_toml
+from instruments.tomlschema import (
+    TomlError,
+    find_line,
+    key_path,
+    named_toml,
+    parse_toml,
+    read_toml_text,
+)
 from procedures.framework.base import set_parameters
 
 CAMPAIGN_DIR = Path(__file__).resolve().parents[2] / "resources" / "campaigns"
@@ -295,26 +302,13 @@ class Campaign:
 
 def campaign_path(name_or_path: str | Path) -> Path:
     """A campaign file: a path, or a name in ``resources/campaigns`` (``temperature-demo``)."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise CampaignError("file does not exist", source=str(p))
-        return p
-    candidate = CAMPAIGN_DIR / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        known = ", ".join(sorted(f.stem for f in CAMPAIGN_DIR.glob("*.toml")))
-        raise CampaignError(f"no campaign named {name_or_path!r}; known: {known}")
-    return candidate
+    return named_toml(name_or_path, CAMPAIGN_DIR, "campaign", CampaignError)
 
 
 def load_campaign(name_or_path: str | Path) -> Campaign:
     """Read and check a campaign file (structure; see :meth:`Campaign.validate`)."""
     path = campaign_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CampaignError(f"cannot be read: {exc}", source=str(path)) from None
-    return parse_campaign(text, str(path))
+    return parse_campaign(read_toml_text(path, CampaignError), str(path))
 
 
 def parse_campaign(text: str, source: str = "campaign") -> Campaign:

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from instruments.limits import SafetyLimits
-from instruments.tomlschema import TomlError, find_line, key_path, parse_toml
+from instruments.tomlschema import (
+    TomlError,
+    find_line,
+    key_path,
+    named_toml,
+    parse_toml,
+    read_toml_text,
+)
 from instruments.wafermap import MAP_DEFAULTS, DieIndex, WaferMap
 from procedures.framework.base import set_parameters
 from procedures.wafer.binning import (
@@ -462,26 +469,13 @@ class Recipe:
 # ------------------------------------------------------------------------------------------------
 def recipe_path(name_or_path: str | Path) -> Path:
     """A recipe file: a path, or a name in ``resources/recipes`` (``demo-wafer``)."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise RecipeError("file does not exist", source=str(p))
-        return p
-    candidate = RECIPE_DIR / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        known = ", ".join(sorted(f.stem for f in RECIPE_DIR.glob("*.toml")))
-        raise RecipeError(f"no recipe named {name_or_path!r}; known: {known}")
-    return candidate
+    return named_toml(name_or_path, RECIPE_DIR, "recipe", RecipeError)
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """Read and check a recipe file (structure only; see :meth:`Recipe.validate`)."""
     path = recipe_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")  # TOML is UTF-8, whatever the PC's locale
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot be read: {exc}", source=str(path)) from None
-    return parse_recipe(text, str(path))
+    return parse_recipe(read_toml_text(path, RecipeError), str(path))
 
 
 def parse_recipe(text: str, source: str = "recipe") -> Recipe:
