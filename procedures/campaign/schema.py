@@ -20,12 +20,7 @@ from pydantic import Field
 from instruments.bench_schema import CHUCK_MAX_C, CHUCK_MIN_C
 from instruments.tomlschema import StrictModel, TomlError, key_text, validate_toml
 from procedures.framework.toml_build import TomlBuilder
-from procedures.wafer.recipe_schema import Die, Text
-
-
-def _celsius(default: Any = None) -> Any:
-    return Field(default, ge=CHUCK_MIN_C, le=CHUCK_MAX_C, json_schema_extra={"units": "C"},
-                 description="thermal chuck range of FormFactor 200 mm stations")
+from procedures.wafer.recipe_schema import Die, Text, chuck_c
 
 
 class TargetSchema(StrictModel):
@@ -49,8 +44,8 @@ class ScheduleSchema(StrictModel):
     every_min: float | None = Field(None, ge=1 / 60, le=43_200.0,
                                     json_schema_extra={"units": "min"})
     duration_h: float | None = Field(None, gt=0.0, le=8_760.0, json_schema_extra={"units": "h"})
-    temperature_c: float | None = _celsius()
-    safe_temperature_c: float = _celsius(25.0)
+    temperature_c: float | None = chuck_c()
+    safe_temperature_c: float = chuck_c(25.0)
     cool_down: bool = True
 
 
@@ -144,34 +139,18 @@ class _Builder(TomlBuilder):
 
     def measurements(self, s: CampaignSchema, schedule: Any) -> list[Any]:
         from procedures.campaign.model import CAMPAIGN_PARAMS, MeasurementSpec
-        from procedures.framework.targets import parse_cells
-        from procedures.framework.validation import coerce_parameter
 
         out: list[Any] = []
         for i, t in enumerate(s.measurements):
             p = ("measurements", i)
             name, known = self.procedure_entry(p, t.procedure, t.name, {m.name for m in out},
                                                "measurement")
-            params = {}
-            for key, value in t.params.items():
-                q = (*p, "params", key)
-                if key in CAMPAIGN_PARAMS:
-                    raise self.fail(q, f"give {key} at measurement level or in [target]")
-                if key in ("cells", "array"):
-                    raise self.fail(q, f"give {key} at measurement level")
-                if key not in known:
-                    raise self.fail(q, f"unknown parameter of {t.procedure}; "
-                                    f"known: {', '.join(sorted(known))}")
-                try:
-                    params[key] = coerce_parameter(key, known[key], value)
-                except ValueError as exc:
-                    raise self.fail(q, str(exc)) from None
+            reserved = {k: f"give {k} at measurement level or in [target]"
+                        for k in CAMPAIGN_PARAMS}
+            reserved.update({k: f"give {k} at measurement level" for k in ("cells", "array")})
+            params = self.entry_params(p, t.procedure, t.params, known, reserved)
             if t.cells is not None:
-                array = t.array or getattr(known.get("array"), "default", None) or "1T1R"
-                try:
-                    parse_cells(t.cells, array)
-                except ValueError as exc:
-                    raise self.fail((*p, "cells"), str(exc)) from None
+                self.check_cells(p, t.cells, t.array, known)
             follow = t.follow_temperature
             if follow is None:  # a procedure that sets the chuck itself follows the schedule
                 follow = "temperature_c" in known and "temperature_c" not in params \

@@ -67,3 +67,36 @@ class TomlBuilder:
             raise self.fail((*path, "name"), f"{word} name {name!r} is used twice (name "
                             f"{word}s that run the same procedure)")
         return name, PROCEDURES[procedure]().parameter_objects()
+
+    def entry_params(self, path: tuple[Any, ...], procedure: str, params: dict[str, Any],
+                     known: dict[str, Any], reserved: dict[str, str]) -> dict[str, Any]:
+        """The ``params`` table of the entry at ``path`` converted strictly (as on the command
+        line) against ``known`` (the procedure's parameter objects); a key of ``reserved`` is
+        refused with its message (the recipe or campaign sets it elsewhere)."""
+        from procedures.framework.validation import coerce_parameter
+
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            q = (*path, "params", key)
+            if key in reserved:
+                raise self.fail(q, reserved[key])
+            if key not in known:
+                raise self.fail(q, f"unknown parameter of {procedure}; "
+                                f"known: {', '.join(sorted(known))}")
+            try:
+                out[key] = coerce_parameter(key, known[key], value)
+            except ValueError as exc:
+                raise self.fail(q, str(exc)) from None
+        return out
+
+    def check_cells(self, path: tuple[Any, ...], cells: str, array: str | None,
+                    known: dict[str, Any]) -> None:
+        """Refuse the entry's ``cells`` text at ``path`` if it does not parse on ``array`` (None:
+        the procedure's default array, else 1T1R)."""
+        from procedures.framework.targets import parse_cells
+
+        array = array or getattr(known.get("array"), "default", None) or "1T1R"
+        try:
+            parse_cells(cells, array)
+        except ValueError as exc:
+            raise self.fail((*path, "cells"), str(exc)) from None

@@ -147,7 +147,6 @@ class _Builder(TomlBuilder):
         return out
 
     def steps(self, raw: list[StepSchema]) -> list[Any]:
-        from procedures.framework.validation import coerce_parameter
         from procedures.wafer.recipe import _EXECUTOR_PARAMS, StepSpec
 
         out: list[Any] = []
@@ -155,28 +154,11 @@ class _Builder(TomlBuilder):
             p = ("steps", i)
             name, known = self.procedure_entry(p, t.procedure, t.name, {s.name for s in out},
                                                "step")
-            params = {}
-            for key, value in t.params.items():
-                q = (*p, "params", key)
-                if key in _EXECUTOR_PARAMS:
-                    raise self.fail(q, "is set by the wafer run; remove it")
-                if key in ("cells", "array"):
-                    raise self.fail(q, f"give {key} at step level")
-                if key not in known:
-                    raise self.fail(q, f"unknown parameter of {t.procedure}; "
-                                    f"known: {', '.join(sorted(known))}")
-                try:
-                    params[key] = coerce_parameter(key, known[key], value)
-                except ValueError as exc:
-                    raise self.fail(q, str(exc)) from None
+            reserved = {k: "is set by the wafer run; remove it" for k in _EXECUTOR_PARAMS}
+            reserved.update({k: f"give {k} at step level" for k in ("cells", "array")})
+            params = self.entry_params(p, t.procedure, t.params, known, reserved)
             if t.cells:
-                from procedures.framework.targets import parse_cells
-
-                array = t.array or getattr(known.get("array"), "default", None) or "1T1R"
-                try:
-                    parse_cells(t.cells, array)
-                except ValueError as exc:
-                    raise self.fail((*p, "cells"), str(exc)) from None
+                self.check_cells(p, t.cells, t.array, known)
             split = self.split(t, p, known)
             step = StepSpec(
                 name=name, procedure=t.procedure, params=params, cells=t.cells or None,

@@ -81,9 +81,10 @@ Span = Annotated[list[int], Field(min_length=2, max_length=2), AfterValidator(_f
 Text = Annotated[str, AfterValidator(_printable)]
 
 
-def _chuck_c() -> Any:
-    """An optional chuck set point within the thermal chuck's range (C)."""
-    return Field(None, ge=CHUCK_MIN_C, le=CHUCK_MAX_C, json_schema_extra={"units": "C"},
+def chuck_c(default: float | None = None) -> Any:
+    """A chuck set point within the thermal chuck's range (C), optional by default; recipes and
+    campaigns."""
+    return Field(default, ge=CHUCK_MIN_C, le=CHUCK_MAX_C, json_schema_extra={"units": "C"},
                  description="thermal chuck range of FormFactor 200 mm stations")
 
 
@@ -149,7 +150,7 @@ class StepSchema(StrictModel):
     cells: str | None = None
     array: str | None = None
     split: SplitSchema | None = None
-    temperature_c: float | None = _chuck_c()
+    temperature_c: float | None = chuck_c()
     cycle_limits: dict[Literal["r_lrs", "r_hrs", "on_off"], Limit] = Field(default_factory=dict)
 
 
@@ -172,7 +173,7 @@ class ContactSchema(StrictModel):
 
 
 class ChuckSchema(StrictModel):
-    temperature_c: float | None = _chuck_c()
+    temperature_c: float | None = chuck_c()
     soak_s: float = Field(0.0, ge=0.0, le=86_400.0, json_schema_extra={"units": "s"})
     heater_timeout_s: float = Field(7200.0, gt=0.0, le=86_400.0, json_schema_extra={"units": "s"})
 
@@ -209,4 +210,4 @@ class RecipeSchema(StrictModel):
     outputs: OutputsSchema = Field(default_factory=OutputsSchema)
 
 
-__all__ = ["RecipeSchema"]
+__all__ = ["RecipeSchema", "chuck_c"]
