@@ -9,10 +9,18 @@ in ``extra`` and written back (the wafer cursor's rule).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from procedures.wafer.cursor import CURSOR_NAME, CursorFile, now, peek, plain, split_fields
+from procedures.wafer.cursor import (
+    CURSOR_NAME,
+    CursorFile,
+    JsonRecord,
+    now,
+    peek,
+    plain,
+    split_fields,
+)
 
 CURSOR_FORMAT = 1
 """Schema version written and read."""
@@ -25,7 +33,7 @@ class CampaignCursorError(ValueError):
 
 
 @dataclass
-class MeasurementEntry:
+class MeasurementEntry(JsonRecord):
     """One procedure run of a campaign unit (step, measurement).
 
     ``condition`` holds the condition columns (:class:`~procedures.campaign.conditions.Condition`);
@@ -57,18 +65,9 @@ class MeasurementEntry:
     def unit(self) -> str:
         return f"{self.step}/{self.index}"
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MeasurementEntry:
-        known, extra = split_fields(cls, data)
-        return cls(**known, extra=extra)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
-        return plain({**self.extra, **out})
-
 
 @dataclass
-class StepRecord:
+class StepRecord(JsonRecord):
     """A step of the schedule: its condition and state (pending, in-progress, done)."""
 
     index: int
@@ -79,15 +78,6 @@ class StepRecord:
     started_at: str | None = None
     finished_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StepRecord:
-        known, extra = split_fields(cls, data)
-        return cls(**known, extra=extra)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
-        return plain({**self.extra, **out})
 
 
 @dataclass
@@ -101,29 +91,18 @@ class CampaignCursor(CursorFile):
 
     load_error: ClassVar[type[Exception]] = CampaignCursorError
     folder_what: ClassVar[str] = "a campaign folder"
+    file_format: ClassVar[int] = CURSOR_FORMAT
 
     campaign_name: str
     campaign_sha256: str
     campaign_source: str = ""
-    lot: str = ""
-    wafer_id: str = ""
-    bench: str = ""
-    created_at: str = field(default_factory=now)
-    updated_at: str = field(default_factory=now)
-    state: str = "created"
-    error: str = ""
     reason: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     entries: list[MeasurementEntry] = field(default_factory=list)
     pending: str | None = None
-    orphans: list[dict[str, Any]] = field(default_factory=list)
     limit_hits: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    sessions: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
     safe_end: dict[str, Any] = field(default_factory=dict)
-    format: int = CURSOR_FORMAT
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def counted(self, step: int, index: int) -> MeasurementEntry | None:
         """The counted entry of unit (step, measurement index), or None."""
@@ -139,17 +118,8 @@ class CampaignCursor(CursorFile):
         """Units settled (counted or skipped)."""
         return len({(e.step, e.index) for e in self.entries if e.counted or e.skipped})
 
-    def event(self, kind: str, **info: Any) -> None:
-        """Append an event to the log."""
-        self.events.append({"event": kind, "time": now(), **plain(info)})
-
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.extra)
-        for f in fields(self):
-            if f.name in ("extra", "steps", "entries"):
-                continue
-            out[f.name] = getattr(self, f.name)
-        out["format"] = CURSOR_FORMAT
+        out = self._json_fields(("steps", "entries"))
         out["steps"] = [s.to_json() for s in self.steps]
         out["entries"] = [e.to_json() for e in self.entries]
         return plain(out)
@@ -159,6 +129,7 @@ class CampaignCursor(CursorFile):
         if data.get("format") != CURSOR_FORMAT:
             raise CampaignCursorError(f"unknown campaign cursor format {data.get('format')!r}")
         known, extra = split_fields(cls, data)
+        known.pop("format", None)
         known["steps"] = [StepRecord.from_json(s) for s in known.get("steps", [])]
         known["entries"] = [MeasurementEntry.from_json(e) for e in known.get("entries", [])]
         return cls(**known, extra=extra)
@@ -166,4 +137,4 @@ class CampaignCursor(CursorFile):
 
 
 __all__ = ["CURSOR_FORMAT", "CURSOR_NAME", "CampaignCursor", "CampaignCursorError",
-           "MeasurementEntry", "STATES", "StepRecord", "peek"]
+           "MeasurementEntry", "STATES", "StepRecord", "now", "peek"]

@@ -70,8 +70,29 @@ def split_fields(cls: type, data: dict[str, Any], rename: dict[str, str] | None 
     return known, extra
 
 
+class JsonRecord:
+    """``from_json``/``to_json`` of a record dataclass whose ``extra`` field keeps the keys a
+    reader does not know (written back unchanged); shared by the wafer and campaign cursors'
+    records. :meth:`_known` lets a record fix its known fields while reading."""
+
+    extra: dict[str, Any]
+
+    @classmethod
+    def _known(cls, known: dict[str, Any]) -> dict[str, Any]:
+        return known
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        known, extra = split_fields(cls, data)
+        return cls(**cls._known(known), extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra"}  # type: ignore[call-overload]
+        return plain({**self.extra, **out})
+
+
 @dataclass
-class RunEntry:
+class RunEntry(JsonRecord):
     """One procedure run recorded on a die.
 
     ``unit`` is ``"subsite/step/split"`` ("" for a run found in the catalog on resume);
@@ -97,15 +118,10 @@ class RunEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunEntry:
-        known, extra = split_fields(cls, data)
+    def _known(cls, known: dict[str, Any]) -> dict[str, Any]:
         if known.get("run_id") is None:
             known["run_id"] = -1
-        return cls(**known, extra=extra)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
-        return plain({**self.extra, **out})
+        return known
 
 
 @dataclass
@@ -192,14 +208,49 @@ class PendingUnit:
                    str(data.get("step", "")), str(data.get("started_at", "")))
 
 
+@dataclass(kw_only=True)
 class CursorFile:
-    """``load``/``save`` of a cursor dataclass as ``out_dir/cursor.json``; shared by the wafer and
-    the campaign cursors. A subclass names the error a bad file raises (``load_error``) and the
-    folder the file belongs in (``folder_what``, e.g. "a wafer output folder")."""
+    """What the wafer and the campaign cursors share: the identity and log fields (``lot``,
+    ``wafer_id``, ``bench``, time stamps, ``state``, ``error``, ``orphans``: catalog runs found
+    unrecorded on resume, ``events`` and ``sessions``: logs of dicts, ``extra``: keys a reader
+    does not know), :meth:`event`, and ``load``/``save`` as ``out_dir/cursor.json``. A subclass
+    names the error a bad file raises (``load_error``), the folder the file belongs in
+    (``folder_what``, e.g. "a wafer output folder") and the schema version it writes
+    (``file_format``)."""
 
     load_error: ClassVar[type[Exception]]
     folder_what: ClassVar[str]
-    updated_at: str
+    file_format: ClassVar[int]
+
+    lot: str = ""
+    wafer_id: str = ""
+    bench: str = ""
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    state: str = "created"
+    error: str = ""
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    format: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.format = self.file_format
+
+    def event(self, kind: str, **info: Any) -> None:
+        """Append an event to the log."""
+        self.events.append({"event": kind, "time": now(), **plain(info)})
+
+    def _json_fields(self, skip: tuple[str, ...]) -> dict[str, Any]:
+        """``extra``, then every field but ``skip`` as it is, ``format`` the one written (the
+        subclass adds the skipped ones in their file form)."""
+        out: dict[str, Any] = dict(self.extra)
+        for f in fields(self):
+            if f.name != "extra" and f.name not in skip:
+                out[f.name] = getattr(self, f.name)
+        out["format"] = self.file_format
+        return out
 
     def to_json(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -220,34 +271,23 @@ class WaferCursor(CursorFile):
     """The whole persisted state of a wafer run (``cursor.json``).
 
     ``route`` is the dies in order; ``dies`` the records of dies reached so far; ``pending`` the
-    procedure run in flight; ``orphans`` catalog runs found unrecorded on resume; ``events`` and
-    ``sessions`` a log (dicts); ``catalog_floor`` the newest catalog id of the wafer before
-    the run was created (older runs are never reconciled).
+    procedure run in flight; ``catalog_floor`` the newest catalog id of the wafer before the run
+    was created (older runs are never reconciled); the other fields are
+    :class:`CursorFile`'s.
     """
 
     load_error: ClassVar[type[Exception]] = CursorError
     folder_what: ClassVar[str] = "a wafer output folder"
+    file_format: ClassVar[int] = CURSOR_FORMAT
 
     recipe_name: str
     recipe_sha256: str
     recipe_source: str = ""
-    lot: str = ""
-    wafer_id: str = ""
-    bench: str = ""
-    created_at: str = field(default_factory=now)
-    updated_at: str = field(default_factory=now)
-    state: str = "created"
-    error: str = ""
     route: list[DieIndex] = field(default_factory=list)
     dies: dict[DieIndex, DieRecord] = field(default_factory=dict)
     pending: PendingUnit | None = None
-    orphans: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    sessions: list[dict[str, Any]] = field(default_factory=list)
     catalog_floor: int = 0
     prober_yield: dict[str, int] | None = None
-    format: int = CURSOR_FORMAT
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # -- records ------------------------------------------------------------------------------
     def record(self, die: DieIndex) -> DieRecord:
@@ -266,18 +306,9 @@ class WaferCursor(CursorFile):
         """Dies of the route finished (binned)."""
         return sum(1 for d in self.route if (r := self.get(d)) is not None and r.done)
 
-    def event(self, kind: str, **info: Any) -> None:
-        """Append an event to the log."""
-        self.events.append({"event": kind, "time": now(), **plain(info)})
-
     # -- JSON -----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.extra)
-        for f in fields(self):
-            if f.name in ("extra", "dies", "route", "pending", "prober_yield"):
-                continue
-            out[f.name] = getattr(self, f.name)
-        out["format"] = CURSOR_FORMAT
+        out = self._json_fields(("dies", "route", "pending", "prober_yield"))
         out["route"] = [list(d) for d in self.route]
         out["dies"] = {die_key(d): r.to_json() for d, r in self.dies.items()}
         out["pending"] = self.pending.to_json() if self.pending else None
@@ -291,7 +322,7 @@ class WaferCursor(CursorFile):
         if fmt not in READABLE_FORMATS:
             raise CursorError(f"unknown cursor format {fmt!r}")
         known, extra = split_fields(cls, data)
-        known["format"] = CURSOR_FORMAT
+        known.pop("format", None)
         known["route"] = [(int(c), int(r)) for c, r in known.get("route", [])]
         dies = {}
         for key, rec in known.get("dies", {}).items():
@@ -338,7 +369,8 @@ def peek(out_dir: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "CursorFile", "DieRecord", "PendingUnit",
+    "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "CursorFile", "DieRecord", "JsonRecord",
+    "PendingUnit",
     "RunEntry", "STATES", "WaferCursor", "die_key", "now", "peek", "plain", "read_cursor_file",
     "split_fields",
 ]
