@@ -99,17 +99,12 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
                  out_dir: Path, cursor: CampaignCursor,
                  callbacks: CampaignCallbacks | None = None) -> None:
         self.campaign = campaign
-        self.bench = bench
-        self.data_root = Path(data_root)
-        self.catalog = catalog
-        self.out_dir = Path(out_dir)
-        self.cursor = cursor
         self.callbacks = callbacks or CampaignCallbacks()
         #: the command line: a pause ends the session (state ``paused``; --resume continues)
         self.exit_on_pause = False
         self.draw_figures = True
         self.outcome: CampaignOutcome | None = None
-        self._init_session()
+        self._init_session(bench, data_root, catalog, out_dir, cursor)
         self._units = campaign.units()
         self._clock0: float | None = None  # bench clock at the start of this session
         self._elapsed0 = cursor.elapsed_s
@@ -234,13 +229,6 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
                CampaignProgress(done, total, done / max(1, total), step, label, wall, eta, left),
                what="progress")
 
-    def make_safe(self) -> list[str]:
-        """Outputs off, chuck separated; the problems, if any."""
-        try:
-            return list(self.bench.safe_state())
-        except Exception as exc:
-            return [str(exc)]
-
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> CampaignOutcome:
         """Execute (or continue) the campaign in the calling thread."""
@@ -300,13 +288,8 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
         return state, error
 
     def _checkpoint(self) -> None:
-        if self._abort.is_set():
-            raise _Abort()
-        if not self._pause.is_set():
+        if not self._pause_point(_Abort, reason=self.cursor.reason):
             return
-        self.make_safe()
-        self._set_state("paused")
-        self.cursor.event("paused", reason=self.cursor.reason)
         if self.exit_on_pause:
             raise _Stop("paused")
         if self._wait_while_paused():

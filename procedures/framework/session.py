@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 OutcomeT = TypeVar("OutcomeT")
@@ -20,8 +21,16 @@ class BackgroundSession(Generic[OutcomeT]):
 
     outcome: OutcomeT | None
 
-    def _init_session(self) -> None:
-        """Make the control events (call from the subclass ``__init__``)."""
+    def _init_session(self, bench: Any, data_root: Path, catalog: Any, out_dir: Path,
+                      cursor: Any) -> None:
+        """Keep what every session runs with (the open bench, the data root and catalog the
+        runs are written to, the session's output folder and its persisted cursor) and make
+        the control events (call from the subclass ``__init__``)."""
+        self.bench = bench
+        self.data_root = Path(data_root)
+        self.catalog = catalog
+        self.out_dir = Path(out_dir)
+        self.cursor = cursor
         self._pause = threading.Event()
         self._abort = threading.Event()
         self._wake = threading.Event()
@@ -59,6 +68,31 @@ class BackgroundSession(Generic[OutcomeT]):
         if self._thread is not None:
             self._thread.join(timeout)
         return self.outcome
+
+    def make_safe(self) -> list[str]:
+        """Outputs off, chuck separated (``bench.safe_state()``); the problems, if any."""
+        try:
+            return list(self.bench.safe_state())
+        except Exception as exc:
+            return [str(exc)]
+
+    def _set_state(self, state: str, error: str = "") -> None:
+        """Record ``state`` in the cursor (saved) and report it (the subclass)."""
+        raise NotImplementedError
+
+    def _pause_point(self, aborted: type[Exception], **info: Any) -> bool:
+        """A checkpoint between measurements: raise ``aborted`` after an :meth:`abort`; False
+        if not paused; else the bench made safe, state ``paused`` and a ``paused`` event
+        (``info``) in the cursor, and True (the caller then waits, :meth:`_wait_while_paused`,
+        or ends the session)."""
+        if self._abort.is_set():
+            raise aborted()
+        if not self._pause.is_set():
+            return False
+        self.make_safe()
+        self._set_state("paused")
+        self.cursor.event("paused", **info)
+        return True
 
     def _wait_while_paused(self) -> bool:
         """Block while paused (until resumed or aborted); True if aborted."""

@@ -105,16 +105,11 @@ class WaferRun(DieSteps, BackgroundSession[WaferOutcome]):
         callbacks: WaferCallbacks | None = None,
     ) -> None:
         self.recipe = recipe
-        self.bench = bench
-        self.data_root = Path(data_root)
-        self.catalog = catalog
-        self.out_dir = Path(out_dir)
-        self.cursor = cursor
         self.callbacks = callbacks or WaferCallbacks()
         self.timings: dict[str, float] = {}
         self.draw_maps = True
         self._lock = threading.RLock()
-        self._init_session()
+        self._init_session(bench, data_root, catalog, out_dir, cursor)
         self.contact = ContactState()
         self.set_point: float | None = None
         self._t0 = time.monotonic()
@@ -353,10 +348,7 @@ class WaferRun(DieSteps, BackgroundSession[WaferOutcome]):
     def make_safe(self) -> list[str]:
         """Outputs off, chuck separated (``bench.safe_state()``); the problems, if any."""
         self.contact.contacted = None
-        try:
-            return list(self.bench.safe_state())
-        except Exception as exc:
-            return [str(exc)]
+        return super().make_safe()
 
     def heat(self, celsius: float) -> None:
         """Chuck to ``celsius`` (separated), wait for the set point and soak."""
@@ -374,13 +366,8 @@ class WaferRun(DieSteps, BackgroundSession[WaferOutcome]):
     # -- pause / abort checkpoints ----------------------------------------------------------------
     def _checkpoint(self) -> None:
         """Between procedure runs: abort, or pause (outputs off, separated) until resumed."""
-        if self._abort.is_set():
-            raise _Abort()
-        if not self._pause.is_set():
+        if not self._pause_point(_Abort):
             return
-        self.make_safe()
-        self._set_state("paused")
-        self.cursor.event("paused")
         if self._wait_while_paused():
             raise _Abort()
         position: dict[str, Any] = {}
