@@ -168,12 +168,16 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     def _bench_time(self) -> float:
         return bench_clock(self.bench) - self.t0 if self.bench is not None else 0.0
 
-    def execute(self) -> None:
+    def _network(self) -> tuple[BNNConfig, list, np.random.Generator, BinarizedMLP]:
+        """(config, tasks, the run's rng, the network initialised from it)."""
         cfg = self.network_config()
         tasks = permuted_digits_tasks(int(self.tasks), int(self.seed), self.inputs,
                                       train_limit=int(self.train_limit))
         rng = np.random.default_rng(int(self.seed))
-        net = BinarizedMLP(cfg, rng)
+        return cfg, tasks, rng, BinarizedMLP(cfg, rng)
+
+    def execute(self) -> None:
+        cfg, tasks, rng, net = self._network()
         start_die = None
         if self.backend == "chip":
             self.session = ChipSession(self.bench, self.device_program(), self.form_first,
@@ -182,34 +186,55 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
             self.synapses = self.session.binary_weights(cfg.shapes, self.tile_dies(), self.cells)
         else:
             self.synapses = IdealPairs(cfg.n_weights)
-        syn = self.synapses
-        if not syn.write(net.flat_signs(), self.should_stop):
+        if not self.synapses.write(net.flat_signs(), self.should_stop):
             return
+        if self._train(net, tasks, rng) and start_die is not None:
+            self.session.stepper.visit(start_die)  # end where the run started (a wafer run
+            # continues there)
+
+    def _train(self, net: BinarizedMLP, tasks: list, rng: np.random.Generator) -> bool:
+        """Every task in turn, ``epochs`` epochs of mini-batches each (:meth:`_start_task`,
+        :meth:`_train_batch`, an evaluation and :meth:`_after_epoch`); False if stopped."""
         n_batches = len(batches(len(tasks[0].y_train), int(self.batch_size),
                                 np.random.default_rng(0)))  # a count: the run's rng untouched
         total = int(self.tasks) * int(self.epochs) * n_batches
         done = step = 0
         self.norms: list[NormState] = []
         for t, task in enumerate(tasks):
-            net.new_task()
+            self._start_task(net)
             for epoch in range(int(self.epochs)):
                 losses = []
                 for b in batches(len(task.y_train), int(self.batch_size), rng):
                     if self.should_stop():
-                        return
-                    wb = net.unflatten(syn.bits())  # what the host wrote and verified
-                    losses.append(net.train_step(task.x_train[b], task.y_train[b], wb))
-                    syn.update(net.flat_signs(), self.should_stop)
+                        return False
+                    losses.append(self._train_batch(net, task.x_train[b], task.y_train[b],
+                                                    epoch))
                     done += 1
                     self.progress(done / total)
                 if self.should_stop():
-                    return
+                    return False
                 self._evaluate(net, tasks, t, epoch, step, float(np.mean(losses)))
+                self._after_epoch()
                 step += 1
                 self.epochs_done = step
             self.norms.append(net.save_norm())
-        if start_die is not None:  # end where the run started (a wafer run continues there)
-            self.session.stepper.visit(start_die)
+        return True
+
+    def _start_task(self, net: BinarizedMLP) -> None:
+        """A fresh optimiser at the start of a task."""
+        net.new_task()
+
+    def _train_batch(self, net: BinarizedMLP, x: np.ndarray, y: np.ndarray, epoch: int
+                     ) -> float:
+        """One mini-batch: a metaplastic step on the weights the host wrote and verified, the
+        new signs written to the synapses; the loss."""
+        syn = self.synapses
+        loss = net.train_step(x, y, net.unflatten(syn.bits()))
+        syn.update(net.flat_signs(), self.should_stop)
+        return loss
+
+    def _after_epoch(self) -> None:
+        """Hook for subclasses: after an epoch's evaluation."""
 
     def _evaluate(self, net: BinarizedMLP, tasks: list, t: int, epoch: int, step: int,
                   loss: float) -> None:

@@ -40,13 +40,7 @@ import numpy as np
 from pymeasure.experiment import FloatParameter, ListParameter
 
 from instruments.limits import SafetyLimits
-from procedures.learning.bnn import (
-    BinarizedMLP,
-    MetaplasticAdam,
-    NormState,
-    batches,
-    permuted_digits_tasks,
-)
+from procedures.learning.bnn import BinarizedMLP, MetaplasticAdam
 from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
 from procedures.learning.chip_api import ChipSession
 from procedures.learning.hybrid import NUDGE_RESET, NUDGE_SET, HybridPairs, energy_proxy
@@ -142,11 +136,7 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
 
     # -- run --------------------------------------------------------------------------------------
     def execute(self) -> None:
-        cfg = self.network_config()
-        tasks = permuted_digits_tasks(int(self.tasks), int(self.seed), self.inputs,
-                                      train_limit=int(self.train_limit))
-        rng = np.random.default_rng(int(self.seed))
-        net = BinarizedMLP(cfg, rng)
+        cfg, tasks, rng, net = self._network()
         self.session = ChipSession(self.bench, self.device_program(), self.form_first,
                                    int(self.subsite))
         start_die = self.session.die
@@ -154,38 +144,29 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
                                                         self.cells)
         if not w.write(net.flat_signs(), self.should_stop, verify=False):
             return
-        self.hybrid = hp = HybridPairs(w, *self.pulses())
-        bits = hp.bits.copy()
-        n_batches = len(batches(len(tasks[0].y_train), int(self.batch_size),
-                                np.random.default_rng(0)))
-        total = int(self.tasks) * int(self.epochs) * n_batches
-        done = step = 0
-        self.norms: list[NormState] = []
-        for t, task in enumerate(tasks):
-            opt = MetaplasticAdam(lr=cfg.lr, meta=0.0, meta_mask=[False] * 4)
-            for epoch in range(int(self.epochs)):
-                losses = []
-                for b in batches(len(task.y_train), int(self.batch_size), rng):
-                    if self.should_stop():
-                        return
-                    loss, g = net.gradients(task.x_train[b], task.y_train[b],
-                                            net.unflatten(bits))
-                    losses.append(loss)
-                    opt.step([net.gamma[0], net.beta[0], net.gamma[1], net.beta[1]], g[2:])
-                    against = bits if self.nudge_rule == "against-sign" else None
-                    frac = float(self.nudge_fraction) * float(self.nudge_decay) ** epoch
-                    idx, up = steepest(g[:2], frac, against)
-                    bits = hp.nudge(idx, up, self.should_stop)
-                    done += 1
-                    self.progress(done / total)
-                if self.should_stop():
-                    return
-                self._evaluate(net, tasks, t, epoch, step, float(np.mean(losses)))
-                bits = hp.bits.copy()  # as read back
-                step += 1
-                self.epochs_done = step
-            self.norms.append(net.save_norm())
-        self.session.stepper.visit(start_die)
+        self.hybrid = HybridPairs(w, *self.pulses())
+        self._bits = self.hybrid.bits.copy()
+        if self._train(net, tasks, rng):
+            self.session.stepper.visit(start_die)
+
+    def _start_task(self, net: BinarizedMLP) -> None:
+        """Plain Adam on the off-chip batch-norm gamma/beta, fresh for every task."""
+        self._opt = MetaplasticAdam(lr=net.config.lr, meta=0.0, meta_mask=[False] * 4)
+
+    def _train_batch(self, net: BinarizedMLP, x: np.ndarray, y: np.ndarray, epoch: int
+                     ) -> float:
+        """One mini-batch on the bits last read: Adam on gamma/beta, then a nudge of the
+        weights with the steepest gradients; the loss."""
+        loss, g = net.gradients(x, y, net.unflatten(self._bits))
+        self._opt.step([net.gamma[0], net.beta[0], net.gamma[1], net.beta[1]], g[2:])
+        against = self._bits if self.nudge_rule == "against-sign" else None
+        frac = float(self.nudge_fraction) * float(self.nudge_decay) ** epoch
+        idx, up = steepest(g[:2], frac, against)
+        self._bits = self.hybrid.nudge(idx, up, self.should_stop)
+        return loss
+
+    def _after_epoch(self) -> None:
+        self._bits = self.hybrid.bits.copy()  # as read back
 
     def read_back(self) -> np.ndarray:
         """Every weight read back by the PCSA, nothing repaired (a nearly balanced pair is a
