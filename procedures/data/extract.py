@@ -15,6 +15,14 @@ import numpy as np
 
 ArrayLike = Sequence[float] | np.ndarray
 
+K_B_EV = 8.617333262e-5
+"""Boltzmann constant, eV/K (CODATA, exact since the 2019 SI)."""
+
+
+def inverse_kt(celsius: float) -> float:
+    """1 / kT (1/eV) at ``celsius`` (C): the abscissa of an Arrhenius plot or fit."""
+    return 1.0 / (K_B_EV * (celsius + 273.15))
+
 
 def outgoing(v: ArrayLike) -> slice:
     """Slice of the outgoing branch of a leg: from the start to the step of largest |V|."""
@@ -22,6 +30,17 @@ def outgoing(v: ArrayLike) -> slice:
     if a.size == 0:
         return slice(0, 0)
     return slice(0, int(np.argmax(a)) + 1)
+
+
+def _outgoing_branch(v: ArrayLike, i: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(|V|, |I|) of the outgoing branch of a leg; ValueError if ``v`` and ``i`` differ in
+    length."""
+    v_a = np.abs(np.asarray(v, dtype=float))
+    i_a = np.abs(np.asarray(i, dtype=float))
+    if v_a.shape != i_a.shape:
+        raise ValueError("v and i must have the same length")
+    sl = outgoing(v_a)
+    return v_a[sl], i_a[sl]
 
 
 def set_voltage(
@@ -42,12 +61,7 @@ def set_voltage(
     ``min_jump`` times that of the first quarter of the branch (so an ohmic LRS curve, already
     SET, gives no V_set). Returns |V| of that step, ``nan`` when neither is seen.
     """
-    v_a = np.abs(np.asarray(v, dtype=float))
-    i_a = np.abs(np.asarray(i, dtype=float))
-    if v_a.shape != i_a.shape:
-        raise ValueError("v and i must have the same length")
-    sl = outgoing(v_a)
-    v_o, i_o = v_a[sl], i_a[sl]
+    v_o, i_o = _outgoing_branch(v, i)
     if v_o.size < 2:
         return float("nan")
     floor = max(float(np.max(i_o)) * floor_fraction, 1e-15)
@@ -88,12 +102,7 @@ def reset_voltage(
     gradual one. Returns ``nan`` when no RESET is seen. (A leg clamped by its current compliance
     looks like a plateau: keep the RESET compliance well above the LRS current.)
     """
-    v_a = np.abs(np.asarray(v, dtype=float))
-    i_a = np.abs(np.asarray(i, dtype=float))
-    if v_a.shape != i_a.shape:
-        raise ValueError("v and i must have the same length")
-    sl = outgoing(v_a)
-    v_o, i_o = v_a[sl], i_a[sl]
+    v_o, i_o = _outgoing_branch(v, i)
     if v_o.size < 4 or v_o[-1] <= 0:
         return float("nan")
     k_peak = int(np.argmax(i_o))
@@ -180,6 +189,6 @@ class CycleFigures:
 
 
 __all__ = [
-    "CycleFigures", "finite_or_none", "median", "on_off_ratio", "outgoing", "read_resistance",
-    "relative_change", "reset_voltage", "set_voltage",
+    "CycleFigures", "K_B_EV", "finite_or_none", "inverse_kt", "median", "on_off_ratio",
+    "outgoing", "read_resistance", "relative_change", "reset_voltage", "set_voltage",
 ]

@@ -15,7 +15,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-K_B_EV = 8.617333262e-5
+from procedures.data.extract import inverse_kt  # noqa: E402
+
+
+def _subplots(path: Path, **kw: Any) -> tuple[Path, Any, Any]:
+    """(path, figure, axes) of a new figure to be written at ``path`` (its folder made)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(dpi=110, **kw)
+    return path, fig, axes
+
+
+def _written(fig: Any, path: Path) -> str:
+    """Lay out, write and close ``fig``; the path written."""
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
 
 
 def potentiation_depression(pot: Any, dep: Any, path: Path) -> str:
@@ -23,9 +39,7 @@ def potentiation_depression(pot: Any, dep: Any, path: Path) -> str:
 
     ``pot``/``dep`` are tables (pandas) indexed by pulse number, one column per cell (S).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    path, fig, ax = _subplots(path, figsize=(6.4, 3.6))
     n_dep = int(dep.index.max())
     for col in dep.columns:
         x = np.concatenate([dep.index.to_numpy(), n_dep + pot.index.to_numpy()])
@@ -39,18 +53,13 @@ def potentiation_depression(pot: Any, dep: Any, path: Path) -> str:
     ax.set_ylabel("read conductance (uS)")
     ax.set_title("Identical pulses on the simulated bench (median and cells)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _written(fig, path)
 
 
 def retention_arrhenius(curves: dict[float, tuple[np.ndarray, np.ndarray]],
                         t_half: dict[float, float], ea: float, path: Path) -> str:
     """Window vs bake time per temperature (left) and the Arrhenius plot of t_half (right)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8.0, 3.4), dpi=110)
+    path, fig, (a, b) = _subplots(path, ncols=2, figsize=(8.0, 3.4))
     for temp, (t, w) in sorted(curves.items()):
         a.semilogx(np.maximum(t, 1.0), w, "o-", ms=3, label=f"{temp:.0f} C")
     a.set_xlabel("bake time (s)")
@@ -59,7 +68,7 @@ def retention_arrhenius(curves: dict[float, tuple[np.ndarray, np.ndarray]],
     a.legend(fontsize=8)
     ok = {k: v for k, v in t_half.items() if math.isfinite(v)}
     if ok:
-        x = np.array([1.0 / (K_B_EV * (k + 273.15)) for k in ok])
+        x = np.array([inverse_kt(k) for k in ok])
         y = np.array(list(ok.values()))
         b.semilogy(x, y, "s", color="tab:red", label="half-window time")
         if len(ok) >= 2 and math.isfinite(ea):
@@ -71,26 +80,18 @@ def retention_arrhenius(curves: dict[float, tuple[np.ndarray, np.ndarray]],
     b.set_ylabel("t_half (s)")
     b.set_title("Arrhenius plot")
     b.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _written(fig, path)
 
 
 def endurance_strengths(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> str:
     """Window (R_HRS / R_LRS) vs cycles for several programming strengths."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.0, 3.4), dpi=110)
+    path, fig, ax = _subplots(path, figsize=(6.0, 3.4))
     for name, (c, r) in curves.items():
         ax.loglog(c, r, "o-", ms=3, label=name)
     ax.set_xlabel("cycles")
     ax.set_ylabel("R_HRS / R_LRS")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _written(fig, path)
 
 
 __all__ = ["endurance_strengths", "potentiation_depression", "retention_arrhenius"]

@@ -47,7 +47,7 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
-from procedures.data.extract import finite_or_none, median, relative_change
+from procedures.data.extract import finite_or_none, inverse_kt, median, relative_change
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters
 from procedures.operations.cell_io import bench_clock, wait
@@ -66,9 +66,6 @@ log = logging.getLogger(__name__)
 STATE_HRS = 0
 STATE_LRS = 1
 STATE_UNKNOWN = -1
-
-K_B_EV = 8.617333262e-5
-"""eV/K. Boltzmann constant."""
 
 HEATER_POLL_S = 5.0
 """s between heater status polls while waiting for the chuck temperature."""
@@ -119,7 +116,7 @@ def fit_arrhenius(t_half: dict[float, float]) -> tuple[float, float]:
     ok = {k: v for k, v in t_half.items() if math.isfinite(v) and v > 0}
     if len(ok) < 2:
         return math.nan, math.nan
-    x = np.array([1.0 / (K_B_EV * (k + 273.15)) for k in ok])
+    x = np.array([inverse_kt(k) for k in ok])
     y = np.log(np.array(list(ok.values())))
     slope, icpt = np.polyfit(x, y, 1)
     if len(ok) < 3:

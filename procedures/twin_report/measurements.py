@@ -25,9 +25,6 @@ from procedures.twin_report.fidelity import (
     judge,
 )
 
-K_B_EV = 8.617333262e-5
-YEAR_S = 3.156e7
-
 
 def _run(ctx: Context, proc: Any, **params: Any) -> Any:
     ctx.target(proc)

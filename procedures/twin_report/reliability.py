@@ -18,7 +18,6 @@ from instruments.chip.geometry import N_COLS_1T1R, N_PAIRS_2T2R, N_ROWS
 from procedures.twin_report.fidelity import Context, Row, in_range, judge, needs_prober
 from procedures.twin_report.measurements import _cell_io, _run
 
-K_B_EV = 8.617333262e-5
 YEAR_S = 3.156e7
 log = logging.getLogger(__name__)
 
