@@ -44,11 +44,13 @@ from pymeasure.experiment import (
 
 from instruments.limits import SafetyLimits
 from procedures.framework.base import BenchProcedure
+from procedures.framework.parameter_sets import DeviceOpParameters
 from procedures.operations.cell_io import ReadScan
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
+    FormingRamp,
     ProgramSettings,
-    form_cell,
+    form_with_ramp,
     program_cell,
 )
 
@@ -61,7 +63,7 @@ FORM_WEIGHT = 8.0
 """Progress weight of forming one device relative to programming + reading it once."""
 
 
-class BER2T2RProcedure(BenchProcedure):
+class BER2T2RProcedure(DeviceOpParameters, BenchProcedure):
     """Bit error rate of random weights on 2T2R pairs (PCSA) vs. per-device 1T1R reads."""
 
     NAME = "ber-2t2r"
@@ -81,19 +83,12 @@ class BER2T2RProcedure(BenchProcedure):
                                  maximum=10)
     form_v_step = FloatParameter("Forming voltage step", units="V", default=0.05, minimum=0.001,
                                  maximum=1)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
-                                     minimum=1e-7, maximum=10e-3)
     form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
                                maximum=5)
-    v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
-    v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,
-                              maximum=5)
     set_compliance = FloatParameter("SET compliance", units="A", default=80e-6, minimum=1e-6,
                                     maximum=10e-3)
     v_reset = FloatParameter("RESET voltage (SL)", units="V", default=1.3, minimum=0.1,
-                             maximum=5)
-    v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
-                                maximum=5)
+                             maximum=5)  # DeviceOpParameters' with a partial RESET by default
     reset_compliance = FloatParameter("RESET compliance", units="A", default=1e-3, minimum=1e-6,
                                       maximum=10e-3)
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
@@ -114,12 +109,7 @@ class BER2T2RProcedure(BenchProcedure):
         if self.array != "2T2R":
             raise ValueError(f"array must be 2T2R for ber-2t2r, not {self.array!r}")
         if self.form_first:
-            if self.form_v_start >= self.form_v_stop:
-                raise ValueError(f"form_v_start ({self.form_v_start} V) must be below "
-                                 f"form_v_stop ({self.form_v_stop} V)")
-            limits.check_voltage("BL", self.form_v_stop)
-            limits.check_voltage("WL", self.form_v_wl)
-            limits.check_compliance(self.form_compliance, self.form_v_stop)
+            self.forming_ramp().check(limits)
         limits.check_voltage("BL", self.v_set)
         limits.check_voltage("BL", self.v_read)
         limits.check_voltage("SL", self.v_reset)
@@ -129,6 +119,12 @@ class BER2T2RProcedure(BenchProcedure):
         limits.check_compliance(READ_COMPLIANCE_A, self.v_read)
         if self.v_read >= self.v_set:
             raise ValueError(f"v_read ({self.v_read} V) must be below v_set ({self.v_set} V)")
+
+    def forming_ramp(self) -> FormingRamp:
+        """The forming staircase of ``form_first``."""
+        return FormingRamp(v_start=self.form_v_start, v_stop=self.form_v_stop,
+                           v_step=self.form_v_step, compliance=self.form_compliance,
+                           v_wl=self.form_v_wl)
 
     def settings(self) -> ProgramSettings:
         """The programming conditions of this run."""
@@ -190,11 +186,7 @@ class BER2T2RProcedure(BenchProcedure):
         if before.conductance > FORMED_CONDUCTANCE_SIEMENS:
             self.already_formed += 1
             return
-        v_form = form_cell(
-            io, v_stop=self.form_v_stop, v_step=self.form_v_step,
-            compliance=self.form_compliance, v_wl=self.form_v_wl, jump_fraction=0.8,
-            should_stop=self.should_stop, v_start=self.form_v_start,
-        )
+        v_form = form_with_ramp(io, self.forming_ramp(), self.should_stop)
         if v_form is None:
             if not self.should_stop():
                 log.warning("2T2R device (%d,%d,%s) did not form up to %.2f V", row, pair, side,

@@ -47,7 +47,8 @@ class DCProgramParameters:
 
 
 class DeviceOpParameters:
-    """SET, RESET and forming conditions of the learning procedures' device writes."""
+    """SET, RESET and forming conditions of device writes on 2T2R pairs (the learning
+    procedures, ``ber-2t2r``)."""
 
     v_set = FloatParameter("SET voltage (BL)", units="V", default=1.2, minimum=0.1, maximum=5)
     v_wl_set = FloatParameter("SET word-line voltage", units="V", default=1.5, minimum=0,

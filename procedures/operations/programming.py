@@ -108,7 +108,7 @@ class FormingRamp:
     def check(self, limits: SafetyLimits) -> None:
         """LimitError/ValueError if the ramp is unsafe or inconsistent."""
         if self.v_start >= self.v_stop:
-            raise ValueError(f"forming v_start ({self.v_start} V) must be below v_stop "
+            raise ValueError(f"form_v_start ({self.v_start} V) must be below form_v_stop "
                              f"({self.v_stop} V)")
         limits.check_voltage("BL", self.v_stop)
         limits.check_voltage("WL", self.v_wl)
