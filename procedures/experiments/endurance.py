@@ -136,9 +136,6 @@ class EnduranceProcedure(PulsedProcedure):
     reset_amplitude = FloatParameter("RESET amplitude (SL)", units="V", default=2.2,
                                      minimum=0.1, maximum=10)
     v_wl_reset = FloatParameter("RESET gate", units="V", default=2.8, minimum=0, maximum=5)
-    width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=10e-9, maximum=1e-2)
-    rise = FloatParameter("Rise time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
-    fall = FloatParameter("Fall time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
     reads_per_decade = IntegerParameter("Reads per decade", default=3, minimum=1, maximum=20)
     min_ratio = FloatParameter("Minimum R_HRS/R_LRS", default=2.0, minimum=1.0, maximum=1e6)
     fail_reads = IntegerParameter("Consecutive reads below the minimum ratio", default=2,
@@ -154,13 +151,11 @@ class EnduranceProcedure(PulsedProcedure):
     # -- configuration ------------------------------------------------------------------------
     def set_pulse(self) -> CellPulse:
         """The cycle's SET pulse."""
-        return CellPulse("set", self.set_amplitude, self.v_wl_set, self.width, self.rise,
-                         self.fall)
+        return self.cell_pulse("set", self.set_amplitude, self.v_wl_set)
 
     def reset_pulse(self) -> CellPulse:
         """The cycle's RESET pulse."""
-        return CellPulse("reset", self.reset_amplitude, self.v_wl_reset, self.width, self.rise,
-                         self.fall)
+        return self.cell_pulse("reset", self.reset_amplitude, self.v_wl_reset)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

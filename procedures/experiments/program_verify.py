@@ -120,9 +120,6 @@ class ProgramVerifyProcedure(PulsedProcedure):
     v_sl_max = FloatParameter("RESET amplitude maximum (SL)", units="V", default=2.2,
                               minimum=0.1, maximum=10)
     v_wl_reset = FloatParameter("RESET gate", units="V", default=2.8, minimum=0, maximum=5)
-    width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=10e-9, maximum=1e-2)
-    rise = FloatParameter("Rise time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
-    fall = FloatParameter("Fall time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
     reset_first = BooleanParameter("Full RESET first", default=True)
     backoff_steps = IntegerParameter("Re-SET gate backoff", units="steps", default=3, minimum=0,
                                      maximum=100)
@@ -140,11 +137,11 @@ class ProgramVerifyProcedure(PulsedProcedure):
 
     def set_pulse(self, v_wl: float) -> CellPulse:
         """A SET pulse with the gate at ``v_wl`` (V)."""
-        return CellPulse("set", self.set_amplitude, v_wl, self.width, self.rise, self.fall)
+        return self.cell_pulse("set", self.set_amplitude, v_wl)
 
     def reset_pulse(self, v_sl: float) -> CellPulse:
         """A RESET pulse of ``v_sl`` (V) on SL."""
-        return CellPulse("reset", v_sl, self.v_wl_reset, self.width, self.rise, self.fall)
+        return self.cell_pulse("reset", v_sl, self.v_wl_reset)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

@@ -67,9 +67,6 @@ class PulseTrainProcedure(PulsedProcedure):
     kind = ListParameter("Pulse kind", choices=["set", "reset"], default="set")
     amplitude = FloatParameter("Pulse amplitude", units="V", default=1.5, minimum=0.0,
                                maximum=10.0)
-    width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=10e-9, maximum=1e-2)
-    rise = FloatParameter("Rise time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
-    fall = FloatParameter("Fall time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
     count = IntegerParameter("Pulses", default=10, minimum=1, maximum=1_000_000)
     v_wl = FloatParameter("Word-line voltage during the pulse", units="V", default=1.2,
                           minimum=0.0, maximum=5.0)
@@ -90,10 +87,8 @@ class PulseTrainProcedure(PulsedProcedure):
     # -- configuration ------------------------------------------------------------------------
     def pulse(self) -> CellPulse:
         """The train's pulse."""
-        return CellPulse(
-            self.kind, self.amplitude, self.v_wl, self.width, self.rise, self.fall,
-            points=int(self.waveform_points) if self.record_waveform else 0,
-        )
+        return self.cell_pulse(self.kind, self.amplitude, self.v_wl,
+                               points=int(self.waveform_points) if self.record_waveform else 0)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

@@ -448,16 +448,26 @@ class PulseSession:
 # Procedures built on pulses
 # ------------------------------------------------------------------------------------------------
 class PulsedProcedure(FormFirstParameters, BenchProcedure):
-    """Shared parameters and helpers of the WGFMU procedures (read, forming first)."""
+    """Shared parameters and helpers of the WGFMU procedures (read, pulse shape, forming
+    first)."""
 
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
     v_wl_read = FloatParameter("Read word-line voltage", units="V", default=2.5, minimum=0,
                                maximum=5)
     read_time = FloatParameter("Read time", units="s", default=2e-6, minimum=20e-9, maximum=1e-3)
+    width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=10e-9, maximum=1e-2)
+    rise = FloatParameter("Rise time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
+    fall = FloatParameter("Fall time", units="s", default=100e-9, minimum=10e-9, maximum=1e-3)
 
     def read_pulse(self) -> ReadPulse:
         """The WGFMU read of every procedure step."""
         return ReadPulse(self.v_read, self.v_wl_read, self.read_time)
+
+    def cell_pulse(self, kind: Literal["set", "reset"], amplitude: float, v_wl: float,
+                   points: int = 0) -> CellPulse:
+        """A SET/RESET pulse of ``amplitude`` V with the gate at ``v_wl`` V and this run's
+        ``width``/``rise``/``fall`` (s); ``points`` current samples."""
+        return CellPulse(kind, amplitude, v_wl, self.width, self.rise, self.fall, points=points)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
