@@ -46,14 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from instruments.limits import SafetyLimits
-from instruments.tomlschema import (
-    TomlError,
-    find_line,
-    key_path,
-    named_toml,
-    parse_toml,
-    read_toml_text,
-)
+from instruments.tomlschema import TomlError, find_line, key_path, named_toml, parse_toml
 from procedures.framework.base import set_parameters
 
 CAMPAIGN_DIR = Path(__file__).resolve().parents[2] / "resources" / "campaigns"
@@ -307,6 +300,8 @@ def campaign_path(name_or_path: str | Path) -> Path:
 
 def load_campaign(name_or_path: str | Path) -> Campaign:
     """Read and check a campaign file (structure; see :meth:`Campaign.validate`)."""
+    from instruments.tomlschema import read_toml_text
+
     path = campaign_path(name_or_path)
     return parse_campaign(read_toml_text(path, CampaignError), str(path))
 

@@ -41,14 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from instruments.limits import SafetyLimits
-from instruments.tomlschema import (
-    TomlError,
-    find_line,
-    key_path,
-    named_toml,
-    parse_toml,
-    read_toml_text,
-)
+from instruments.tomlschema import TomlError, find_line, key_path, named_toml, parse_toml
 from instruments.wafermap import MAP_DEFAULTS, DieIndex, WaferMap
 from procedures.framework.base import set_parameters
 from procedures.wafer.binning import (
@@ -474,6 +467,8 @@ def recipe_path(name_or_path: str | Path) -> Path:
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """Read and check a recipe file (structure only; see :meth:`Recipe.validate`)."""
+    from instruments.tomlschema import read_toml_text
+
     path = recipe_path(name_or_path)
     return parse_recipe(read_toml_text(path, RecipeError), str(path))
 
