@@ -390,11 +390,7 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
         handle = prepare_run(proc, self.bench, self.data_root, self.catalog,
                              callbacks=self.callbacks.run, move_prober=move,
                              safe_end=True)
-        self._handle = handle
-        try:
-            return handle.run_until_done(self._abort.is_set)
-        finally:
-            self._handle = None
+        return self._run_stoppable(handle)
 
     def _tag_catalog(self, entry: MeasurementEntry, condition: Condition) -> None:
         if entry.run_id < 0:

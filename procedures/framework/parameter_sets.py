@@ -7,6 +7,8 @@ so a procedure gets a group by listing the mixin before
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymeasure.experiment import BooleanParameter, FloatParameter
 
 from procedures.operations.programming import FormingRamp
@@ -61,3 +63,12 @@ class DeviceOpParameters:
                                  maximum=10)
     form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
                                      minimum=1e-7, maximum=10e-3)
+
+    def device_op_values(self, set_compliance: float, v_reset: float) -> dict[str, Any]:
+        """The run's SET/RESET/forming conditions as keyword arguments of a device-operation
+        settings object (``DeviceProgram``), with the SET compliance (A) and RESET voltage
+        (V) given: procedures choose them per program (a fixed value, a range's maximum, a
+        programming strength)."""
+        return {"v_set": self.v_set, "v_wl_set": self.v_wl_set, "set_compliance": set_compliance,
+                "v_reset": v_reset, "v_wl_reset": self.v_wl_reset,
+                "form_v_stop": self.form_v_stop, "form_compliance": self.form_compliance}

@@ -3,7 +3,8 @@
 Shared by the wafer run (:class:`procedures.wafer.executor.WaferRun`) and the campaign
 (:class:`procedures.campaign.executor.CampaignRun`): both check :attr:`_pause` and :attr:`_abort`
 between measurements, and :meth:`abort` also stops the procedure run in progress (``_handle``,
-any object with a ``stop()`` method, set by the subclass while a run is going).
+any object with a ``stop()`` method, held by :meth:`BackgroundSession._run_stoppable` while a
+run is going).
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ class BackgroundSession(Generic[OutcomeT]):
         if self._thread is not None:
             self._thread.join(timeout)
         return self.outcome
+
+    def _run_stoppable(self, handle: Any) -> Any:
+        """Run a prepared procedure run (:class:`~procedures.framework.runner.RunHandle`) to its
+        end, held as :attr:`_handle` meanwhile so that :meth:`abort` stops it; its outcome."""
+        self._handle = handle
+        try:
+            return handle.run_until_done(self._abort.is_set)
+        finally:
+            self._handle = None
 
     def make_safe(self) -> list[str]:
         """Outputs off, chuck separated (``bench.safe_state()``); the problems, if any."""

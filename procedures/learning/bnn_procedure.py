@@ -132,11 +132,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
 
     def device_program(self) -> DeviceProgram:
         """Bias conditions of the device operations."""
-        return DeviceProgram(
-            v_set=self.v_set, v_wl_set=self.v_wl_set, set_compliance=self.set_compliance,
-            v_reset=self.v_reset, v_wl_reset=self.v_wl_reset, form_v_stop=self.form_v_stop,
-            form_compliance=self.form_compliance,
-        )
+        return DeviceProgram(**self.device_op_values(self.set_compliance, self.v_reset))
 
     def tile_dies(self) -> list[tuple[int, int]]:
         """The dies of the tiles (the ``dies`` parameter)."""

@@ -217,11 +217,7 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
 
     def device_program(self, set_compliance: float, v_reset: float) -> DeviceProgram:
         """Bias conditions of one programming strength."""
-        return DeviceProgram(
-            v_set=self.v_set, v_wl_set=self.v_wl_set, set_compliance=set_compliance,
-            v_reset=v_reset, v_wl_reset=self.v_wl_reset, form_v_stop=self.form_v_stop,
-            form_compliance=self.form_compliance,
-        )
+        return DeviceProgram(**self.device_op_values(set_compliance, v_reset))
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

@@ -79,11 +79,7 @@ class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
 
     def device_program(self) -> DeviceProgram:
         """Bias conditions (the SET compliance varies per program, up to ``c_max``)."""
-        return DeviceProgram(
-            v_set=self.v_set, v_wl_set=self.v_wl_set, set_compliance=self.c_max,
-            v_reset=self.v_reset, v_wl_reset=self.v_wl_reset, form_v_stop=self.form_v_stop,
-            form_compliance=self.form_compliance,
-        )
+        return DeviceProgram(**self.device_op_values(self.c_max, self.v_reset))
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

@@ -54,7 +54,7 @@ class DieSteps:
     set_point: float | None
     route: list[DieIndex]
     _abort: threading.Event
-    _handle: Any
+    _run_stoppable: Callable[[Any], RunOutcome]
     _consecutive_faults: int
     _subsites: list[Any]
     _timed: Callable[[str], AbstractContextManager[None]]
@@ -147,11 +147,7 @@ class DieSteps:
         handle = prepare_run(proc, self.bench, self.data_root, self.catalog,
                              callbacks=self.callbacks.run, move_prober=False, safe_end=False)
         with self._timed(f"procedure:{step.name}"):
-            self._handle = handle
-            try:
-                return handle.run_until_done(self._abort.is_set)
-            finally:
-                self._handle = None
+            return self._run_stoppable(handle)
 
     def _record_run(self, rec: DieRecord, die: DieIndex, subsite: int, run: StepRun,
                     outcome: RunOutcome) -> str:
