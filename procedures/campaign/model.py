@@ -219,6 +219,7 @@ class Campaign:
     def build(self, m: int, step: int | None = None) -> Any:
         """A procedure instance of measurement ``m`` (for ``step``: its set point followed)."""
         from procedures.framework.registry import procedure_class
+        from procedures.framework.targets import target_settings
 
         spec = self.measurements[m]
         proc = procedure_class(spec.procedure)()
@@ -227,13 +228,8 @@ class Campaign:
             settings["array"] = spec.array
         if spec.cells is not None:
             settings["cells"] = spec.cells
-        settings["lot"] = self.lot
-        settings["wafer_id"] = self.wafer_id
-        if self.operator:
-            settings["operator"] = self.operator
-        settings["subsite"] = int(spec.subsite)
-        if spec.die is not None:
-            settings["die"] = f"{spec.die[0]},{spec.die[1]}"
+        settings.update(target_settings(self.lot, self.wafer_id, self.operator, spec.subsite,
+                                        spec.die))
         if spec.chip is not None:
             settings["chip"] = int(spec.chip)
         if spec.follow_temperature and step is not None:

@@ -73,3 +73,16 @@ def parse_die(text: str) -> tuple[int, int] | None:
     except ValueError:
         raise ValueError(f"die must be 'col,row' (two integers), not {text!r}") from None
     return col, row
+
+
+def target_settings(lot: str, wafer_id: str, operator: str, subsite: int,
+                    die: tuple[int, int] | None) -> dict[str, object]:
+    """The target parameters a wafer run or a campaign sets on a procedure run: lot, wafer,
+    operator (when given), subsite and die (``"col,row"``, when given)."""
+    out: dict[str, object] = {"lot": lot, "wafer_id": wafer_id}
+    if operator:
+        out["operator"] = operator
+    out["subsite"] = int(subsite)
+    if die is not None:
+        out["die"] = f"{die[0]},{die[1]}"
+    return out

@@ -365,17 +365,12 @@ class Recipe:
     def build(self, run: StepRun, die: DieIndex | None = None, subsite: int = 0) -> Any:
         """A procedure instance for ``run`` (target parameters set; not yet validated)."""
         from procedures.framework.registry import procedure_class
+        from procedures.framework.targets import target_settings
 
         step = self.steps[run.step_index]
         proc = procedure_class(step.procedure)()
-        settings = dict(run.params)
-        settings["lot"] = self.wafer.lot
-        settings["wafer_id"] = self.wafer.wafer_id
-        if self.wafer.operator:
-            settings["operator"] = self.wafer.operator
-        settings["subsite"] = int(subsite)
-        if die is not None:
-            settings["die"] = f"{die[0]},{die[1]}"
+        w = self.wafer
+        settings = {**run.params, **target_settings(w.lot, w.wafer_id, w.operator, subsite, die)}
         set_parameters(proc, settings)
         return proc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from instruments.chip.geometry import ARRAY_SHAPES
-from procedures.framework.targets import format_cells, parse_cells, parse_die
+from procedures.framework.targets import format_cells, parse_cells, parse_die, target_settings
 
 
 def test_one_cell_a_list_and_a_rectangle():
@@ -57,3 +57,12 @@ def test_parse_die():
     for bad in ("3", "3,4,5", "x,1"):
         with pytest.raises(ValueError, match="die must be 'col,row'"):
             parse_die(bad)
+
+
+def test_target_settings_name_the_die_and_leave_out_what_is_not_given():
+    """What a wafer run and a campaign set on every procedure run they build."""
+    assert target_settings("L1", "W07", "ana", 2, (9, 10)) == {
+        "lot": "L1", "wafer_id": "W07", "operator": "ana", "subsite": 2, "die": "9,10"}
+    assert target_settings("L1", "W07", "", 0, None) == {
+        "lot": "L1", "wafer_id": "W07", "subsite": 0}
+    assert parse_die(target_settings("L", "W", "", 0, (3, 4))["die"]) == (3, 4)
