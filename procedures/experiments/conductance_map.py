@@ -48,11 +48,8 @@ from procedures.operations.cell_io import ReadScan
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
     FormingRamp,
-    SwitchBias,
     UnformedCellError,
     form_with_ramp,
-    sweep_reset,
-    sweep_set,
 )
 
 log = logging.getLogger(__name__)
@@ -185,14 +182,6 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
     -1 not programmed."""
 
     # -- configuration ------------------------------------------------------------------------
-    def set_bias(self) -> SwitchBias:
-        """The SET programming sweep."""
-        return SwitchBias(self.set_stop, self.v_wl_set, self.set_compliance)
-
-    def reset_bias(self) -> SwitchBias:
-        """The RESET programming sweep."""
-        return SwitchBias(self.reset_stop, self.v_wl_reset, self.reset_compliance)
-
     def side_list(self) -> list[str]:
         """Sides read per cell: ``["BL"]`` on 1T1R; on 2T2R per the ``sides`` parameter."""
         if self.array != "2T2R":
@@ -319,9 +308,7 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
                 continue
             state = self._state_of(bits, row, col, side)
             io.select(self.array, row, col, side)
-            sweep_reset(io, self.reset_bias())
-            if state:
-                sweep_set(io, self.set_bias())
+            self.dc_program(io, bool(state))
             self.target_state[(row, col, side)] = state
             self.progress((k + 1) / (2 * len(devices)))
 

@@ -41,7 +41,6 @@ from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DCProgramParameters, FormFirstParameters
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
-    SwitchBias,
     UnformedCellError,
     form_with_ramp,
     sweep_reset,
@@ -77,15 +76,9 @@ class IVCyclingProcedure(FormFirstParameters, DCProgramParameters, BenchProcedur
     ]
 
     # -- configuration ------------------------------------------------------------------------
-    def set_bias(self) -> SwitchBias:
-        """The SET leg."""
-        return SwitchBias(self.set_stop, self.v_wl_set, self.set_compliance, self.steps,
-                          self.step_delay)
-
-    def reset_bias(self) -> SwitchBias:
-        """The RESET leg."""
-        return SwitchBias(self.reset_stop, self.v_wl_reset, self.reset_compliance, self.steps,
-                          self.step_delay)
+    def sweep_steps(self) -> dict[str, Any]:
+        """The legs' staircase: ``steps`` points, ``step_delay`` s each."""
+        return {"steps": self.steps, "delay": self.step_delay}
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)

@@ -54,11 +54,8 @@ from procedures.operations.cell_io import bench_clock, wait
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
     FormingRamp,
-    SwitchBias,
     UnformedCellError,
     form_with_ramp,
-    sweep_reset,
-    sweep_set,
 )
 
 log = logging.getLogger(__name__)
@@ -163,14 +160,6 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
         first = min(self.first_read_s, self.duration_s)
         times = np.geomspace(first, self.duration_s, int(self.points))
         return np.concatenate([[0.0], times])
-
-    def set_bias(self) -> SwitchBias:
-        """The SET programming sweep."""
-        return SwitchBias(self.set_stop, self.v_wl_set, self.set_compliance)
-
-    def reset_bias(self) -> SwitchBias:
-        """The RESET programming sweep."""
-        return SwitchBias(self.reset_stop, self.v_wl_reset, self.reset_compliance)
 
     def leg_temperatures(self) -> list[float]:
         """Chuck set points (C) of the legs: ``temperatures``, else ``[temperature_c]``."""
@@ -369,11 +358,7 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
                 if form_with_ramp(io, FormingRamp(), self.should_stop) is None:
                     log.warning("cell (%d,%d) did not form", row, col)
                     continue
-            if state == STATE_LRS:
-                sweep_reset(io, self.reset_bias())  # a full cycle: the SET starts from HRS
-                sweep_set(io, self.set_bias())
-            else:
-                sweep_reset(io, self.reset_bias())
+            self.dc_program(io, state == STATE_LRS)
             self.states[(row, col)] = state
 
     # -- results --------------------------------------------------------------------------------

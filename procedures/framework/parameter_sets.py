@@ -11,7 +11,8 @@ from typing import Any
 
 from pymeasure.experiment import BooleanParameter, FloatParameter
 
-from procedures.operations.programming import FormingRamp
+from procedures.operations.cell_io import CellIO
+from procedures.operations.programming import FormingRamp, SwitchBias, sweep_reset, sweep_set
 
 
 class FormFirstParameters:
@@ -46,6 +47,28 @@ class DCProgramParameters:
                                       maximum=10e-3)
     v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.8, minimum=0,
                                 maximum=5)
+
+    def sweep_steps(self) -> dict[str, Any]:
+        """Staircase of the sweeps (``steps``, ``delay`` of :class:`SwitchBias`); its
+        defaults unless a procedure has parameters for them."""
+        return {}
+
+    def set_bias(self) -> SwitchBias:
+        """The SET sweep (BL)."""
+        return SwitchBias(self.set_stop, self.v_wl_set, self.set_compliance,
+                          **self.sweep_steps())
+
+    def reset_bias(self) -> SwitchBias:
+        """The RESET sweep (SL)."""
+        return SwitchBias(self.reset_stop, self.v_wl_reset, self.reset_compliance,
+                          **self.sweep_steps())
+
+    def dc_program(self, io: CellIO, lrs: bool) -> None:
+        """Program the selected cell: a RESET sweep, then for the LRS a SET sweep (the SET
+        starts from the HRS: a full cycle)."""
+        sweep_reset(io, self.reset_bias())
+        if lrs:
+            sweep_set(io, self.set_bias())
 
 
 class DeviceOpParameters:
