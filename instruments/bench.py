@@ -176,9 +176,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
 
     path = bench_path(name_or_path)
     text = read_toml_text(path, BenchConfigError)
-    doc, line, problem = parse_toml(text, str(path))
-    if problem:
-        raise BenchConfigError(f"{path}{f':{line}' if line else ''}: {problem}")
+    doc = parse_toml(text, str(path), BenchConfigError)
     if not doc:
         raise BenchConfigError(f"{path}: the bench file is empty (it needs at least kind and "
                                "[limits]; see resources/benches/)")

@@ -44,13 +44,15 @@ class TomlError(ValueError):
         super().__init__(f"{where}: {text}" if where else text)
 
 
-def parse_toml(text: str, source: str) -> tuple[dict[str, Any], int | None, str]:
-    """``(document, None, "")`` or ``({}, line, message)`` for text that is not TOML."""
+def parse_toml(text: str, source: str, error: type[TomlError] = TomlError) -> dict[str, Any]:
+    """The TOML document of ``text``; ``error`` naming ``source`` and the line for text that is
+    not TOML."""
     try:
-        return tomllib.loads(text), None, ""
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        return {}, (int(m.group(1)) if m else None), f"not valid TOML: {exc}"
+        raise error(f"not valid TOML: {exc}", line=int(m.group(1)) if m else None,
+                    source=source) from None
 
 
 def named_toml(name_or_path: str | Path, folder: Path, kind: str, error: type[TomlError],

@@ -306,9 +306,7 @@ def parse_campaign(text: str, source: str = "campaign") -> Campaign:
     """Parse campaign TOML text; CampaignError naming the line/key of the first problem."""
     from procedures.campaign.schema import build_campaign
 
-    doc, line, problem = parse_toml(text, source)
-    if problem:
-        raise CampaignError(problem, line=line, source=source)
+    doc = parse_toml(text, source, CampaignError)
     return build_campaign(doc, text, source)
 
 

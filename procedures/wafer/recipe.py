@@ -473,9 +473,7 @@ def parse_recipe(text: str, source: str = "recipe") -> Recipe:
     line/key of the first problem."""
     from procedures.wafer.recipe_build import build_recipe
 
-    doc, line, problem = parse_toml(text, source)
-    if problem:
-        raise RecipeError(problem, line=line, source=source)
+    doc = parse_toml(text, source, RecipeError)
     return build_recipe(doc, text, source)
 
 
