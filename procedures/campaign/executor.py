@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchInterface
 from procedures.campaign.conditions import (
     Condition,
     has_heater,
@@ -76,7 +77,7 @@ class _Stop(Exception):
         self.state = state
 
 
-def _check_bench(campaign: Campaign, bench: Any) -> None:
+def _check_bench(campaign: Campaign, bench: BenchInterface) -> None:
     """The campaign against the bench: limits and targets (chips on a packaged bench, dies with
     a prober; CampaignError naming the key) and a heater for a schedule that sets temperatures
     (CampaignRunError); nothing is applied."""
@@ -95,7 +96,7 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
     heater kept); :meth:`resume` continues it.
     """
 
-    def __init__(self, campaign: Campaign, bench: Any, data_root: Path, catalog: Catalog,
+    def __init__(self, campaign: Campaign, bench: BenchInterface, data_root: Path, catalog: Catalog,
                  out_dir: Path, cursor: CampaignCursor,
                  callbacks: CampaignCallbacks | None = None) -> None:
         self.campaign = campaign
@@ -113,7 +114,7 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, campaign: Campaign, bench: Any, data_root: Path, catalog: Catalog,
+    def create(cls, campaign: Campaign, bench: BenchInterface, data_root: Path, catalog: Catalog,
                callbacks: CampaignCallbacks | None = None,
                out_dir: Path | None = None) -> CampaignRun:
         """A new campaign: validated against the bench limits, output folder and cursor made."""
@@ -137,7 +138,7 @@ class CampaignRun(BackgroundSession[CampaignOutcome]):
         return run
 
     @classmethod
-    def reopen(cls, campaign: Campaign, bench: Any, data_root: Path, catalog: Catalog,
+    def reopen(cls, campaign: Campaign, bench: BenchInterface, data_root: Path, catalog: Catalog,
                out_dir: Path, callbacks: CampaignCallbacks | None = None) -> CampaignRun:
         """Continue the campaign in ``out_dir`` (after a kill, abort, pause or limit stop)."""
         from procedures.campaign.cursor import CampaignCursorError

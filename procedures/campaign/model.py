@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments.bench_types import BenchInterface
 from instruments.limits import SafetyLimits
 from instruments.tomlschema import TomlError, find_line, key_path, named_toml, parse_toml
 from procedures.framework.base import set_parameters
@@ -266,7 +267,7 @@ class Campaign:
                            else f"measurements[{i}].procedure")
                     raise self.error(key, f"({spec.name}: {spec.procedure}) {text}") from None
 
-    def check_targets(self, bench: Any) -> None:
+    def check_targets(self, bench: BenchInterface) -> None:
         """Every measurement's target against the bench (queries only, nothing moves):
         chips only on a packaged bench (a socket of its board), dies only with a prober (on
         its wafer map); CampaignError naming the file's line and key."""

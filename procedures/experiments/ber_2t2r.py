@@ -46,6 +46,7 @@ from instruments.limits import SafetyLimits
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DeviceOpParameters
 from procedures.operations.cell_io import ReadScan
+from procedures.operations.programming import DEFAULT_RAMP as _RAMP
 from procedures.operations.programming import (
     FORMED_CONDUCTANCE_SIEMENS,
     FormingRamp,
@@ -77,14 +78,14 @@ class BER2T2RProcedure(DeviceOpParameters, BenchProcedure):
     repeats = IntegerParameter("Repeats", default=1, minimum=1, maximum=10000,
                                description="program + read passes (fresh weights each)")
     form_first = BooleanParameter("Form unformed devices first", default=True)
-    form_v_start = FloatParameter("Forming start voltage", units="V", default=0.5, minimum=0,
-                                  maximum=10)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.1,
-                                 maximum=10)
-    form_v_step = FloatParameter("Forming voltage step", units="V", default=0.05, minimum=0.001,
-                                 maximum=1)
-    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
-                               maximum=5)
+    form_v_start = FloatParameter("Forming start voltage", units="V", default=_RAMP.v_start,
+                                  minimum=0, maximum=10)
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=_RAMP.v_stop,
+                                 minimum=0.1, maximum=10)
+    form_v_step = FloatParameter("Forming voltage step", units="V", default=_RAMP.v_step,
+                                 minimum=0.001, maximum=1)
+    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=_RAMP.v_wl,
+                               minimum=0, maximum=5)
     set_compliance = FloatParameter("SET compliance", units="A", default=80e-6, minimum=1e-6,
                                     maximum=10e-3)
     v_reset = FloatParameter("RESET voltage (SL)", units="V", default=1.3, minimum=0.1,

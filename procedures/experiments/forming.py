@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 #: the old name of :data:`~procedures.operations.programming.FORMED_CONDUCTANCE_SIEMENS` (S),
 #: kept while code in flight still imports it from here
 FORMED_CONDUCTANCE_S = programming.FORMED_CONDUCTANCE_SIEMENS
+_RAMP = programming.DEFAULT_RAMP
 
 
 class FormingProcedure(BenchProcedure):
@@ -32,19 +33,23 @@ class FormingProcedure(BenchProcedure):
 
     NAME = "forming"
 
-    v_start = FloatParameter("Start voltage", units="V", default=0.5, minimum=0, maximum=10)
-    v_stop = FloatParameter("Stop voltage", units="V", default=4.0, minimum=0.1, maximum=10)
-    v_step = FloatParameter("Voltage step", units="V", default=0.05, minimum=0.001, maximum=1)
-    compliance = FloatParameter("Compliance", units="A", default=100e-6, minimum=1e-7,
+    v_start = FloatParameter("Start voltage", units="V", default=_RAMP.v_start, minimum=0,
+                             maximum=10)
+    v_stop = FloatParameter("Stop voltage", units="V", default=_RAMP.v_stop, minimum=0.1,
+                            maximum=10)
+    v_step = FloatParameter("Voltage step", units="V", default=_RAMP.v_step, minimum=0.001,
+                            maximum=1)
+    compliance = FloatParameter("Compliance", units="A", default=_RAMP.compliance, minimum=1e-7,
                                 maximum=10e-3)
-    v_wl = FloatParameter("Word-line voltage", units="V", default=1.5, minimum=0, maximum=5)
-    jump_fraction = FloatParameter("Jump threshold", units="x compliance", default=0.8,
-                                   minimum=0.05, maximum=1.0)
+    v_wl = FloatParameter("Word-line voltage", units="V", default=_RAMP.v_wl, minimum=0,
+                          maximum=5)
+    jump_fraction = FloatParameter("Jump threshold", units="x compliance",
+                                   default=_RAMP.jump_fraction, minimum=0.05, maximum=1.0)
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=0.01, maximum=0.5)
     v_wl_read = FloatParameter("Read word-line voltage", units="V", default=2.5, minimum=0,
                                maximum=5)
-    ramp_down_step = FloatParameter("Ramp-down step", units="V", default=0.2, minimum=0.01,
-                                    maximum=2)
+    ramp_down_step = FloatParameter("Ramp-down step", units="V", default=_RAMP.ramp_down_step,
+                                    minimum=0.01, maximum=2)
     force = BooleanParameter("Re-form formed cells", default=False)
 
     DATA_COLUMNS = [

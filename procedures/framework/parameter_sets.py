@@ -12,19 +12,25 @@ from typing import Any
 from pymeasure.experiment import BooleanParameter, FloatParameter
 
 from procedures.operations.cell_io import CellIO
-from procedures.operations.programming import FormingRamp, SwitchBias, sweep_reset, sweep_set
+from procedures.operations.programming import DEFAULT_RAMP as _RAMP
+from procedures.operations.programming import (
+    FormingRamp,
+    SwitchBias,
+    sweep_reset,
+    sweep_set,
+)
 
 
 class FormFirstParameters:
     """Optional forming of unformed target cells before the measurement (B1500 staircase)."""
 
     form_first = BooleanParameter("Form unformed cells first", default=False)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=_RAMP.v_stop,
+                                 minimum=0.5, maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=_RAMP.compliance,
                                      minimum=1e-7, maximum=10e-3)
-    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=1.5, minimum=0,
-                               maximum=5)
+    form_v_wl = FloatParameter("Forming word-line voltage", units="V", default=_RAMP.v_wl,
+                               minimum=0, maximum=5)
 
     def forming_ramp(self) -> FormingRamp:
         """The forming staircase used by ``form_first``."""
@@ -82,9 +88,9 @@ class DeviceOpParameters:
                              maximum=5)
     v_wl_reset = FloatParameter("RESET word-line voltage", units="V", default=2.7, minimum=0,
                                 maximum=5)
-    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=4.0, minimum=0.5,
-                                 maximum=10)
-    form_compliance = FloatParameter("Forming compliance", units="A", default=100e-6,
+    form_v_stop = FloatParameter("Forming stop voltage", units="V", default=_RAMP.v_stop,
+                                 minimum=0.5, maximum=10)
+    form_compliance = FloatParameter("Forming compliance", units="A", default=_RAMP.compliance,
                                      minimum=1e-7, maximum=10e-3)
 
     def device_op_values(self, set_compliance: float, v_reset: float) -> dict[str, Any]:

@@ -12,7 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from instruments.bench_types import BenchInterface
+    from procedures.framework.catalog import Catalog
 
 OutcomeT = TypeVar("OutcomeT")
 
@@ -22,8 +26,8 @@ class BackgroundSession(Generic[OutcomeT]):
 
     outcome: OutcomeT | None
 
-    def _init_session(self, bench: Any, data_root: Path, catalog: Any, out_dir: Path,
-                      cursor: Any) -> None:
+    def _init_session(self, bench: BenchInterface, data_root: Path, catalog: Catalog,
+                      out_dir: Path, cursor: Any) -> None:
         """Keep what every session runs with (the open bench, the data root and catalog the
         runs are written to, the session's output folder and its persisted cursor) and make
         the control events (call from the subclass ``__init__``)."""

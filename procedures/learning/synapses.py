@@ -44,6 +44,7 @@ import numpy as np
 from instruments.chip.geometry import N_PAIRS_2T2R, N_ROWS
 from procedures.operations.cell_io import CellIO
 from procedures.operations.programming import (
+    DEFAULT_RAMP,
     FORMED_CONDUCTANCE_SIEMENS,
     ProgramSettings,
     form_cell,
@@ -84,11 +85,11 @@ class DeviceProgram(ProgramSettings):
     v_reset_retry: float = 2.5
     v_wl_reset_retry: float = 3.0
     g_hrs_max: float = 40e-6
-    form_v_start: float = 2.0
-    form_v_stop: float = 4.0
-    form_v_step: float = 0.05
-    form_compliance: float = 100e-6
-    form_v_wl: float = 1.5
+    form_v_start: float = 2.0  # the learning writes' own start (DEFAULT_RAMP starts at 0.5 V)
+    form_v_stop: float = DEFAULT_RAMP.v_stop
+    form_v_step: float = DEFAULT_RAMP.v_step
+    form_compliance: float = DEFAULT_RAMP.compliance
+    form_v_wl: float = DEFAULT_RAMP.v_wl
 
     def check(self, limits: Any) -> None:
         """LimitError/ValueError for any unsafe or inconsistent value."""

@@ -115,17 +115,22 @@ class FormingRamp:
         limits.check_compliance(self.compliance, self.v_stop)
 
 
+DEFAULT_RAMP = FormingRamp()
+"""The default forming staircase: the one place of the forming defaults (:func:`form_cell`,
+the procedures' forming parameters, the learning procedures' device operations)."""
+
+
 def form_cell(
     io: CellIO,
-    v_stop: float = 4.0,
-    v_step: float = 0.05,
-    compliance: float = 100e-6,
-    v_wl: float = 1.5,
-    jump_fraction: float = 0.8,
+    v_stop: float = DEFAULT_RAMP.v_stop,
+    v_step: float = DEFAULT_RAMP.v_step,
+    compliance: float = DEFAULT_RAMP.compliance,
+    v_wl: float = DEFAULT_RAMP.v_wl,
+    jump_fraction: float = DEFAULT_RAMP.jump_fraction,
     should_stop: Callable[[], bool] | None = None,
     *,
-    v_start: float = 0.5,
-    ramp_down_step: float = 0.2,
+    v_start: float = DEFAULT_RAMP.v_start,
+    ramp_down_step: float = DEFAULT_RAMP.ramp_down_step,
     on_step: StepCallback | None = None,
     step_delay: float = 0.0,
 ) -> float | None:
@@ -310,7 +315,8 @@ def program_cell(
 
 
 __all__ = [
-    "DEFAULT_RESET_SWEEP", "DEFAULT_SET_SWEEP", "FORMED_CONDUCTANCE_SIEMENS", "FormingRamp",
-    "ProgramSettings", "StepCallback", "SwitchBias", "UnformedCellError", "form_cell",
-    "form_with_ramp", "program_cell", "reset_cell", "set_cell", "sweep_reset", "sweep_set",
+    "DEFAULT_RAMP", "DEFAULT_RESET_SWEEP", "DEFAULT_SET_SWEEP", "FORMED_CONDUCTANCE_SIEMENS",
+    "FormingRamp", "ProgramSettings", "StepCallback", "SwitchBias", "UnformedCellError",
+    "form_cell", "form_with_ramp", "program_cell", "reset_cell", "set_cell", "sweep_reset",
+    "sweep_set",
 ]
