@@ -13,12 +13,15 @@ tries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from instruments.wafermap import DieIndex
 from procedures.wafer.recipe import ContactSpec, SubsiteSpec
+
+if TYPE_CHECKING:
+    from instruments.cascade.velox import VeloxProber
 
 
 @dataclass
@@ -36,7 +39,7 @@ class ContactState:
     contacted: tuple[DieIndex, int] | None = None
 
 
-def step_to(prober: Any, die: DieIndex, subsite: int, subsites: list[SubsiteSpec]
+def step_to(prober: VeloxProber, die: DieIndex, subsite: int, subsites: list[SubsiteSpec]
             ) -> dict[str, Any]:
     """Separate, step to the die (and subsite), read back and check the prober's position.
 
@@ -63,7 +66,7 @@ def step_to(prober: Any, die: DieIndex, subsite: int, subsites: list[SubsiteSpec
     return reported
 
 
-def touchdown(prober: Any, spec: ContactSpec, state: ContactState) -> dict[str, Any]:
+def touchdown(prober: VeloxProber, spec: ContactSpec, state: ContactState) -> dict[str, Any]:
     """Contact, verify, and step Z up while the check reads open (progressive contact).
 
     Returns the check: state (contact/open/short), current_a (A), g_max_s (S), tries,
