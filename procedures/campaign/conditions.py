@@ -69,7 +69,7 @@ class Condition:
 CONDITION_COLUMNS = tuple(Condition(None, None, 0.0).columns())
 
 
-def dosimeter_of(bench: Any) -> Dosimeter | None:
+def dosimeter_of(bench: BenchInterface) -> Dosimeter | None:
     """The bench's dosimeter, or None (a bench without dosimetry)."""
     dosimeter = getattr(bench, "dosimeter", None)
     return dosimeter if isinstance(dosimeter, Dosimeter) else None
@@ -88,7 +88,8 @@ def device_temperature(bench: BenchInterface) -> float | None:
     return None if bench.heater is None else float(bench.heater.temperature())
 
 
-def read_condition(bench: Any, elapsed_s: float, set_point_c: float | None) -> Condition:
+def read_condition(bench: BenchInterface, elapsed_s: float,
+                   set_point_c: float | None) -> Condition:
     """The condition now (temperature read back, dosimetry read); never raises for a reading
     that fails (the column stays empty and the problem is logged)."""
     temperature = None
@@ -115,7 +116,7 @@ def _ready(state: Any, set_point: float) -> bool:
             and str(state.status).upper().startswith("R"))
 
 
-def reach_temperature(bench: Any, set_point: float, ramp_c_per_min: float | None,
+def reach_temperature(bench: BenchInterface, set_point: float, ramp_c_per_min: float | None,
                       soak_s: float, timeout_s: float, should_stop: Callable[[], bool]
                       ) -> float | None:
     """Chuck to ``set_point`` C: separate; unless it already reads ready within

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from instruments.bench_types import BenchInterface
 from procedures.twin_report.fidelity import NOT_MODELLED, Context, Row, judge
+
+if TYPE_CHECKING:  # the bench module is imported only when a bench is opened
+    from instruments.bench import Bench
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ def _bench_file(ctx: Context, name: str, dosimetry: str) -> Path:
     return path
 
 
-def _open(ctx: Context, name: str, dosimetry: str) -> Any:
+def _open(ctx: Context, name: str, dosimetry: str) -> Bench:
     from instruments.bench import Bench
 
     overrides = {"params": ctx.params} if ctx.params is not None else None
@@ -42,7 +46,7 @@ def _open(ctx: Context, name: str, dosimetry: str) -> Any:
                       seed=ctx.seed, lab_overrides=overrides)
 
 
-def _wait_for_dose(bench: Any, dose_gy: float) -> float:
+def _wait_for_dose(bench: BenchInterface, dose_gy: float) -> float:
     """Let bench time pass until the dosimeter reads at least ``dose_gy``; returns its reading."""
     for _ in range(100):
         r = bench.dosimeter.read()
