@@ -62,7 +62,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -410,6 +410,13 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
             raise FlexError(102)
         return int(value)
 
+    def _choice(self, text: str, allowed: Container[int]) -> int:
+        """An integer argument that must be one of ``allowed`` (else error 120)."""
+        value = self._int(text)
+        if value not in allowed:
+            raise FlexError(120)
+        return value
+
     @staticmethod
     def _nargs(args: list[str], lo: int, hi: int) -> None:
         if not lo <= len(args) <= hi:
@@ -487,9 +494,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _cmd_ermod(self, args: list[str]) -> None:
         self._nargs(args, 1, 2)
-        mode = self._int(args[0])
-        if mode not in (0, 1, 2, 4, 8, 16, 32):
-            raise FlexError(120)
+        mode = self._choice(args[0], (0, 1, 2, 4, 8, 16, 32))
         if mode != 0:
             raise FlexError(151)  # no selector or expander installed
         self.ermod = mode
@@ -503,9 +508,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _cmd_erssp_q(self, args: list[str]) -> str:
         self._nargs(args, 1, 1)
-        port = self._int(args[0])
-        if port not in range(4):
-            raise FlexError(120)
+        port = self._choice(args[0], range(4))
         return str(self.erssp.get(port, 0))
 
     def _cmd_lop(self, args: list[str]) -> str:
@@ -521,9 +524,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _cmd_tm(self, args: list[str]) -> None:
         self._nargs(args, 1, 1)
-        mode = self._int(args[0])
-        if mode not in (1, 2, 3, 4):
-            raise FlexError(120)
+        mode = self._choice(args[0], (1, 2, 3, 4))
         if mode != 1:
             raise FlexError(620)
         self.tm = mode
@@ -558,9 +559,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _set_flag(self, name: str, args: list[str]) -> None:
         self._nargs(args, 1, 1)
-        value = self._int(args[0])
-        if value not in (0, 1):
-            raise FlexError(120)
+        value = self._choice(args[0], (0, 1))
         self.flags[name] = value
 
     def _cmd_tsr(self, args: list[str]) -> None:
@@ -626,9 +625,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
     def _cmd_cmm(self, args: list[str]) -> None:
         self._nargs(args, 2, 2)
         smu = self._smu(args[0])
-        mode = self._int(args[1])
-        if mode not in range(5):
-            raise FlexError(120)
+        mode = self._choice(args[1], range(5))
         smu.cmm = mode
 
     def _cmd_aad(self, args: list[str]) -> None:
@@ -663,18 +660,14 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _cmd_fl(self, args: list[str]) -> None:
         self._nargs(args, 1, 11)
-        state = self._int(args[0])
-        if state not in (0, 1):
-            raise FlexError(120)
+        state = self._choice(args[0], (0, 1))
         for smu in self._smus(args[1:]):
             smu.filter_on = bool(state)
 
     def _cmd_ssr(self, args: list[str]) -> None:
         self._nargs(args, 2, 2)
         smu = self._smu(args[0])
-        state = self._int(args[1])
-        if state not in (0, 1):
-            raise FlexError(120)
+        state = self._choice(args[1], (0, 1))
         smu.series_r = bool(state)
 
     def _cmd_meas_range(self, kind: str, args: list[str]) -> None:
@@ -691,9 +684,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
     def _cmd_rm(self, args: list[str]) -> None:
         self._nargs(args, 2, 3)
         smu = self._smu(args[0])
-        mode = self._int(args[1])
-        if mode not in (1, 2, 3):
-            raise FlexError(120)
+        mode = self._choice(args[1], (1, 2, 3))
         rate = int(self._in_range(self._int(args[2]), 11, 100)) if len(args) > 2 else 50
         smu.rm = (mode, rate)
 
@@ -786,9 +777,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
 
     def _cmd_ml(self, args: list[str]) -> None:
         self._nargs(args, 1, 1)
-        mode = self._int(args[0])
-        if mode not in (1, 2, 3, 4, 5):
-            raise FlexError(120)
+        mode = self._choice(args[0], (1, 2, 3, 4, 5))
         if mode != 1:
             raise FlexError(620)  # log sampling not modelled
         self.sampling.mode = mode
