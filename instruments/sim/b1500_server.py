@@ -410,6 +410,16 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
             raise FlexError(102)
         return int(value)
 
+    def _abort_post(self, args: list[str]) -> tuple[int, int]:
+        """``abort[,post]`` of WM and MSC: automatic abort 1 off / 2 on; the output after the
+        measurement 1 or 2 (WM: start / stop value, MSC: base / bias value), default 1."""
+        self._nargs(args, 1, 2)
+        abort = self._int(args[0])
+        post = self._int(args[1]) if len(args) > 1 else 1
+        if abort not in (1, 2) or post not in (1, 2):
+            raise FlexError(120)
+        return abort, post
+
     def _choice(self, text: str, allowed: Container[int]) -> int:
         """An integer argument that must be one of ``allowed`` (else error 120)."""
         value = self._int(text)
@@ -728,12 +738,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
         self.wt = (hold, *rest, *([0.0] * (4 - len(rest))))
 
     def _cmd_wm(self, args: list[str]) -> None:
-        self._nargs(args, 1, 2)
-        abort = self._int(args[0])
-        post = self._int(args[1]) if len(args) > 1 else 1
-        if abort not in (1, 2) or post not in (1, 2):
-            raise FlexError(120)
-        self.wm = (abort, post)
+        self.wm = self._abort_post(args)
 
     def _cmd_pt(self, args: list[str]) -> None:
         """PT hold,width[,period[,tdelay]]: width 0.5 ms..2 s, period 0 (auto) or >= width."""
@@ -783,12 +788,7 @@ class B1500Simulator(TriggerMixin, MeasureMixin):
         self.sampling.mode = mode
 
     def _cmd_msc(self, args: list[str]) -> None:
-        self._nargs(args, 1, 2)
-        abort = self._int(args[0])
-        post = self._int(args[1]) if len(args) > 1 else 1
-        if abort not in (1, 2) or post not in (1, 2):
-            raise FlexError(120)
-        self.sampling.abort, self.sampling.post = abort, post
+        self.sampling.abort, self.sampling.post = self._abort_post(args)
 
     def _cmd_sampling_source(self, kind: str, args: list[str]) -> None:
         """``MV``/``MI ch,range,base,bias[,comp]``: a sampling source (V or A)."""
