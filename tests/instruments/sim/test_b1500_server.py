@@ -1,4 +1,8 @@
-"""The simulated B1500A FLEX server: parser, physics hooks, and the driver through real sockets."""
+"""The simulated B1500A FLEX server: parser, physics hooks, and the driver through real sockets.
+
+(A little over ~500 lines: one module for the one FLEX interpreter, in sections that follow its
+command groups: data format, error queue, outputs and ``*LRN?``, spot, sweep, pulsed, sampling.)
+"""
 
 from __future__ import annotations
 
