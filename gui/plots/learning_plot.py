@@ -14,17 +14,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import ArrayLike
-from PyQt6.QtWidgets import QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QWidget
 
 from gui.buffers import ColumnBuffer, Rows, rows_to_columns
 from gui.plots.throttle import (
     MAX_REDRAW_HZ,
     LivePlotWidget,
     add_legend,
-    make_layout_widget,
     series_color,
     set_curve_data,
-    style_plot,
 )
 
 
@@ -77,12 +75,7 @@ class LearningPlot(LivePlotWidget):
         cfg = self.config
         self._series: dict[str, _Series] = {}
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.view = make_layout_widget()
-        layout.addWidget(self.view)
-        self.plot: pg.PlotItem = self.view.addPlot()
-        style_plot(self.plot)
+        self.plot = self._add_single_plot()
         self.plot.setLabel("bottom", cfg.x_column, units=cfg.x_units or None)
         self.plot.setLabel("left", cfg.y_label, units=cfg.y_units or None)
         if cfg.y_range is not None:

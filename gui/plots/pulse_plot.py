@@ -14,17 +14,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import ArrayLike
-from PyQt6.QtWidgets import QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QWidget
 
 from gui.buffers import ColumnBuffer, Rows, rows_to_columns
 from gui.plots.throttle import (
     MAX_REDRAW_HZ,
     LivePlotWidget,
     add_legend,
-    make_layout_widget,
     set_curve_data,
     style_axis,
-    style_plot,
 )
 
 
@@ -62,12 +60,7 @@ class PulsePlot(LivePlotWidget):
         self._v = ColumnBuffer(["t", "v"], max_len=cfg.max_points)
         self._i = ColumnBuffer(["t", "i"], max_len=cfg.max_points)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.view = make_layout_widget()
-        layout.addWidget(self.view)
-        self.plot: pg.PlotItem = self.view.addPlot()
-        style_plot(self.plot)
+        self.plot = self._add_single_plot()
         self.plot.setLabel("bottom", "Time", units="s")
         self.plot.setLabel("left", "Applied voltage", units="V", color=cfg.voltage_color)
         self.plot.showAxis("right")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QGraphicsItem, QWidget
+from PyQt6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,17 @@ class LivePlotWidget(QWidget):
 
     def _changed(self) -> None:
         self.throttle.mark_dirty()
+
+    def _add_single_plot(self) -> pg.PlotItem:
+        """Fill this widget with a white layout widget (``self.view``) holding one styled
+        :class:`pyqtgraph.PlotItem`, and return the plot."""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.view = make_layout_widget()
+        layout.addWidget(self.view)
+        plot: pg.PlotItem = self.view.addPlot()
+        style_plot(plot)
+        return plot
 
     def _track_view(self, view: pg.ViewBox) -> None:
         """Restore pyqtgraph's off-screen clipping on ``view``'s curves once the user zooms.
