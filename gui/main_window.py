@@ -9,10 +9,6 @@ them; the bench dock shows "run in progress"), and the prober is only stepped fr
 idle, always separating before the XY move. Whatever the GUI asks of the instruments itself
 (status, stepping, the wafer-map set-up, making safe after Stop) runs in the bench I/O worker
 (:mod:`gui.bench_io`); results come back as signals, so the window never waits on a query.
-
-Why over 500 lines: this is the one place that wires the docks to each other (bench, wafer map or
-board, array map, plots, procedure, manual, wafer run, campaign, results, history) and decides
-which of them may own the bench; each dock's own behaviour lives in its module.
 """
 
 from __future__ import annotations
@@ -36,9 +32,10 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.bench_io import BenchIO
+from gui.bench_owner import share_bench
 from gui.bench_panel import BenchPanel
 from gui.board_panel import BoardPanel
-from gui.campaign_panel import attach_campaign_panel
+from gui.campaign_panel import CampaignPanel
 from gui.file_reader import FileReader
 from gui.history_view import HistoryView
 from gui.log_pane import LogPane
@@ -156,18 +153,10 @@ class MainWindow(QMainWindow):
         wafer_box = self._build_wafer_box()
         self.procedure_panel = ProcedurePanel(self.controller)
         self.wafer_panel = WaferPanel(bench, self.data_root, self.catalog, self.wafer_map)
-        self.wafer_panel.io = self.io
-        # one owner of the bench at a time: a procedure run or a wafer run
-        self.controller.blocked_by = lambda: (
-            "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
-            else "")
-        self.wafer_panel.blocked_by = lambda: (
-            "a procedure run owns the bench (wait for it or stop it)"
-            if self.controller.busy or self.controller.queue else "")
+        self.campaign_panel = CampaignPanel(bench, self.data_root, self.catalog)
+        self.wafer_panel.io = self.campaign_panel.io = self.io
         self.manual = ManualDock(self.controller, self._manual_target)
-        self.manual.blocked_by = lambda: (
-            "a wafer run owns the bench (pause or abort it first)" if self.wafer_panel.busy
-            else "")
+        share_bench(self.controller, self.manual, self.wafer_panel, self.campaign_panel)
         self.results_browser = ResultsBrowser(self.catalog, reader=self.reader)
         self.history = HistoryView(self.catalog, self.array_map, reader=self.reader)
         self.log_pane = LogPane()
@@ -186,7 +175,9 @@ class MainWindow(QMainWindow):
         manual_dock = self._dock("Manual", self.manual, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(proc_dock, wafer_dock)
         self.tabifyDockWidget(proc_dock, manual_dock)
-        self.campaign_panel = attach_campaign_panel(self, proc_dock)  # the Campaign tab
+        campaign_dock = self._dock("Campaign", self.campaign_panel,
+                                   Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(proc_dock, campaign_dock)
         proc_dock.raise_()
         results_dock = self._dock("Results", self.results_browser,
                                   Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -257,12 +248,8 @@ class MainWindow(QMainWindow):
         self.controller.runFinished.connect(self._run_finished)
         self.controller.busyChanged.connect(self._busy_changed)
         self.results_browser.runOpened.connect(self.show_run)
-        self.wafer_panel.signals.row.connect(self.router.feed_row)
-        self.wafer_panel.signals.batch.connect(self.router.feed_columns)
-        self.wafer_panel.signals.runStarted.connect(
-            lambda proc: self.router.start(list(proc.DATA_COLUMNS), proc.array))
-        self.wafer_panel.runningChanged.connect(self._busy_changed)
-        self.wafer_panel.finished.connect(lambda _o: self.results_browser.refresh())
+        for panel in (self.wafer_panel, self.campaign_panel):
+            panel.connect_router(self.router, self._busy_changed, self.results_browser.refresh)
         self.results_browser.table.itemSelectionChanged.connect(self._update_distributions)
 
     def _dock(self, title: str, widget: Any, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -500,13 +487,7 @@ class MainWindow(QMainWindow):
         # however long their stop takes: closing it under a running run could leave an output
         # on that the run switched on after the bench's safe state. Each instrument I/O has a
         # timeout, so an aborted run always ends.
-        if self.wafer_panel.busy:
-            run = self.wafer_panel.run
-            self.wafer_panel.abort()  # a run not started yet is dropped (panel.run is None)
-            started = self.wafer_panel.run is not None
-            if started and run.wait(CLOSE_NOTICE_S) is None:
-                log.warning("waiting for the run to end safely before the bench is closed")
-                run.wait()
+        self.wafer_panel.end_for_close(CLOSE_NOTICE_S)  # aborted, chuck separated, safe
         self.campaign_panel.end_for_close(CLOSE_NOTICE_S)  # aborted, heater set back, safe
         self.controller.abort_all()
         if not self.controller.wait_idle(CLOSE_NOTICE_S):
