@@ -21,16 +21,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from gui.cli_run import QUIET_HELP, quiet_run_logs
-from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
-from instruments.bench import BenchConfigError, load_bench_config
+from gui.cli_session import (
+    add_session_options,
+    printer,
+    resume_target,
+    run_command,
+    run_headless,
+)
+from instruments.bench import load_bench_config
 from instruments.datadir import resolve_data_root
-from procedures.framework.shutdown import ShutdownSignals
 
 
 def add_campaign_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,19 +45,12 @@ def add_campaign_parser(sub: argparse._SubParsersAction) -> None:
                        "monitoring; resumable)")
     p.add_argument("campaign", help="campaign TOML file or name in resources/campaigns "
                    "(temperature-demo)")
-    p.add_argument("--bench", default="simulated", help="bench name or TOML file")
-    p.add_argument("--data", type=Path, default=None, help="data root")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest run of this campaign (after a kill, abort, pause)")
-    p.add_argument("--fresh", action="store_true", help="simulated bench: start a new wafer")
-    p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
+    add_session_options(p, "campaign", "a kill, abort, pause")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=cmd_campaign)
 
 
-def _err(text: str) -> None:
-    print(f"memprobe campaign: {text}", file=sys.stderr, flush=True)
+_err = printer("memprobe campaign")
 
 
 def _clock(seconds: float | None) -> str:
@@ -89,24 +88,20 @@ class CampaignBar:
 
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``memprobe campaign``."""
-    with quiet_run_logs(getattr(args, "verbose", False)):
-        return _checked(args)
+    from procedures.campaign import CampaignError
+
+    return run_command(args, _err, lambda: _checked(args), (CampaignError,))
 
 
-def _checked(args: argparse.Namespace) -> int:
-    from procedures.campaign import CampaignError, load_campaign
+def _checked(args: argparse.Namespace) -> Callable[[], int]:
+    """Every check before the bench is opened (nothing can be applied); the execution."""
+    from procedures.campaign import load_campaign
 
-    if fresh_resume_conflict(args, _err):
-        return 2
-    try:
-        campaign = load_campaign(args.campaign)
-        config = load_bench_config(args.bench)
-        campaign.validate(config.limits)  # before the bench is opened: nothing applied
-        root = resolve_data_root(args.data)
-    except (CampaignError, BenchConfigError, ValueError) as exc:
-        _err(str(exc))
-        return 2
-    return _execute(campaign, config, root, args)
+    campaign = load_campaign(args.campaign)
+    config = load_bench_config(args.bench)
+    campaign.validate(config.limits)
+    root = resolve_data_root(args.data)
+    return partial(_execute, campaign, config, root, args)
 
 
 def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -> int:
@@ -118,47 +113,33 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
     )
     from procedures.campaign.cursor import peek
 
-    out_dir = latest_campaign(root, campaign) if args.resume else None
-    if out_dir is not None and (peek(out_dir) or {}).get("state") == "completed":
-        _err(f"the last run of {campaign.name} is already complete; nothing to resume")
-        print(out_dir, flush=True)
+    out_dir, done = resume_target(
+        args.resume, lambda: latest_campaign(root, campaign),
+        lambda folder: (peek(folder) or {}).get("state") == "completed", campaign.name,
+        campaign.name, _err)
+    if done:
         return 0
-    if args.resume and out_dir is None:
-        _err(f"no run of {campaign.name} to resume; starting a new one")
-    catalog = open_catalog(config, root, _err)
-    if catalog is None:
-        return 2
-    bench, code = open_bench(config, root, args, catalog, _err)
-    if bench is None:
-        return code
-    run = None
     bar: CampaignBar | None = None
-    stopper = ShutdownSignals.of(args)
-    with stopper.on_stop(lambda: run.abort() if run is not None else None):
-        try:
-            callbacks = CampaignCallbacks()
-            if out_dir is not None:
-                run = CampaignRun.reopen(campaign, bench, root, catalog, out_dir, callbacks)
-            else:
-                run = CampaignRun.create(campaign, bench, root, catalog, callbacks)
-            run.exit_on_pause = True
-            run.draw_figures = not args.no_figures
-            if not args.quiet:
-                bar = CampaignBar(len(campaign.units()))
-                b = bar
-                callbacks.on_progress = b.show
-            callbacks.on_limit = (bar.write if bar is not None else _err)
-            outcome = start_and_wait(run, stopper, _err, "the campaign")
-            if outcome is None:
-                return 1
-        except (CampaignRunError, ValueError) as exc:
-            _err(str(exc))
-            if run is not None:
-                print(run.out_dir)
-            return 2
-        finally:
-            bench.close()
-            catalog.close()
+
+    def build(bench: Any, catalog: Any) -> CampaignRun:
+        nonlocal bar
+        callbacks = CampaignCallbacks()
+        if out_dir is not None:
+            run = CampaignRun.reopen(campaign, bench, root, catalog, out_dir, callbacks)
+        else:
+            run = CampaignRun.create(campaign, bench, root, catalog, callbacks)
+        run.exit_on_pause = True
+        run.draw_figures = not args.no_figures
+        if not args.quiet:
+            bar = CampaignBar(len(campaign.units()))
+            callbacks.on_progress = bar.show
+        callbacks.on_limit = (bar.write if bar is not None else _err)
+        return run
+
+    outcome, code = run_headless(config, root, args, _err, "the campaign", build,
+                                 (CampaignRunError,))
+    if outcome is None:
+        return code
     if bar is not None:
         bar.finish(outcome.state)
     fit = outcome.outputs.get("arrhenius")

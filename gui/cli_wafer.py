@@ -17,65 +17,59 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gui.cli_run import QUIET_HELP, quiet_run_logs
-from gui.cli_session import fresh_resume_conflict, open_bench, open_catalog, start_and_wait
+from gui.cli_session import (
+    add_session_options,
+    printer,
+    resume_target,
+    run_command,
+    run_headless,
+)
 from gui.progress import WaferProgressBar
-from instruments.bench import BenchConfigError, load_bench_config
+from instruments.bench import load_bench_config
 from instruments.datadir import resolve_data_root
-from procedures.framework.shutdown import ShutdownSignals
 
 
 def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``wafer`` to the ``memprobe`` parser."""
     p = sub.add_parser("wafer", help="run a wafer recipe (route of dies, binning, resume)")
     p.add_argument("recipe", help="recipe TOML file or name in resources/recipes (demo-wafer)")
-    p.add_argument("--bench", default="simulated", help="bench name or TOML file")
-    p.add_argument("--data", type=Path, default=None, help="data root")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest run of this recipe (after a kill or abort)")
+    add_session_options(p, "recipe")
     p.add_argument("--dies", default=None, metavar="COL,ROW;...",
                    help="only these dies (recipe indices), in route order")
-    p.add_argument("--fresh", action="store_true", help="simulated bench: start a new wafer")
-    p.add_argument("--seed", type=int, default=None, help="simulated bench: wafer seed")
     p.add_argument("--no-maps", action="store_true", help="skip the PNG wafer maps")
-    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=cmd_wafer)
 
 
-def _err(text: str) -> None:
-    print(f"memprobe wafer: {text}", file=sys.stderr, flush=True)
+_err = printer("memprobe wafer")
 
 
 def cmd_wafer(args: argparse.Namespace) -> int:
     """``memprobe wafer``."""
-    # per-run INFO lines would drown the progress bar
-    with quiet_run_logs(getattr(args, "verbose", False)):
-        return _checked_wafer(args)
+    from procedures.wafer import RecipeError
+
+    return run_command(args, _err, lambda: _checked(args), (RecipeError,))
 
 
-def _checked_wafer(args: argparse.Namespace) -> int:
-    from procedures.wafer import RecipeError, load_recipe, parse_dies
+def _checked(args: argparse.Namespace) -> Callable[[], int]:
+    """Every check before the bench is opened (nothing can be applied); the execution."""
+    from procedures.wafer import load_recipe, parse_dies
 
-    if fresh_resume_conflict(args, _err):
-        return 2
-    try:
-        recipe = load_recipe(args.recipe)
-        config = load_bench_config(args.bench)
-        if config.packaged:  # before the bench is opened
-            raise ValueError(f"bench {config.name} has no prober (packaged chips on a board): "
-                             "a wafer run needs one; run procedures with --chip K instead")
-        recipe.validate(config.limits)  # before the bench is opened: nothing can be applied
-        dies = parse_dies(args.dies) if args.dies else None
-        if dies is not None:
-            recipe.plan_route(dies)
-        root = resolve_data_root(args.data)  # a writable folder, before anything moves
-    except (RecipeError, BenchConfigError, ValueError) as exc:
-        _err(str(exc))
-        return 2
-    return _execute(recipe, config, dies, root, args)
+    recipe = load_recipe(args.recipe)
+    config = load_bench_config(args.bench)
+    if config.packaged:
+        raise ValueError(f"bench {config.name} has no prober (packaged chips on a board): "
+                         "a wafer run needs one; run procedures with --chip K instead")
+    recipe.validate(config.limits)
+    dies = parse_dies(args.dies) if args.dies else None
+    if dies is not None:
+        recipe.plan_route(dies)
+    root = resolve_data_root(args.data)  # a writable folder, before anything moves
+    return partial(_execute, recipe, config, dies, root, args)
 
 
 def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
@@ -87,54 +81,36 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
         load_cursor,
     )
 
-    out_dir = latest_run(root, recipe) if args.resume else None
-    if out_dir is not None and load_cursor(out_dir).state == "completed":
-        _err(f"the last run of {recipe.name} is already complete; nothing to resume")
-        print(out_dir, flush=True)
+    out_dir, done = resume_target(
+        args.resume, lambda: latest_run(root, recipe),
+        lambda folder: load_cursor(folder).state == "completed", recipe.name,
+        f"{recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id}", _err)
+    if done:
         return 0
-    if args.resume and out_dir is None:
-        _err(f"no run of {recipe.name} on {recipe.wafer.lot}/{recipe.wafer.wafer_id} to resume; "
-             "starting a new one")
-    catalog = open_catalog(config, root, _err)
-    if catalog is None:
-        return 2
     if out_dir is not None and dies is not None:
         route = list(load_cursor(out_dir).route)
         if route != recipe.plan_route(dies):
             _err(f"--dies differs from the route of the run being resumed ({out_dir})")
-            catalog.close()
             return 2
     bar: WaferProgressBar | None = None
-    bench, code = open_bench(config, root, args, catalog, _err)
-    if bench is None:
+
+    def build(bench: Any, catalog: Any) -> WaferRun:
+        nonlocal bar
+        callbacks = WaferCallbacks()
+        if out_dir is not None:
+            run = WaferRun.reopen(recipe, bench, root, catalog, out_dir, callbacks)
+        else:
+            run = WaferRun.create(recipe, bench, root, catalog, dies, callbacks)
+        run.draw_maps = not args.no_maps
+        if not args.quiet:
+            bar = b = WaferProgressBar(len(run.route))
+            callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
+        return run
+
+    outcome, code = run_headless(config, root, args, _err, "the wafer run", build,
+                                 (WaferRunError,))
+    if outcome is None:
         return code
-    run = None
-    stopper = ShutdownSignals.of(args)
-    # from here on SIGINT/SIGTERM/SIGHUP only abort the run (which makes the bench safe): the
-    # safe end and bench.close below are never cut short by a KeyboardInterrupt
-    with stopper.on_stop(lambda: run.abort() if run is not None else None):
-        try:
-            callbacks = WaferCallbacks()
-            if out_dir is not None:
-                run = WaferRun.reopen(recipe, bench, root, catalog, out_dir, callbacks)
-            else:
-                run = WaferRun.create(recipe, bench, root, catalog, dies, callbacks)
-            run.draw_maps = not args.no_maps
-            if not args.quiet:
-                bar = WaferProgressBar(len(run.route))
-                b = bar
-                callbacks.on_progress = lambda p: b.show(p.dies_done, p.fraction, p.eta_s)
-            outcome = start_and_wait(run, stopper, _err, "the wafer run")
-            if outcome is None:
-                return 1
-        except (WaferRunError, ValueError) as exc:
-            _err(str(exc))
-            if run is not None:
-                print(run.out_dir)
-            return 2
-        finally:
-            bench.close()
-            catalog.close()
     if bar is not None:
         bar.finish(outcome.state)
     y = outcome.yield_counts
