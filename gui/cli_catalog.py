@@ -13,6 +13,7 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from instruments.datadir import resolve_data_root
 
@@ -36,17 +37,27 @@ def add_catalog_parser(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_export)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    """``memprobe export``."""
-    from procedures.data.export import export
+def open_data_catalog(args: argparse.Namespace, prog: str) -> tuple[Path, Any] | None:
+    """The data root (``--data``) and its catalog (``--catalog``, default
+    ``<root>/catalog.sqlite``); None after printing ``prog: why`` on stderr (exit code 2)."""
     from procedures.framework.catalog import Catalog, CatalogError
 
     try:
         root = resolve_data_root(args.data)
-        catalog = Catalog(args.catalog or root)
+        return root, Catalog(args.catalog or root)
     except (ValueError, CatalogError) as exc:
-        print(f"memprobe export: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``memprobe export``."""
+    from procedures.data.export import export
+
+    opened = open_data_catalog(args, "memprobe export")
+    if opened is None:
         return 2
+    _root, catalog = opened
     try:
         report = export(catalog, args.out, args.procedure)
     finally:
@@ -60,15 +71,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``memprobe catalog check``."""
-    from procedures.framework.catalog import Catalog, CatalogError
     from procedures.framework.catalog_tools import check
 
-    try:
-        root = resolve_data_root(args.data)
-        catalog = Catalog(args.catalog or root)
-    except (ValueError, CatalogError) as exc:
-        print(f"memprobe catalog check: {exc}", file=sys.stderr)
+    opened = open_data_catalog(args, "memprobe catalog check")
+    if opened is None:
         return 2
+    root, catalog = opened
     try:
         report = check(catalog, root)
     finally:

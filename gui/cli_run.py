@@ -240,7 +240,7 @@ def _execute(proc: BenchProcedure, config: Any, root: Path, args: argparse.Names
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``memprobe runs``."""
-    from procedures.framework.catalog import Catalog, CatalogError
+    from gui.cli_catalog import open_data_catalog
     from procedures.framework.targets import parse_die
 
     try:
@@ -248,16 +248,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"memprobe runs: {exc}", file=sys.stderr)
         return 2
-    try:
-        root = resolve_data_root(args.data)
-    except ValueError as exc:
-        print(f"memprobe runs: {exc}", file=sys.stderr)
+    opened = open_data_catalog(args, "memprobe runs")
+    if opened is None:
         return 2
-    try:
-        catalog = Catalog(args.catalog or root)
-    except CatalogError as exc:
-        print(f"memprobe runs: {exc}", file=sys.stderr)
-        return 2
+    _root, catalog = opened
     try:
         runs = catalog.runs(procedure=args.procedure, die=die, status=args.status,
                             station=args.station, operator=args.operator)
