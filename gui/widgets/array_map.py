@@ -31,6 +31,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.widgets.pens import cosmetic_pen
+
 G_FLOOR_SIEMENS = 1e-15
 """Conductances <= 0 are shown at this floor (S) instead of being dropped."""
 NAN_BACKGROUND = "#bdbdbd"
@@ -123,14 +125,6 @@ class _CellImage(pg.ImageItem):
         self._owner._on_hover(None if ev.isExit() else ev.pos())
 
 
-def _cosmetic_pen(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
-    pen = QPen(pg.mkColor(color))
-    pen.setCosmetic(True)
-    pen.setWidthF(width)
-    pen.setStyle(style)
-    return pen
-
-
 class ArrayMapWidget(QWidget):
     """Conductance map of one array, log colour scale, throttled live updates, cell selection.
 
@@ -212,16 +206,16 @@ class ArrayMapWidget(QWidget):
         self.plot.addItem(self._background)
         self.image = _CellImage(self)
         self.plot.addItem(self.image)
-        self._groups = pg.PlotCurveItem(pen=_cosmetic_pen("#ffffff", 1.5), connect="pairs")
+        self._groups = pg.PlotCurveItem(pen=cosmetic_pen("#ffffff", 1.5), connect="pairs")
         self._groups.setZValue(5)
         self.plot.addItem(self._groups)
         self._selection_item = QGraphicsPathItem()
-        self._selection_item.setPen(_cosmetic_pen(SELECTION_COLOR, 2.0))
+        self._selection_item.setPen(cosmetic_pen(SELECTION_COLOR, 2.0))
         self._selection_item.setBrush(QBrush(QColor(255, 255, 255, 70)))
         self._selection_item.setZValue(10)
         self.plot.addItem(self._selection_item)
         self._band = QGraphicsRectItem()
-        self._band.setPen(_cosmetic_pen("#000000", 1.5, Qt.PenStyle.DashLine))
+        self._band.setPen(cosmetic_pen("#000000", 1.5, Qt.PenStyle.DashLine))
         self._band.setBrush(QBrush(QColor(255, 23, 68, 40)))
         self._band.setZValue(11)
         self._band.hide()

@@ -26,6 +26,7 @@ from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPen
 from PyQt6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
+from gui.widgets.pens import cosmetic_pen
 from instruments.wafermap import DieIndex, WaferMap, count_yield
 from procedures.wafer.palette import (  # the palette shared with the headless PNG maps
     DIE_EDGE_COLOR,
@@ -126,14 +127,6 @@ class _KeyFilter(QObject):
         return False
 
 
-def _cosmetic_pen(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
-    pen = QPen(pg.mkColor(color))
-    pen.setCosmetic(True)
-    pen.setWidthF(width)
-    pen.setStyle(style)
-    return pen
-
-
 class WaferMapWidget(QWidget):
     """Interactive wafer map: outline with notch, edge exclusion, dies coloured by bin or value.
 
@@ -217,10 +210,10 @@ class WaferMapWidget(QWidget):
 
     def _build_items(self) -> None:
         """The plot items, created once and updated in place."""
-        self._outline = pg.PlotCurveItem(pen=_cosmetic_pen("#212121", 2.0))
-        self._exclusion = pg.PlotCurveItem(pen=_cosmetic_pen("#e65100", 1.2, Qt.PenStyle.DashLine))
+        self._outline = pg.PlotCurveItem(pen=cosmetic_pen("#212121", 2.0))
+        self._exclusion = pg.PlotCurveItem(pen=cosmetic_pen("#e65100", 1.2, Qt.PenStyle.DashLine))
         self._dies = _DieMapItem(self._on_die_click)
-        self._route_curve = pg.PlotCurveItem(pen=_cosmetic_pen("#1565c0", 1.5))
+        self._route_curve = pg.PlotCurveItem(pen=cosmetic_pen("#1565c0", 1.5))
         self._route_labels: list[pg.TextItem] = []
         self._home_label = pg.TextItem("H", color="#000000", anchor=(0, 0))
         self._home_label.setToolTip("home die")
@@ -228,11 +221,11 @@ class WaferMapWidget(QWidget):
             symbol="o", size=6, pen=pg.mkPen("#000000"), brush=pg.mkBrush("#ffffff")
         )
         self._hover_rect = QGraphicsRectItem()
-        self._hover_rect.setPen(_cosmetic_pen("#000000", 1.0, Qt.PenStyle.DotLine))
+        self._hover_rect.setPen(cosmetic_pen("#000000", 1.0, Qt.PenStyle.DotLine))
         self._selected_rect = QGraphicsRectItem()
-        self._selected_rect.setPen(_cosmetic_pen("#1e88e5", 2.5, Qt.PenStyle.DashLine))
+        self._selected_rect.setPen(cosmetic_pen("#1e88e5", 2.5, Qt.PenStyle.DashLine))
         self._current_rect = QGraphicsRectItem()
-        self._current_rect.setPen(_cosmetic_pen("#d50000", 3.5))
+        self._current_rect.setPen(cosmetic_pen("#d50000", 3.5))
         for z, item in enumerate(
             (self._exclusion, self._dies, self._outline, self._route_curve, self._home_label,
              self._hover_rect, self._selected_rect, self._current_rect, self._subsite_item)
