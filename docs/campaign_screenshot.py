@@ -8,34 +8,15 @@ saves docs/campaign-tab.png (schedule, condition timeline, window vs chuck tempe
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
-from PyQt6.QtCore import QEventLoop, QTimer
-from PyQt6.QtWidgets import QApplication
-
-DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent))
+from screenshot_window import DOCS, open_window, wait
 
 
 def main() -> int:
-    from gui.main_window import MainWindow
-    from instruments.bench import Bench
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    root = Path(tempfile.mkdtemp(prefix="memprobe-shots-"))
-    bench = Bench.open("simulated", data_dir=root, fresh=True)
-    w = MainWindow(bench, root, restore_layout=False)
-    w.resize(1600, 1000)
-    w.show()
+    app, bench, w = open_window()
     panel = w.campaign_panel
     panel.load("temperature-demo")
-    loop = QEventLoop()
-    panel.finished.connect(lambda *_: loop.quit())
-    QTimer.singleShot(300_000, loop.quit)
     panel.start()
-    loop.exec()
+    wait(panel.finished, 300_000)
     panel.figure_combo.setCurrentText("window")
     app.processEvents()
     panel.setParent(None)  # out of its dock, at a readable size

@@ -9,41 +9,18 @@ the array map coloured by "formed").
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
-from PyQt6.QtCore import QEventLoop, QTimer
-from PyQt6.QtWidgets import QApplication
-
-DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent))
-
-
-def _wait(signal, timeout_ms: int = 120_000) -> None:
-    loop = QEventLoop()
-    signal.connect(lambda *_: loop.quit())
-    QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
+from screenshot_window import DOCS, open_window, wait
 
 
 def main() -> int:
-    from gui.main_window import MainWindow
-    from instruments.bench import Bench
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    root = Path(tempfile.mkdtemp(prefix="memprobe-shots-"))
-    bench = Bench.open("simulated", data_dir=root, fresh=True)
-    w = MainWindow(bench, root, restore_layout=False)
-    w.resize(1600, 1000)
-    w.show()
+    app, _bench, w = open_window()
     w.procedure_panel.set_parameter("die", "9,9")
     panel = w.procedure_panel
     panel.set_procedure("conductance-map")
     panel.set_parameter("cells", "0-7,0-7")
     panel.set_parameter("die", "9,9")
     panel.queue_current()
-    _wait(w.controller.runFinished)
+    wait(w.controller.runFinished)
     w.array_map.set_selection([(4, 4)])
     w.array_map.selectionChanged.emit(w.array_map.selected_cells())
     for action, values in (("FORM (quasi-static)", {}), ("RESET pulse (WGFMU)", {}),
@@ -52,11 +29,11 @@ def main() -> int:
         for k, v in values.items():
             w.manual.set_value(k, v)
         w.manual.apply()
-        _wait(w.manual.resultShown)
+        wait(w.manual.resultShown)
     w.manual.set_action("Pulse train (WGFMU)")
     w.manual.set_value("count", 20)
     w.manual.apply()
-    _wait(w.manual.resultShown)
+    wait(w.manual.resultShown)
     w.findChild(type(w.history_dock), "dock-manual").raise_()
     app.processEvents()
     w.manual.resize(420, 620)
