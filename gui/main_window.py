@@ -9,6 +9,11 @@ them; the bench dock shows "run in progress"), and the prober is only stepped fr
 idle, always separating before the XY move. Whatever the GUI asks of the instruments itself
 (status, stepping, the wafer-map set-up, making safe after Stop) runs in the bench I/O worker
 (:mod:`gui.bench_io`); results come back as signals, so the window never waits on a query.
+
+This module builds the window and wires its docks; the window's own bench actions (status,
+Stop, stepping) are in :mod:`gui.window_bench`, the figures it colours the wafer map (or board)
+and the distributions with in :mod:`gui.window_figures`, the menus in :mod:`gui.menus`, and
+which runner may own the bench in :mod:`gui.bench_owner`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
-    QComboBox,
     QDockWidget,
     QLabel,
     QMainWindow,
     QSplitter,
     QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from gui.bench_io import BenchIO
@@ -52,12 +53,11 @@ from gui.results_browser import ResultsBrowser
 from gui.run_controller import RunController
 from gui.wafer_panel import WaferPanel
 from gui.widgets.array_map import ArrayMapWidget
-from gui.widgets.wafer_map import WaferMapWidget
+from gui.window_bench import WindowBench
+from gui.window_figures import WindowFigures
 from instruments.bench import Bench
 from instruments.chip.geometry import ARRAY_SHAPES
-from instruments.wafermap import WaferMap
 from procedures.framework.catalog import Catalog, RunInfo
-from procedures.framework.runner import position_prober
 from procedures.framework.targets import format_cells, parse_die
 
 log = logging.getLogger(__name__)
@@ -66,23 +66,9 @@ STATUS_PERIOD_MS = 1000
 #: after this many seconds (wall clock) of waiting for a run to stop, closing the window says
 #: in the log that it waits for the run's safe end (it never closes the bench under a run)
 CLOSE_NOTICE_S = 10.0
-WAFER_FIGURES = {  # shown name -> (summary key, units)
-    "V_form": ("v_form", "V"),
-    "R_LRS": ("r_lrs", "Ω"),
-    "R_HRS": ("r_hrs", "Ω"),
-    "on/off": ("on_off", ""),
-    "G median (map)": ("g_median", "S"),
-    "BER 2T2R": ("ber_2t2r", ""),
-    "BER 1T1R": ("ber_1t1r", ""),
-}
-CDF_FIGURES = {  # summary list -> (label, units)
-    "v_form_values": ("V_form", "V"),
-    "r_lrs_values": ("R_LRS", "Ω"),
-    "r_hrs_values": ("R_HRS", "Ω"),
-}
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowBench, WindowFigures, QMainWindow):
     """MemProbe's main window on an open bench.
 
     Signals: ``stepped(col, row)`` when the prober reports the die it stepped to,
@@ -191,35 +177,6 @@ class MainWindow(QMainWindow):
         self.resizeDocks(docks, [380, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([results_dock], [200], Qt.Orientation.Vertical)
 
-    def _build_wafer_box(self) -> QWidget:
-        """The wafer map under its figure chooser (geometry read off the GUI thread)."""
-        self.wafer_map = WaferMapWidget()  # the prober's geometry replaces it when read
-        bench = self.bench
-        if bench.prober is not None:
-            self.io.submit(lambda: _layout_of(bench), self.wafer_map.set_wafer_map,
-                           name="wafer map set-up", owner=True)  # no run exists yet
-        self.wafer_figure = QComboBox()
-        self.wafer_figure.setObjectName("wafer-figure")
-        self.wafer_figure.addItems(list(WAFER_FIGURES))
-        self.wafer_figure.setToolTip("Colour the wafer map by the median of this figure per die")
-        self.wafer_figure.currentTextChanged.connect(self._update_wafer_values)
-        wafer_box = QWidget()
-        wafer_layout = QVBoxLayout(wafer_box)
-        wafer_layout.setContentsMargins(0, 0, 0, 0)
-        wafer_layout.addWidget(self.wafer_figure)
-        wafer_layout.addWidget(self.wafer_map, 1)
-        return wafer_box
-
-    def _board_box(self) -> QWidget:
-        """The board view under the same figure chooser as the wafer map."""
-        assert self.board is not None
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.wafer_figure)
-        layout.addWidget(self.board.view, 1)
-        return box
-
     def _build_actions(self) -> None:
         """Stop and Queue (toolbar and shortcuts), the busy label and the menus."""
         self.stop_action = self._action("Stop", "Ctrl+.", self.stop_all,
@@ -272,88 +229,6 @@ class MainWindow(QMainWindow):
         self.last_message = text
         self.statusBar().showMessage(text, 10000)
         (log.warning if error else log.info)(text)
-
-    # -- bench ----------------------------------------------------------------------------------
-    @property
-    def busy(self) -> bool:
-        """A procedure run or a wafer run owns the instruments."""
-        return self.controller.busy or self.wafer_panel.busy or self.campaign_panel.busy
-
-    def refresh_status(self) -> None:
-        """Ask the worker for the bench state (not while a run owns the instruments, nor while
-        an earlier request is still on its way)."""
-        if self.busy or self.io.busy:
-            return
-        self.io.submit(self.bench.status, self._show_status, name="status")
-
-    def _show_status(self, status: Any) -> None:
-        if self.busy:
-            return
-        shown = self.bench_panel.show_status(status)
-        if shown is not None and shown.chuck is not None and shown.chuck.die is not None:
-            self.wafer_map.set_current_die(*shown.chuck.die)
-        if shown is not None and self.board is not None:
-            self.board.show_status(shown)
-        self.statusShown.emit(status)
-
-    def stop_all(self) -> None:
-        """Abort the current run and empty the queue; outputs off and chuck separated.
-
-        Each run makes the bench safe as it ends; once none owns the bench the worker turns
-        every output off and separates the chuck once more (the window does not wait).
-        """
-        self.wafer_panel.abort()
-        self.campaign_panel.abort()
-        self.controller.abort_all()
-        self._stop_pending = True
-        if self.busy:
-            self.message("Stop requested: the run is ending and turns outputs off and "
-                         "separates the chuck itself", error=True)
-        self._finish_stop()
-
-    def _finish_stop(self) -> None:
-        if not self._stop_pending or self.busy:
-            return
-        self._stop_pending = False
-
-        def report(problems: list[str]) -> None:
-            if problems:
-                self.message("Stop: not everything could be made safe: " + "; ".join(problems),
-                             error=True)
-            else:
-                self.message("Stopped: outputs off, chuck separated")
-            QTimer.singleShot(0, self.refresh_status)  # show the bench as Stop left it
-
-        self.io.submit(self.bench.safe_state, report, name="safe state", owner=True)
-
-    def step_to_die(self, col: int, row: int) -> bool:
-        """Ask the worker to step the prober to die (col, row) if safe: idle bench, separate
-        first. True when the step was sent; ``stepped`` follows when the prober reports it."""
-        if self.bench.prober is None:
-            self.message(f"Not stepping to die {col},{row}: this bench has no prober "
-                         "(packaged chips: select a chip on the board)", error=True)
-            return False
-        if self.busy:
-            self.message(f"Not stepping to die {col},{row}: a run is in progress "
-                         "(stop it first)", error=True)
-            return False
-        if (col, row) not in self.wafer_map.wafer_map.die_set:
-            self.message(f"Die {col},{row} is not on the wafer map", error=True)
-            return False
-        bench = self.bench
-
-        def failed(exc: Exception) -> None:
-            self.message(f"Prober refused to step to {col},{row}: {exc}", error=True)
-
-        return self.io.submit(lambda: position_prober(bench, (col, row), 0, contact=False),
-                              self._stepped, failed, name=f"step to {col},{row}")
-
-    def _stepped(self, at: tuple[int, int]) -> None:
-        self.wafer_map.set_current_die(*at)
-        self.procedure_panel.set_parameter("die", f"{at[0]},{at[1]}")
-        self.message(f"Prober at die {at[0]},{at[1]} (separated)")
-        self.stepped.emit(*at)
-        QTimer.singleShot(0, self.refresh_status)  # after this job has left the worker
 
     def _die_clicked(self, col: int, row: int) -> None:
         self.wafer_map.set_selected_die(col, row)
@@ -430,42 +305,6 @@ class MainWindow(QMainWindow):
         self.router.flush()
         self.message(f"Opened run {info.id} ({info.procedure}, {info.status})")
 
-    def _update_distributions(self) -> None:
-        rows = {i.row() for i in self.results_browser.table.selectionModel().selectedRows()}
-        runs = [self.results_browser.runs[r] for r in sorted(rows)]
-        for key, (label, units) in CDF_FIGURES.items():
-            values = [v for r in runs for v in (r.summary.get(key) or []) if v is not None]
-            if values:
-                self.cdf_plot.set_samples(label, np.asarray(values, dtype=float), units)
-
-    def _update_wafer_values(self, *_: Any) -> None:
-        """Colour the wafer map by the chosen figure: median over the die's finished runs (the
-        catalog is read in the file reader's thread; ``waferValuesShown`` follows)."""
-        label = self.wafer_figure.currentText()
-        key, units = WAFER_FIGURES[label]
-        catalog = self.catalog
-
-        def read() -> tuple[list[RunInfo], dict[tuple[int, int], float]]:
-            runs = catalog.runs(status="finished")
-            values: dict[tuple[int, int], list[float]] = {}
-            for r in runs:
-                v = r.summary.get(key)
-                if r.die is not None and isinstance(v, int | float):
-                    values.setdefault(r.die, []).append(float(v))
-            return runs, {d: float(np.median(v)) for d, v in values.items()}
-
-        def show(found: tuple[list[RunInfo], dict[tuple[int, int], float]]) -> None:
-            runs, medians = found
-            if self.board is not None:  # a packaged-chip bench: the board view instead
-                self.board.show_values(runs, key, label, units)
-            elif medians:
-                self.wafer_map.set_values(medians, label=f"median {label}", units=units)
-            else:
-                self.wafer_map.clear_values()
-            self.waferValuesShown.emit()
-
-        self.reader.request("wafer-values", read, show)
-
     # -- settings -------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = QSettings()
@@ -498,12 +337,3 @@ class MainWindow(QMainWindow):
         self.log_pane.detach()
         self.bench.close()
         super().closeEvent(event)
-
-
-def _layout_of(bench: Bench) -> WaferMap:
-    """The wafer map geometry as the prober reports it (default 200 mm map if it cannot)."""
-    try:
-        return WaferMap.from_velox(bench.prober.wafer_map_params)
-    except Exception as exc:
-        log.warning("wafer map parameters unknown (%s); using a default 200 mm map", exc)
-        return WaferMap()
