@@ -209,10 +209,7 @@ class SessionPanel(QWidget):
         """Start a new run of the loaded file (``options`` go to :meth:`_create`)."""
         if self._loaded() is None or self.busy or self._blocked():
             return False
-        try:
-            self.run = self._create(**options)
-        except self.RUN_ERRORS as exc:
-            self.status_label.setText(f"Not started: {exc}")
+        if not self._opened(lambda: self._create(**options), "Not started"):
             return False
         self._clear_display()
         return self._launch()
@@ -230,13 +227,19 @@ class SessionPanel(QWidget):
         if out_dir is None:
             self.status_label.setText(f"nothing to resume for this {self.NOUN}")
             return False
-        try:
-            self.run = self._reopen(out_dir)
-        except self.RUN_ERRORS as exc:
-            self.status_label.setText(f"Cannot resume: {exc}")
+        if not self._opened(lambda: self._reopen(out_dir), "Cannot resume"):
             return False
         self._show_reopened()
         return self._launch()
+
+    def _opened(self, make: Callable[[], Any], refusal: str) -> bool:
+        """``self.run = make()``; False (with ``refusal: why``) if it refuses."""
+        try:
+            self.run = make()
+        except self.RUN_ERRORS as exc:
+            self.status_label.setText(f"{refusal}: {exc}")
+            return False
+        return True
 
     def _blocked(self) -> bool:
         reason = self.blocked_by()
