@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.session_panel import SessionPanel, format_eta
+from instruments.bench_types import BenchInterface
 from procedures.campaign import (
     Campaign,
     CampaignCallbacks,
@@ -69,7 +70,7 @@ class CampaignPanel(SessionPanel):
     PAUSE_TEXT = "pausing after the current measurement…"
     file_dir = CAMPAIGN_DIR
 
-    def __init__(self, bench: Any, data_root: Path, catalog: Catalog,
+    def __init__(self, bench: BenchInterface, data_root: Path, catalog: Catalog,
                  parent: QWidget | None = None) -> None:
         super().__init__(bench, data_root, catalog, parent)
         self.campaign: Campaign | None = None

@@ -33,6 +33,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from instruments.bench_types import BenchInterface
 from procedures.framework.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class SessionPanel(QWidget):
     PAUSE_TEXT = "pausing…"
     """Status shown when Pause is pressed."""
 
-    def __init__(self, bench: Any, data_root: Path, catalog: Catalog,
+    def __init__(self, bench: BenchInterface, data_root: Path, catalog: Catalog,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bench = bench
