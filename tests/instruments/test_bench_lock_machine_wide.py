@@ -36,10 +36,11 @@ _CONTENDER = textwrap.dedent("""
     import sys
     from instruments.ownership import BenchBusyError, BenchLock
     try:
-        BenchLock(sys.argv[1:], bench="shared-station").acquire()
+        lock = BenchLock(sys.argv[1:], bench="shared-station").acquire()
     except BenchBusyError as exc:
         print(exc, flush=True)
         sys.exit(3)
+    lock.release()
     print("acquired", flush=True)
 """)
 
@@ -95,8 +96,10 @@ def test_two_users_of_one_computer_exclude_each_other(tmp_path):
     assert os.stat(folder).st_mode & 0o777 == 0o777  # any user may lock there
     from instruments.ownership import normalise_resource
 
-    for r in resources:  # the lock files of this test (never held now)
-        (folder / f"{resource_key(normalise_resource(r))}.lock").unlink(missing_ok=True)
+    for r in resources:  # the lock files of this test (released: no owner record left)
+        lock = folder / f"{resource_key(normalise_resource(r))}.lock"
+        assert not lock.with_name(lock.name + ".owner.json").exists()
+        lock.unlink(missing_ok=True)
 
 
 def test_a_bench_file_lock_dir_is_where_the_bench_is_locked(tmp_path):
