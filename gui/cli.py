@@ -53,7 +53,7 @@ def _add_sim_lab(sub: argparse._SubParsersAction) -> None:
                    help="also write a bench file for this lab (use it with --bench TOML)")
     p.add_argument("--packaged", type=int, default=0, metavar="N",
                    help="packaged lab: N chips on a socket board (the first N good dies of the "
-                        "wafer), no prober")
+                        "wafer) under a ThermoStream (served as 'heater'), no prober")
     p.add_argument("--latency-ms", type=float, default=0.0,
                    help="delay (ms) before each command, to feel a real bench (default 0)")
     p.set_defaults(func=_cmd_sim_lab)
@@ -69,6 +69,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 def _cmd_sim_lab(args: argparse.Namespace) -> int:
     from instruments.ownership import BusyError
     from instruments.sim.lab import LabConfig, SimLab
+    from instruments.sim.thermostream import ThermalHeadParams
 
     stop = threading.Event()
     with ShutdownSignals.of(args).on_stop(stop.set):  # a stop signal: servers stopped, saved
@@ -77,6 +78,7 @@ def _cmd_sim_lab(args: argparse.Namespace) -> int:
                 seed=args.seed, data_dir=resolve_data_root(args.data), fresh=args.fresh,
                 host=args.host, time_scale=args.time_scale, latency_ms=args.latency_ms,
                 pace=args.pace, sockets=max(0, args.packaged),
+                thermostream=ThermalHeadParams() if args.packaged > 0 else None,
             )
             lab = SimLab(cfg).start()
         except (OSError, ValueError, BusyError) as exc:  # BusyError: its wafer is served elsewhere

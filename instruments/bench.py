@@ -114,6 +114,9 @@ class BenchConfig:
             marked on the packages; empty = ask the controller (``BOARD:ID?``).
         dosimetry: the ``[dosimetry]`` table
             (:class:`~instruments.bench_schema.DosimetrySchema`), None without one.
+        heater: the ``[heater]`` table of a packaged bench
+            (:class:`~instruments.bench_schema.HeaterSchema`), None without one; its address
+            is ``resources["heater"]``.
         source: the file the config was read from.
     """
 
@@ -142,6 +145,7 @@ class BenchConfig:
     board_sockets: int = 0
     board_dies: list[tuple[int, int]] = field(default_factory=list)
     dosimetry: Any = None
+    heater: Any = None
     source: Path | None = None
 
     def station_name(self) -> str:
@@ -183,10 +187,13 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
     sch = validate_toml(BenchSchema, doc, text, str(path), error=BenchConfigError)
     lim = sch.limits
     inst = sch.instruments
+    resources = {n: r for n in INSTRUMENT_NAMES
+                 if (r := getattr(inst, n)) and r.lower() != NO_INSTRUMENT}
+    if sch.heater is not None and sch.heater.address:
+        resources["heater"] = sch.heater.address
     return BenchConfig(
         name=sch.name or path.stem, kind=sch.kind, description=sch.description,
-        resources={n: r for n in INSTRUMENT_NAMES
-                   if (r := getattr(inst, n)) and r.lower() != NO_INSTRUMENT},
+        resources=resources,
         smu_terminals=dict(sch.wiring.smu), wgfmu_terminals=dict(sch.wiring.wgfmu),
         limits=SafetyLimits(
             max_voltage=dict(lim.max_voltage), max_compliance=lim.max_compliance,
@@ -205,7 +212,7 @@ def load_bench_config(name_or_path: str | Path = "simulated") -> BenchConfig:
         lock_dir=str(path.parent / Path(sch.lock_dir).expanduser()) if sch.lock_dir else "",
         board_sockets=sch.board.sockets if sch.board else 0,
         board_dies=[tuple(d) for d in sch.board.dies] if sch.board else [], source=path,
-        dosimetry=sch.dosimetry,
+        dosimetry=sch.dosimetry, heater=sch.heater,
     )
 
 
@@ -260,6 +267,8 @@ class Bench:
         self.prober: Any | None = None
         self.chip: Any = None
         self.heater: Heater | None = None
+        #: the ThermoStream of a packaged bench ([heater]; also ``heater``), None without one
+        self.thermostream: Any = None
         #: dose source of a radiation campaign (:mod:`instruments.dosimetry`); None = none
         self.dosimeter: Dosimeter | None = None
         self._rm: Any = None
@@ -398,6 +407,10 @@ class Bench:
                 wgfmu_wiring=dict(config.wgfmu_terminals), latency_ms=config.latency_ms,
                 sockets=config.board_sockets, socket_dies=list(config.board_dies),
             )
+            if config.heater is not None:  # the twin's ThermoStream over the board
+                from instruments.sim.thermostream import ThermalHeadParams
+
+                lab_kwargs["thermostream"] = ThermalHeadParams()
             lab_kwargs.update(lab_overrides or {})
             lab = SimLab(LabConfig(**lab_kwargs)).start()  # WaferStateBusyError if owned
             config.resources = lab.resources()
@@ -437,6 +450,10 @@ class Bench:
             self.prober = VeloxProber(prober_res, limits=cfg.limits, transport=transport, **opts)
             self.heater = ChuckHeater(self.prober)
         self.chip = ChipController(res["chip"], **opts)
+        if cfg.heater is not None:  # a packaged bench's ThermoStream ([heater])
+            from instruments.temptronic.thermostream import connect
+
+            self.heater = self.thermostream = connect(cfg, self.wait, self.clock, **opts)
         if cfg.simulated or cfg.wgfmu_library == SIM_LAB_WGFMU_LIBRARY:  # in-process or sim-lab
             self.wgfmu = WGFMU.simulated(
                 res["wgfmu"], limits=cfg.limits, channel_terminals=cfg.wgfmu_terminals,
@@ -499,6 +516,8 @@ class Bench:
                 items.append(InstrumentStatus(name, resource, self._identities[name], True))
             except Exception as exc:
                 items.append(InstrumentStatus(name, resource, "", False, str(exc)))
+        if self.thermostream is not None:
+            items.append(self._heater_identity())
         chuck = None
         if self.prober is None:
             return BenchStatus(items, None, self._board_status())
@@ -515,12 +534,24 @@ class Bench:
             log.warning("could not read the chuck state: %s", exc)
         return BenchStatus(items, chuck)
 
+    def _heater_identity(self) -> InstrumentStatus:
+        resource = self.config.resources.get("heater", "")
+        try:
+            ident = self._identities.setdefault("heater", str(self.thermostream.id).strip())
+            return InstrumentStatus("heater", resource, ident, True)
+        except Exception as exc:
+            return InstrumentStatus("heater", resource, "", False, str(exc))
+
     def _board_status(self) -> BoardStatus | None:
         try:
             row, col = self.chip.cell
+            temperature, heater = None, ""
+            if self.thermostream is not None:
+                temperature, heater = self.thermostream.temperature(), self.thermostream.state()
             return BoardStatus(sockets=self.config.board_sockets,
                                selected=int(self.chip.board_socket), array=str(self.chip.array),
-                               cell=(int(row), int(col)))
+                               cell=(int(row), int(col)), temperature_c=temperature,
+                               heater=heater)
         except Exception as exc:
             log.warning("could not read the board state: %s", exc)
             return None
@@ -532,6 +563,15 @@ class Bench:
             return
         self._closed = True
         self.safe_state()
+        if self.thermostream is not None:  # left at the safe set point, air flowing
+            try:
+                self.thermostream.to_safe()
+            except Exception as exc:
+                log.error("heater not set to its safe temperature: %s", exc)
+            try:
+                self.thermostream.adapter.close()
+            except Exception as exc:
+                log.warning("closing heater: %s", exc)
         for name in ("wgfmu", "b1500", "prober", "chip"):
             drv = getattr(self, name)
             if drv is None:

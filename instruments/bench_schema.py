@@ -23,6 +23,9 @@ simulated.seed            0 .. 2**32 - 1    numpy's seed range
 timing.<field>            0 <= s < 3600     modeled durations (instruments/sim/timing.py)
 wiring.smu keys           1 .. 10           B1500A mainframe: 10 module slots
 wiring.wgfmu keys         slot*100 + ch     slot 1..10, channel 1..2 (B1530A: two channels)
+heater (thermostream)     -99.9 .. 225 C    ThermoStream SETP range (pymeasure temptronic
+                                            driver): [limits] *_chuck_temperature within it;
+                                            window 0.1..9.9 C, soak 0..9999 s, DUTC 20..500
 ========================  ================  ====================================================
 
 ``instruments.visa_library`` chooses the pyvisa backend the drivers open their resources with:
@@ -40,6 +43,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from instruments.limits import TERMINALS
 from instruments.sim.timing import BenchTiming
+from instruments.temptronic.thermostream_commands import SETTINGS as THERMOSTREAM_SETTINGS
 from instruments.tomlschema import StrictModel
 from instruments.wiring import smu_wiring, wgfmu_wiring
 
@@ -313,6 +317,30 @@ class DosimetrySchema(StrictModel):
         return self
 
 
+def _thermostream_field(name: str, default: float, units: str) -> Any:
+    s = THERMOSTREAM_SETTINGS[name]
+    return Field(default=default, ge=s.low, le=s.high, json_schema_extra={"units": units},
+                 description=f"ThermoStream {name}: {s.description}")
+
+
+class HeaterSchema(StrictModel):
+    """``[heater]``: the temperature instrument of a packaged bench (docs/packaged-chips.md).
+
+    ``kind = "thermostream"``: an inTEST/Temptronic ThermoStream over the board's sockets at
+    VISA ``address`` (a simulated bench serves the twin's; leave it out there). Its set points
+    are bounded by ``[limits]`` ``min/max_chuck_temperature`` (the device temperature limits of
+    any bench); ``safe_temperature`` is where it is sent at the end, on abort and at exit.
+    """
+
+    kind: Literal["thermostream"]
+    address: str = Field(default="", max_length=256, description="VISA resource")
+    safe_temperature: float = Field(default=25.0, json_schema_extra={"units": "C"},
+                                    description="set point at the end, on abort and at exit")
+    window: float = _thermostream_field("WNDW", 1.0, "C")
+    soak_s: float = _thermostream_field("SOAK", 30.0, "s")
+    dut_constant: float = _thermostream_field("DUTC", 100.0, "")
+
+
 class BenchSchema(StrictModel):
     """A whole bench file. Field order = the order problems are reported in."""
 
@@ -338,6 +366,35 @@ class BenchSchema(StrictModel):
     prober: ProberSchema = Field(default_factory=ProberSchema)
     chip: ChipSchema = Field(default_factory=ChipSchema)
     dosimetry: DosimetrySchema | None = None
+    heater: HeaterSchema | None = None
+
+    @field_validator("heater")
+    @classmethod
+    def _heater_fits(cls, value: HeaterSchema | None, info: object) -> object:
+        if value is None:
+            return value
+        data = getattr(info, "data", {})
+        if data.get("board") is None:
+            raise ValueError("a [heater] belongs to a packaged bench ([board]); a wafer bench "
+                             "heats with the prober's chuck")
+        if data.get("kind") == "lab" and not value.address:
+            raise ValueError("a lab bench's [heater] needs the instrument's address")
+        if data.get("kind") == "simulated" and value.address:
+            raise ValueError("a simulated bench serves its own ThermoStream: leave address out")
+        lim = data.get("limits")
+        sp = THERMOSTREAM_SETTINGS["SETP"]
+        if lim is not None:
+            for key in ("min_chuck_temperature", "max_chuck_temperature"):
+                t = getattr(lim, key)
+                if not sp.low <= t <= sp.high:
+                    raise ValueError(f"[limits] {key} = {t:g} C is beyond the ThermoStream's "
+                                     f"range {sp.low:g}..{sp.high:g} C")
+            if not lim.min_chuck_temperature <= value.safe_temperature <= \
+                    lim.max_chuck_temperature:
+                raise ValueError(f"safe_temperature = {value.safe_temperature:g} C is outside "
+                                 f"[limits] {lim.min_chuck_temperature:g}.."
+                                 f"{lim.max_chuck_temperature:g} C")
+        return value
 
     @field_validator("dosimetry")
     @classmethod
@@ -390,6 +447,6 @@ class BenchSchema(StrictModel):
 __all__ = [
     "BeamSegmentSchema", "DosimetrySchema", "MAX_DOSE_RATE_GY_S", "TypedEntrySchema",
     "BenchSchema", "BoardSchema", "CHUCK_MAX_C", "CHUCK_MIN_C", "DEFAULT_VISA", "LimitsSchema",
-    "ProberSchema",
+    "HeaterSchema", "ProberSchema",
     "MAX_TIME_SCALE", "SMU_MAX_I", "SMU_MAX_P", "SMU_MAX_V", "TimingSchema", "WGFMU_MAX_V",
 ]

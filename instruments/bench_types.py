@@ -10,7 +10,9 @@ it has, only what the bench can do (:class:`BenchCapabilities`):
   multiplexer selects one (``BOARD:SEL``, see ``docs/packaged-chips.md``). ``bench.prober is
   None`` is the one check for "no wafer stepping".
 * ``heater``: something that sets and reads the device temperature (:class:`Heater`): the
-  prober's hot chuck on a wafer bench (:class:`ChuckHeater`), ``None`` when the bench has none.
+  prober's hot chuck on a wafer bench (:class:`ChuckHeater`), a ThermoStream over a packaged
+  board (:class:`instruments.temptronic.thermostream.ThermoStream`), ``None`` when the bench has
+  none.
 * ``dosimeter``: a dose source (:class:`instruments.dosimetry.Dosimeter`) at a radiation
   facility, ``None`` elsewhere.
 
@@ -41,8 +43,8 @@ class BenchCapabilities:
         prober: True when a wafer prober positions dies (wafer runs, die targets).
         sockets: number of chip sockets on the test board of a packaged bench (the board
             multiplexer of the chip controller); 0 on a wafer bench.
-        heater: ``"chuck"`` (the prober's hot chuck), ``"none"``; other kinds (a board thermal
-            head) may come.
+        heater: ``"chuck"`` (the prober's hot chuck), ``"thermostream"`` (a ThermoStream over
+            a packaged board), ``"none"``.
         dosimeter: True when a dose source is attached (``bench.dosimeter``).
         chip_scan: True when the chip controller's firmware has the scan mode (it reports
             option ``SCAN`` to ``*OPT?``): a B1500 trigger output steps it through a cell
@@ -103,12 +105,16 @@ class BoardStatus:
         selected: the socket routed to the instruments (0-based).
         array: the array routed on the selected chip (``1T1R``/``2T2R``).
         cell: (row, col) of the selected cell (for 2T2R col is the pair).
+        temperature_c: the chips' temperature from the board's heater (degC), None without.
+        heater: the heater's state (``ready``, ``settling``, ``flow off``, ``head up``).
     """
 
     sockets: int
     selected: int
     array: str
     cell: tuple[int, int]
+    temperature_c: float | None = None
+    heater: str = ""
 
 
 @dataclass(frozen=True)

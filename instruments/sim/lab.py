@@ -32,6 +32,7 @@ from instruments.sim.packaged import BOARD_SWITCH_S, BoardState, choose_dies
 from instruments.sim.prober import ProberConfig, ProberModel
 from instruments.sim.radiation import RadiationSource
 from instruments.sim.rram import RRAMParams
+from instruments.sim.thermostream import ThermalHeadParams, ThermoStreamModel
 from instruments.sim.timing import BenchTiming, RequestLedger
 from instruments.sim.trigger_line import TriggerLine
 from instruments.sim.wafer import Wafer
@@ -90,6 +91,8 @@ class LabConfig:
         chip_scan: the chip controller's firmware has the scan mode (``*OPT?`` reports
             ``SCAN``); False: an older firmware without it (its ``SCAN:`` commands are
             undefined headers).
+        thermostream: a ThermoStream over the board (:mod:`instruments.sim.thermostream`),
+            served as ``heater``; its DUT temperature is the chips' (None: no such heater).
     """
 
     seed: int = 0
@@ -111,6 +114,7 @@ class LabConfig:
     socket_dies: list[tuple[int, int]] = field(default_factory=list)
     trigger_port: int = -2
     chip_scan: bool = True
+    thermostream: ThermalHeadParams | None = None
 
     def __post_init__(self) -> None:
         from instruments.bench_schema import MAX_TIME_SCALE  # the bench file's bound
@@ -170,6 +174,9 @@ class SimLab:
         #: the cable from the B1500's trigger output (``trigger_port``) to the chip
         #: controller's trigger input (:meth:`trigger_out`; the controller connects to it)
         self.trigger_line = TriggerLine()
+        #: the ThermoStream over a packaged board (None: the chuck sets the temperature)
+        self.thermostream: ThermoStreamModel | None = (
+            None if cfg.thermostream is None else ThermoStreamModel(cfg.thermostream))
 
     def attach_radiation(self, source: RadiationSource) -> None:
         """Put the lab in a beam: every chip absorbs the dose the source delivers on the lab
@@ -244,6 +251,15 @@ class SimLab:
             time.sleep(lag)
 
     # -- physics ------------------------------------------------------------------------------
+    def device_temperature_k(self) -> float:
+        """K. The chips' temperature: the ThermoStream's DUT temperature over a packaged
+        board, else the prober's chuck."""
+        if self.thermostream is not None:
+            with self.lock:
+                self.thermostream.advance_to(self.now())
+                return self.thermostream.dut_c + 273.15
+        return self.prober.temperature_k()
+
     def contacted_chip(self) -> Chip | None:
         """The chip of the die under the probes while in contact, else None (open circuit);
         on a packaged lab the chip in the selected socket (bonded: always connected)."""
@@ -256,7 +272,7 @@ class SimLab:
         if die is None:
             return None
         chip = self.wafer.chip(*die)
-        chip.age_to(self.now(), self.prober.temperature_k())
+        chip.age_to(self.now(), self.device_temperature_k())
         if self.radiation is not None:
             chip.expose_to(self.radiation.dose_at(self.now()))
         return chip
@@ -295,7 +311,7 @@ class SimLab:
             resp = chip.bias(
                 sel.array, sel.row, sel.col, sel.side, v_bl, v_sl, v_wl, duration_s,
                 i_comp_bl=i_comp_bl, i_comp_sl=i_comp_sl,
-                temperature_k=self.prober.temperature_k(), read=advance_clock,
+                temperature_k=self.device_temperature_k(), read=advance_clock,
             )
             if advance_clock:
                 self.advance(duration_s)
@@ -308,7 +324,7 @@ class SimLab:
             if chip is None:
                 return None
             return self._upset("".join("1" if b else "0" for b in chip.pcsa_read(
-                row, temperature_k=self.prober.temperature_k())))
+                row, temperature_k=self.device_temperature_k())))
 
     def pcsa_xnor(self, row: int, inputs: str) -> str | None:
         """XNOR of a 2T2R row with ``inputs`` (32 characters 0/1) by the PCSAs; None if open."""
@@ -317,7 +333,7 @@ class SimLab:
             if chip is None:
                 return None
             x = [ch == "1" for ch in inputs]
-            out = chip.pcsa_xnor(row, x, temperature_k=self.prober.temperature_k())
+            out = chip.pcsa_xnor(row, x, temperature_k=self.device_temperature_k())
             return self._upset("".join("1" if b else "0" for b in out))
 
     # -- board (packaged lab) -------------------------------------------------------------------
@@ -355,7 +371,13 @@ class SimLab:
     # -- servers ------------------------------------------------------------------------------
     def start(self) -> SimLab:
         """Start one server per instrument, each in its own thread."""
-        from instruments.sim import b1500_server, chip_server, prober_server, wgfmu_server
+        from instruments.sim import (
+            b1500_server,
+            chip_server,
+            prober_server,
+            thermostream_server,
+            wgfmu_server,
+        )
 
         cfg = self.config
         wgfmu_slots = tuple(sorted({ch // 100 for ch in cfg.wgfmu_wiring}))
@@ -370,6 +392,8 @@ class SimLab:
         }
         if self.board is not None:  # a packaged lab has no prober to serve
             del makers["prober"], makers["prober_message_server"]
+        if self.thermostream is not None:
+            makers["heater"] = thermostream_server.make_server
         try:
             for name, make in makers.items():
                 port = cfg.ports.get(name, 0)

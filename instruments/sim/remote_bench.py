@@ -33,7 +33,12 @@ def sim_lab_bench_text(
     sockets: int = 0,
 ) -> str:
     """TOML text of a lab bench pointing at ``resources`` (``SimLab.resources()``); a packaged
-    lab (``sockets`` > 0) gets ``prober = "none"`` and its ``[board]``."""
+    lab (``sockets`` > 0) gets ``prober = "none"`` and its ``[board]``, and a ``[heater]`` when
+    it serves a ThermoStream (``resources["heater"]``; the limits are then those of the
+    ``simulated-packaged-thermostream`` bench file)."""
+    heater = resources.get("heater")
+    if heater and limits_from == "simulated":
+        limits_from = "simulated-packaged-thermostream"
     limits = load_bench_config(limits_from).limits
     board = ['prober = "none"  # packaged chips on a board'] if sockets else []
     lines = [
@@ -49,6 +54,8 @@ def sim_lab_bench_text(
         *board,
         "",
         *(["[board]", f"sockets = {int(sockets)}", ""] if sockets else []),
+        *(["[heater]", 'kind = "thermostream"', f"address = {json.dumps(heater)}", ""]
+          if heater else []),
         "[wiring]",
         "smu = " + _toml_table(smu_wiring),
         "wgfmu = " + _toml_table(wgfmu_wiring),

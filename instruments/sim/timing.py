@@ -26,6 +26,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
+from instruments.temptronic.thermostream_commands import COMMAND_PROCESSING_S
+
 #: prober commands that move the chuck in XY to another die/subsite (index move + settle)
 PROBER_INDEX_COMMANDS = frozenset({
     "StepFirstDie", "StepNextDie", "StepToDie", "BinStepDie", "MoveChuck", "MoveChuckIndex",
@@ -60,6 +62,8 @@ class BenchTiming:
         prober_subsite_s: [E] a short XY move to another subsite of the same die.
         prober_contact_s: [E] Z move from separation up to contact (with overtravel).
         prober_separate_s: [E] Z move down to separation (or align/lift height).
+        heater_command_s: [F] a ThermoStream command string (the TP04300A "takes about 100
+            ms to process a command string", its interface manual, appendix C).
     """
 
     b1500_turnaround_s: float = 0.5e-3
@@ -71,6 +75,7 @@ class BenchTiming:
     prober_subsite_s: float = 0.3
     prober_contact_s: float = 0.3
     prober_separate_s: float = 0.2
+    heater_command_s: float = COMMAND_PROCESSING_S
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -80,7 +85,7 @@ class BenchTiming:
 
     def request_s(self, instrument: str, line: str) -> float:
         """Modeled seconds of one command line sent to ``instrument`` (a lab server name:
-        ``b1500``, ``wgfmu``, ``prober``, ``prober_message_server``, ``chip``)."""
+        ``b1500``, ``wgfmu``, ``prober``, ``prober_message_server``, ``chip``, ``heater``)."""
         if instrument == "b1500":
             n = sum(1 for part in line.split(";") if part.strip())
             return self.b1500_turnaround_s + max(n, 1) * self.b1500_command_s
@@ -90,6 +95,8 @@ class BenchTiming:
             return self.chip_turnaround_s
         if instrument.startswith("prober"):
             return self.prober_turnaround_s + self._prober_motion_s(line)
+        if instrument == "heater":
+            return self.heater_command_s
         return 0.0
 
     def motion_s(self, instrument: str, line: str) -> float:

@@ -336,7 +336,7 @@ class WGFMUSession:
 
     Args:
         lab: the simulated lab (``lock``, ``dc_bias``, ``selection``, ``bias_selected``,
-            ``advance``, ``contacted_chip``; optionally ``prober.temperature_k()``).
+            ``advance``, ``contacted_chip``; optionally ``device_temperature_k()``).
         channels: channel id -> terminal it drives.
         rng: noise generator (shared by the server's sessions; used under ``lab.lock``).
     """
@@ -1002,9 +1002,8 @@ class WGFMUSession:
             return
         sel = self.lab.selection
         kwargs = {}
-        prober = getattr(self.lab, "prober", None)
-        if prober is not None and hasattr(prober, "temperature_k"):
-            kwargs["temperature_k"] = prober.temperature_k()
+        if hasattr(self.lab, "device_temperature_k"):
+            kwargs["temperature_k"] = self.lab.device_temperature_k()
         chip.cycle(sel.array, sel.row, sel.col, sel.side, n, set_bias, reset_bias, **kwargs)
 
 

@@ -23,7 +23,11 @@ from typing import Any
 
 from instruments.bench_types import BenchInterface
 from instruments.dosimetry import DoseReading, Dosimeter
-from procedures.experiments.retention import HEATER_POLL_S, TEMPERATURE_TOLERANCE_C
+from procedures.experiments.retention import (
+    HEATER_POLL_S,
+    TEMPERATURE_TOLERANCE_C,
+    settle_heater,
+)
 from procedures.operations.cell_io import bench_clock, wait
 
 log = logging.getLogger(__name__)
@@ -116,6 +120,24 @@ def _ready(state: Any, set_point: float) -> bool:
             and str(state.status).upper().startswith("R"))
 
 
+def _host_ramp(bench: BenchInterface, send: Callable[[float], Any], start: float,
+               set_point: float, ramp_c_per_min: float | None,
+               should_stop: Callable[[], bool]) -> bool:
+    """Step the set point from ``start`` towards ``set_point`` (C) by ``ramp_c_per_min`` C per
+    minute of bench time (every :data:`RAMP_STEP_S` s; the last step is the caller's); False
+    if stopped. Nothing to do without a rate."""
+    if ramp_c_per_min is None:
+        return True
+    span = set_point - start
+    step_c = ramp_c_per_min * RAMP_STEP_S / 60.0
+    n = int(math.ceil(abs(span) / step_c - 1e-9)) if step_c > 0 else 0
+    for k in range(1, n):
+        send(start + math.copysign(step_c * k, span))
+        if not wait(bench, RAMP_STEP_S, should_stop):
+            return False
+    return True
+
+
 def reach_temperature(bench: BenchInterface, set_point: float, ramp_c_per_min: float | None,
                       soak_s: float, timeout_s: float, should_stop: Callable[[], bool]
                       ) -> float | None:
@@ -125,28 +147,30 @@ def reach_temperature(bench: BenchInterface, set_point: float, ramp_c_per_min: f
     ``timeout_s`` s of bench time), soak ``soak_s`` s. Returns the temperature read back (C), or
     None if ``should_stop`` cut it short. TimeoutError if the chuck never gets ready.
 
-    A bench without a prober but with a ``bench.heater`` (packaged chips on a thermal head) goes
-    to the set point through :meth:`instruments.bench_types.Heater.set_temperature` (its own
-    ramp), then soaks."""
+    A bench without a prober but with a ``bench.heater`` (packaged chips under a ThermoStream)
+    ramps the same way through :meth:`~instruments.bench_types.Heater.set_point`, waits until
+    the device reads the set point (:func:`~procedures.experiments.retention.settle_heater`),
+    then soaks."""
     prober = getattr(bench, "prober", None)
     if prober is None:
-        bench.heater.set_temperature(set_point, timeout_s)
-        if not wait(bench, soak_s, should_stop):
+        heater = bench.heater
+        start = float(heater.temperature())
+        if abs(start - set_point) <= SETTLED_C:
+            heater.set_point(set_point)
+            return start  # already there: no new soak
+        if not _host_ramp(bench, heater.set_point, start, set_point, ramp_c_per_min,
+                          should_stop) or \
+                settle_heater(bench, set_point, timeout_s, should_stop) is None or \
+                not wait(bench, soak_s, should_stop):
             return None
-        return float(bench.heater.temperature())
+        return float(heater.temperature())
     prober.separate()
     state = prober.heater()
     if abs(state.temperature - set_point) <= SETTLED_C and _ready(state, set_point):
         return float(state.temperature)  # already there and settled: no new soak
-    if ramp_c_per_min is not None:
-        start = float(state.temperature)
-        span = set_point - start
-        step_c = ramp_c_per_min * RAMP_STEP_S / 60.0
-        n = int(math.ceil(abs(span) / step_c - 1e-9)) if step_c > 0 else 0
-        for k in range(1, n):
-            prober.set_heater_temp(start + math.copysign(step_c * k, span))
-            if not wait(bench, RAMP_STEP_S, should_stop):
-                return None
+    if not _host_ramp(bench, prober.set_heater_temp, float(state.temperature), set_point,
+                      ramp_c_per_min, should_stop):
+        return None
     prober.set_heater_temp(set_point)
     t_end = bench_clock(bench) + timeout_s
     while True:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,25 @@ TEMPERATURE_TOLERANCE_C = 2.0
 """C. The chuck counts as at temperature when the prober reports ready and within this."""
 AMBIENT_C = 25.0
 """C. Room temperature: the only bake of a bench without a heater (a packaged board in air)."""
+
+
+def settle_heater(bench: Any, set_point: float, timeout_s: float,
+                  should_stop: Callable[[], bool]) -> float | None:
+    """A bench heater that is not the prober's chuck (``bench.heater``: a ThermoStream over a
+    packaged board) to ``set_point`` C: sent, then polled every :data:`HEATER_POLL_S` s of
+    bench time until the device reads within :data:`TEMPERATURE_TOLERANCE_C`. Returns the
+    temperature read (C), None if ``should_stop`` cut the wait short; TimeoutError after
+    ``timeout_s`` s."""
+    heater = bench.heater
+    heater.set_point(set_point)
+    t_end = bench_clock(bench) + timeout_s
+    while abs((now_c := float(heater.temperature())) - set_point) > TEMPERATURE_TOLERANCE_C:
+        if bench_clock(bench) > t_end:
+            raise TimeoutError(f"heater not at {set_point:g} C after {timeout_s:g} s (now "
+                               f"{now_c:g} C)")
+        if not wait(bench, HEATER_POLL_S, should_stop):
+            return None
+    return now_c
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -222,9 +242,13 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
     def _reach_temperature(self, set_point: float) -> None:
         """Separate, set the heater and wait until ready (abort honoured while waiting).
 
-        A bench without a heater (a packaged board in the lab air) runs only at room
+        A packaged board with a heater (``bench.heater``, no prober) goes through
+        :func:`settle_heater`; one without (a board in the lab air) runs only at room
         temperature (:data:`AMBIENT_C` within :data:`TEMPERATURE_TOLERANCE_C`)."""
         prober = self.bench.prober
+        if prober is None and getattr(self.bench, "heater", None) is not None:
+            settle_heater(self.bench, set_point, self.heater_timeout_s, self.should_stop)
+            return  # a packaged board's heater (no chuck to separate)
         if prober is None or getattr(self.bench, "heater", 0) is None:
             if abs(set_point - AMBIENT_C) > TEMPERATURE_TOLERANCE_C:
                 raise ValueError(f"temperature {set_point:g} C needs a heater; this bench has "
