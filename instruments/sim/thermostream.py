@@ -25,6 +25,7 @@ Physics (estimates [E], written down in ``docs/packaged-chips.md``):
   outside the ``SETP`` range or beyond ``LLIM``/``ULIM`` is not taken and sets the ``EROR?``
   bit "setpoint out of range"; a value outside a setting's range is not taken and sets the
   IEEE 488.2 command-error bit of ``*ESR?``. ``CLER`` clears ``EROR``, ``*CLS`` the ``*ESR``.
+* At power-up the head is down over the board (where the operator left it), the air off.
 * ``TTIM`` (maximum test time) and cycling are stored, not modeled.
 """
 
@@ -61,7 +62,7 @@ class ThermoStreamModel:
         self.values: dict[str, float] = {
             "SETP": amb, "LLIM": -99.0, "ULIM": 225.0, "WNDW": 1.0, "SOAK": 30.0, "RAMP": 0.0,
             "DUTM": 0, "DSNS": tc.SENSOR_NONE, "DUTC": 100.0, "ADMD": 50.0, "TTIM": 1000.0,
-            "SETN": 1, "HEAD": tc.HEAD_UP,
+            "SETN": 1, "HEAD": tc.HEAD_DOWN,  # the operator left the head over the board
         }
         self.flow = False
         self.compressor = True
