@@ -82,7 +82,9 @@ class BenchPanel(QWidget):
             self.height_label.setText(f"{b.selected}")
             self.position_label.setText(f"{b.array}, cell {b.cell[0]},{b.cell[1]}")
             self.die_label.setText(f"{b.sockets}")
-            self.temperature_label.setText("no heater")
+            self.temperature_label.setText(
+                "no heater" if b.temperature_c is None
+                else f"{b.temperature_c:.1f} °C ({b.heater or 'heater'})")
             return status
         c = status.chuck
         if c is None:

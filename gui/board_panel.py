@@ -64,10 +64,13 @@ class BoardPanel:
         return self.view.dies[k] if k is not None and k < len(self.view.dies) else None
 
     def show_status(self, status: Any) -> None:
-        """Show the routed socket, array and cell of a bench status."""
+        """Show the routed socket, array and cell of a bench status, and the board's
+        temperature when it has a heater."""
         b = getattr(status, "board", None)
         if b is not None:
             self.view.set_selected(b.selected, b.array, b.cell)
+            self.view.set_temperature(getattr(b, "temperature_c", None),
+                                      getattr(b, "heater", ""))
 
     def show_values(self, runs: list[Any], key: str, label: str, units: str) -> None:
         """Colour each socket by the median of ``key`` over its chip's finished ``runs``."""

@@ -228,18 +228,24 @@ class CampaignPanel(SessionPanel):
 
     def condition_axis(self) -> tuple[str, str, str]:
         """(condition key, axis label, units) the figures are drawn against: dose when a
-        dosimeter gave one, the chuck temperature for a temperature schedule, else time."""
+        dosimeter gave one, the chuck (or board) temperature for a temperature schedule, else
+        time."""
         if any(p.condition.get("dose_gy") is not None for p in self.points):
             return "dose_gy", "dose", "Gy"
         if self.campaign is not None and self.campaign.schedule.kind == "temperature":
-            return "temperature_c", "chuck temperature", "C"
+            return "temperature_c", self._temperature_label(), "C"
         return "elapsed_s", "elapsed", "s"
+
+    def _temperature_label(self) -> str:
+        """What the temperature is: the prober's chuck, or a packaged board's heater."""
+        return "chuck temperature" if getattr(self.bench, "prober", None) is not None \
+            else "board temperature"
 
     def _redraw(self) -> None:
         key, label, units = self.condition_axis()
         timeline_key = "dose_gy" if key == "dose_gy" else "temperature_c"
         pts = [p for p in self.points if p.condition.get(timeline_key) is not None]
-        self.timeline.setLabel("left", "dose" if key == "dose_gy" else "chuck temperature",
+        self.timeline.setLabel("left", "dose" if key == "dose_gy" else self._temperature_label(),
                                units="Gy" if key == "dose_gy" else "C")
         self.timeline_curve.setData([float(p.condition["elapsed_s"]) for p in pts],
                                     [float(p.condition[timeline_key]) for p in pts])

@@ -146,6 +146,9 @@ class BoardView(QWidget):
         self.target: int | None = None
         self.array = "1T1R"
         self.cell: tuple[int, int] | None = None
+        #: the chips' temperature from the board's heater (degC) and its state; None: none
+        self.temperature_c: float | None = None
+        self.heater_state = ""
         self.values: dict[int, float] = {}
         self._levels: tuple[float, float] | None = None
         self._cmap = pg.colormap.get(VALUE_COLORMAP)
@@ -169,6 +172,11 @@ class BoardView(QWidget):
                      cell: tuple[int, int] | None = None) -> None:
         """The socket the board routes now and the array/cell routed on it (from the status)."""
         self.selected, self.array, self.cell = int(socket), str(array), cell
+        self._changed()
+
+    def set_temperature(self, celsius: float | None, state: str = "") -> None:
+        """The chips' temperature (degC) and the heater's state, from the bench status."""
+        self.temperature_c, self.heater_state = celsius, str(state)
         self._changed()
 
     def set_target(self, socket: int | None) -> None:
@@ -211,6 +219,9 @@ class BoardView(QWidget):
             ident = f" (chip c{die[0]:02d}r{die[1]:02d})" if die is not None else ""
             cell = f", cell {self.cell[0]},{self.cell[1]}" if self.cell else ""
             parts.append(f"routed: socket {self.selected}{ident}, {self.array}{cell}")
+        if self.temperature_c is not None:
+            state = f" ({self.heater_state})" if self.heater_state else ""
+            parts.append(f"board {self.temperature_c:.1f} °C{state}")
         if self.target is not None:
             parts.append(f"next run: chip {self.target}")
         self.caption.setText("; ".join(parts))

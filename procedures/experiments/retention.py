@@ -69,6 +69,8 @@ HEATER_POLL_S = 5.0
 """s between heater status polls while waiting for the chuck temperature."""
 TEMPERATURE_TOLERANCE_C = 2.0
 """C. The chuck counts as at temperature when the prober reports ready and within this."""
+HEATER_STABLE_C = 0.1
+"""C. A bench heater's reading has settled when it changes by at most this between two polls."""
 AMBIENT_C = 25.0
 """C. Room temperature: the only bake of a bench without a heater (a packaged board in air)."""
 
@@ -77,13 +79,16 @@ def settle_heater(bench: Any, set_point: float, timeout_s: float,
                   should_stop: Callable[[], bool]) -> float | None:
     """A bench heater that is not the prober's chuck (``bench.heater``: a ThermoStream over a
     packaged board) to ``set_point`` C: sent, then polled every :data:`HEATER_POLL_S` s of
-    bench time until the device reads within :data:`TEMPERATURE_TOLERANCE_C`. Returns the
-    temperature read (C), None if ``should_stop`` cut the wait short; TimeoutError after
-    ``timeout_s`` s."""
+    bench time until the device reads within :data:`TEMPERATURE_TOLERANCE_C` and has settled
+    (:data:`HEATER_STABLE_C` between two polls). Returns the temperature read (C), None if
+    ``should_stop`` cut the wait short; TimeoutError after ``timeout_s`` s."""
     heater = bench.heater
     heater.set_point(set_point)
     t_end = bench_clock(bench) + timeout_s
-    while abs((now_c := float(heater.temperature())) - set_point) > TEMPERATURE_TOLERANCE_C:
+    before = math.inf
+    while abs((now_c := float(heater.temperature())) - set_point) > TEMPERATURE_TOLERANCE_C \
+            or abs(now_c - before) > HEATER_STABLE_C:
+        before = now_c
         if bench_clock(bench) > t_end:
             raise TimeoutError(f"heater not at {set_point:g} C after {timeout_s:g} s (now "
                                f"{now_c:g} C)")
