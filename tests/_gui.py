@@ -59,3 +59,16 @@ def start_in_window(qtbot, window, name, **params) -> None:
     """Queue procedure ``name`` from the window's procedure panel with ``params``; return once
     the GUI has received the run's first row (the run owns the bench and is still going)."""
     queue_in_window(qtbot, window, name, "rowReceived", 20_000, **params)
+
+
+def run_campaign_in_tab(qtbot, window, path: Path, points: int, timeout_ms: int = 180_000):
+    """Load the campaign file ``path`` in the window's Campaign tab and run it; wait for its end
+    and for ``points`` measurement points to reach the tab. Returns (outcome, points)."""
+    panel = window.campaign_panel
+    assert panel.load(path)
+    heard: list = []
+    panel.signals.point.connect(heard.append)
+    with qtbot.waitSignal(panel.finished, timeout=timeout_ms) as blocker:
+        assert panel.start()
+    qtbot.waitUntil(lambda: len(heard) == points, timeout=60_000)
+    return blocker.args[0], heard

@@ -19,10 +19,13 @@ from instruments.bench import Bench
 from procedures.campaign import CampaignCallbacks, CampaignRun, parse_campaign
 from procedures.campaign.cursor import CampaignCursor
 from procedures.campaign.model import CAMPAIGN_DIR
-from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks
 from tests._events import GUARD_S, wait_for
 from tests._paths import REPO
+from tests.campaign import test_executor
+from tests.campaign.test_cli import _query, serve_sim_lab
+
+catalog = test_executor.catalog  # the fixture: a catalog on the data root, closed after
 
 EXAMPLE = CAMPAIGN_DIR / "temperature-packaged.toml"
 
@@ -31,28 +34,6 @@ EXAMPLE = CAMPAIGN_DIR / "temperature-packaged.toml"
 def hot_bench(data_root):
     with Bench.open("simulated-packaged-thermostream", data_dir=data_root, fresh=True) as bench:
         yield bench
-
-
-@pytest.fixture
-def catalog(data_root):
-    cat = Catalog(data_root)
-    try:
-        yield cat
-    finally:
-        cat.close()
-
-
-def _query(resource: str, command: str, term: str = "\n") -> str:
-    """A query over a new connection of a plain VISA client (not MemProbe's driver)."""
-    import pyvisa
-
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(resource, read_termination=term, write_termination="\n",
-                            timeout=10_000)
-    try:
-        return str(inst.query(command)).strip()
-    finally:
-        inst.close()
 
 
 def _spy_set_points(bench) -> list[float]:
@@ -140,38 +121,16 @@ def test_a_set_point_beyond_the_heater_limits_is_refused_before_anything(hot_ben
     assert not hot_bench.lab.thermostream.flow  # nothing applied: the air never started
 
 
-SHORT = """\
-name = "hot-board"
-[target]
-lot = "CAMP"
-wafer_id = "W01"
-chips = [0]
-[schedule]
-kind = "temperature"
-set_points_c = [25, 100]
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0-1,0-15"
-params = { pattern = "checkerboard", form_first = true }
-"""
-
-
 def test_sigterm_sets_the_thermostream_back_on_a_standalone_packaged_lab(tmp_path):
-    bench_file = tmp_path / "bench.toml"
-    err = open(tmp_path / "lab.err", "wb")  # noqa: SIM115 - closed with the process
-    lab = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", "4", "--data", str(tmp_path / "lab"),
-         "--packaged", "2", "--bench-file", str(bench_file), "--fresh", "--pace",
-         "--time-scale", "600"], stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO)
-    err.close()
-    try:
-        line = lab.stdout.readline()
-        assert line, (tmp_path / "lab.err").read_text()
-        resources = json.loads(line)
+    with serve_sim_lab(tmp_path, "--seed", "4", "--packaged", "2", "--pace", "--time-scale",
+                       "600") as (resources, bench_file):
         assert "heater" in resources and "prober" not in resources
         campaign = tmp_path / "hot.toml"
-        campaign.write_text(SHORT)
+        # a lab bench waits in wall time: no host ramp, no soak (the paced twin settles fast)
+        campaign.write_text(EXAMPLE.read_text(encoding="utf-8")
+                            .replace("[25.0, 85.0, 125.0]", "[25.0, 100.0]")
+                            .replace("ramp_c_per_min = 20.0", "# ramp_c_per_min")
+                            .replace("soak_s = 60.0", "soak_s = 0.0"))
         root = tmp_path / "data"
         proc = subprocess.Popen(
             [sys.executable, "-m", "gui.cli", "campaign", str(campaign), "--bench",
@@ -179,7 +138,7 @@ def test_sigterm_sets_the_thermostream_back_on_a_standalone_packaged_lab(tmp_pat
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         def hot_step() -> bool:  # the 100 C step measuring
-            found = sorted(root.glob("CAMP/W01/campaigns/hot-board_*/cursor.json"))
+            found = sorted(root.glob("CAMP/W01/campaigns/temperature-packaged_*/cursor.json"))
             try:
                 c = json.loads(found[-1].read_text()) if found else None
             except (OSError, ValueError):
@@ -189,8 +148,8 @@ def test_sigterm_sets_the_thermostream_back_on_a_standalone_packaged_lab(tmp_pat
         wait_for(hot_step, proc, "a measurement at 100 C")
         assert float(_query(resources["heater"], "TEMP?")) > 95
         proc.send_signal(signal.SIGTERM)
-        out, err_text = proc.communicate(timeout=GUARD_S)
-        assert proc.returncode == 128 + signal.SIGTERM, err_text
+        _out, err = proc.communicate(timeout=GUARD_S)
+        assert proc.returncode == 128 + signal.SIGTERM, err
         assert _query(resources["heater"], "SETP?") == "25.0"
         assert _query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
 
@@ -198,11 +157,3 @@ def test_sigterm_sets_the_thermostream_back_on_a_standalone_packaged_lab(tmp_pat
             return abs(float(_query(resources["heater"], "TEMP?")) - 25.0) < 0.5
 
         wait_for(cooled, None, "the board back at 25 C")
-    finally:
-        lab.send_signal(signal.SIGTERM)
-        try:
-            lab.wait(GUARD_S)
-        finally:
-            if lab.poll() is None:
-                lab.kill()
-                lab.wait()

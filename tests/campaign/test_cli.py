@@ -10,6 +10,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -176,17 +178,15 @@ def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path)
     assert out.strip().splitlines()[-1] == str(out_dir)
 
 
-@pytest.fixture(scope="module")
-def sim_lab(tmp_path_factory):
-    """A standalone ``memprobe sim-lab`` and the bench file pointing at it. Paced at 600
-    modeled s per wall s: a client of a lab bench waits in wall time, the chuck ramps (10 C/min
-    modeled) in a fraction of a second."""
-    tmp = tmp_path_factory.mktemp("campaign-lab")
+@contextmanager
+def serve_sim_lab(tmp: Path, *args: str) -> Iterator[tuple[dict, Path]]:
+    """A standalone ``memprobe sim-lab`` with ``args`` serving from ``tmp``, and the bench file
+    pointing at it; stopped by SIGTERM at the end."""
     bench_file = tmp / "bench.toml"
     err = open(tmp / "lab.err", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", "5", "--data", str(tmp / "lab"),
-         "--bench-file", str(bench_file), "--fresh", "--pace", "--time-scale", "600"],
+        [sys.executable, "-m", "gui", "sim-lab", "--data", str(tmp / "lab"),
+         "--bench-file", str(bench_file), "--fresh", *args],
         stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO)
     err.close()
     line = proc.stdout.readline()  # printed once it serves
@@ -203,6 +203,16 @@ def sim_lab(tmp_path_factory):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sim_lab(tmp_path_factory):
+    """A standalone ``memprobe sim-lab`` and the bench file pointing at it. Paced at 600
+    modeled s per wall s: a client of a lab bench waits in wall time, the chuck ramps (10 C/min
+    modeled) in a fraction of a second."""
+    with serve_sim_lab(tmp_path_factory.mktemp("campaign-lab"), "--seed", "5", "--pace",
+                       "--time-scale", "600") as served:
+        yield served
 
 
 def _query(resource: str, command: str, term: str = "\n") -> str:

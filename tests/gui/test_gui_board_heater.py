@@ -6,29 +6,18 @@ back at the safe temperature (read back over a new connection)."""
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
 
 from instruments.bench import Bench
 from procedures.campaign.model import CAMPAIGN_DIR
+from tests._gui import open_main_window, run_campaign_in_tab
 from tests.campaign.test_executor import _query
 
 
 @pytest.fixture
 def window(qtbot, data_root):
-    from gui.main_window import MainWindow
-
-    QSettings().clear()
-    with Bench.open("simulated-packaged-thermostream", data_dir=data_root, fresh=True) as bench:
-        w = MainWindow(bench, data_root, restore_layout=False)
-        qtbot.addWidget(w)
-        w.show()
+    with Bench.open("simulated-packaged-thermostream", data_dir=data_root, fresh=True) as bench, \
+            open_main_window(qtbot, bench, data_root) as w:
         yield w
-        if w.campaign_panel.busy:
-            w.campaign_panel.abort()
-            w.campaign_panel.run.wait(60)
-        w.controller.abort_all()
-        w.controller.wait_idle(20)
-        w.close()
 
 
 def test_the_bench_dock_and_board_view_show_the_board_temperature(qtbot, window):
@@ -48,14 +37,8 @@ def test_a_temperature_campaign_from_the_tab_draws_the_board_temperature(qtbot, 
     path = tmp_path / "hot.toml"
     path.write_text((CAMPAIGN_DIR / "temperature-packaged.toml").read_text()
                     .replace("[25.0, 85.0, 125.0]", "[25.0, 85.0]"))
-    assert panel.load(path)
-    points = []
-    panel.signals.point.connect(points.append)
-    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
-        assert panel.start()
-    outcome = blocker.args[0]
+    outcome, points = run_campaign_in_tab(qtbot, window, path, 6)
     assert outcome.state == "completed", outcome.error
-    qtbot.waitUntil(lambda: len(points) == 6, timeout=60_000)
     temps = [p.condition["temperature_c"] for p in points]
     assert temps[:3] == pytest.approx([25.0] * 3, abs=2) and temps[3:] == pytest.approx(
         [85.0] * 3, abs=2)

@@ -7,7 +7,7 @@ import pytest
 
 from instruments.bench import Bench
 from procedures.campaign.model import CAMPAIGN_DIR
-from tests._gui import open_main_window
+from tests._gui import open_main_window, run_campaign_in_tab
 from tests.campaign.test_executor import _query
 
 
@@ -24,14 +24,8 @@ def test_campaign_tab_runs_a_packaged_monitor_over_two_chips(qtbot, window, tmp_
     path.write_text((CAMPAIGN_DIR / "radiation-monitor-packaged.toml").read_text()
                     .replace("every_min = 30.0", "every_min = 60.0")
                     .replace("duration_h = 12.0", "duration_h = 1.0"))
-    assert panel.load(path)
-    points = []
-    panel.signals.point.connect(points.append)
-    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
-        assert panel.start()
-    outcome = blocker.args[0]
+    outcome, points = run_campaign_in_tab(qtbot, window, path, 6)
     assert outcome.state == "completed", outcome.error
-    qtbot.waitUntil(lambda: len(points) == 6, timeout=60_000)
     assert [p.chip for p in points] == [0, 1, 0] * 2
     assert all(p.condition["dose_gy"] is not None for p in points)
     assert {"map chip 0", "map chip 1", "ber chip 0"} <= set(panel.figure_curves)

@@ -14,22 +14,14 @@ from instruments.bench_schema import BenchSchema
 from instruments.limits import LimitError
 from instruments.sim.remote_bench import sim_lab_bench_text
 from instruments.tomlschema import validate_toml
+from tests.instruments.test_bench_schema import _line_of
+from tests.instruments.test_bench_schema import _refused as refused
 
 PACKAGED = (load_bench_config("simulated-packaged-thermostream").source.read_text())
 
 
-def _line_of(text: str, needle: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
-
-
 def _refused(tmp_path, text: str) -> str:
-    f = tmp_path / "bench.toml"
-    f.write_text(text)
-    with pytest.raises(BenchConfigError) as info:
-        load_bench_config(f)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith(str(f))
-    return message
+    return str(refused(tmp_path, text))  # one line, naming the file
 
 
 def test_the_example_bench_loads_with_its_heater():
