@@ -124,7 +124,10 @@ def condition_axis(frame: pd.DataFrame, kind: str) -> tuple[str, str]:
     if dose is not None and pd.to_numeric(dose, errors="coerce").notna().any():
         return "dose_gy", "dose (Gy(Si))"
     if kind == "temperature":
-        return "temperature_c", "chuck temperature (C, read back)"
+        chips = frame.get("chip")
+        packaged = chips is not None and (chips.astype(str) != "").any()
+        where = "board" if packaged else "chuck"  # packaged chips: the board's heater
+        return "temperature_c", f"{where} temperature (C, read back)"
     return "elapsed_s", "elapsed time (s, bench clock)"
 
 
