@@ -1,7 +1,8 @@
 """Protocol conformance of the simulated instruments, generated from each protocol's vocabulary.
 
 Each protocol's vocabulary module (``instruments.keysight.flex`` for the B1500A FLEX command set,
-``instruments.cascade.velox_commands`` for the Velox remote commands) exposes
+``instruments.cascade.velox_commands`` for the Velox remote commands,
+``instruments.temptronic.thermostream_commands`` for the ThermoStream) exposes
 ``conformance_rows() -> list[ConformanceRow]``: one row per command of the reference tables, saying
 whether the twin supports it, refuses it (with which error), or does not model it. This module
 renders them into ``docs/protocol-conformance.md`` so the document cannot drift from the tables::
@@ -22,7 +23,8 @@ from typing import Literal
 Support = Literal["supported", "refused", "not modelled"]
 
 #: Vocabulary modules, in the order their tables appear in the document.
-SOURCES: tuple[str, ...] = ("instruments.keysight.flex", "instruments.cascade.velox_commands")
+SOURCES: tuple[str, ...] = ("instruments.keysight.flex", "instruments.cascade.velox_commands",
+                             "instruments.temptronic.thermostream_commands")
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "protocol-conformance.md"
 

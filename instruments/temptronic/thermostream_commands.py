@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag
 
+from instruments.conformance import ConformanceRow
+
 INSTRUMENT = "inTEST ThermoStream (TP04300A / ATS-5xx)"
 IDN_TWIN = "TEMPTRONIC,TP04300A (MemProbe twin),0,Ver 3.2.0"
 """``*IDN?`` of the twin: the TP04300A's fields (manual, appendix C), the model marked."""
@@ -145,7 +147,35 @@ def format_value(setting: Setting, value: float) -> str:
     return str(int(round(value))) if setting.integer else f"{value:.1f}"
 
 
+#: manual commands the twin does not model: answered with the ``*ESR?`` command-error bit
+NOT_MODELLED = ("CYCL", "CYCC", "RMPC", "RMPS", "NEXT", "SFIL", "CFIL", "LRNM", "FLWM", "FLLE",
+                "CYCL?", "CYCC?", "LRNM?", "FLWR?", "FLRL?")
+
+_DETAILS = {
+    "TTIM": "stored; the end of test is not modelled",
+    "SETN": "stored; the operator screen's set point is SETP",
+    "TESR?": "the condition register (not a latched event register)",
+    "TMPD?": "999.9 with no DUT sensor selected (DSNS 0)",
+    "RSTO": "back to the operator screen (set point number 1)",
+    "*RST": "as RSTO",
+}
+
+
+def conformance_rows() -> list[ConformanceRow]:
+    """Every ThermoStream command of the vocabulary and how the twin answers it."""
+    rows = [ConformanceRow(INSTRUMENT, f"{n} x / {n}?", "supported",
+                           _DETAILS.get(n, f"{s.description}; {s.low:g}..{s.high:g}"
+                                           f"{' ' + s.units if s.units else ''}; out of range: "
+                                           + ("EROR? bit 2" if n == "SETP" else "*ESR? bit 5")))
+            for n, s in SETTINGS.items()]
+    rows += [ConformanceRow(INSTRUMENT, c, "supported", _DETAILS.get(c, ""))
+             for c in (*ACTIONS, *QUERIES)]
+    rows += [ConformanceRow(INSTRUMENT, c, "refused", "*ESR? bit 5 (command error), no reply")
+             for c in NOT_MODELLED]
+    return rows
+
+
 __all__ = ["ACTIONS", "AuxCondition", "COMMAND_PROCESSING_S", "DeviceError", "ESR_COMMAND_ERROR",
            "HEAD_DOWN", "HEAD_UP", "IDN_TWIN", "INSTRUMENT", "INVALID_READING_C", "QUERIES",
            "SENSOR_K", "SENSOR_NONE", "SENSOR_T", "SETTINGS", "Setting", "TemperatureCondition",
-           "WHAT_CYCLE", "WHAT_OPERATOR", "format_value"]
+           "WHAT_CYCLE", "WHAT_OPERATOR", "conformance_rows", "format_value"]
