@@ -8,6 +8,12 @@ long endurance run. An optional dashed line marks the current compliance.
 The log panel plots ``log10(|I| / A)`` computed once when the points arrive (zeros and
 non-finite currents become NaN and are simply not drawn); its left axis is in log mode, so
 ticks read 10⁻⁶ A etc. Currents are in A, voltages in V.
+
+The GUI thread's work per frame is bounded whatever the sweep's length: points go to a
+:class:`gui.plots.curve_reducer.CurveReducer`, whose worker thread keeps every point and reduces
+each curve to at most ``max_drawn_points`` (peak-preserving); a redraw only calls ``setData``
+with what the last reduction left. Zooming in (a manual range) re-reduces for the visible
+voltage window on the worker: every measured point in view is drawn where they fit.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from numpy.typing import ArrayLike
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
-from gui.buffers import ColumnBuffer, PeakDecimator, Rows, rows_to_columns
+from gui.buffers import Rows, rows_to_columns
+from gui.plots.curve_reducer import CurveDraw, CurveReducer, Frame
 from gui.plots.throttle import (
     MAX_REDRAW_HZ,
     LivePlotWidget,
@@ -59,7 +66,7 @@ class IVPlotConfig:
     """Curve width in pixels."""
     thick_line_limit: int = 5000
     """Cycles with more points are drawn 1 px wide (Qt paints wide lines far slower)."""
-    max_drawn_points: int = 10_000
+    max_drawn_points: int = 4000
     """Most points drawn per panel, all cycles together (each at least 500): beyond it a
     curve is drawn peak-decimated (:class:`gui.buffers.PeakDecimator`: the lowest and highest
     point of each run of consecutive points), so one paint stays within a frame however long
@@ -69,15 +76,12 @@ class IVPlotConfig:
 
 
 class _Cycle:
-    """One cycle's buffer and its two curves (linear and log panel)."""
+    """One cycle's two curves (linear and log panel) and what they show."""
 
-    def __init__(self, max_len: int | None) -> None:
-        self.buffer = ColumnBuffer(["v", "i", "log_abs_i"], max_len=max_len)
+    def __init__(self) -> None:
         self.linear = pg.PlotDataItem()
         self.log = pg.PlotDataItem()
-        self.dirty = True
-        self.dec_linear = PeakDecimator(IVPlotConfig.max_drawn_points)
-        self.dec_log = PeakDecimator(IVPlotConfig.max_drawn_points)
+        self.draw: CurveDraw | None = None
         self.thick = True
         self.color = pg.mkColor("k")
 
@@ -94,6 +98,10 @@ class IVPlot(LivePlotWidget):
         if self.config.max_cycles < 1:
             raise ValueError("max_cycles must be >= 1")
         super().__init__(parent, self.config.max_hz)
+        self.reducer = CurveReducer(self.config.max_drawn_points, self.config.max_cycles,
+                                    self.config.max_points_per_cycle, self.config.max_hz)
+        """The data and their reduction (its worker thread does the O(points) work)."""
+        self._frames_drawn = 0
         self._cycles: dict[int, _Cycle] = {}
         self._key_label = "cycle"
         self._key_text: Callable[[int], str] = str
@@ -122,6 +130,7 @@ class IVPlot(LivePlotWidget):
         self.log_plot.setXLink(self.linear_plot)
         self._track_view(self.linear_plot.vb)
         self._track_view(self.log_plot.vb)
+        self.linear_plot.vb.sigRangeChanged.connect(self._on_range)  # bound: held weakly
 
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self.colormap, width=12,
                                         interactive=False, label="cycle", pen="#424242",
@@ -150,7 +159,10 @@ class IVPlot(LivePlotWidget):
         self.add_points(cycle, [v], [i])
 
     def add_points(self, cycles: int | ArrayLike, vs: ArrayLike, is_: ArrayLike) -> None:
-        """Add points (V in V, I in A); ``cycles`` is one cycle number or one per point."""
+        """Add points (V in V, I in A); ``cycles`` is one cycle number or one per point.
+
+        O(1) on the calling (GUI) thread beyond the arrays' conversion: the points are reduced
+        on the reducer's worker thread and drawn at the next redraw after that."""
         vs = np.atleast_1d(np.asarray(vs, dtype=float))
         currents = np.atleast_1d(np.asarray(is_, dtype=float))
         if vs.shape != currents.shape or vs.ndim != 1:
@@ -158,19 +170,7 @@ class IVPlot(LivePlotWidget):
         cyc = np.broadcast_to(np.asarray(cycles), vs.shape).astype(np.int64)
         if vs.size == 0:
             return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_abs = np.log10(np.abs(currents))
-        log_abs[~np.isfinite(log_abs)] = np.nan
-        if np.all(cyc == cyc[0]):
-            groups: list[tuple[int, np.ndarray | slice]] = [(int(cyc[0]), slice(None))]
-        else:
-            groups = [(int(c), cyc == c) for c in np.unique(cyc)]
-        for c, sel in groups:
-            entry = self._cycle(c)
-            if entry is None:
-                continue
-            entry.buffer.extend({"v": vs[sel], "i": currents[sel], "log_abs_i": log_abs[sel]})
-            entry.dirty = True
+        self.reducer.submit(cyc, vs, currents)
         self._changed()
 
     def add_rows(self, rows: Rows | Mapping[str, Any]) -> None:
@@ -215,25 +215,39 @@ class IVPlot(LivePlotWidget):
 
     def clear(self) -> None:
         """Remove every cycle."""
+        self.reducer.clear()
         for c in list(self._cycles):
             self._drop(c)
         self._colors_dirty = True
         self._changed()
 
+    def flush(self) -> None:
+        """Reduce what arrived and draw it now, in the calling thread (a test, the end of a
+        run), instead of at the worker's next reduction and the next timer tick."""
+        self._apply(self.reducer.reduce_now())
+        self.throttle.flush()
+
     # -- data out -----------------------------------------------------------------------------
+    @property
+    def redraw_count(self) -> int:
+        """Redraws done so far: reductions put on screen (a timer tick that only looked for
+        the worker's result does not count)."""
+        return self._frames_drawn
+
     def drawn_factor(self, cycle: int) -> int:
-        """Points per drawn min/max pair of ``cycle``'s curves (1: every point is drawn)."""
-        return self._cycles[cycle].dec_linear.factor
+        """Points per drawn min/max pair of ``cycle``'s curves as last drawn (1: every point
+        in view is drawn)."""
+        draw = self._cycles[cycle].draw
+        return 1 if draw is None else draw.factor
 
     @property
     def cycles(self) -> list[int]:
-        """Cycle numbers currently kept, ascending."""
-        return sorted(self._cycles)
+        """Cycle numbers currently kept, ascending (every point added so far counted)."""
+        return self.reducer.cycles
 
     def data(self, cycle: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(V in V, I in A)`` buffered for ``cycle`` (read-only views)."""
-        buf = self._cycles[cycle].buffer
-        return buf.column("v"), buf.column("i")
+        """``(V in V, I in A)`` kept for ``cycle``, every point (read-only views)."""
+        return self.reducer.data(cycle)
 
     def curves(self, cycle: int) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
         """The ``(linear, log)`` curve items of ``cycle``."""
@@ -245,50 +259,57 @@ class IVPlot(LivePlotWidget):
         return self._cycles[cycle].linear.opts["pen"].color()
 
     # -- internals ----------------------------------------------------------------------------
-    def _cycle(self, c: int) -> _Cycle | None:
-        """The entry of cycle ``c``, created if needed; ``None`` if ``c`` is too old to keep."""
-        entry = self._cycles.get(c)
-        if entry is not None:
-            return entry
-        if len(self._cycles) >= self.config.max_cycles and c < min(self._cycles):
-            return None
-        entry = _Cycle(self.config.max_points_per_cycle)
-        self.linear_plot.addItem(entry.linear)
-        self.log_plot.addItem(entry.log)
-        self._cycles[c] = entry
-        while len(self._cycles) > self.config.max_cycles:
-            self._drop(min(self._cycles))
-        self._colors_dirty = True
-        return entry
+    def _sync_cycles(self, kept: tuple[int, ...]) -> None:
+        """Curve items for exactly the cycles the reducer keeps."""
+        for c in [c for c in self._cycles if c not in kept]:
+            self._drop(c)
+        for c in kept:
+            if c not in self._cycles:
+                entry = _Cycle()
+                self.linear_plot.addItem(entry.linear)
+                self.log_plot.addItem(entry.log)
+                self._cycles[c] = entry
+                self._colors_dirty = True
 
     def _drop(self, c: int) -> None:
         entry = self._cycles.pop(c)
         self.linear_plot.removeItem(entry.linear)
         self.log_plot.removeItem(entry.log)
+        self._colors_dirty = True
 
     def _redraw(self) -> None:
+        frame = self.reducer.take()
+        if frame is not None:
+            self._apply(frame)
+        elif self._colors_dirty:
+            self._recolor()
+        if self.reducer.busy:  # the worker is still reducing: look again at the next tick
+            self.throttle.mark_dirty()
+
+    def _apply(self, frame: Frame) -> None:
+        """``setData`` on the curves whose reduction changed (at most the budget each)."""
+        self._frames_drawn += 1
+        self._sync_cycles(frame.cycles)
         if self._colors_dirty:
             self._recolor()
-        budget = max(500, self.config.max_drawn_points // max(1, len(self._cycles)))
-        for entry in self._cycles.values():
-            if not entry.dirty:
+        for c, entry in self._cycles.items():
+            draw = frame.curves.get(c)
+            if draw is None or (entry.draw is not None and draw.version == entry.draw.version):
                 continue
-            buf = entry.buffer
-            v = buf.column("v")
-            thick = len(buf) <= self.config.thick_line_limit
+            entry.draw = draw
+            thick = draw.points <= self.config.thick_line_limit
             if thick != entry.thick:
                 entry.thick = thick
                 self._set_pen(entry)
-            for item, column, dec in ((entry.linear, "i", entry.dec_linear),
-                                      (entry.log, "log_abs_i", entry.dec_log)):
-                dec.budget = budget
-                if buf.dropped:  # a ring buffer: reduce what it holds afresh (bounded)
-                    dec.reset()
-                x, y = dec.update(v, buf.column(column))
-                finite = (buf.all_finite("v") and buf.all_finite(column)) if dec.factor == 1 \
-                    else bool(np.isfinite(x).all() and np.isfinite(y).all())
-                set_curve_data(item, x, y, finite)
-            entry.dirty = False
+            set_curve_data(entry.linear, *draw.linear, draw.linear_finite)
+            set_curve_data(entry.log, *draw.log, draw.log_finite)
+
+    def _on_range(self, view: pg.ViewBox, ranges: object = None, *_: object) -> None:
+        """Zoomed in (x no longer auto-ranging): reduce for the visible voltage window."""
+        x_auto = bool(view.autoRangeEnabled()[0])
+        self.reducer.set_window(None if x_auto else tuple(view.viewRange()[0]))
+        if self.reducer.busy:
+            self._changed()
 
     def _recolor(self) -> None:
         self._colors_dirty = False
