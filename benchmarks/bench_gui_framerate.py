@@ -19,8 +19,14 @@ ManagedWindow path: the widgets' 0.2 s timer calls ``update_data()`` on the ``Re
 
 The figure is the event loop's latency: a 1 ms precise ``QTimer`` records how late each of its
 ticks comes (interval minus 1 ms); p50 / p99 / max over the stream, in ms. Goal: p99 < 16 ms (one
-frame at 60 Hz) for MemProbe. Also printed: the redraws done, and whether every row reached the
-widget by the end of the stream (plus one refresh period). Prints a table and one JSON line. Run:
+frame at 60 Hz) for MemProbe. Wall-clock lateness also counts the time the GUI thread waited for
+a CPU, which on a loaded machine is most of it; so each tick also records the GUI thread's own
+CPU time since the previous tick (``time.thread_time``, insensitive to the machine's load):
+``cpu_p99_ms`` / ``cpu_max_ms`` bound the work of one event-loop pass (a redraw, a paint, a
+batch received), and ``cpu_per_paint_ms`` is the GUI thread's CPU over the stream divided by
+the plot views' paints. The load average (1 min) is printed before and after each stream. Also
+printed: the redraws done, and whether every row reached the widget by the end of the stream
+(plus one refresh period). Prints a table and one JSON line. Run:
 ``.venv/bin/python benchmarks/bench_gui_framerate.py [--only map,iv]
 [--stacks memprobe,pymeasure]``.
 """
@@ -42,8 +48,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from pymeasure.display.widgets import ImageWidget, PlotWidget  # noqa: E402
 from pymeasure.experiment import FloatParameter, Procedure, Results  # noqa: E402
-from PyQt6.QtCore import QElapsedTimer, QEventLoop, QObject, Qt, QTimer, pyqtSignal  # noqa: E402
-from PyQt6.QtWidgets import QApplication, QHBoxLayout, QWidget  # noqa: E402
+from PyQt6.QtCore import (  # noqa: E402
+    QElapsedTimer,
+    QEvent,
+    QEventLoop,
+    QObject,
+    Qt,
+    QTimer,
+    pyqtSignal,
+)
+from PyQt6.QtWidgets import QApplication, QGraphicsView, QHBoxLayout, QWidget  # noqa: E402
 
 from gui.plot_router import PlotRouter  # noqa: E402
 from gui.plots.conductance_plot import ConductancePlot  # noqa: E402
@@ -91,8 +105,25 @@ class Feed(QObject):
     batch = pyqtSignal(dict)
 
 
+class PaintCounter(QObject):
+    """Counts the paint events of every graphics view under a window (the plots' frames)."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__()
+        self.paints = 0
+        for view in window.findChildren(QGraphicsView):
+            view.viewport().installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """Count, never filter."""
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
 class LatencyProbe(QObject):
-    """A 1 ms precise timer recording how late each tick comes (ms)."""
+    """A 1 ms precise timer recording how late each tick comes (ms) and the GUI thread's CPU
+    time since the previous tick (ms)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,30 +133,43 @@ class LatencyProbe(QObject):
         self.timer.timeout.connect(self._tick)
         self.clock = QElapsedTimer()
         self.late_ms: list[float] = []
+        self.cpu_ms: list[float] = []
         self._last = 0
+        self._last_cpu = 0.0
+        self.cpu_s = 0.0
+        """GUI-thread CPU time from :meth:`start` to :meth:`stop` (s)."""
 
     def start(self) -> None:
         """Start recording (clears earlier figures)."""
         self.late_ms = []
+        self.cpu_ms = []
         self.clock.start()
         self._last = self.clock.nsecsElapsed()
+        self._last_cpu = self._cpu0 = time.thread_time()
         self.timer.start()
 
     def stop(self) -> None:
         """Stop recording."""
         self.timer.stop()
+        self.cpu_s = time.thread_time() - self._cpu0
 
     def _tick(self) -> None:
         now = self.clock.nsecsElapsed()
+        cpu = time.thread_time()
         self.late_ms.append(max(0.0, (now - self._last) / 1e6 - 1.0))
-        self._last = now
+        self.cpu_ms.append((cpu - self._last_cpu) * 1e3)
+        self._last, self._last_cpu = now, cpu
 
     def figures(self) -> dict[str, float]:
-        """p50 / p99 / max lateness (ms) and the tick count."""
+        """p50 / p99 / max lateness (ms), the GUI thread's CPU per tick (p99 / max, ms), its
+        CPU over the recording (s) and the tick count."""
         a = np.asarray(self.late_ms) if self.late_ms else np.zeros(1)
+        c = np.asarray(self.cpu_ms) if self.cpu_ms else np.zeros(1)
         return {"p50_ms": round(float(np.percentile(a, 50)), 2),
                 "p99_ms": round(float(np.percentile(a, 99)), 2),
-                "max_ms": round(float(a.max()), 2), "ticks": len(self.late_ms)}
+                "max_ms": round(float(a.max()), 2), "ticks": len(self.late_ms),
+                "cpu_p99_ms": round(float(np.percentile(c, 99)), 2),
+                "cpu_max_ms": round(float(c.max()), 2), "gui_cpu_s": round(self.cpu_s, 3)}
 
 
 def map_batches(size: int, repeats: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -218,19 +262,26 @@ def stream(app: QApplication, window: QWidget, batches: list[dict], rate: float,
     settle = time.perf_counter() + 0.3
     wait_for(app, lambda: time.perf_counter() > settle, 1)  # first paint, layouts settle
     probe = LatencyProbe()
+    paints = PaintCounter(window)
     producer = Producer(batches, rate, csv, columns, emit)
     producer.start()
     producer.ready.wait()
+    load_before = os.getloadavg()[0]
     probe.start()
     t0 = time.perf_counter()
     producer.go.set()
     wait_for(app, lambda: not producer.is_alive(), 600)
     probe.stop()
     elapsed = time.perf_counter() - t0
+    n_paints = paints.paints
     t1 = time.perf_counter()
     shown = wait_for(app, complete, 60)
     rows = sum(len(b[columns[0]]) for b in batches)
-    return {**probe.figures(), "rows": rows, "rows_per_s": round(rows / elapsed),
+    figures = probe.figures()
+    return {**figures, "paints": n_paints,
+            "cpu_per_paint_ms": round(1e3 * figures["gui_cpu_s"] / max(1, n_paints), 2),
+            "load_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+            "rows": rows, "rows_per_s": round(rows / elapsed),
             "producer_behind_s": round(producer.behind_s, 3), "all_rows_shown": shown,
             "catch_up_s": round(time.perf_counter() - t1, 3)}
 
@@ -319,10 +370,11 @@ def run_iv(app: QApplication, stack: str, args: argparse.Namespace, tmp: Path) -
         def complete() -> bool:
             iv = router.iv
             return bool(iv.cycles) and len(iv.data(iv.cycles[0])[0]) >= args.iv_points \
-                and not iv.throttle.dirty
+                and not iv.reducer.busy and not iv.throttle.dirty
 
         out = stream(app, w, batches, args.iv_rate, csv, IV_COLUMNS, feed.batch.emit, complete)
         out["redraws"] = router.iv.redraw_count
+        out["worker_reductions"] = router.iv.reducer.worker_reductions
         out["drawn_points"] = len(router.iv.curves(router.iv.cycles[0])[0].xData)
     else:
         w = PlotWidget("I-V", IV_COLUMNS, "Voltage (V)", "Current (A)",
@@ -357,7 +409,8 @@ def main() -> None:
     figures: dict[str, dict] = {"idle": idle_baseline(app, args.idle_s)}
     print(f"idle            p50 {figures['idle']['p50_ms']:7.2f} ms  p99 "
           f"{figures['idle']['p99_ms']:7.2f} ms  max {figures['idle']['max_ms']:8.2f} ms  "
-          "(nothing streaming: the machine's floor)", flush=True)
+          f"(nothing streaming: the machine's floor; load {os.getloadavg()[0]:.1f})",
+          flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn in (("map", run_map), ("iv", run_iv)):
             if name not in args.only.split(","):
@@ -366,7 +419,10 @@ def main() -> None:
                 out = fn(app, stack, args, Path(tmp))
                 figures[f"{name}_{stack}"] = out
                 print(f"{name:4s} {stack:10s} p50 {out['p50_ms']:7.2f} ms  p99 "
-                      f"{out['p99_ms']:7.2f} ms  max {out['max_ms']:8.2f} ms  "
+                      f"{out['p99_ms']:7.2f} ms  max {out['max_ms']:8.2f} ms  | GUI CPU per "
+                      f"tick p99 {out['cpu_p99_ms']:6.2f} ms max {out['cpu_max_ms']:7.2f} ms, "
+                      f"per paint {out['cpu_per_paint_ms']:6.2f} ms ({out['paints']} paints) "
+                      f"| load {out['load_1min'][0]}-{out['load_1min'][1]}  "
                       f"({out['rows']} rows at {out['rows_per_s']}/s, all shown: "
                       f"{out['all_rows_shown']}, catch-up {out['catch_up_s']} s)", flush=True)
     for key, out in figures.items():

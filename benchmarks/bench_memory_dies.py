@@ -8,8 +8,14 @@ full-wafer recipe (the twin in its own process, ``memprobe sim-lab``, as on a re
 after every die (``WaferCallbacks.on_die_finished``, after ``gc.collect()``) prints:
 
 * ``rss``: the resident set size (``VmRSS``), ``hwm``: its peak so far (``VmHWM``), KiB;
+* ``malloc_kib``: the C heap in use (glibc ``mallinfo2``: ``uordblks`` + ``hblkhd``, i.e.
+  Python objects, numpy buffers and every C library's allocations), ``threads`` (the OS
+  threads of the process) and ``fds`` (open file descriptors): a leaked thread, HDF5 or SQLite
+  handle shows up here;
 * with ``--trace``: Python's traced heap (``tracemalloc``, numpy buffers included) and, at
-  the end, the source lines whose allocations grew most between the second and the last die.
+  the end, the tracebacks whose allocations grew most between the second and the last die;
+* with ``--objects``: at the end, the object types whose live count (``gc.get_objects``)
+  grew between the second and the last die (objgraph's ``growth``, without objgraph).
 
 The slope of ``rss`` (least squares over dies 3..N, past the warm-up) is extrapolated to 256
 dies against the peak at 12 dies (goal: within 10 %). ``--trace`` slows the run and adds its
@@ -20,11 +26,14 @@ asserted. Run: ``.venv/bin/python benchmarks/bench_memory_dies.py [--dies 16] [-
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
+import os
 import sys
 import tempfile
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +50,50 @@ def status_kib() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def malloc_kib() -> float | None:
+    """Bytes in use in the C heap (glibc ``mallinfo2``: small blocks + mmapped), KiB; None
+    without glibc >= 2.33."""
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    info = fn()
+    return round((info.uordblks + info.hblkhd) / 1024, 1)
+
+
+def process_counts() -> dict[str, int]:
+    """OS threads and open file descriptors of this process."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
+                  .splitlines() if ":" in line)
+    return {"threads": int(fields["Threads"]), "fds": len(os.listdir("/proc/self/fd"))}
+
+
+def type_counts() -> Counter[str]:
+    """Live objects tracked by the collector, per type name (module-qualified)."""
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def describe_new(before: set[int], types: list[str], per_type: int = 3) -> list[str]:
+    """A few of the objects of ``types`` not alive at ``before`` (ids): their repr and what
+    refers to them (the type names of their referrers)."""
+    out = []
+    objs = [o for o in gc.get_objects() if id(o) not in before]
+    for name in types:
+        found = [o for o in objs if f"{type(o).__module__}.{type(o).__qualname__}" == name]
+        for o in found[:per_type]:
+            holders = sorted({f"{type(r).__module__}.{type(r).__qualname__}"
+                              for r in gc.get_referrers(o) if r is not objs and r is not found})
+            out.append(f"{name}: {repr(o)[:110]} <- {', '.join(holders[:4])}")
+    return out
+
+
 def slope(xs: list[int], ys: list[int]) -> float:
     """Least-squares slope of ``ys`` against ``xs`` (0 with fewer than 2 points)."""
     n = len(xs)
@@ -51,7 +104,8 @@ def slope(xs: list[int], ys: list[int]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
-def run(dies: int, root: Path, trace: bool, thread: bool) -> dict[str, object]:
+def run(dies: int, root: Path, trace: bool, thread: bool,
+        objects: bool = False) -> dict[str, object]:
     """One wafer run of ``dies`` dies; the per-die figures."""
     from instruments.bench import Bench, load_bench_config
     from procedures.framework.catalog import Catalog
@@ -62,6 +116,8 @@ def run(dies: int, root: Path, trace: bool, thread: bool) -> dict[str, object]:
     lab = ExternalLab(root / "lab-process")
     rows: list[dict[str, float]] = []
     snaps: list[tracemalloc.Snapshot] = []
+    counts: list[Counter[str]] = []
+    ids_at_2: set[int] = set()
     try:
         config = load_bench_config(str(lab.bench_file))
         catalog = Catalog(root / "data")
@@ -70,7 +126,12 @@ def run(dies: int, root: Path, trace: bool, thread: bool) -> dict[str, object]:
         def finished(result: object) -> None:
             gc.collect()
             rss, hwm = status_kib()
-            row: dict[str, float] = {"die": len(rows) + 1, "rss_kib": rss, "hwm_kib": hwm}
+            row: dict[str, float] = {"die": len(rows) + 1, "rss_kib": rss, "hwm_kib": hwm,
+                                     "malloc_kib": malloc_kib() or 0, **process_counts()}
+            if objects and len(rows) >= 1:
+                counts[1 if counts else 0:] = [type_counts()]
+                if len(rows) == 1:
+                    ids_at_2.update(id(o) for o in gc.get_objects())
             if trace:
                 if len(rows) >= 1:  # die 2 onwards: keep die 2's snapshot and the latest
                     snaps[1 if snaps else 0:] = [tracemalloc.take_snapshot()]
@@ -79,7 +140,7 @@ def run(dies: int, root: Path, trace: bool, thread: bool) -> dict[str, object]:
             print(json.dumps(row), flush=True)
 
         if trace:
-            tracemalloc.start(4)
+            tracemalloc.start(12)
         try:
             wafer = WaferRun.create(recipe, bench, root / "data", catalog, list(route),
                                     WaferCallbacks(on_die_finished=finished))
@@ -97,11 +158,23 @@ def run(dies: int, root: Path, trace: bool, thread: bool) -> dict[str, object]:
         lab.close()
     if trace and len(snaps) >= 2:
         print(f"grew most, die 2 -> die {len(rows)}:")
-        for stat in snaps[-1].compare_to(snaps[0], "lineno")[:10]:
-            print("  ", stat)
+        for stat in snaps[-1].compare_to(snaps[0], "traceback")[:8]:
+            print(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks")
+            for line in stat.traceback.format()[-8:]:
+                print("     ", line)
+    if objects and len(counts) >= 2:
+        grew = (counts[1] - counts[0]).most_common(15)
+        print(f"live objects grown, die 2 -> die {len(rows)}: "
+              + (", ".join(f"{name} +{n}" for name, n in grew) or "none"))
+        for line in describe_new(ids_at_2, [name for name, _n in grew[:6]]):
+            print("  ", line)
     tail = [r for r in rows if r["die"] >= 3]
     per_die = slope([int(r["die"]) for r in tail], [int(r["rss_kib"]) for r in tail])
     out: dict[str, object] = {"dies": len(rows), "rss_slope_kib_per_die": round(per_die, 1)}
+    xs = [int(r["die"]) for r in tail]
+    for key in ("malloc_kib", "threads", "fds"):
+        out[f"{key.removesuffix('_kib')}_slope_per_die"] = round(
+            slope(xs, [float(r[key]) for r in tail]), 2)
     if len(rows) >= 12:
         hwm12 = rows[11]["hwm_kib"]
         out["hwm_12_dies_MiB"] = round(hwm12 / 1024, 1)
@@ -115,11 +188,14 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dies", type=int, default=16, help="dies of the route (>= 12)")
     ap.add_argument("--trace", action="store_true", help="tracemalloc: what grows")
+    ap.add_argument("--objects", action="store_true",
+                    help="live object counts per type: which types grow")
     ap.add_argument("--in-caller", action="store_true",
                     help="WaferRun.run() in the main thread instead of its own thread")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(args.dies, Path(tmp), args.trace, not args.in_caller)))
+        print(json.dumps(run(args.dies, Path(tmp), args.trace, not args.in_caller,
+                             args.objects)))
 
 
 if __name__ == "__main__":
