@@ -9,7 +9,9 @@ after every die (``WaferCallbacks.on_die_finished``, after ``gc.collect()``) pri
 
 * ``rss``: the resident set size (``VmRSS``), ``hwm``: its peak so far (``VmHWM``), KiB;
 * ``malloc_kib``: the C heap in use (glibc ``mallinfo2``: ``uordblks`` + ``hblkhd``, i.e.
-  Python objects, numpy buffers and every C library's allocations), ``threads`` (the OS
+  Python objects, numpy buffers and every C library's allocations), ``catalog_file_kib``
+  (the catalog's SQLite file: its connections cache its pages), ``hdf5_free_lists_kib``
+  (HDF5's), ``threads`` (the OS
   threads of the process) and ``fds`` (open file descriptors): a leaked thread, HDF5 or SQLite
   handle shows up here;
 * with ``--trace``: Python's traced heap (``tracemalloc``, numpy buffers included) and, at
@@ -33,6 +35,7 @@ import os
 import sys
 import tempfile
 import tracemalloc
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -45,9 +48,22 @@ from bench_memory import ExternalLab  # noqa: E402
 
 def status_kib() -> tuple[int, int]:
     """``(VmRSS, VmHWM)`` of this process, KiB (Linux ``/proc/self/status``)."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
-                  .splitlines() if ":" in line)
+    fields = _status()
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _status() -> dict[str, str]:
+    return dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
+                .splitlines() if ":" in line)
+
+
+def rss_parts_kib() -> dict[str, int]:
+    """The resident set by kind, KiB: ``anon`` (heaps: malloc's and Python's own arenas, which
+    pymalloc maps itself, so ``malloc_kib`` does not see them) and ``file`` (mapped files:
+    the code of the shared libraries, paged in as code paths first run)."""
+    fields = _status()
+    return {"rss_anon_kib": int(fields["RssAnon"].split()[0]),
+            "rss_file_kib": int(fields["RssFile"].split()[0])}
 
 
 class _MallInfo2(ctypes.Structure):
@@ -68,11 +84,38 @@ def malloc_kib() -> float | None:
     return round((info.uordblks + info.hblkhd) / 1024, 1)
 
 
+def _loaded_library(name: str) -> ctypes.CDLL | None:
+    """The shared library whose file name starts with ``name`` as mapped into this process
+    (the instance the Python modules use), or None."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        path = line.split()[-1]
+        if Path(path).name.startswith(name):
+            return ctypes.CDLL(path)
+    return None
+
+
+def library_kib(data: Path) -> dict[str, float]:
+    """What C libraries hold or may hold, KiB: the catalog's SQLite file with its WAL (each
+    pooled connection caches its pages, up to SQLite's ``cache_size``, 2,000 KiB by default)
+    and HDF5's free lists (``H5get_free_list_sizes``: blocks HDF5 keeps for reuse instead of
+    freeing; absent before h5py is loaded). (Debian's SQLite keeps no memory statistics:
+    ``sqlite3_memory_used`` reads 0.)"""
+    out: dict[str, float] = {"catalog_file_kib": round(sum(
+        f.stat().st_size for f in data.glob("catalog.sqlite*")) / 1024, 1)}
+    hdf5 = _loaded_library("libhdf5-") or _loaded_library("libhdf5.")
+    if hdf5 is not None and hasattr(hdf5, "H5get_free_list_sizes"):
+        sizes = [ctypes.c_size_t() for _ in range(4)]
+        if hdf5.H5get_free_list_sizes(*[ctypes.byref(v) for v in sizes]) >= 0:
+            out["hdf5_free_lists_kib"] = round(sum(v.value for v in sizes) / 1024, 1)
+    return out
+
+
 def process_counts() -> dict[str, int]:
-    """OS threads and open file descriptors of this process."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
-                  .splitlines() if ":" in line)
-    return {"threads": int(fields["Threads"]), "fds": len(os.listdir("/proc/self/fd"))}
+    """OS threads, open file descriptors and live ``weakref.finalize`` registrations (SQLAlchemy
+    registers one per pooled connection checkout) of this process."""
+    fields = _status()
+    return {"threads": int(fields["Threads"]), "fds": len(os.listdir("/proc/self/fd")),
+            "finalizers": len(weakref.finalize._registry)}  # noqa: SLF001 - a count only
 
 
 def type_counts() -> Counter[str]:
@@ -104,8 +147,20 @@ def slope(xs: list[int], ys: list[int]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
+def limit_page_cache(catalog: object, kib: int) -> None:
+    """Every connection of ``catalog``'s engine with SQLite's page cache at ``kib`` KiB
+    (``PRAGMA cache_size = -kib``): to see how much of the growth is the cache filling up."""
+    from sqlalchemy import event
+
+    def connected(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.execute(f"PRAGMA cache_size = -{int(kib)}")  # type: ignore[attr-defined]
+
+    event.listen(catalog.engine, "connect", connected)  # type: ignore[attr-defined]
+    catalog.engine.dispose()  # type: ignore[attr-defined]  # connections made so far: reopen
+
+
 def run(dies: int, root: Path, trace: bool, thread: bool,
-        objects: bool = False) -> dict[str, object]:
+        objects: bool = False, page_cache_kib: int | None = None) -> dict[str, object]:
     """One wafer run of ``dies`` dies; the per-die figures."""
     from instruments.bench import Bench, load_bench_config
     from procedures.framework.catalog import Catalog
@@ -121,13 +176,17 @@ def run(dies: int, root: Path, trace: bool, thread: bool,
     try:
         config = load_bench_config(str(lab.bench_file))
         catalog = Catalog(root / "data")
+        if page_cache_kib is not None:
+            limit_page_cache(catalog, page_cache_kib)
         bench = Bench.open(config, data_dir=root / "data")
 
         def finished(result: object) -> None:
             gc.collect()
             rss, hwm = status_kib()
             row: dict[str, float] = {"die": len(rows) + 1, "rss_kib": rss, "hwm_kib": hwm,
-                                     "malloc_kib": malloc_kib() or 0, **process_counts()}
+                                     **rss_parts_kib(),
+                                     "malloc_kib": malloc_kib() or 0, **library_kib(root / "data"),
+                                     **process_counts()}
             if objects and len(rows) >= 1:
                 counts[1 if counts else 0:] = [type_counts()]
                 if len(rows) == 1:
@@ -172,9 +231,11 @@ def run(dies: int, root: Path, trace: bool, thread: bool,
     per_die = slope([int(r["die"]) for r in tail], [int(r["rss_kib"]) for r in tail])
     out: dict[str, object] = {"dies": len(rows), "rss_slope_kib_per_die": round(per_die, 1)}
     xs = [int(r["die"]) for r in tail]
-    for key in ("malloc_kib", "threads", "fds"):
-        out[f"{key.removesuffix('_kib')}_slope_per_die"] = round(
-            slope(xs, [float(r[key]) for r in tail]), 2)
+    for key in ("rss_anon_kib", "rss_file_kib", "malloc_kib", "catalog_file_kib",
+                "hdf5_free_lists_kib", "threads", "fds", "finalizers"):
+        if all(key in r for r in tail):
+            out[f"{key.removesuffix('_kib')}_slope_per_die"] = round(
+                slope(xs, [float(r[key]) for r in tail]), 2)
     if len(rows) >= 12:
         hwm12 = rows[11]["hwm_kib"]
         out["hwm_12_dies_MiB"] = round(hwm12 / 1024, 1)
@@ -190,12 +251,14 @@ def main() -> None:
     ap.add_argument("--trace", action="store_true", help="tracemalloc: what grows")
     ap.add_argument("--objects", action="store_true",
                     help="live object counts per type: which types grow")
+    ap.add_argument("--sqlite-cache-kib", type=int, default=None,
+                    help="limit the catalog connections' SQLite page cache (KiB)")
     ap.add_argument("--in-caller", action="store_true",
                     help="WaferRun.run() in the main thread instead of its own thread")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print(json.dumps(run(args.dies, Path(tmp), args.trace, not args.in_caller,
-                             args.objects)))
+                             args.objects, args.sqlite_cache_kib)))
 
 
 if __name__ == "__main__":
