@@ -9,6 +9,7 @@ from procedures.wafer.recipe import parse_recipe
 
 RECIPE = """\
 name = "freed"
+bins = [{ code = 1, name = "good", pass = true, limits = { "form.cells_formed" = [2, 2] } }]
 
 [wafer]
 lot = "T"
@@ -23,13 +24,6 @@ name = "form"
 procedure = "forming"
 cells = "0,0-1"
 params = { v_start = 1.5, v_stop = 4.0, v_step = 0.1 }
-
-[[bins]]
-code = 1
-name = "good"
-pass = true
-color = "#2e7d32"
-limits = { "form.cells_formed" = [2, 2] }
 """
 
 
