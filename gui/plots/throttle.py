@@ -162,6 +162,10 @@ class LivePlotWidget(QWidget):
         style_plot(plot)
         return plot
 
+    def _redraw(self) -> None:  # pragma: no cover - every subclass overrides
+        """Push the buffers into the plot items (called by the throttle)."""
+        raise NotImplementedError
+
     def _track_view(self, view: pg.ViewBox) -> None:
         """Restore pyqtgraph's off-screen clipping on ``view``'s curves once the user zooms.
 
@@ -203,9 +207,6 @@ def set_curve_data(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray,
     item.setDynamicRangeLimit(None if auto_y else DYNAMIC_RANGE_LIMIT)
     item.setSkipFiniteCheck(bool(all_finite))
     item.setData(x, y)
-
-    def _redraw(self) -> None:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
 
 
 # -- styling shared by the plots (white background, dark axes) ---------------------------------
