@@ -8,21 +8,24 @@ full-wafer recipe (the twin in its own process, ``memprobe sim-lab``, as on a re
 after every die (``WaferCallbacks.on_die_finished``, after ``gc.collect()``) prints:
 
 * ``rss``: the resident set size (``VmRSS``), ``hwm``: its peak so far (``VmHWM``), KiB;
-* ``malloc_kib``: the C heap in use (glibc ``mallinfo2``: ``uordblks`` + ``hblkhd``, i.e.
-  Python objects, numpy buffers and every C library's allocations), ``catalog_file_kib``
-  (the catalog's SQLite file: its connections cache its pages), ``hdf5_free_lists_kib``
-  (HDF5's), ``threads`` (the OS
-  threads of the process) and ``fds`` (open file descriptors): a leaked thread, HDF5 or SQLite
-  handle shows up here;
+* ``rss_anon_kib`` / ``rss_file_kib``: the resident set's heaps and mapped files;
+  ``malloc_kib`` / ``malloc_held_kib``: the C heap in use and held (glibc ``mallinfo2``:
+  numpy buffers, large Python objects and every C library's allocations); ``pymalloc_kib`` /
+  ``pymalloc_arenas_kib``: Python's small objects and the arenas holding them;
+  ``catalog_file_kib`` (the catalog's SQLite file with its WAL: its connections cache its
+  pages), ``hdf5_free_lists_kib`` (HDF5's), ``threads`` (the OS threads), ``fds`` (open file
+  descriptors), ``finalizers`` (live ``weakref.finalize``): a leaked thread, handle or
+  connection shows up here;
 * with ``--trace``: Python's traced heap (``tracemalloc``, numpy buffers included) and, at
   the end, the tracebacks whose allocations grew most between the second and the last die;
 * with ``--objects``: at the end, the object types whose live count (``gc.get_objects``)
   grew between the second and the last die (objgraph's ``growth``, without objgraph).
 
-The slope of ``rss`` (least squares over dies 3..N, past the warm-up) is extrapolated to 256
-dies against the peak at 12 dies (goal: within 10 %). ``--trace`` slows the run and adds its
-own memory: use it to find what grows, not for the RSS figures. Figures are printed, never
-asserted. Run: ``.venv/bin/python benchmarks/bench_memory_dies.py [--dies 16] [--trace]``.
+The slope of ``rss`` (least squares over dies ``--from`` (6) .. N, past the warm-up) is
+extrapolated to 256 dies against the peak at 12 dies (goal: within 10 %). ``--trace`` slows
+the run and adds its own memory: use it to find what grows, not for the RSS figures. Figures
+are printed, never asserted. Run: ``.venv/bin/python benchmarks/bench_memory_dies.py
+[--dies 16] [--from 6] [--trace] [--objects] [--sqlite-cache-kib N]``.
 """
 
 from __future__ import annotations
@@ -72,16 +75,44 @@ class _MallInfo2(ctypes.Structure):
         "fordblks", "keepcost")]
 
 
-def malloc_kib() -> float | None:
-    """Bytes in use in the C heap (glibc ``mallinfo2``: small blocks + mmapped), KiB; None
-    without glibc >= 2.33."""
+def malloc_kib() -> dict[str, float]:
+    """The C heap (glibc ``mallinfo2``, every arena), KiB: ``malloc_kib`` in use (small blocks
+    + mmapped), ``malloc_held_kib`` obtained from the system (freed blocks it keeps
+    included); empty without glibc >= 2.33."""
     try:
         fn = ctypes.CDLL(None).mallinfo2
     except (OSError, AttributeError):
-        return None
+        return {}
     fn.restype = _MallInfo2
     info = fn()
-    return round((info.uordblks + info.hblkhd) / 1024, 1)
+    return {"malloc_kib": round((info.uordblks + info.hblkhd) / 1024, 1),
+            "malloc_held_kib": round((info.arena + info.hblkhd) / 1024, 1)}
+
+
+def pymalloc_kib() -> dict[str, float]:
+    """Python's small-object allocator (``sys._debugmallocstats``, which writes to fd 2), KiB:
+    ``pymalloc_kib`` in live blocks, ``pymalloc_arenas_kib`` its arenas (1 MiB each, mapped
+    by itself: ``malloc_kib`` does not see them)."""
+    with tempfile.TemporaryFile("w+") as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()  # noqa: SLF001 - CPython's only arena figures
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read()
+    figures: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        value = value.strip().replace(",", "")
+        if name.startswith("# bytes in allocated blocks") and value.isdigit():
+            figures["pymalloc_kib"] = round(int(value) / 1024, 1)
+        elif name.startswith("Total") and value.isdigit() and "pymalloc_arenas_kib" not in figures:
+            figures["pymalloc_arenas_kib"] = round(int(value) / 1024, 1)
+    return figures
 
 
 def _loaded_library(name: str) -> ctypes.CDLL | None:
@@ -160,7 +191,8 @@ def limit_page_cache(catalog: object, kib: int) -> None:
 
 
 def run(dies: int, root: Path, trace: bool, thread: bool,
-        objects: bool = False, page_cache_kib: int | None = None) -> dict[str, object]:
+        objects: bool = False, page_cache_kib: int | None = None,
+        slope_from: int = 6) -> dict[str, object]:
     """One wafer run of ``dies`` dies; the per-die figures."""
     from instruments.bench import Bench, load_bench_config
     from procedures.framework.catalog import Catalog
@@ -185,7 +217,8 @@ def run(dies: int, root: Path, trace: bool, thread: bool,
             rss, hwm = status_kib()
             row: dict[str, float] = {"die": len(rows) + 1, "rss_kib": rss, "hwm_kib": hwm,
                                      **rss_parts_kib(),
-                                     "malloc_kib": malloc_kib() or 0, **library_kib(root / "data"),
+                                     **malloc_kib(), **pymalloc_kib(),
+                                     **library_kib(root / "data"),
                                      **process_counts()}
             if objects and len(rows) >= 1:
                 counts[1 if counts else 0:] = [type_counts()]
@@ -227,11 +260,12 @@ def run(dies: int, root: Path, trace: bool, thread: bool,
               + (", ".join(f"{name} +{n}" for name, n in grew) or "none"))
         for line in describe_new(ids_at_2, [name for name, _n in grew[:6]]):
             print("  ", line)
-    tail = [r for r in rows if r["die"] >= 3]
+    tail = [r for r in rows if r["die"] >= slope_from]
     per_die = slope([int(r["die"]) for r in tail], [int(r["rss_kib"]) for r in tail])
     out: dict[str, object] = {"dies": len(rows), "rss_slope_kib_per_die": round(per_die, 1)}
     xs = [int(r["die"]) for r in tail]
-    for key in ("rss_anon_kib", "rss_file_kib", "malloc_kib", "catalog_file_kib",
+    for key in ("rss_anon_kib", "rss_file_kib", "malloc_kib", "malloc_held_kib",
+                "pymalloc_kib", "pymalloc_arenas_kib", "catalog_file_kib",
                 "hdf5_free_lists_kib", "threads", "fds", "finalizers"):
         if all(key in r for r in tail):
             out[f"{key.removesuffix('_kib')}_slope_per_die"] = round(
@@ -251,6 +285,8 @@ def main() -> None:
     ap.add_argument("--trace", action="store_true", help="tracemalloc: what grows")
     ap.add_argument("--objects", action="store_true",
                     help="live object counts per type: which types grow")
+    ap.add_argument("--from", dest="slope_from", type=int, default=6,
+                    help="first die of the slope (past the warm-up)")
     ap.add_argument("--sqlite-cache-kib", type=int, default=None,
                     help="limit the catalog connections' SQLite page cache (KiB)")
     ap.add_argument("--in-caller", action="store_true",
@@ -258,7 +294,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print(json.dumps(run(args.dies, Path(tmp), args.trace, not args.in_caller,
-                             args.objects, args.sqlite_cache_kib)))
+                             args.objects, args.sqlite_cache_kib, args.slope_from)))
 
 
 if __name__ == "__main__":

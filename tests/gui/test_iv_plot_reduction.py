@@ -1,4 +1,4 @@
-"""The I-V plot reduces long curves off the GUI thread, keeps peaks, and shows raw points on zoom."""
+"""The I-V plot reduces long curves off the GUI thread, keeps peaks, shows raw points on zoom."""
 
 from __future__ import annotations
 
