@@ -148,10 +148,6 @@ class LivePlotWidget(QWidget):
         """Drop all data."""
         raise NotImplementedError
 
-    def _redraw(self) -> None:  # pragma: no cover - every subclass overrides
-        """Push the buffers into the plot items (called by the throttle)."""
-        raise NotImplementedError
-
     def _changed(self) -> None:
         self.throttle.mark_dirty()
 
