@@ -478,7 +478,9 @@ class Bench:
 
     # -- safety ---------------------------------------------------------------------------------
     def safe_state(self) -> list[str]:
-        """All outputs off (SMUs and WGFMU) and the chuck separated (no prober: outputs only).
+        """All outputs off (SMUs and WGFMU) and the chuck separated (no prober: outputs only);
+        where the controller has the scan mode, the B1500's trigger set-up cleared and the scan
+        disarmed (even when no capability was asked before: ``*OPT?`` once).
 
         Tries every instrument even if one fails; returns the problems met (empty = all safe).
         """
@@ -487,8 +489,11 @@ class Bench:
             ("wgfmu", lambda: self.wgfmu.safe_state()),
             ("b1500", lambda: self.b1500.all_off()),
             ("prober", lambda: self.prober.safe_state()),
-            # an armed scan would re-route cells on stray trigger edges: disarm it
-            ("chip", lambda: self.chip.scan_abort() if self._chip_has_scan else None),
+            # a scan's trigger output left set up would send edges on any later sweep, and an
+            # armed scan would re-route cells on them: clear the set-up (TGPC) and disarm
+            ("b1500", lambda: self.b1500.clear_triggers(check=False) if self._chip_scan()
+             else None),
+            ("chip", lambda: self.chip.scan_abort() if self._chip_scan() else None),
         )
         for name, step in steps:
             if getattr(self, name) is None:

@@ -247,6 +247,7 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
         t_start = time.perf_counter()
         done = 0
         with ReadScan(self.io, self.v_read, self.v_wl_read, self.read_compliance) as scan:
+            self.scan_mode = scan.trigger_scan  # known before the first run: an abort says it
             for row, side, col0, col1 in row_runs(devices):
                 if self.should_stop():
                     return
@@ -263,9 +264,8 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
                     })
                 done += col1 - col0 + 1
                 self.read_seconds = time.perf_counter() - t_start
+                self.runs_reread = scan.recounted
                 self.progress((n_prog + done) / total)
-            self.runs_reread = scan.recounted
-            self.scan_mode = scan.trigger_scan
         log.info("read %d devices in %.2f s (%s)", len(devices), self.read_seconds,
                  "controller scan mode" if scan.trigger_scan else "cell by cell")
 
@@ -314,6 +314,16 @@ class ConductanceMapProcedure(DCProgramParameters, BenchProcedure):
 
     # -- results --------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
+        """The run's figures (also of an aborted run: the runs read so far).
+
+        Always: ``n_cells`` (devices read), ``g_threshold`` (S), ``read_seconds`` (wall s of
+        the reads), ``scan_mode`` (runs read by the controller's scan mode), ``runs_reread``
+        (scan runs whose trigger count did not match, read again cell by cell). With reads:
+        ``g_median`` (S), ``fraction_above`` (of the devices above ``g_threshold``). With a
+        pattern: ``cells_programmed``, ``cells_formed_first``, ``g_lrs_median`` and
+        ``g_hrs_median`` (S), ``pattern_match`` (fraction of programmed devices read on the
+        side of the threshold their state asks for).
+        """
         g_map: dict[tuple[int, int, str], float] = getattr(self, "g", {})
         g = np.array(list(g_map.values()), dtype=float)
         out: dict[str, Any] = {

@@ -312,11 +312,18 @@ class ReadScan:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._sweep_points is not None:  # a scan was used: disarmed, trigger cleared
-            self.io.bench.chip.scan_abort()
-            self.io.b1500.clear_triggers(check=False)  # checked with the return to 0 V
-            self._sweep_points = None
-        self.io.b1500.force_voltage(self.io.ch_bl, 0.0, self.compliance)
+        # each step runs even when one before it fails (a controller that does not answer
+        # must not leave the trigger output set up or BL at the read voltage); the first
+        # failure is raised after the others
+        scanned, self._sweep_points = self._sweep_points is not None, None
+        try:
+            if scanned:  # a scan was used: disarmed, trigger set-up cleared
+                try:
+                    self.io.bench.chip.scan_abort()
+                finally:
+                    self.io.b1500.clear_triggers(check=False)  # checked with the 0 V below
+        finally:
+            self.io.b1500.force_voltage(self.io.ch_bl, 0.0, self.compliance)
 
     def read(self, array: str, row: int, col: int, side: str = "BL") -> ReadResult:
         """Select ``array`` (row, col[, side]) and read its BL current at the held bias."""

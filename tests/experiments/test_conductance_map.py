@@ -259,6 +259,9 @@ def test_abort_mid_scan_leaves_the_bench_safe(sim_bench, data_root):
     assert out is not None and out.status == "aborted"
     data = Results.load(str(out.file)).data
     assert len(data) % 32 == 0 and 32 <= len(data) < 1024  # whole rows only
+    # the aborted run's summary tells how its rows were read
+    assert out.summary["scan_mode"] is True and out.summary["runs_reread"] == 0
+    assert out.summary["n_cells"] == len(data)
     # read back: outputs off, controller disarmed, trigger output cleared, chuck separated
     assert sim_bench.chip.scan_state() == "IDLE"
     assert all(sim_bench.b1500.output_state(ch) is None for ch in (1, 2, 3))
