@@ -68,6 +68,7 @@ class BER2T2RProcedure(DeviceOpParameters, BenchProcedure):
     """Bit error rate of random weights on 2T2R pairs (PCSA) vs. per-device 1T1R reads."""
 
     NAME = "ber-2t2r"
+    ONLY_ARRAY = "2T2R"
 
     array = ListParameter("Array", choices=["2T2R"], default="2T2R",
                           description="array of the test chip (2T2R only)")
@@ -107,8 +108,6 @@ class BER2T2RProcedure(DeviceOpParameters, BenchProcedure):
     # -- validation ------------------------------------------------------------------------------
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        if self.array != "2T2R":
-            raise ValueError(f"array must be 2T2R for ber-2t2r, not {self.array!r}")
         if self.form_first:
             self.forming_ramp().check(limits)
         limits.check_voltage("BL", self.v_set)

@@ -38,6 +38,8 @@ class BenchProcedure(Procedure):
 
     NAME: ClassVar[str] = ""
     """Command-line name (``memprobe run NAME``)."""
+    ONLY_ARRAY: ClassVar[str] = ""
+    """The one array the procedure runs on (``validate`` refuses another); "" = any."""
 
     die = Parameter("Die (col,row)", default="",
                     description="die to measure as 'col,row'; empty = the die under the chuck")
@@ -98,6 +100,9 @@ class BenchProcedure(Procedure):
         check_parameter_values(self)  # NaN/inf, 1.5 or true for an integer, names in paths
         self.target_die()
         self.target_cells()
+        if self.ONLY_ARRAY and self.array != self.ONLY_ARRAY:
+            raise ValueError(f"array must be {self.ONLY_ARRAY} for {self.NAME}, "
+                             f"not {self.array!r}")
 
     # -- results --------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -88,6 +88,7 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam."""
 
     NAME = "bnn-metaplastic"
+    ONLY_ARRAY = "2T2R"
 
     array = ListParameter("Array", choices=["2T2R"], default="2T2R",
                           description="array holding the binary weights (2T2R only)")
@@ -140,8 +141,6 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        if self.array != "2T2R":
-            raise ValueError(f"array must be 2T2R for {self.NAME}, not {self.array!r}")
         if self.backend == "chip":
             self.device_program().check(limits)
             dies = self.tile_dies()

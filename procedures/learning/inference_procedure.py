@@ -172,6 +172,7 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
     """In-memory inference of a software-trained BNN on tiled 2T2R arrays (module docstring)."""
 
     NAME = "bnn-inference"
+    ONLY_ARRAY = "2T2R"
 
     array = ListParameter("Array", choices=["2T2R"], default="2T2R",
                           description="array holding the binary weights (2T2R only)")
@@ -221,8 +222,6 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        if self.array != "2T2R":
-            raise ValueError(f"array must be 2T2R for {self.NAME}, not {self.array!r}")
         levels = parse_levels(self.precycle)
         for label, ic, vr in parse_strengths(self.strengths):
             try:

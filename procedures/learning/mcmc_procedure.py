@@ -67,6 +67,8 @@ DEFAULT_CELLS = "0-3,0-9"
 class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
     """Parameters and helpers shared by the calibration and the sampler (1T1R programs)."""
 
+    ONLY_ARRAY = "1T1R"
+
     array = ListParameter("Array", choices=["1T1R"], default="1T1R",
                           description="array of the conductances (1T1R only)")
     cells = Parameter("Cells", default=DEFAULT_CELLS,
@@ -83,8 +85,6 @@ class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
-        if self.array != "1T1R":
-            raise ValueError(f"array must be 1T1R for {self.NAME}, not {self.array!r}")
         if self.c_min >= self.c_max:
             raise ValueError(f"c_min ({self.c_min} A) must be below c_max ({self.c_max} A)")
         self.device_program().check(limits)
