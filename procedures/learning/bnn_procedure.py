@@ -84,19 +84,30 @@ def parse_dies(text: str) -> list[tuple[int, int]]:
     return out
 
 
-class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
-    """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam."""
+class TileParameters:
+    """Where a network's binary weights live: the 2T2R arrays of ``dies`` (mixin of the BNN
+    procedures, listed before :class:`~procedures.framework.base.BenchProcedure`)."""
 
-    NAME = "bnn-metaplastic"
     ONLY_ARRAY = "2T2R"
 
     array = ListParameter("Array", choices=["2T2R"], default="2T2R",
                           description="array holding the binary weights (2T2R only)")
+    dies = Parameter("Dies", default=DEFAULT_DIES,
+                     description="dies whose 2T2R arrays hold the tiles: 'c,r;c,r;...'")
+
+    def tile_dies(self) -> list[tuple[int, int]]:
+        """The dies of the tiles (the ``dies`` parameter)."""
+        return parse_dies(self.dies)
+
+
+class BNNMetaplasticProcedure(TileParameters, DeviceOpParameters, BenchProcedure):
+    """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam."""
+
+    NAME = "bnn-metaplastic"
+
     cells = Parameter("Cells", default="all",
                       description="2T2R pairs used on each die (weights spread evenly over the "
                                   "dies, the rest are spares): 'r0-r1,p0-p1' or 'all'")
-    dies = Parameter("Dies", default=DEFAULT_DIES,
-                     description="dies whose 2T2R arrays hold the tiles: 'c,r;c,r;...'")
     meta = FloatParameter("Metaplasticity m", default=1.35, minimum=0, maximum=100,
                           description="f_meta = 1 - tanh^2(m |W_h|); 0 = plain BNN")
     tasks = IntegerParameter("Tasks", default=2, minimum=1, maximum=MAX_TASKS,
@@ -134,10 +145,6 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
     def device_program(self) -> DeviceProgram:
         """Bias conditions of the device operations."""
         return DeviceProgram(**self.device_op_values(self.set_compliance, self.v_reset))
-
-    def tile_dies(self) -> list[tuple[int, int]]:
-        """The dies of the tiles (the ``dies`` parameter)."""
-        return parse_dies(self.dies)
 
     def validate(self, limits: SafetyLimits) -> None:
         super().validate(limits)
@@ -300,4 +307,4 @@ class BNNMetaplasticProcedure(DeviceOpParameters, BenchProcedure):
         return out
 
 
-__all__ = ["DEFAULT_DIES", "MAX_TASKS", "BNNMetaplasticProcedure", "parse_dies"]
+__all__ = ["DEFAULT_DIES", "MAX_TASKS", "BNNMetaplasticProcedure", "TileParameters", "parse_dies"]

@@ -65,7 +65,7 @@ from procedures.learning.bnn import (
     digits_inputs,
     sign,
 )
-from procedures.learning.bnn_procedure import DEFAULT_DIES, parse_dies
+from procedures.learning.bnn_procedure import TileParameters
 from procedures.learning.chip_api import BinaryWeights, ChipSession
 from procedures.learning.inmemory import row_aligned_tiles, xnor_popcount_reference
 from procedures.learning.stress import precycle_pairs
@@ -168,19 +168,14 @@ def ber_tolerance(net: BinarizedMLP, flat: np.ndarray, x: np.ndarray, y: np.ndar
     return out
 
 
-class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
+class BNNInferenceProcedure(TileParameters, DeviceOpParameters, BenchProcedure):
     """In-memory inference of a software-trained BNN on tiled 2T2R arrays (module docstring)."""
 
     NAME = "bnn-inference"
-    ONLY_ARRAY = "2T2R"
 
-    array = ListParameter("Array", choices=["2T2R"], default="2T2R",
-                          description="array holding the binary weights (2T2R only)")
     cells = Parameter("Cells", default="all",
                       description="2T2R pairs used on each die; whole rows hold the neurons' "
                                   "fan-ins, the rest are spares: 'r0-r1,p0-p1' or 'all'")
-    dies = Parameter("Dies", default=DEFAULT_DIES,
-                     description="dies whose 2T2R arrays hold the tiles: 'c,r;c,r;...'")
     n_hidden = IntegerParameter("Hidden neurons", default=128, minimum=1, maximum=1024)
     inputs = ListParameter("Input pixels", choices=list(INPUT_LAYOUTS), default="8x8",
                            description="8x8 digits, cropped to 8x6 or pooled to 4x4, binarised")
@@ -232,7 +227,7 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
             e = EnduranceProcedure()
             for pulse in (e.set_pulse(), e.reset_pulse()):
                 pulse.check(limits, "pre-cycling pulse")
-        row_aligned_tiles(self.network_config().shapes, len(parse_dies(self.dies)),
+        row_aligned_tiles(self.network_config().shapes, len(self.tile_dies()),
                           parse_cells(self.cells, "2T2R"))  # enough whole rows?
 
     # -- run --------------------------------------------------------------------------------------
@@ -257,7 +252,7 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
         self.session = s = ChipSession(self.bench, self.device_program(*strengths[0][1:]),
                                        self.form_first, int(self.subsite))
         start_die = s.die
-        dies = parse_dies(self.dies)
+        dies = self.tile_dies()
         done_cycles = 0
         for level in parse_levels(self.precycle):
             for label, ic, vr in strengths:
@@ -347,7 +342,7 @@ class BNNInferenceProcedure(DeviceOpParameters, BenchProcedure):
                 "device_failures": c.device_failures,
                 "precycle_cycles": int(getattr(self, "precycle_cycles", 0)),
                 "wear_total": int(c.resets) + int(getattr(self, "precycle_cycles", 0)),
-                "dies": [list(d) for d in parse_dies(self.dies)],
+                "dies": [list(d) for d in self.tile_dies()],
                 "bench_time_s": bench_clock(self.bench) - self.t0,
             })
         return out
