@@ -47,8 +47,22 @@ def collect(sources: tuple[str, ...] = SOURCES) -> list[ConformanceRow]:
     return rows
 
 
-def render_markdown(rows: list[ConformanceRow]) -> str:
-    """The conformance document: one table per instrument, rows in the vocabulary's order."""
+def collect_notes(sources: tuple[str, ...] = SOURCES) -> dict[str, tuple[str, ...]]:
+    """Instrument -> notes of the modules in ``sources`` that define ``conformance_notes()``
+    (what was checked against the manual and what no public source confirms)."""
+    notes: dict[str, tuple[str, ...]] = {}
+    for name in sources:
+        module = importlib.import_module(name)
+        if hasattr(module, "conformance_notes"):
+            instrument, lines = module.conformance_notes()
+            notes[instrument] = tuple(lines)
+    return notes
+
+
+def render_markdown(rows: list[ConformanceRow],
+                    notes: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The conformance document: one table per instrument, rows in the vocabulary's order,
+    then that instrument's ``notes`` (if any) as a list."""
     lines = [
         "# Protocol conformance of the simulated instruments",
         "",
@@ -71,6 +85,10 @@ def render_markdown(rows: list[ConformanceRow]) -> str:
         ]
         lines += [f"| `{r.command}` | {r.support} | {r.detail.replace('|', '/')} |" for r in mine]
         lines.append("")
+        if (notes or {}).get(instrument):
+            lines += ["### Checked against the manual", ""]
+            lines += [f"* {note}" for note in (notes or {})[instrument]]
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -78,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the document is stale")
     args = parser.parse_args(argv)
-    text = render_markdown(collect())
+    text = render_markdown(collect(), collect_notes())
     if args.check:
         current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
         if current != text:

@@ -421,3 +421,44 @@ def conformance_rows() -> list[ConformanceRow]:
                        f"{c.module}: {c.detail}")
         for c in rows
     ]
+
+
+#: What the trigger I/O (``TGP``, ``TGPC``, ``TGMO``/``TGSO``/``TGXO``, ``OS``/``OSX``) and the
+#: constant-voltage staircase of the chip-controller scan were checked against, and what no
+#: public source confirms (``docs/protocol-conformance.md``, below the table). Sources: the
+#: B1500A/B1505A Programming Guide, Edition 11, as published online ("Trigger Function",
+#: Table 2-7, Figure 2-49, ``TGP`` Table 4-31, ``OSX``, ``WI``), and QCoDeS' ``keysightb1500``
+#: (``MessageBuilder.tgp/tgpc/osx/wt/wv/wm``, ``constants.TriggerPort``, ``TGP``, ``OSX``,
+#: ``TGMO``/``TGSO``/``TGXO``/``TGSI``, ``WM``, ``Abort``).
+CONFORMANCE_NOTES: tuple[str, ...] = (
+    "Confirmed: `TGP port,terminal,polarity[,type]` (type optional); ports -1 Ext Trig In, "
+    "-2 Ext Trig Out, 1..16 digital I/O; terminal 1 input, 2 output; polarity 1 positive, "
+    "2 negative; `TGPC [ports]` with at most 18 ports, all without one.",
+    "Confirmed (Table 4-31): output types 0 sent by `OS`/`OSX`, 1 measurement completion, "
+    "2 step output setup completion, 3 step measurement completion (staircase, multi channel "
+    "and CV sweeps only); with several measured channels the edge follows the last one. The "
+    "scan's sweep sets `TGP -2,2,1,3`.",
+    "Confirmed (Figure 2-49, `OSX`): an edge trigger is a pulse of about 10 us; `OSX "
+    "port[,level]` level 0 low, 1 high, 2 edge (the default).",
+    "Confirmed: `WV ch,mode,range,start,stop,step[,Icomp[,Pcomp]]` asks start and stop of "
+    "the same polarity only for a log sweep (so the scan's linear `WV` with start == stop is "
+    "a legal constant-voltage staircase); `WI`'s page gives 1..10001 steps (the driver and "
+    "the twin take the same bound for `WV`); `WM abort[,post]` 1 disables the "
+    "automatic abort, post 1 the start value; `WT hold,delay[,step delay[,trigger "
+    "delay[,measure delay]]]`.",
+    "Not confirmed (no public text found): which trigger output each of `TGMO`, `TGSO` and "
+    "`TGXO` sets to edge (1) or gate (2) (QCoDeS only names the two modes), and their initial "
+    "setting; the twin starts every one at edge and models edges only, the driver never sends "
+    "them and relies on the edge default. A lab bench should read its trigger with a scope "
+    "once (about 10 us per point at Ext Trig Out during a scan row).",
+    "Not confirmed: the `TGP` type when omitted (the twin takes 0; the driver always sends "
+    "it); whether port -1 can be an output or -2 an input (the twin answers error 120); "
+    "whether `TI`/`TV` high-speed spot measurements send the type 1 trigger (in the twin only "
+    "`XE` measurements do; the scan uses type 3, which only sweeps send). The twin sends a "
+    "type 2 edge when the step's output is set, without `WT`'s trigger delay.",
+)
+
+
+def conformance_notes() -> tuple[str, tuple[str, ...]]:
+    """The instrument and :data:`CONFORMANCE_NOTES` for ``docs/protocol-conformance.md``."""
+    return INSTRUMENT, CONFORMANCE_NOTES

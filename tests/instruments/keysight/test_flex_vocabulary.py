@@ -59,3 +59,17 @@ def test_conformance_document_is_up_to_date():
     proc = subprocess.run([sys.executable, "-m", "instruments.conformance", "--check"],
                           capture_output=True, text=True, cwd=DOC_PATH.parent.parent)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_conformance_notes_follow_their_instrument_table():
+    """The B1500 notes (what the trigger commands were checked against, what is unconfirmed)
+    are rendered under the B1500 table, not under the Velox one."""
+    from instruments.conformance import collect_notes
+
+    notes = collect_notes()
+    assert set(notes) == {flex.INSTRUMENT} and notes[flex.INSTRUMENT] == flex.CONFORMANCE_NOTES
+    text = render_markdown(collect(), notes)
+    b1500 = text[text.index("## " + flex.INSTRUMENT):text.index("## FormFactor Velox")]
+    assert "### Checked against the manual" in b1500
+    assert all(f"* {n}" in b1500 for n in flex.CONFORMANCE_NOTES)
+    assert "TGXO" in " ".join(n for n in flex.CONFORMANCE_NOTES if n.startswith("Not confirmed"))
