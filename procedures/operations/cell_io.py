@@ -306,6 +306,7 @@ class ReadScan:
         self._array: str | None = None
         self._side: str | None = None
         self._sweep_points: int | None = None  #: points of the sweep set up on the B1500
+        self._scan_used = False  #: a scan was started: disarm and clear the trigger at the end
 
     def __enter__(self) -> ReadScan:
         self.io.set_levels(self.v_read, 0.0, self.v_wl, self.compliance)
@@ -315,7 +316,7 @@ class ReadScan:
         # each step runs even when one before it fails (a controller that does not answer
         # must not leave the trigger output set up or BL at the read voltage); the first
         # failure is raised after the others
-        scanned, self._sweep_points = self._sweep_points is not None, None
+        scanned, self._scan_used, self._sweep_points = self._scan_used, False, None
         try:
             if scanned:  # a scan was used: disarmed, trigger set-up cleared
                 try:
@@ -341,20 +342,24 @@ class ReadScan:
         """Read cells ``col0..col1`` (2T2R: pairs on ``side``) of ``row``, in column order.
 
         Scan mode (:attr:`trigger_scan`, two cells or more): ``SCAN:LOAD`` + ``SCAN:ARM``
-        (checked), the sweep's ``XE``, ``SCAN:COUNT?``; cell by cell otherwise or when the
-        count is not the number of points (logged, counted in :attr:`recounted`)."""
+        (checked; a cell outside the array is refused before anything is sent), the sweep's
+        set-up when the run length changes, its ``XE``, ``SCAN:COUNT?``; cell by cell
+        otherwise or when the count is not the number of points (logged, counted in
+        :attr:`recounted`)."""
         n = int(col1) - int(col0) + 1
         if n < 1:
             raise ValueError(f"empty run: columns {col0}..{col1}")
         if not self.trigger_scan or n < 2:
             return [self.read(array, row, c, side) for c in range(col0, col1 + 1)]
         io, chip = self.io, self.io.bench.chip
+        # the controller first: it refuses cells outside the array before the B1500 is set up
+        self._scan_used = True  # before sending: a scan armed by a refused line is disarmed
+        chip.scan_start(array, side, int(row), int(col0), int(row), int(col1))
+        self._array, self._side = array, side
         if self._sweep_points != n:
             io.b1500.triggered_sweep_setup(io.ch_bl, self.v_read, n, self.compliance,
                                            SCAN_STEP_DELAY_S, measure=[io.ch_bl])
             self._sweep_points = n
-        chip.scan_start(array, side, int(row), int(col0), int(row), int(col1))
-        self._array, self._side = array, side
         steps = io.b1500.triggered_sweep(n, [io.ch_bl])
         count = chip.scan_count()
         if count != n:

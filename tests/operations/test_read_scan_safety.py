@@ -68,3 +68,16 @@ def test_read_scan_clears_the_trigger_and_zeroes_bl_when_the_controller_fails(
     assert sim_bench.safe_state() == []
     assert sim_bench.chip.scan_state() == "IDLE"
     assert not sim_bench.lab.prober.in_contact
+
+
+@pytest.mark.parametrize("cols", [(30, 32), (-1, 3)])
+def test_a_run_outside_the_array_is_refused_before_anything_is_sent(sim_bench, cols):
+    io = CellIO(sim_bench)
+    with ReadScan(io, 0.1, 2.5, trigger_scan=True) as scan:
+        sent = dict(sim_bench.lab.ledger.requests)
+        with pytest.raises(ValueError):
+            scan.read_run("1T1R", "BL", 0, *cols)
+        assert dict(sim_bench.lab.ledger.requests) == sent  # neither instrument got a line
+        assert _trigger_ports(sim_bench) == {} and sim_bench.chip.scan_state() == "IDLE"
+        assert len(scan.read_run("1T1R", "BL", 0, 24, 31)) == 8  # the scan still works
+    assert _trigger_ports(sim_bench) == {} and sim_bench.chip.scan_state() == "IDLE"
