@@ -455,7 +455,8 @@ CONFORMANCE_NOTES: tuple[str, ...] = (
     "it); whether port -1 can be an output or -2 an input (the twin answers error 120); "
     "whether `TI`/`TV` high-speed spot measurements send the type 1 trigger (in the twin only "
     "`XE` measurements do; the scan uses type 3, which only sweeps send). The twin sends a "
-    "type 2 edge when the step's output is set, without `WT`'s trigger delay.",
+    "type 2 edge when a sweep step's output or a pulsed spot's pulse is set, without `WT`'s "
+    "trigger delay; its other pulsed modes are not modelled.",
 )
 
 

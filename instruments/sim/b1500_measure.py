@@ -356,6 +356,8 @@ class MeasureMixin:
         hold, width, period = self.pt
         if hold > 0:
             self._apply(hold, {slot: Source("V", base, comp, out_range)})
+        # TGP port,2,polarity,2 covers "the pulsed output setup" too (Table 4-31)
+        self._trigger_out(2)
         meas = self._apply(width, {slot: Source("V", peak, comp, out_range)})
         smu.source = Source("V", base, comp, out_range)
         self._advance(max(period - width, 0.0))

@@ -109,6 +109,12 @@ def test_each_tgp_type_sends_at_its_moment() -> None:
     lab.ports.clear()
     sim.handle("TI 1")
     assert lab.ports == []  # a high-speed spot is not started by XE: no trigger
+    sim.handle("PT 0,1E-3,5E-3;PV 1,0,0,0.2,1E-3;MM 3,1")
+    assert _errors(sim) == []
+    sim.handle("XE")
+    # a pulsed spot: the pulsed output set up (type 2, Table 4-31), then measured (type 1);
+    # "step measurement completion" is for staircase, multi channel and CV sweeps only
+    assert lab.ports == [2, 1]
 
 
 def test_triggered_sweep_reads_the_cell_selected_at_each_point() -> None:
