@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _quiet import quiet_logging
+
 from instruments.bench import Bench
 from procedures.campaign import CampaignRun, load_campaign
 from procedures.campaign.outputs import write_outputs
@@ -28,9 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--campaign", default="temperature-demo", help="campaign name or file")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    for handler in logging.getLogger().handlers:  # pymeasure's worker resets its logger level
-        handler.addFilter(lambda r: r.levelno >= logging.WARNING)
+    quiet_logging(logging.WARNING)
     campaign = load_campaign(args.campaign)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

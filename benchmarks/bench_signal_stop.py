@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests._events import total_rows, wait_for  # noqa: E402
+from tests._visa import visa_query  # noqa: E402
 
 RECIPE = """\
 name = "bench-stop"
@@ -36,17 +37,6 @@ name = "form"
 procedure = "forming"
 cells = "0-3,0-31"
 """
-
-
-def _query(resource: str, command: str, term: str) -> str:
-    import pyvisa
-
-    inst = pyvisa.ResourceManager("@py").open_resource(
-        resource, read_termination=term, write_termination="\n", timeout=10_000)
-    try:
-        return str(inst.query(command)).strip()
-    finally:
-        inst.close()
 
 
 def _stop_time(cmd: list[str], root: Path, signum: int) -> float:
@@ -83,7 +73,7 @@ def main() -> None:
                     [sys.executable, "-m", "gui", "run", "forming", "--bench", str(bench_file),
                      "--data", str(root), "--die", f"{n % 12 + 4},9", "--cells", "all",
                      "--quiet"], root, signum))
-                if _query(res["b1500"], "*LRN? 0", "\r\n") != "CL":
+                if visa_query(res["b1500"], "*LRN? 0", "\r\n") != "CL":
                     raise RuntimeError("an SMU output was left on")
                 root = tmp / f"wafer{n}"
                 recipe = tmp / f"r{n}.toml"
@@ -91,7 +81,7 @@ def main() -> None:
                 times["wafer"].append(_stop_time(
                     [sys.executable, "-m", "gui", "wafer", str(recipe), "--bench",
                      str(bench_file), "--data", str(root), "--quiet"], root, signum))
-                if _query(res["prober"], "ReadChuckStatus", "\n").split()[7] != "S":
+                if visa_query(res["prober"], "ReadChuckStatus", "\n").split()[7] != "S":
                     raise RuntimeError("the chuck was left in contact")
     finally:
         lab.send_signal(signal.SIGTERM)

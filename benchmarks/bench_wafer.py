@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _quiet import quiet_logging
+
 from instruments.bench import Bench
 from procedures.framework.catalog import Catalog
 from procedures.wafer import WaferRun, load_recipe
@@ -28,9 +30,7 @@ def main() -> None:
     ap.add_argument("--dies", type=int, default=12, help="first N dies of the route")
     ap.add_argument("--no-maps", action="store_true", help="skip the PNG maps")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    for handler in logging.getLogger().handlers:  # pymeasure's worker resets its logger level
-        handler.addFilter(lambda r: r.levelno >= logging.WARNING)
+    quiet_logging(logging.WARNING)
     recipe = load_recipe(args.recipe)
     route = recipe.plan_route()[: args.dies]
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,6 +6,7 @@ only clock here is a hang guard that turns a process that never gets there into 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -33,6 +34,18 @@ def data_rows(path: Path) -> int:
 def total_rows(root: Path) -> int:
     """Data rows in every results file under ``root``."""
     return sum(data_rows(f) for f in results_files(root))
+
+
+def last_json(root: Path, pattern: str) -> dict | None:
+    """The last (in name order) file under ``root`` matching the glob ``pattern``, parsed as
+    JSON; None while there is none, or while it cannot be read or parsed (being replaced)."""
+    found = sorted(Path(root).glob(pattern))
+    if not found:
+        return None
+    try:
+        return json.loads(found[-1].read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def wait_for(condition: Callable[[], bool], proc: subprocess.Popen | None, what: str,

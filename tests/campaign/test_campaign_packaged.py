@@ -13,7 +13,7 @@ from instruments.bench import Bench
 from procedures.campaign import CampaignError, CampaignRun, CampaignRunError, parse_campaign
 from procedures.campaign.model import CAMPAIGN_DIR
 from procedures.framework.catalog import Catalog
-from tests.campaign.test_executor import _query
+from tests._visa import query_bench
 
 EXAMPLE = CAMPAIGN_DIR / "radiation-monitor-packaged.toml"
 
@@ -67,9 +67,9 @@ def test_monitor_campaign_over_two_packaged_chips_tags_rows_with_chip_and_dose(b
     g = {n: lab.wafer.chip(*dies[n]).conductance("1T1R")[0, :8] for n in (0, 1, 5)}
     assert (g[0].max() > 10e-6) and (g[1].max() > 10e-6) and (g[5] < 0.1e-6).all()
     # bench left safe: read back over the wire by plain VISA clients
-    assert _query(bench, "b1500", "*LRN? 0") == "CL"
+    assert query_bench(bench, "b1500", "*LRN? 0") == "CL"
     assert lab.driven_terminals() == []
-    assert int(_query(bench, "chip", "BOARD:SEL?")) == 0  # the last measurement's chip
+    assert int(query_bench(bench, "chip", "BOARD:SEL?")) == 0  # the last measurement's chip
     assert (outcome.out_dir / "campaign_window.png").is_file()
 
 

@@ -22,8 +22,9 @@ from procedures.campaign.model import CAMPAIGN_DIR
 from procedures.framework.runner import RunCallbacks
 from tests._events import GUARD_S, wait_for
 from tests._paths import REPO
+from tests._sim_lab import serve_sim_lab
+from tests._visa import visa_query
 from tests.campaign import test_executor
-from tests.campaign.test_cli import _query, serve_sim_lab
 
 catalog = test_executor.catalog  # the fixture: a catalog on the data root, closed after
 
@@ -81,9 +82,9 @@ def test_the_example_runs_ramped_soaked_tagged_and_ends_cool(hot_bench, data_roo
     assert [r.temperature_c for r in runs] == pytest.approx(list(frame["temperature_c"]), abs=0.2)
     # the safe end, waited for (cool_down): read back over a new connection
     resource = lab.resources()["heater"]
-    assert _query(resource, "SETP?") == "25.0"
-    assert float(_query(resource, "TEMP?")) == pytest.approx(25.0, abs=2.0)
-    assert _query(lab.resources()["b1500"], "*LRN? 0", "\r\n") == "CL"
+    assert visa_query(resource, "SETP?") == "25.0"
+    assert float(visa_query(resource, "TEMP?")) == pytest.approx(25.0, abs=2.0)
+    assert visa_query(lab.resources()["b1500"], "*LRN? 0", "\r\n") == "CL"
     cursor = CampaignCursor.load(outcome.out_dir)
     assert cursor.state == "completed" and cursor.safe_end["waited"]
     assert cursor.safe_end["read_c"] == pytest.approx(25.0, abs=2.0)
@@ -103,12 +104,12 @@ def test_abort_sends_the_safe_set_point_without_waiting(hot_bench, data_root, ca
     outcome = run.run()
     assert outcome.state == "aborted"
     resource = lab.resources()["heater"]
-    assert _query(resource, "SETP?") == "25.0"
-    assert float(_query(resource, "TEMP?")) > 60.0  # cooling, not waited for
-    assert _query(lab.resources()["b1500"], "*LRN? 0", "\r\n") == "CL"
+    assert visa_query(resource, "SETP?") == "25.0"
+    assert float(visa_query(resource, "TEMP?")) > 60.0  # cooling, not waited for
+    assert visa_query(lab.resources()["b1500"], "*LRN? 0", "\r\n") == "CL"
     assert not CampaignCursor.load(outcome.out_dir).safe_end["waited"]
     bench.wait(1800.0)
-    assert float(_query(resource, "TEMP?")) == pytest.approx(25.0, abs=0.5)
+    assert float(visa_query(resource, "TEMP?")) == pytest.approx(25.0, abs=0.5)
 
 
 def test_a_set_point_beyond_the_heater_limits_is_refused_before_anything(hot_bench, data_root,
@@ -146,14 +147,14 @@ def test_sigterm_sets_the_thermostream_back_on_a_standalone_packaged_lab(tmp_pat
             return c is not None and (c.get("pending") or "").startswith("1/")
 
         wait_for(hot_step, proc, "a measurement at 100 C")
-        assert float(_query(resources["heater"], "TEMP?")) > 95
+        assert float(visa_query(resources["heater"], "TEMP?")) > 95
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=GUARD_S)
         assert proc.returncode == 128 + signal.SIGTERM, err
-        assert _query(resources["heater"], "SETP?") == "25.0"
-        assert _query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
+        assert visa_query(resources["heater"], "SETP?") == "25.0"
+        assert visa_query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
 
         def cooled() -> bool:  # the paced lab's ThermoStream brings the board back
-            return abs(float(_query(resources["heater"], "TEMP?")) - 25.0) < 0.5
+            return abs(float(visa_query(resources["heater"], "TEMP?")) - 25.0) < 0.5
 
         wait_for(cooled, None, "the board back at 25 C")

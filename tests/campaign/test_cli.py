@@ -10,8 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +19,16 @@ from pymeasure.experiment import Results
 
 from gui.cli import main
 from procedures.framework.catalog import Catalog
-from tests._events import GUARD_S, data_rows, wait_for
+from tests._events import GUARD_S, data_rows, last_json, wait_for
 from tests._paths import REPO
+from tests._sim_lab import serve_sim_lab
+from tests._visa import visa_query
 
 DEMO = REPO / "resources" / "campaigns" / "temperature-demo.toml"
 
 
 def _cursor(root: Path, name: str = "temperature-demo") -> dict | None:
-    found = sorted(root.glob(f"CAMP/W01/campaigns/{name}_*/cursor.json"))
-    if not found:
-        return None
-    try:
-        return json.loads(found[-1].read_text())
-    except (OSError, ValueError):
-        return None
+    return last_json(root, f"CAMP/W01/campaigns/{name}_*/cursor.json")
 
 
 def _start(root: Path, *extra: str, campaign: str = "temperature-demo") -> subprocess.Popen:
@@ -178,33 +172,6 @@ def test_sigkill_at_random_points_then_resume_completes_each_unit_once(tmp_path)
     assert out.strip().splitlines()[-1] == str(out_dir)
 
 
-@contextmanager
-def serve_sim_lab(tmp: Path, *args: str) -> Iterator[tuple[dict, Path]]:
-    """A standalone ``memprobe sim-lab`` with ``args`` serving from ``tmp``, and the bench file
-    pointing at it; stopped by SIGTERM at the end."""
-    bench_file = tmp / "bench.toml"
-    err = open(tmp / "lab.err", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--data", str(tmp / "lab"),
-         "--bench-file", str(bench_file), "--fresh", *args],
-        stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO)
-    err.close()
-    line = proc.stdout.readline()  # printed once it serves
-    if not line:
-        proc.wait(GUARD_S)
-        raise AssertionError((tmp / "lab.err").read_text())
-    try:
-        yield json.loads(line), bench_file
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(GUARD_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture(scope="module")
 def sim_lab(tmp_path_factory):
     """A standalone ``memprobe sim-lab`` and the bench file pointing at it. Paced at 600
@@ -213,18 +180,6 @@ def sim_lab(tmp_path_factory):
     with serve_sim_lab(tmp_path_factory.mktemp("campaign-lab"), "--seed", "5", "--pace",
                        "--time-scale", "600") as served:
         yield served
-
-
-def _query(resource: str, command: str, term: str = "\n") -> str:
-    import pyvisa
-
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(resource, read_termination=term, write_termination="\n",
-                            timeout=10_000)
-    try:
-        return str(inst.query(command)).strip()
-    finally:
-        inst.close()
 
 
 HOT = """\
@@ -256,18 +211,18 @@ def test_sigterm_sets_the_heater_back_and_leaves_the_bench_safe(sim_lab, tmp_pat
         return c is not None and c["pending"] is not None and c["pending"].startswith("1/")
 
     wait_for(hot_step, proc, "a measurement at 100 C")
-    assert float(_query(resources["prober"], "GetHeaterTemp C").split()[1]) > 95
+    assert float(visa_query(resources["prober"], "GetHeaterTemp C").split()[1]) > 95
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=GUARD_S)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert Path(out.strip().splitlines()[-1]).name.startswith("hot_")  # the campaign folder
-    assert _query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
-    assert _query(resources["prober"], "ReadChuckStatus").split()[7] == "S"
+    assert visa_query(resources["b1500"], "*LRN? 0", "\r\n") == "CL"
+    assert visa_query(resources["prober"], "ReadChuckStatus").split()[7] == "S"
     cursor = _cursor(root, "hot")
     assert cursor["state"] == "aborted" and cursor["safe_end"]["set_point_c"] == 25.0
 
     def cooled() -> bool:  # the paced lab's chuck ramps down to the safe set point
-        f = _query(resources["prober"], "GetHeaterTemp C").split()
+        f = visa_query(resources["prober"], "GetHeaterTemp C").split()
         return abs(float(f[1]) - 25.0) < 0.5 and f[3] == "R"
 
     wait_for(cooled, None, "the chuck back at 25 C")

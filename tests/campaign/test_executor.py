@@ -16,6 +16,7 @@ from procedures.campaign.cursor import CampaignCursor
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks
 from tests._events import GUARD_S
+from tests._visa import query_bench
 
 CAMPAIGN = """\
 name = "steps"
@@ -48,25 +49,11 @@ def catalog(data_root):
         cat.close()
 
 
-def _query(bench, name: str, command: str) -> str:
-    """A query over a new connection of a plain VISA client (not MemProbe's driver)."""
-    import pyvisa
-
-    term = "\r\n" if name == "b1500" else "\n"
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(bench.lab.resources()[name], read_termination=term,
-                            write_termination="\n", timeout=10_000)
-    try:
-        return str(inst.query(command)).strip()
-    finally:
-        inst.close()
-
-
 def assert_safe_and_cool(bench, celsius: float = 25.0) -> None:
     """Read back: SMUs off, chuck at separation height, heater at ``celsius`` and ready."""
-    assert _query(bench, "b1500", "*LRN? 0") == "CL"
-    assert _query(bench, "prober", "ReadChuckStatus").split()[7] == "S"
-    fields = _query(bench, "prober", "GetHeaterTemp C").split()
+    assert query_bench(bench, "b1500", "*LRN? 0") == "CL"
+    assert query_bench(bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    fields = query_bench(bench, "prober", "GetHeaterTemp C").split()
     assert fields[0] == "0:" and abs(float(fields[1]) - celsius) < 0.5 and fields[3] == "R", fields
 
 
@@ -174,9 +161,9 @@ def test_abort_sets_the_heater_back_then_resume_completes_each_unit_once(sim_ben
                              CampaignCallbacks(run=RunCallbacks(on_row=row)))
     outcome = run.run()
     assert outcome.state == "aborted" and outcome.done == 1
-    assert _query(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
-    assert _query(sim_bench, "b1500", "*LRN? 0") == "CL"
-    fields = _query(sim_bench, "prober", "GetHeaterTemp C").split()
+    assert query_bench(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    assert query_bench(sim_bench, "b1500", "*LRN? 0") == "CL"
+    fields = query_bench(sim_bench, "prober", "GetHeaterTemp C").split()
     assert fields[3] == "C"  # cooling towards the safe set point (not waited for on abort)
     sim_bench.wait(3600.0)
     assert_safe_and_cool(sim_bench)
@@ -230,7 +217,7 @@ def test_monitor_schedule_tags_dose_and_elapsed(sim_bench, data_root, catalog):
     sim_bench.dosimeter = RampDosimeter(sim_bench)
     campaign = parse_campaign(MONITOR, "mon.toml")
     assert campaign.schedule.n_steps() == 4  # t = 0, 2, 4, 6 min
-    t_heater = _query(sim_bench, "prober", "GetHeaterTemp C").split()[1]
+    t_heater = query_bench(sim_bench, "prober", "GetHeaterTemp C").split()[1]
     outcome = CampaignRun.create(campaign, sim_bench, data_root, catalog).run()
     assert outcome.state == "completed"
     frame = pd.read_csv(outcome.out_dir / "campaign_summary.csv")
@@ -242,7 +229,7 @@ def test_monitor_schedule_tags_dose_and_elapsed(sim_bench, data_root, catalog):
     assert frame["set_point_c"].isna().all()
     # figures vs dose; the chuck temperature was never touched
     assert (outcome.out_dir / "campaign_window.png").is_file()
-    assert _query(sim_bench, "prober", "GetHeaterTemp C").split()[1] == t_heater
+    assert query_bench(sim_bench, "prober", "GetHeaterTemp C").split()[1] == t_heater
 
 
 def test_arrhenius_fit_of_retention_half_window_times(sim_bench, data_root, catalog):
@@ -324,8 +311,8 @@ def test_a_failed_measurement_stops_or_is_passed_over(sim_bench, data_root, cata
     assert campaign.schedule.n_steps() == 2
     outcome = CampaignRun.create(campaign, sim_bench, data_root, catalog).run()
     cursor = CampaignCursor.load(outcome.out_dir)
-    assert _query(sim_bench, "b1500", "*LRN? 0") == "CL"
-    assert _query(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
+    assert query_bench(sim_bench, "b1500", "*LRN? 0") == "CL"
+    assert query_bench(sim_bench, "prober", "ReadChuckStatus").split()[7] == "S"
     if on_fault == "stop":
         assert outcome.state == "failed" and "bake (retention) at step 1 failed" in outcome.error
         assert [(e.step, e.status) for e in cursor.entries] == [(0, "failed")]

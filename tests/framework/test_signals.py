@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,8 @@ from pymeasure.experiment import Results
 
 from tests._events import GUARD_S, total_rows, wait_for
 from tests._paths import REPO
+from tests._sim_lab import StandaloneLab, end_process, start_sim_lab
+from tests._visa import visa_query
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
@@ -37,40 +38,15 @@ if hasattr(signal, "SIGHUP"):
     SIGS["SIGHUP"] = signal.SIGHUP
 
 
-@dataclass
-class Lab:
-    proc: subprocess.Popen
-    resources: dict[str, str]
-    bench_file: Path
-    data: Path
+Lab = StandaloneLab
 
 
 def _start_lab(tmp: Path, seed: int, *extra: str) -> Lab:
-    data = tmp / "lab-data"
-    bench_file = tmp / "sim-lab-bench.toml"
-    err = open(tmp / "lab.err", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", str(seed), "--data", str(data),
-         "--bench-file", str(bench_file), *extra],
-        stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
-    )
-    err.close()
-    line = proc.stdout.readline()  # the event: its resources, printed once it serves
-    if not line:
-        proc.wait(GUARD_S)
-        raise AssertionError((tmp / "lab.err").read_text())
-    return Lab(proc, json.loads(line), bench_file, data)
+    return start_sim_lab(tmp / "lab-data", seed, *extra, bench_file=tmp / "sim-lab-bench.toml")
 
 
 def _stop_lab(lab: Lab, signum: int = signal.SIGTERM) -> int:
-    if lab.proc.poll() is None:
-        lab.proc.send_signal(signum)
-    try:
-        return lab.proc.wait(GUARD_S)
-    finally:
-        if lab.proc.poll() is None:
-            lab.proc.kill()
-            lab.proc.wait()
+    return end_process(lab.proc, signum)
 
 
 @pytest.fixture(scope="module")
@@ -83,23 +59,11 @@ def lab(tmp_path_factory):
         assert _stop_lab(lab) == 128 + signal.SIGTERM
 
 
-def _query(resource: str, command: str, read_term: str) -> str:
-    import pyvisa
-
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(resource, read_termination=read_term, write_termination="\n",
-                            timeout=10_000)
-    try:
-        return str(inst.query(command)).strip()
-    finally:
-        inst.close()
-
-
 def assert_bench_safe(lab: Lab) -> None:
     """Read the instruments back over the wire: SMUs off, chuck separated, WGFMU idle."""
     res = lab.resources
-    assert _query(res["b1500"], "*LRN? 0", "\r\n") == "CL"  # no SMU output on
-    fields = _query(res["prober"], "ReadChuckStatus", "\n").split()
+    assert visa_query(res["b1500"], "*LRN? 0", "\r\n") == "CL"  # no SMU output on
+    fields = visa_query(res["prober"], "ReadChuckStatus", "\n").split()
     assert fields[0] == "0:" and fields[7] == "S", fields  # preset height: separation
     # the twin keeps WGFMU channel state per library session: a new session must find nothing
     # running (the channels of the stopped process were disconnected by its safe end)
@@ -136,8 +100,8 @@ def assert_smu_paths_closed(lab: Lab, die: str) -> None:
 
     res = lab.resources
     col, row = die.split(",")
-    assert _query(res["prober"], f"StepNextDie {col} {row} 0", "\n").startswith("0:")
-    assert _query(res["prober"], "MoveChuckContact", "\n").startswith("0:")
+    assert visa_query(res["prober"], f"StepNextDie {col} {row} 0", "\n").startswith("0:")
+    assert visa_query(res["prober"], "MoveChuckContact", "\n").startswith("0:")
     chip = pyvisa.ResourceManager("@py").open_resource(
         res["chip"], read_termination="\n", write_termination="\n", timeout=10_000)
     b1500 = pyvisa.ResourceManager("@py").open_resource(
@@ -155,7 +119,7 @@ def assert_smu_paths_closed(lab: Lab, die: str) -> None:
         finally:
             b1500.close()
             chip.close()
-        _query(res["prober"], "MoveChuckSeparation", "\n")
+        visa_query(res["prober"], "MoveChuckSeparation", "\n")
     assert current > 1e-10, f"the SMU reaches an open circuit on BL/SL: {reading}"
     assert_bench_safe(lab)
 
@@ -196,7 +160,7 @@ def test_outputs_off_returns_only_once_the_b1500_has_switched_them_off(sim_bench
     try:
         b1500.write("CN 1,2,3")
         assert b1500.query("*OPC?").strip() == "1"  # executed before the other connection asks
-        assert _query(resource, "*LRN? 0", "\r\n") == "CN1,2,3"
+        assert visa_query(resource, "*LRN? 0", "\r\n") == "CN1,2,3"
 
         def switch_off() -> None:
             try:
@@ -209,7 +173,7 @@ def test_outputs_off_returns_only_once_the_b1500_has_switched_them_off(sim_bench
         worker.start()
         worker.join(GUARD_S)
         assert returned_first == [False]  # "CL" ran while the helper was still waiting
-        assert _query(resource, "*LRN? 0", "\r\n") == "CL"
+        assert visa_query(resource, "*LRN? 0", "\r\n") == "CL"
     finally:
         del sim.handle
         b1500.close()
@@ -237,12 +201,7 @@ def _signal_and_wait(proc: subprocess.Popen, tmp: Path, signum: int,
         proc.send_signal(signum)
         proc.send_signal(second)
         proc.send_signal(signal.SIGCONT)
-    try:
-        proc.wait(GUARD_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    end_process(proc, None)
     return (tmp / "cmd.err").read_text(errors="replace")
 
 
@@ -414,8 +373,8 @@ def test_sim_lab_stops_its_servers_and_saves_the_wafer_on_signal(tmp_path, signa
     try:
         res = own.resources
         # touch die (9,9): contact, bias one cell, read it (changes its device state)
-        assert _query(res["prober"], "StepNextDie 9 9 0", "\n").startswith("0:")
-        assert _query(res["prober"], "MoveChuckContact", "\n").startswith("0:")
+        assert visa_query(res["prober"], "StepNextDie 9 9 0", "\n").startswith("0:")
+        assert visa_query(res["prober"], "MoveChuckContact", "\n").startswith("0:")
         import pyvisa
 
         b1500 = pyvisa.ResourceManager("@py").open_resource(

@@ -35,16 +35,15 @@ from procedures.framework.waveform_store import (
     waveform_path,
 )
 from tests._paths import REPO
+from tests._procedures import with_params
 
 ROOT = REPO
 SET = {"kind": "set", "amplitude": 1.5, "v_wl": 1.2}
 
 
 def test_pulse_train_waveforms_go_to_hdf5_beside_the_csv(sim_bench, data_root):
-    proc = PulseTrainProcedure()
-    for k, v in dict(die="9,9", cells="0,0-1", form_first=True, count=3, record_waveform=True,
-                     waveform_points=10, waveform_file="hdf5", **SET).items():
-        setattr(proc, k, v)
+    proc = with_params(PulseTrainProcedure(), die="9,9", cells="0,0-1", form_first=True, count=3,
+                       record_waveform=True, waveform_points=10, waveform_file="hdf5", **SET)
     cat = Catalog(data_root)
     try:
         out = prepare_run(proc, sim_bench, data_root, cat).run()
@@ -68,26 +67,24 @@ def test_pulse_train_waveforms_go_to_hdf5_beside_the_csv(sim_bench, data_root):
         cat.close()
 
 
-KILLED_RUN = """
+KILLED = """
 import sys
 from instruments.bench import Bench
 from procedures.framework.catalog import Catalog
-from procedures.experiments.pulse_train import PulseTrainProcedure
+from procedures.{module} import {cls}
 from procedures.framework.runner import RunCallbacks, prepare_run
 root = sys.argv[1]
 bench = Bench.open("simulated", data_dir=root, fresh=True)
-proc = PulseTrainProcedure()
-for k, v in dict(die="9,9", cells="0,0-7", form_first=True, count=400, record_waveform=True,
-                 waveform_points=8, waveform_file="hdf5", kind="set", amplitude=1.5,
-                 v_wl=1.2).items():
+proc = {cls}()
+for k, v in dict({params}).items():
     setattr(proc, k, v)
 from procedures.framework import waveform_store
 write = waveform_store.RunStore._write
 def spy(self, table):
     write(self, table)
-    if table == "waveforms" and self._file_n[table] and not seen:  # a block is on disk
+    if {when} and not seen:
         seen.append(table)
-        print("BLOCK", handle.procedure.results_file, flush=True)
+        print("{tag}", handle.procedure.results_file, flush=True)
 waveform_store.RunStore._write = spy
 seen = []
 handle = prepare_run(proc, bench, root, Catalog(root))
@@ -96,12 +93,17 @@ print("ENDED", flush=True)
 """
 
 
-def test_a_sigkilled_run_leaves_a_readable_waveform_file(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=ROOT,
+def _sigkilled_at(tmp_path: Path, tag: str, **script: str) -> Path:
+    """Run the :data:`KILLED` script (``module``, ``cls``, ``params``, ``when``) on a fresh
+    simulated bench under ``tmp_path``; SIGKILL it at its event (its line ``<tag> <results
+    file>``, printed once ``when`` holds after a write of the run's HDF5 store); the results
+    file of the killed run."""
+    code = KILLED.format(tag=tag, **script)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()  # the event: one block of waveforms written and flushed
-        assert line.startswith("BLOCK"), proc.stderr.read()[-2000:]
+        line = proc.stdout.readline()  # the event
+        assert line.startswith(tag), proc.stderr.read()[-2000:]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
@@ -109,7 +111,15 @@ def test_a_sigkilled_run_leaves_a_readable_waveform_file(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    csv = Path(line.split(" ", 1)[1].strip())
+    return Path(line.split(" ", 1)[1].strip())
+
+
+def test_a_sigkilled_run_leaves_a_readable_waveform_file(tmp_path):
+    csv = _sigkilled_at(  # the event: one block of waveforms written and flushed
+        tmp_path, "BLOCK", module="experiments.pulse_train", cls="PulseTrainProcedure",
+        params='die="9,9", cells="0,0-7", form_first=True, count=400, record_waveform=True, '
+               'waveform_points=8, waveform_file="hdf5", kind="set", amplitude=1.5, v_wl=1.2',
+        when='table == "waveforms" and self._file_n[table]')  # a block is on disk
     w = read_waveforms(waveform_path(csv))
     n = len(w["pulse"])
     assert n >= 1 and w["v"].shape == (n, 8) and np.isfinite(w["v"]).all()
@@ -120,12 +130,6 @@ def test_a_sigkilled_run_leaves_a_readable_waveform_file(tmp_path):
     k = len(h["Pulse"])  # (its blocks are written on their own schedule: maybe none yet)
     assert list(h["Pulse"][:3]) == list(range(min(k, 3)))
     assert np.isfinite(h["Read G (S)"]).all() and (h["Cell col"][:3] == 0).all()
-
-
-def _set(proc, **params):
-    for k, v in params.items():
-        setattr(proc, k, v)
-    return proc
 
 
 def _history_matches_csv(cat, out, columns):
@@ -141,7 +145,7 @@ def _history_matches_csv(cat, out, columns):
 
 
 def test_pulse_train_stores_waveforms_and_history_in_hdf5_by_default(sim_bench, data_root):
-    proc = _set(PulseTrainProcedure(), die="9,9", cells="1,0-2", form_first=True, count=4,
+    proc = with_params(PulseTrainProcedure(), die="9,9", cells="1,0-2", form_first=True, count=4,
                 record_waveform=True, waveform_points=6, **SET)
     cat = Catalog(data_root)
     try:
@@ -170,11 +174,11 @@ def test_program_verify_endurance_and_retention_histories(sim_bench, data_root):
     cat = Catalog(data_root)
     try:
         runs = [
-            (_set(ProgramVerifyProcedure(), die="9,9", cells="2,0-1", form_first=True,
+            (with_params(ProgramVerifyProcedure(), die="9,9", cells="2,0-1", form_first=True,
                   targets="40e-6"), ProgramVerifyProcedure.HISTORY_COLUMNS),
-            (_set(EnduranceProcedure(), die="9,9", cells="2,2-3", form_first=True,
+            (with_params(EnduranceProcedure(), die="9,9", cells="2,2-3", form_first=True,
                   cycles=1000), EnduranceProcedure.DATA_COLUMNS),
-            (_set(RetentionProcedure(), die="9,9", cells="2,4-5", form_first=True,
+            (with_params(RetentionProcedure(), die="9,9", cells="2,4-5", form_first=True,
                   temperature_c=150.0, duration_s=1000.0, points=3),
              RetentionProcedure.DATA_COLUMNS),
         ]
@@ -192,7 +196,7 @@ def test_program_verify_endurance_and_retention_histories(sim_bench, data_root):
                 assert list(cell_history(cat, out.run_id, cells[0])["Cycle"])[-1] == 1000
         from procedures.experiments.conductance_map import ConductanceMapProcedure
 
-        out = prepare_run(_set(ConductanceMapProcedure(), die="9,9", cells="3,0"),
+        out = prepare_run(with_params(ConductanceMapProcedure(), die="9,9", cells="3,0"),
                           sim_bench, data_root, cat).run()
         assert out.status == "finished", out.error
         assert "hdf5_file" not in out.summary
@@ -231,47 +235,12 @@ def test_run_store_keeps_committed_records_and_filters_rows(tmp_path):
     assert list(read_history(waveform_path(csv))["Cell col"]) == [2, 3, 4, 5]
 
 
-KILLED_ENDURANCE = """
-import sys
-from instruments.bench import Bench
-from procedures.framework.catalog import Catalog
-from procedures.experiments.endurance import EnduranceProcedure
-from procedures.framework.runner import RunCallbacks, prepare_run
-root = sys.argv[1]
-bench = Bench.open("simulated", data_dir=root, fresh=True)
-proc = EnduranceProcedure()
-for k, v in dict(die="9,9", cells="0,0-3", form_first=True, cycles=10**12,
-                 stop_on_failure=False).items():
-    setattr(proc, k, v)
-from procedures.framework import waveform_store
-write = waveform_store.RunStore._write
-def spy(self, table):
-    write(self, table)
-    if self._file_n[table] >= 3 and not seen:  # three checkpoints on disk: tell the test
-        seen.append(table)
-        print("ROWS", handle.procedure.results_file, flush=True)
-waveform_store.RunStore._write = spy
-seen = []
-handle = prepare_run(proc, bench, root, Catalog(root))
-handle.run()
-print("ENDED", flush=True)
-"""
-
-
 def test_a_sigkilled_endurance_run_leaves_a_readable_history(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_ENDURANCE, str(tmp_path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()  # the event: three checkpoints written and flushed
-        assert line.startswith("ROWS"), proc.stderr.read()[-2000:]
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    csv = Path(line.split(" ", 1)[1].strip())
+    csv = _sigkilled_at(  # the event: three checkpoints written and flushed
+        tmp_path, "ROWS", module="experiments.endurance", cls="EnduranceProcedure",
+        params='die="9,9", cells="0,0-3", form_first=True, cycles=10**12, '
+               'stop_on_failure=False',
+        when="self._file_n[table] >= 3")  # three checkpoints on disk: tell the test
     h = read_history(waveform_path(csv))
     assert len(h["Cycle"]) >= 3 and list(h["Cycle"][:3]) == [1, 2, 5]
     assert (h["Cell col"][:3] == 0).all() and np.isfinite(h["R_LRS (ohm)"][:3]).all()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 
 from gui.cli import main
 from instruments.bench import Bench
 from procedures.framework.catalog import Catalog
+from tests._sim_lab import end_process, start_sim_lab
 
 
 def test_run_on_a_chip_of_the_packaged_bench(capsys, data_root):
@@ -43,19 +41,13 @@ def test_wafer_targets_and_commands_are_refused_with_one_line(capsys, data_root)
 
 def test_a_packaged_sim_lab_serves_a_board_and_writes_its_bench_file(tmp_path):
     bench_file = tmp_path / "lab.toml"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", "3", "--data", str(tmp_path / "d"),
-         "--packaged", "4", "--bench-file", str(bench_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lab = start_sim_lab(tmp_path / "d", 3, "--packaged", "4", bench_file=bench_file)
     try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        res = json.loads(line)
+        res = lab.resources
         assert "prober" not in res and "chip" in res
         with Bench.open(bench_file) as bench:  # a lab bench, packaged: no prober
             assert bench.prober is None and bench.capabilities.sockets == 4
             assert bench.chip.board_count() == 4
             assert bench.select_chip(2) is not None and bench.chip.board_socket == 2
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 128 + signal.SIGINT
+        assert end_process(lab.proc, signal.SIGINT) == 128 + signal.SIGINT

@@ -10,7 +10,7 @@ import pytest
 from instruments.bench import Bench
 from procedures.campaign.model import CAMPAIGN_DIR
 from tests._gui import open_main_window, run_campaign_in_tab
-from tests.campaign.test_executor import _query
+from tests._visa import query_bench
 
 
 @pytest.fixture
@@ -44,5 +44,5 @@ def test_a_temperature_campaign_from_the_tab_draws_the_board_temperature(qtbot, 
         [85.0] * 3, abs=2)
     assert panel.condition_axis() == ("temperature_c", "board temperature", "C")
     assert panel.timeline.getAxis("left").labelText == "board temperature"
-    assert _query(bench, "heater", "SETP?") == "25.0"
-    assert _query(bench, "b1500", "*LRN? 0") == "CL"
+    assert query_bench(bench, "heater", "SETP?") == "25.0"
+    assert query_bench(bench, "b1500", "*LRN? 0") == "CL"

@@ -8,7 +8,7 @@ import pytest
 from instruments.bench import Bench
 from procedures.campaign.model import CAMPAIGN_DIR
 from tests._gui import open_main_window, run_campaign_in_tab
-from tests.campaign.test_executor import _query
+from tests._visa import query_bench
 
 
 @pytest.fixture
@@ -29,5 +29,5 @@ def test_campaign_tab_runs_a_packaged_monitor_over_two_chips(qtbot, window, tmp_
     assert [p.chip for p in points] == [0, 1, 0] * 2
     assert all(p.condition["dose_gy"] is not None for p in points)
     assert {"map chip 0", "map chip 1", "ber chip 0"} <= set(panel.figure_curves)
-    assert _query(bench, "b1500", "*LRN? 0") == "CL"
+    assert query_bench(bench, "b1500", "*LRN? 0") == "CL"
     assert bench.lab.driven_terminals() == []

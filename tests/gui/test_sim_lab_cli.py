@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 
 import pytest
 from pymeasure.instruments.agilent import AgilentB1500
 from pymeasure.instruments.formfactor import Velox
 
+from tests._sim_lab import end_process, start_sim_lab
+
 
 def _start_lab(data, *extra):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", "3", "--data", str(data), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise AssertionError(proc.stderr.read())
-    return proc, json.loads(line)
+    lab = start_sim_lab(data, 3, *extra)
+    return lab.proc, lab.resources
 
 
 def _stop_lab(proc):
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 128 + signal.SIGINT  # stopped by a signal, as a shell says
+    # stopped by a signal, as a shell says
+    assert end_process(proc, signal.SIGINT) == 128 + signal.SIGINT
 
 
 def _measure_bl(b1500: AgilentB1500) -> tuple[str, float]:

@@ -26,6 +26,7 @@ from instruments.ownership import (
     normalise_resource,
 )
 from tests._paths import REPO
+from tests._sim_lab import end_process, start_sim_lab
 
 ROOT = REPO
 
@@ -156,38 +157,13 @@ def test_a_stale_record_without_a_lock_is_taken_over(tmp_path):
 
 @pytest.fixture(scope="module")
 def sim_lab(tmp_path_factory):
-    """A ``memprobe sim-lab`` process and a lab bench file pointing at it."""
+    """A ``memprobe sim-lab`` process and the lab bench file it wrote, pointing at it."""
     folder = tmp_path_factory.mktemp("sim-lab")
-    lab = _memprobe("sim-lab", "--seed", "3", "--data", str(folder / "lab-data"), "--fresh")
-    line = lab.stdout.readline()
-    if not line:
-        lab.kill()
-        raise AssertionError(lab.stderr.read())
-    res = json.loads(line)
-    bench = folder / "sim-lab-bench.toml"
-    bench.write_text(textwrap.dedent(f"""
-        name = "sim-lab-3"
-        kind = "lab"
-        [instruments]
-        b1500 = "{res['b1500']}"
-        wgfmu = "{res['wgfmu']}"
-        wgfmu_library = "simulated"
-        visa_library = "@py"
-        prober = "{res['prober']}"
-        chip = "{res['chip']}"
-        [wiring]
-        smu = {{ 1 = "BL", 2 = "SL", 3 = "WL", 4 = "SUB" }}
-        wgfmu = {{ 501 = "BL", 502 = "SL", 601 = "WL" }}
-        [limits]
-        max_voltage = {{ BL = 4.5, SL = 4.0, WL = 4.0, SUB = 1.0 }}
-        max_compliance = 1e-3
-        max_power = 0.01
-        max_chuck_temperature = 250.0
-        min_chuck_temperature = 20.0
-    """))
-    yield bench, res
-    lab.send_signal(signal.SIGINT)
-    assert lab.wait(timeout=60) == 128 + signal.SIGINT  # stopped by a signal (shutdown)
+    lab = start_sim_lab(folder / "lab-data", 3, "--fresh",
+                        bench_file=folder / "sim-lab-bench.toml")
+    yield lab.bench_file, lab.resources
+    # stopped by a signal (shutdown)
+    assert end_process(lab.proc, signal.SIGINT) == 128 + signal.SIGINT
 
 
 def _prober_die(res) -> tuple[tuple[int, int], str]:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from procedures.framework.catalog import Catalog
-from procedures.framework.runner import RunCallbacks
 from procedures.wafer import WaferRun, load_cursor
 from procedures.wafer.atomic import atomic_write
 from procedures.wafer.cursor import (
@@ -23,7 +22,7 @@ from procedures.wafer.cursor import (
     WaferCursor,
 )
 from procedures.wafer.errors import CursorError, WaferRunError
-from tests.wafer.test_executor import _counted, _recipe, _safe
+from tests.wafer._wafer import aborted_in_second_die, bench_safe, counted, small_recipe
 
 DATA = Path(__file__).parent / "data"
 
@@ -118,19 +117,9 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_a_run_aborted_under_format_1_resumes(sim_bench, data_root):
     """A run aborted by the code before the typed cursor (format 1 layout) resumes and
     completes, redoing only the aborted step."""
-    recipe = _recipe("[[9, 9], [10, 9]]")
+    recipe = small_recipe("[[9, 9], [10, 9]]")
     catalog = Catalog(data_root)
-    run = WaferRun.create(recipe, sim_bench, data_root, catalog)
-    run.draw_maps = False
-
-    def on_row(row):
-        # rows of a forming staircase arrive when its sweep returns: abort at the first cell's
-        # rows (that cell is formed; the second is not started)
-        if run.dies_done() == 1 and row.get("Cell col") == 0:
-            run.abort()
-
-    run.callbacks.run = RunCallbacks(on_row=on_row)
-    outcome = run.run()
+    _, outcome = aborted_in_second_die(recipe, sim_bench, data_root, catalog)
     assert outcome.state == "aborted"
     # what the untyped executor wrote: format 1, no "figures" on runs never evaluated
     path = outcome.out_dir / CURSOR_NAME
@@ -145,6 +134,6 @@ def test_a_run_aborted_under_format_1_resumes(sim_bench, data_root):
     again.draw_maps = False
     assert again.run().state == "completed"
     for die in again.route:
-        assert sorted(e.unit for e in _counted(again, die)) == ["0/0/0", "0/0/1"]
+        assert sorted(e.unit for e in counted(again, die)) == ["0/0/0", "0/0/1"]
     assert json.loads(path.read_text())["format"] == CURSOR_FORMAT
-    assert _safe(sim_bench)
+    assert bench_safe(sim_bench)

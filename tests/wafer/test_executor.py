@@ -17,35 +17,7 @@ from procedures.wafer.g85 import read_g85
 from procedures.wafer.maps import MapGeometry, read_png
 from procedures.wafer.palette import hex_rgb
 from procedures.wafer.recipe import parse_recipe
-
-SMALL = """\
-name = "small"
-
-[wafer]
-lot = "T"
-wafer_id = "W1"
-
-[route]
-mode = "list"
-dies = {dies}
-
-[faults]
-on_fault = "{on_fault}"
-
-[[steps]]
-name = "form"
-procedure = "forming"
-cells = "0,0-3"
-params = {{ v_start = 1.5, v_stop = 4.0, v_step = 0.1 }}
-split = {{ param = "compliance", values = [5e-5, 1e-4] }}
-{extra}
-[[bins]]
-code = 1
-name = "good"
-pass = true
-color = "#2e7d32"
-limits = {{ "form.v_form" = [2.0, 3.6], "form.cells_formed" = [4, 4] }}
-"""
+from tests.wafer._wafer import aborted_in_second_die, bench_safe, counted, small_recipe
 
 CYCLE = """
 [[steps]]
@@ -62,25 +34,8 @@ cells = "0,0-15"
 """
 
 
-def _recipe(dies="[[9, 9], [10, 9]]", on_fault="retry", extra="", replace=None):
-    text = SMALL.format(dies=dies, on_fault=on_fault, extra=extra)
-    for old, new in (replace or {}).items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return parse_recipe(text, "small.toml")
-
-
-def _safe(bench):
-    lab = bench.lab
-    return not lab.prober.in_contact and all(v == 0.0 for v in lab.dc_bias.values())
-
-
-def _counted(run, die):
-    return [e for e in run.die_record(die).runs if e.counted]
-
-
 def test_small_run_bins_outputs_maps_and_prober_bins(sim_bench, data_root):
-    recipe = _recipe("[[9, 9], [7, 2], [6, 2], [1, 9]]", extra=CYCLE)
+    recipe = small_recipe("[[9, 9], [7, 2], [6, 2], [1, 9]]", extra=CYCLE)
     catalog = Catalog(data_root)
     finished = []
     run = WaferRun.create(recipe, sim_bench, data_root, catalog,
@@ -135,7 +90,7 @@ def test_small_run_bins_outputs_maps_and_prober_bins(sim_bench, data_root):
     y0, x0 = MapGeometry().die_center_px(wmap, (6, 2))
     assert tuple(img[y0, x0]) == hex_rgb(recipe.special_bin("short").color)
     assert (out / "maps" / "bins.png").is_file()
-    assert _safe(sim_bench)
+    assert bench_safe(sim_bench)
 
 
 def test_wafer_map_shows_the_process_gradient(sim_bench, data_root):
@@ -143,7 +98,7 @@ def test_wafer_map_shows_the_process_gradient(sim_bench, data_root):
     centre = [(9, 9), (10, 9), (9, 10), (10, 10)]
     edge = [(1, 9), (18, 10), (9, 1), (10, 18)]
     dies = "[" + ", ".join(f"[{c}, {r}]" for c, r in centre + edge) + "]"
-    recipe = _recipe(dies, replace={
+    recipe = small_recipe(dies, replace={
         'cells = "0,0-3"': 'cells = "0,0-9"', "v_step = 0.1": "v_step = 0.05",
         'split = { param = "compliance", values = [5e-5, 1e-4] }': "",
     })
@@ -170,7 +125,7 @@ def test_wafer_map_shows_the_process_gradient(sim_bench, data_root):
 
 
 def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
-    recipe = _recipe("[[9, 9], [10, 9], [11, 9]]")
+    recipe = small_recipe("[[9, 9], [10, 9], [11, 9]]")
     catalog = Catalog(data_root)
     run = WaferRun.create(recipe, sim_bench, data_root, catalog)
     run.draw_maps = False
@@ -183,7 +138,7 @@ def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
     while run.state != "paused" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert run.state == "paused"
-    assert run.dies_done() == 1 and _safe(sim_bench)  # outputs off, separated
+    assert run.dies_done() == 1 and bench_safe(sim_bench)  # outputs off, separated
     resumed.set()
     run.resume()
     outcome = run.wait(60)
@@ -192,35 +147,25 @@ def test_pause_then_resume_separates_and_continues(sim_bench, data_root):
     assert events.index("paused") < events.index("resumed")
     resumed = next(e for e in run.cursor.events if e["event"] == "resumed")
     assert (resumed["position"]["col"], resumed["position"]["row"]) == (9, 9)  # re-read
-    assert all(len(_counted(run, d)) == 2 for d in run.route)
+    assert all(len(counted(run, d)) == 2 for d in run.route)
     # nothing was started while paused: every die after the first began after resume()
     assert [d for d, _ in started] == [(9, 9), (10, 9), (11, 9)]
     assert [after for _, after in started] == [False, True, True]
 
 
 def test_abort_mid_step_then_reopen_redoes_only_that_step(sim_bench, data_root):
-    recipe = _recipe("[[9, 9], [10, 9]]")
+    recipe = small_recipe("[[9, 9], [10, 9]]")
     catalog = Catalog(data_root)
-    run = WaferRun.create(recipe, sim_bench, data_root, catalog)
-    run.draw_maps = False
-
-    def on_row(row):
-        # rows of a forming staircase arrive when its sweep returns: abort at the first cell's
-        # rows (that cell is formed; the second is not started)
-        if run.dies_done() == 1 and row.get("Cell col") == 0:
-            run.abort()  # during the first forming run of the second die
-
-    run.callbacks.run = RunCallbacks(on_row=on_row)
-    outcome = run.run()
+    run, outcome = aborted_in_second_die(recipe, sim_bench, data_root, catalog)
     assert outcome.state == "aborted" and outcome.dies_done == 1
-    assert _safe(sim_bench)
+    assert bench_safe(sim_bench)
     stopped = [e for e in run.die_record((10, 9)).runs if not e.counted]
     assert len(stopped) == 1 and stopped[0].status == "aborted"
     again = WaferRun.reopen(recipe, sim_bench, data_root, catalog, outcome.out_dir)
     again.draw_maps = False
     assert again.run().state == "completed"
     for die in again.route:
-        units = [e.unit for e in _counted(again, die)]
+        units = [e.unit for e in counted(again, die)]
         assert sorted(units) == ["0/0/0", "0/0/1"]  # each step exactly once
     # the first die was not measured again: 2 runs in the catalog, the second die 3
     assert len(catalog.runs(die=(9, 9))) == 2
@@ -246,7 +191,7 @@ def _flaky(bench, armed):
 @pytest.mark.parametrize("on_fault", ["retry", "next-die"])
 def test_instrument_timeout_mid_die_is_made_safe_and_retried_or_binned(sim_bench, data_root,
                                                                        on_fault):
-    recipe = _recipe("[[9, 9], [10, 9]]", on_fault=on_fault)
+    recipe = small_recipe("[[9, 9], [10, 9]]", on_fault=on_fault)
     catalog = Catalog(data_root)
     armed = threading.Event()
     fired = _flaky(sim_bench, armed)
@@ -263,11 +208,11 @@ def test_instrument_timeout_mid_die_is_made_safe_and_retried_or_binned(sim_bench
     assert len(failed) == 1
     assert catalog.get(failed[0].run_id).status == "failed"
     if on_fault == "retry":
-        assert rec.bin == 1 and len(_counted(run, (9, 9))) == 2
+        assert rec.bin == 1 and len(counted(run, (9, 9))) == 2
     else:
         assert rec.bin == 90 and rec.bin_name == "fault"
     assert run.die_record((10, 9)).bin == 1  # the run went on
-    assert _safe(sim_bench)
+    assert bench_safe(sim_bench)
 
 
 def test_preflight_refuses_and_nothing_moves(sim_bench, data_root):
@@ -275,17 +220,17 @@ def test_preflight_refuses_and_nothing_moves(sim_bench, data_root):
     catalog = Catalog(data_root)
     before = (prober.x_um, prober.y_um, prober.z_um)
     prober.vacuum_on = False
-    run = WaferRun.create(_recipe(), sim_bench, data_root, catalog)
+    run = WaferRun.create(small_recipe(), sim_bench, data_root, catalog)
     run.draw_maps = False
     outcome = run.run()
     assert outcome.preflight_failed and "vacuum" in outcome.error
     assert (prober.x_um, prober.y_um, prober.z_um) == before
     prober.vacuum_on = True
     prober.contact_um = None
-    outcome = WaferRun.create(_recipe(), sim_bench, data_root, catalog).run()
+    outcome = WaferRun.create(small_recipe(), sim_bench, data_root, catalog).run()
     assert outcome.preflight_failed and "contact height" in outcome.error
     prober.contact_um = 10_000.0
-    wrong = _recipe(replace={'wafer_id = "W1"': 'wafer_id = "W1"\ndie_width_um = 9000.0'})
+    wrong = small_recipe(replace={'wafer_id = "W1"': 'wafer_id = "W1"\ndie_width_um = 9000.0'})
     outcome = WaferRun.create(wrong, sim_bench, data_root, catalog).run()
     assert outcome.preflight_failed and "wafer.die_width_um" in outcome.error
     assert (prober.x_um, prober.y_um) == before[:2]
@@ -346,9 +291,9 @@ def test_progressive_contact_subsites_and_temperature_step(sim_bench, data_root)
     good = run.die_record((9, 9))
     xs = {p["label"]: (p["x_from_home_um"], p["y_from_home_um"]) for p in good.positions}
     assert xs == {"A": (-2000.0, 2000.0), "B": (2000.0, -2000.0)}
-    units = sorted(e.unit for e in _counted(run, (9, 9)))
+    units = sorted(e.unit for e in counted(run, (9, 9)))
     assert units == ["0/0/0", "0/1/0", "1/0/0", "1/1/0"]
-    entries = {e.unit: catalog.get(e.run_id) for e in _counted(run, (9, 9))}
+    entries = {e.unit: catalog.get(e.run_id) for e in counted(run, (9, 9))}
     assert abs(entries["0/0/0"].temperature_c - 25.0) < 0.5
     assert abs(entries["0/1/0"].temperature_c - 60.0) < 0.5
     assert {e.subsite for e in entries.values()} == {0, 1}
@@ -361,7 +306,7 @@ def test_resume_marks_an_unrecorded_run_and_stands_in_for_its_missing_file(sim_b
     results file) is kept, marked aborted, and gets a header-only file that pymeasure loads."""
     from pymeasure.experiment import Results
 
-    recipe = _recipe("[[9, 9]]")
+    recipe = small_recipe("[[9, 9]]")
     catalog = Catalog(data_root)
     run = WaferRun.create(recipe, sim_bench, data_root, catalog)
     ghost = data_root / "T" / "W1" / "c09r09" / "s00" / "forming_ghost.csv"
@@ -376,4 +321,4 @@ def test_resume_marks_an_unrecorded_run_and_stands_in_for_its_missing_file(sim_b
     assert "stands in" in entry.message
     assert Results.load(str(ghost)).data.empty
     assert [o["run_id"] for o in again.cursor.orphans] == [rid]
-    assert len(_counted(again, (9, 9))) == 2
+    assert len(counted(again, (9, 9))) == 2

@@ -17,7 +17,7 @@ import pandas as pd
 from pymeasure.experiment import Results
 
 from procedures.framework.catalog import Catalog
-from tests._events import GUARD_S, total_rows, wait_for
+from tests._events import GUARD_S, last_json, total_rows, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,13 +53,7 @@ UNITS = ["0/0/0", "0/0/1", "0/1/0"]
 
 
 def _cursor(root: Path) -> dict | None:
-    found = sorted(root.glob("K/W9/wafer-runs/killme_*/cursor.json"))
-    if not found:
-        return None
-    try:
-        return json.loads(found[-1].read_text())
-    except (OSError, ValueError):
-        return None
+    return last_json(root, "K/W9/wafer-runs/killme_*/cursor.json")
 
 
 def _start(recipe: Path, root: Path, resume: bool) -> subprocess.Popen:

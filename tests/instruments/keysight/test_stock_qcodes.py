@@ -10,17 +10,16 @@ instrument serve the whole module (QCoDeS is slow to import and to construct).
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from pymeasure.instruments.agilent import AgilentB1500
 from pymeasure.instruments.formfactor import Velox
+
+from tests._sim_lab import end_process, start_sim_lab
 
 qcodes_b1500 = pytest.importorskip("qcodes.instrument_drivers.Keysight.keysightb1500")
 from qcodes.instrument_drivers.Keysight import KeysightB1500  # noqa: E402
@@ -30,16 +29,8 @@ constants = qcodes_b1500.constants
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    data = tmp_path_factory.mktemp("qcodes-lab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gui", "sim-lab", "--seed", "11", "--data", str(data), "--fresh"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise AssertionError(proc.stderr.read())
-    res = json.loads(line)
+    lab = start_sim_lab(tmp_path_factory.mktemp("qcodes-lab"), 11, "--fresh")
+    res = lab.resources
     velox = Velox(res["prober"], visa_library="@py", read_termination="\n", timeout=5000)
     velox.wafermap.step_to_die(9, 9)
     velox.chuck.move_contact()
@@ -50,8 +41,7 @@ def lab(tmp_path_factory):
         spa.close()
         velox.chuck.move_separation()
         velox.adapter.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 128 + signal.SIGINT  # stopped by a signal
+        assert end_process(lab.proc, signal.SIGINT) == 128 + signal.SIGINT  # stopped by a signal
 
 
 def _select(res, row: int, col: int) -> None:
