@@ -161,10 +161,8 @@ def mcmc_chip(splits: int, iterations: int, burn_in: int, root: Path) -> None:
             proc.iterations, proc.burn_in = iterations, burn_in
             proc.calibration = str(c.run_id)
             t0 = time.monotonic()
-            out = prepare_run(proc, bench, root, catalog).run()
-            s = out.summary
-            if out.status != "finished":
-                print(f"| {split} | {out.status}: {out.error} |")
+            s = _row_run(proc, bench, root, catalog, f"{split}")
+            if s is None:
                 continue
             soft = MCMCBayesProcedure()  # like for like: the chip's calibration, in software
             soft.backend, soft.seed, soft.split_seed = "ideal", split, split
@@ -191,7 +189,6 @@ def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: P
     """Accuracy vs counted wear: each row pre-cycles fresh cells of its own die first."""
     from instruments.bench import Bench
     from procedures.framework.catalog import Catalog
-    from procedures.framework.runner import prepare_run
     from procedures.learning.mcmc_procedure import MCMCBayesProcedure
 
     bench = Bench.open("simulated", data_dir=root, fresh=True)
@@ -208,10 +205,8 @@ def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: P
             proc.die, proc.precycle = die, int(n)
             proc.iterations, proc.burn_in = iterations, burn_in
             t0 = time.monotonic()
-            out = prepare_run(proc, bench, root, catalog).run()
-            s = out.summary
-            if out.status != "finished":
-                print(f"| {n:.0e} | {die} | {out.status}: {out.error} |")
+            s = _row_run(proc, bench, root, catalog, f"{n:.0e} | {die}")
+            if s is None:
                 continue
             print(f"| {n:.0e} | {die} | {100 * s['test_accuracy']:.1f} % | "
                   f"{100 * s['acceptance']:.1f} % | {s['wear_total']:,} | "
@@ -224,6 +219,18 @@ def mcmc_wear(precycles: tuple[int, ...], iterations: int, burn_in: int, root: P
 
 INFERENCE = {"inputs": "8x8", "n_hidden": 32, "strengths": "strong;weak", "epochs": 20}
 """bnn-inference rows of the README: 64 binary inputs -> 32 -> 10 (2,368 pairs, 74 rows)."""
+
+
+def _row_run(proc: object, bench: object, root: Path, catalog: object, label: str) -> dict | None:
+    """Run ``proc``; its summary, or None once the table row ``| label | status: error |`` is
+    printed for a run that did not finish."""
+    from procedures.framework.runner import prepare_run
+
+    out = prepare_run(proc, bench, root, catalog).run()
+    if out.status != "finished":
+        print(f"| {label} | {out.status}: {out.error} |")
+        return None
+    return out.summary
 
 
 def _run(proc: object, bench: object, root: Path, catalog: object) -> dict:

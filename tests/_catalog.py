@@ -45,3 +45,14 @@ def write_concurrently(url: str, n: int, runs_each: int, prefix: str = "w",
     for p in procs:
         p.join(timeout=60)
     return [i for _, got, _ in results for i in got], [e for _, _, e in results if e]
+
+
+def assert_every_run_written(cat: Catalog, ids: list[int], writers: int, runs_each: int) -> list:
+    """The ``writers`` x ``runs_each`` runs :func:`write_concurrently` reported (``ids``) are
+    all in ``cat``, each once, finished with the summary its writer gave it; the runs."""
+    assert len(ids) == len(set(ids)) == writers * runs_each
+    runs = cat.runs()
+    assert len(runs) == writers * runs_each  # no run lost
+    assert all(r.status == "finished" and r.summary == {"v_form": r.parameters["i"] + 1.0}
+               for r in runs)
+    return runs

@@ -72,3 +72,19 @@ def run_campaign_in_tab(qtbot, window, path: Path, points: int, timeout_ms: int 
         assert panel.start()
     qtbot.waitUntil(lambda: len(heard) == points, timeout=60_000)
     return blocker.args[0], heard
+
+
+def pause_then_resume(qtbot, panel, bench, started) -> object:
+    """Once ``started()`` holds, pause the session ``panel`` (a campaign or a wafer run); at
+    the pause the bench is left safe (out of contact, every DC output 0 V, read on the twin);
+    resume it and return its outcome once it has completed."""
+    qtbot.waitUntil(started, timeout=120_000)
+    panel.pause()
+    qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
+    assert not bench.lab.prober.in_contact
+    assert all(v == 0.0 for v in bench.lab.dc_bias.values())
+    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
+        assert panel.resume()
+    outcome = blocker.args[0]
+    assert outcome.state == "completed", outcome.error
+    return outcome

@@ -8,26 +8,10 @@ import pandas as pd
 from instruments.bench import Bench, bench_path
 from procedures.campaign import CampaignRun, parse_campaign
 from procedures.framework.catalog import Catalog
+from tests._toml import campaign_text, checkerboard_map
 
-MONITOR = """\
-name = "beam"
-
-[target]
-lot = "RAD"
-wafer_id = "W1"
-die = [8, 9]
-
-[schedule]
-kind = "monitor"
-every_min = 60
-duration_h = 4
-
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0,0-7"
-params = { pattern = "checkerboard", form_first = true }
-"""
+MONITOR = campaign_text("beam", "RAD", (8, 9), 'kind = "monitor"\nevery_min = 60\nduration_h = 4',
+                        checkerboard_map("0,0-7"))
 
 
 def test_monitor_campaign_in_the_twin_beam_tags_dose_from_the_facility_log(tmp_path):

@@ -22,6 +22,7 @@ from procedures.framework.catalog import Catalog
 from tests._events import GUARD_S, data_rows, last_json, wait_for
 from tests._paths import REPO
 from tests._sim_lab import serve_sim_lab
+from tests._toml import campaign_text, checkerboard_map, limit, measurement
 from tests._visa import visa_query
 
 DEMO = REPO / "resources" / "campaigns" / "temperature-demo.toml"
@@ -52,8 +53,8 @@ def test_bad_campaign_is_one_line_exit_2_nothing_written(tmp_path, capsys):
 
 def test_a_pause_limit_ends_the_session_paused_and_resume_continues(tmp_path, capsys):
     path = tmp_path / "pause.toml"
-    path.write_text(HOT.replace('name = "hot"', 'name = "pause"') + '[[limits]]\n'
-                    'figure = "map.window"\nmax = 1\naction = "pause"\n')
+    path.write_text(HOT.replace('name = "hot"', 'name = "pause"')
+                    + limit("map.window", "max", 1, "pause"))
     root = tmp_path / "data"
     args = ["campaign", str(path), "--data", str(root), "--quiet", "--no-figures"]
     assert main([*args, "--fresh"]) == 1
@@ -68,25 +69,9 @@ def test_a_pause_limit_ends_the_session_paused_and_resume_continues(tmp_path, ca
     assert len(cursor["limit_hits"]) == 2 and len(cursor["sessions"]) == 2
 
 
-KILL = """\
-name = "killme"
-[target]
-lot = "CAMP"
-wafer_id = "W01"
-die = [9, 9]
-[schedule]
-kind = "temperature"
-set_points_c = [25, 60, 90]
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0-1,0-31"
-params = { pattern = "checkerboard", form_first = true }
-[[measurements]]
-name = "read"
-procedure = "conductance-map"
-cells = "2-5,0-31"
-"""
+KILL = campaign_text("killme", "CAMP", (9, 9), 'kind = "temperature"\nset_points_c = [25, 60, 90]',
+                     checkerboard_map("0-1,0-31"),
+                     measurement("read", "conductance-map", "2-5,0-31"), wafer_id="W01")
 
 
 def _running_runs(root: Path, pid: int) -> list[tuple[int, Path]]:
@@ -182,21 +167,8 @@ def sim_lab(tmp_path_factory):
         yield served
 
 
-HOT = """\
-name = "hot"
-[target]
-lot = "CAMP"
-wafer_id = "W01"
-die = [9, 9]
-[schedule]
-kind = "temperature"
-set_points_c = [25, 100]
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0-1,0-15"
-params = { pattern = "checkerboard", form_first = true }
-"""
+HOT = campaign_text("hot", "CAMP", (9, 9), 'kind = "temperature"\nset_points_c = [25, 100]',
+                    checkerboard_map("0-1,0-15"), wafer_id="W01")
 
 
 def test_sigterm_sets_the_heater_back_and_leaves_the_bench_safe(sim_lab, tmp_path):

@@ -16,28 +16,13 @@ from procedures.campaign.cursor import CampaignCursor
 from procedures.framework.catalog import Catalog
 from procedures.framework.runner import RunCallbacks
 from tests._events import GUARD_S
+from tests._toml import campaign_text, checkerboard_map, limit, measurement
 from tests._visa import query_bench
 
-CAMPAIGN = """\
-name = "steps"
-
-[target]
-lot = "CT"
-wafer_id = "W1"
-die = [9, 9]
-
-[schedule]
-kind = "temperature"
-set_points_c = [25, 150, 90]
-ramp_c_per_min = 50
-soak_s = 10
-
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0,0-3"
-params = { pattern = "checkerboard", form_first = true }
-"""
+CAMPAIGN = campaign_text(
+    "steps", "CT", (9, 9),
+    'kind = "temperature"\nset_points_c = [25, 150, 90]\nramp_c_per_min = 50\nsoak_s = 10',
+    checkerboard_map("0,0-3"))
 
 
 @pytest.fixture
@@ -107,7 +92,7 @@ def test_temperature_steps_read_back_heater_safe_and_catalogued(sim_bench, data_
 
 
 def test_a_stop_limit_ends_the_campaign_with_its_reason(sim_bench, data_root, catalog):
-    text = CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1.0\naction = "stop"\n'
+    text = CAMPAIGN + "\n" + limit("map.window", "max", 1.0, "stop")
     heard: list[str] = []
     run = CampaignRun.create(parse_campaign(text, "steps.toml"), sim_bench, data_root, catalog,
                              CampaignCallbacks(on_limit=heard.append))
@@ -121,7 +106,7 @@ def test_a_stop_limit_ends_the_campaign_with_its_reason(sim_bench, data_root, ca
 
 
 def test_a_pause_limit_waits_for_resume_separated(sim_bench, data_root, catalog):
-    text = CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1.0\naction = "pause"\n'
+    text = CAMPAIGN + "\n" + limit("map.window", "max", 1.0, "pause")
     paused = threading.Event()
     heights: list[str] = []
 
@@ -192,25 +177,8 @@ class RampDosimeter:
         return DoseReading(self.bench.clock(), 0.01 * t, 0.01, 1e6 * t, 1e6, True, "test")
 
 
-MONITOR = """\
-name = "mon"
-
-[target]
-lot = "CT"
-wafer_id = "W1"
-die = [8, 9]
-
-[schedule]
-kind = "monitor"
-every_min = 2
-duration_h = 0.1
-
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0,0-3"
-params = { pattern = "checkerboard", form_first = true }
-"""
+MONITOR = campaign_text("mon", "CT", (8, 9), 'kind = "monitor"\nevery_min = 2\nduration_h = 0.1',
+                        checkerboard_map("0,0-3"))
 
 
 def test_monitor_schedule_tags_dose_and_elapsed(sim_bench, data_root, catalog):
@@ -233,21 +201,10 @@ def test_monitor_schedule_tags_dose_and_elapsed(sim_bench, data_root, catalog):
 
 
 def test_arrhenius_fit_of_retention_half_window_times(sim_bench, data_root, catalog):
-    text = """\
-name = "arr"
-[target]
-lot = "CT"
-wafer_id = "W1"
-die = [10, 9]
-[schedule]
-kind = "temperature"
-set_points_c = [200, 225, 250]
-[[measurements]]
-name = "bake"
-procedure = "retention"
-cells = "2,0-3"
-params = { duration_s = 3e5, points = 10, form_first = true }
-"""
+    text = campaign_text(
+        "arr", "CT", (10, 9), 'kind = "temperature"\nset_points_c = [200, 225, 250]',
+        measurement("bake", "retention", "2,0-3",
+                    "duration_s = 3e5, points = 10, form_first = true"))
     outcome = CampaignRun.create(parse_campaign(text, "arr.toml"), sim_bench, data_root,
                                  catalog).run()
     assert outcome.state == "completed", outcome.error
@@ -277,31 +234,10 @@ def test_a_temperature_schedule_is_refused_on_a_bench_without_heater(data_root, 
     assert not any(data_root.rglob("cursor.json"))
 
 
-FAULTY = """\
-name = "faulty"
-on_fault = "continue"
-
-[target]
-lot = "CT"
-wafer_id = "W1"
-die = [11, 9]
-
-[schedule]
-kind = "monitor"
-every_min = 1
-duration_h = 0.0167
-
-[[measurements]]
-name = "bake"                   # unformed cells, form_first off: refused, the run fails
-procedure = "retention"
-cells = "5,0-1"
-params = { temperature_c = 25, duration_s = 10, points = 2 }
-
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "6,0-3"
-"""
+FAULTY = campaign_text(  # bake: unformed cells, form_first off: refused, the run fails
+    "faulty", "CT", (11, 9), 'kind = "monitor"\nevery_min = 1\nduration_h = 0.0167',
+    measurement("bake", "retention", "5,0-1", "temperature_c = 25, duration_s = 10, points = 2"),
+    measurement("map", "conductance-map", "6,0-3"), head='on_fault = "continue"')
 
 
 @pytest.mark.parametrize("on_fault", ["continue", "stop"])

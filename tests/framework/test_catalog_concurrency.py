@@ -14,7 +14,7 @@ from sqlalchemy import create_engine
 
 from procedures.framework.catalog import Catalog, CatalogError, RunRecord
 from procedures.framework.catalog_schema import current_revision, head_revision
-from tests._catalog import write_concurrently
+from tests._catalog import assert_every_run_written, write_concurrently
 from tests._paths import REPO
 
 ROOT = REPO
@@ -25,13 +25,9 @@ RUNS_EACH = 15
 def test_six_processes_create_and_write_one_new_catalog_at_once(tmp_path):
     ids, errors = write_concurrently(str(tmp_path), N_PROCESSES, RUNS_EACH)
     assert not errors
-    assert len(ids) == len(set(ids)) == N_PROCESSES * RUNS_EACH
     cat = Catalog(tmp_path)
     try:
-        runs = cat.runs()
-        assert len(runs) == N_PROCESSES * RUNS_EACH  # no run lost
-        assert all(r.status == "finished" and r.summary == {"v_form": r.parameters["i"] + 1.0}
-                   for r in runs)
+        runs = assert_every_run_written(cat, ids, N_PROCESSES, RUNS_EACH)
         assert {(r.parameters["writer"], r.parameters["i"]) for r in runs} == {
             (k, i) for k in range(N_PROCESSES) for i in range(RUNS_EACH)}
         assert current_revision(cat.engine) == head_revision()

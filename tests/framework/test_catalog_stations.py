@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from procedures.framework import catalog_schema
 from procedures.framework.catalog import Catalog
 from procedures.framework.catalog_schema import current_revision, head_revision
-from tests._catalog import write_concurrently
+from tests._catalog import assert_every_run_written, write_concurrently
 from tests._paths import REPO
 
 ROOT = REPO
@@ -25,13 +25,9 @@ def test_stations_write_one_new_catalog_at_once_without_loss(catalog_url):
     ids, errors = write_concurrently(catalog_url, N_STATIONS, RUNS_EACH, prefix="s",
                                      stations=True)
     assert errors == []
-    assert len(ids) == len(set(ids)) == N_STATIONS * RUNS_EACH
     cat = Catalog(catalog_url)
     try:
-        runs = cat.runs()
-        assert len(runs) == N_STATIONS * RUNS_EACH  # no run lost
-        assert all(r.status == "finished" and r.summary == {"v_form": r.parameters["i"] + 1.0}
-                   for r in runs)
+        assert_every_run_written(cat, ids, N_STATIONS, RUNS_EACH)
         for k in range(N_STATIONS):
             mine = cat.runs(station=f"probe-{k}")
             assert {r.file for r in mine} == {f"s{k}_{i}.csv" for i in range(RUNS_EACH)}

@@ -6,30 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-CAMPAIGN = """\
-name = "gui-steps"
-description = "two temperatures"
+from tests._gui import pause_then_resume
+from tests._toml import campaign_text, checkerboard_map, limit, measurement
 
-[target]
-lot = "GUI"
-wafer_id = "W1"
-die = [9, 9]
-
-[schedule]
-kind = "temperature"
-set_points_c = [25, 120]
-
-[[measurements]]
-name = "map"
-procedure = "conductance-map"
-cells = "0,0-3"
-params = { pattern = "checkerboard", form_first = true }
-
-[[measurements]]
-name = "ber"
-procedure = "ber-2t2r"
-cells = "1,0-1"
-"""
+CAMPAIGN = campaign_text("gui-steps", "GUI", (9, 9),
+                         'kind = "temperature"\nset_points_c = [25, 120]',
+                         checkerboard_map("0,0-3"), measurement("ber", "ber-2t2r", "1,0-1"),
+                         head='description = "two temperatures"')
 
 
 @pytest.fixture
@@ -56,15 +39,7 @@ def test_campaign_tab_schedule_owner_pause_resume_and_live_plots(qtbot, window, 
     assert window.wafer_panel.load("demo-wafer") and not window.wafer_panel.start()
     assert "campaign owns the bench" in window.wafer_panel.status_label.text()
     assert not window.step_to_die(3, 8)
-    qtbot.waitUntil(lambda: len(points) >= 1, timeout=120_000)
-    panel.pause()
-    qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
-    assert not sim_bench.lab.prober.in_contact
-    assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())
-    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
-        assert panel.resume()
-    outcome = blocker.args[0]
-    assert outcome.state == "completed", outcome.error
+    outcome = pause_then_resume(qtbot, panel, sim_bench, lambda: len(points) >= 1)
     assert [panel.schedule.item(k, 3).text() for k in range(2)] == ["done", "done"]
     assert abs(float(panel.schedule.item(1, 4).text()) - 120) < 2.5
     # the timeline: chuck temperature (read back) vs elapsed time, one point per measurement
@@ -90,7 +65,7 @@ def test_a_limit_reason_is_shown_and_a_bad_file_refused(qtbot, window, sim_bench
     assert not panel.load(bad)
     assert "teleport" in panel.status_label.text() and panel.campaign is None
     path = tmp_path / "limit.toml"
-    path.write_text(CAMPAIGN + '\n[[limits]]\nfigure = "map.window"\nmax = 1\naction = "stop"\n')
+    path.write_text(CAMPAIGN + "\n" + limit("map.window", "max", 1, "stop"))
     assert panel.load(path)
     with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
         assert panel.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests._gui import start_in_window
+from tests._gui import pause_then_resume, start_in_window
 
 
 @pytest.fixture
@@ -26,15 +26,7 @@ def test_recipe_route_bins_yield_and_pause_resume(qtbot, window, sim_bench):
     assert not window.procedure_panel.queue_current()
     assert "wafer run owns the bench" in window.procedure_panel.error_label.text()
     assert not window.controller.busy and not window.controller.queue
-    qtbot.waitUntil(lambda: len(finished_dies) >= 1, timeout=120_000)
-    panel.pause()
-    qtbot.waitUntil(lambda: panel.run.state == "paused", timeout=120_000)
-    assert not sim_bench.lab.prober.in_contact
-    assert all(v == 0.0 for v in sim_bench.lab.dc_bias.values())
-    with qtbot.waitSignal(panel.finished, timeout=180_000) as blocker:
-        assert panel.resume()
-    outcome = blocker.args[0]
-    assert outcome.state == "completed", outcome.error
+    outcome = pause_then_resume(qtbot, panel, sim_bench, lambda: len(finished_dies) >= 1)
     bins = window.wafer_map.bins()
     assert set(bins) == {(9, 9), (6, 2), (7, 2)}
     table = panel.recipe.bin_table()

@@ -10,6 +10,7 @@ import pytest
 from gui.cli import main
 from instruments.bench import Bench, BenchConfigError, load_bench_config
 from instruments.bench_schema import SMU_MAX_V
+from tests._toml import line_of
 
 GOOD = """\
 name = "t"
@@ -30,10 +31,6 @@ max_power = 0.01
 max_chuck_temperature = 250.0
 min_chuck_temperature = 20.0
 """
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def _refused(tmp_path, text: str) -> BenchConfigError:
@@ -97,7 +94,7 @@ def test_bad_value_names_key_and_line(tmp_path, old, new, key, words):
     err = _refused(tmp_path, text)
     assert err.key == key, str(err)
     if new.strip() and key.split(".")[-1] in new:
-        assert err.line == _line_of(text, new.strip()), str(err)
+        assert err.line == line_of(text, new.strip()), str(err)
     for w in words:
         assert w in str(err), str(err)
 
@@ -126,7 +123,7 @@ def test_bad_bench_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert f"bench.toml:{_line_of(GOOD, 'time_scale')}: simulated.time_scale" in err
+    assert f"bench.toml:{line_of(GOOD, 'time_scale')}: simulated.time_scale" in err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.csv"))
 
 

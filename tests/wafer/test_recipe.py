@@ -12,38 +12,12 @@ from procedures.wafer.recipe import (
     load_recipe,
     parse_recipe,
 )
+from tests._toml import line_of, recipe_text, step
 
 LIMITS = load_bench_config("simulated").limits
 
-BASE = """\
-name = "t"
-
-[wafer]
-lot = "L1"
-wafer_id = "W1"
-
-[route]
-mode = "list"
-dies = [[9, 9], [10, 9]]
-
-[[steps]]
-name = "form"
-procedure = "forming"
-cells = "0,0-5"
-params = { v_stop = 4.0 }
-
-[[bins]]
-code = 1
-name = "good"
-pass = true
-color = "#00ff00"
-limits = { "form.v_form" = [2.0, 3.5] }
-"""
-
-
-def _line_of(text: str, needle: str, nth: int = 0) -> int:
-    hits = [n + 1 for n, line in enumerate(text.splitlines()) if needle in line]
-    return hits[nth]
+BASE = recipe_text(step("form", "forming", "0,0-5", "v_stop = 4.0"),
+                   '"form.v_form" = [2.0, 3.5]')
 
 
 @pytest.mark.parametrize("name", ["demo-wafer", "full-wafer"])
@@ -79,7 +53,7 @@ def test_unknown_procedure_names_the_key_and_line():
     with pytest.raises(RecipeError) as e:
         parse_recipe(text, "t.toml")
     assert e.value.key == "steps[0].procedure"
-    assert e.value.line == _line_of(text, "froming")
+    assert e.value.line == line_of(text, "froming")
     assert "froming" in str(e.value) and "forming" in str(e.value)
     assert str(e.value).startswith(f"t.toml:{e.value.line}: steps[0].procedure")
 
@@ -90,7 +64,7 @@ def test_unsafe_voltage_is_rejected_naming_the_parameter():
     with pytest.raises(RecipeError) as e:
         r.validate(LIMITS)
     assert e.value.key == "steps[0].params.v_stop"
-    assert e.value.line == _line_of(text, "v_stop = 6.0")
+    assert e.value.line == line_of(text, "v_stop = 6.0")
     assert "exceeds the bench limit" in str(e.value)
 
 
@@ -102,18 +76,18 @@ def test_unsafe_split_value_names_the_split():
         r.validate(LIMITS)  # 4 V x 5 mA = 20 mW > 10 mW
     assert e.value.key == "steps[0].split.values"
     assert "compliance=0.005" in str(e.value)
-    assert e.value.line == _line_of(text, "split =")
+    assert e.value.line == line_of(text, "split =")
 
 
 def test_unknown_parameter_and_key_typos_are_named():
     text = BASE.replace("v_stop = 4.0", "v_stpo = 4.0")
     with pytest.raises(RecipeError) as e:
         parse_recipe(text, "t.toml")
-    assert e.value.key == "steps[0].params.v_stpo" and e.value.line == _line_of(text, "v_stpo")
+    assert e.value.key == "steps[0].params.v_stpo" and e.value.line == line_of(text, "v_stpo")
     text = BASE.replace('lot = "L1"', 'lott = "L1"')
     with pytest.raises(RecipeError) as e:
         parse_recipe(text)
-    assert e.value.key == "wafer.lott" and e.value.line == _line_of(text, "lott")
+    assert e.value.key == "wafer.lott" and e.value.line == line_of(text, "lott")
     text = BASE.replace("params = {", 'die = "1,1"\nparams = {')
     with pytest.raises(RecipeError, match="steps\\[0\\].die"):
         parse_recipe(text)
@@ -134,14 +108,14 @@ def test_bad_routes_are_rejected(route, key):
     assert e.value.key == key
     assert e.value.line is not None
     if key == "route.dies[1]":
-        assert e.value.line == _line_of(text, "dies =")
+        assert e.value.line == line_of(text, "dies =")
 
 
 def test_toml_syntax_error_gives_the_line():
     text = BASE.replace('wafer_id = "W1"', 'wafer_id = "W1')
     with pytest.raises(RecipeError) as e:
         parse_recipe(text, "t.toml")
-    assert e.value.line == _line_of(text, 'wafer_id = "W1')
+    assert e.value.line == line_of(text, 'wafer_id = "W1')
 
 
 def test_bins_reference_known_steps_and_valid_codes():
@@ -171,12 +145,12 @@ def test_temperature_outside_the_bench_limits():
     r = parse_recipe(text)
     with pytest.raises(RecipeError) as e:
         r.validate(LIMITS)
-    assert e.value.key == "chuck.temperature_c" and e.value.line == _line_of(text, "280.0")
+    assert e.value.key == "chuck.temperature_c" and e.value.line == line_of(text, "280.0")
     # 400 C is beyond any thermal chuck: refused when the recipe is read
     text = text.replace("280.0", "400.0")
     with pytest.raises(RecipeError) as e:
         parse_recipe(text)
-    assert e.value.key == "chuck.temperature_c" and e.value.line == _line_of(text, "400.0")
+    assert e.value.key == "chuck.temperature_c" and e.value.line == line_of(text, "400.0")
 
 
 def test_route_order_patterns_and_origin():
@@ -236,7 +210,7 @@ def test_cli_rejects_an_unsafe_recipe_before_opening_the_bench(tmp_path, capsys)
     bad.write_text(BASE.replace("v_stop = 4.0", "v_stop = 6.0"))
     assert main(["wafer", str(bad), "--data", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
-    line = _line_of(bad.read_text(), "v_stop = 6.0")
+    line = line_of(bad.read_text(), "v_stop = 6.0")
     assert f"bad.toml:{line}: steps[0].params.v_stop" in err
     assert not (tmp_path / "d" / "catalog.sqlite").exists()  # nothing opened, nothing applied
     assert main(["wafer", str(bad).replace("bad", "missing")]) == 2

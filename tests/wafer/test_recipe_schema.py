@@ -11,37 +11,10 @@ import pytest
 from instruments.wafermap import MAX_GRID_POSITIONS, WaferMap
 from procedures.wafer.g85 import g85_xml, read_g85
 from procedures.wafer.recipe import RecipeError, parse_recipe
+from tests._toml import line_of, recipe_text, step
 
-BASE = """\
-name = "t"
-
-[wafer]
-lot = "L1"
-wafer_id = "W1"
-die_width_um = 10000.0
-die_height_um = 10000.0
-
-[route]
-mode = "list"
-dies = [[9, 9], [10, 9]]
-
-[[steps]]
-name = "cyc"
-procedure = "iv-cycling"
-cells = "0,0-3"
-params = { cycles = 20 }
-
-[[bins]]
-code = 1
-name = "good"
-pass = true
-color = "#00ff00"
-limits = { "cyc.r_lrs" = [1e3, inf] }
-"""
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+BASE = recipe_text(step("cyc", "iv-cycling", "0,0-3", "cycles = 20"), '"cyc.r_lrs" = [1e3, inf]',
+                   wafer="die_width_um = 10000.0\ndie_height_um = 10000.0")
 
 
 def _refused(text: str, key: str, needle: str | None, *words: str) -> RecipeError:
@@ -50,7 +23,7 @@ def _refused(text: str, key: str, needle: str | None, *words: str) -> RecipeErro
     err = info.value
     assert err.key == key, str(err)
     if needle is not None:
-        assert err.line == _line_of(text, needle), str(err)
+        assert err.line == line_of(text, needle), str(err)
     assert "\n" not in str(err)
     assert str(err).startswith(f"r.toml:{err.line}: {key}: ") if err.line else True
     for w in words:
@@ -81,7 +54,7 @@ def test_tiny_die_pitch_is_refused_at_once_instead_of_hanging():
     threading.Thread(target=parse, daemon=True).start()
     assert done.wait(60), "the parser hangs on a 1 um die pitch"
     err = result[0]
-    assert err.key == "wafer.die_width_um" and err.line == _line_of(text, "die_width_um = 1.0")
+    assert err.key == "wafer.die_width_um" and err.line == line_of(text, "die_width_um = 1.0")
     assert ">= 100 um" in str(err)
     # a pitch above the bound but a grid over the limit: refused, naming the pitch
     text = BASE.replace("die_width_um = 10000.0", "die_width_um = 150.0").replace(
