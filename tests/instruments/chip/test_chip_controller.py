@@ -13,6 +13,7 @@ from pymeasure.test import expected_protocol
 from instruments.chip.controller import ChipController, ChipControllerError
 from instruments.sim import chip_server
 from instruments.sim.chip_server import ChipControllerState
+from instruments.sim.lab import CellSelection
 
 NO_ERROR = '0,"No error"'
 ROW_BITS = "01" * 16
@@ -74,12 +75,7 @@ def test_pcsa_read_parses_bits_and_reports_open_circuit() -> None:
 
 
 # -- simulated server, protocol engine --------------------------------------------------------
-@dataclass
-class Selection:
-    array: str = "1T1R"
-    row: int = 0
-    col: int = 0
-    side: str = "BL"
+Selection = CellSelection  # the lab's own record of the routed cell
 
 
 @dataclass
