@@ -14,7 +14,7 @@ from instruments.bench_schema import BenchSchema
 from instruments.limits import LimitError
 from instruments.sim.remote_bench import sim_lab_bench_text
 from instruments.tomlschema import validate_toml
-from tests.instruments.test_bench_schema import _line_of
+from tests._toml import line_of
 from tests.instruments.test_bench_schema import _refused as refused
 
 PACKAGED = (load_bench_config("simulated-packaged-thermostream").source.read_text())
@@ -45,14 +45,14 @@ def test_bad_heater_sections_are_one_line_naming_the_line(tmp_path, edit, needle
     bad = PACKAGED.replace(*edit)
     assert bad != PACKAGED
     message = _refused(tmp_path, bad)
-    assert f":{_line_of(bad, needle)}:" in message and text in message, message
+    assert f":{line_of(bad, needle)}:" in message and text in message, message
 
 
 def test_a_heater_on_a_wafer_bench_is_refused(tmp_path):
     wafer = load_bench_config("simulated").source.read_text()
     bad = wafer + '\n[heater]\nkind = "thermostream"\n'
     message = _refused(tmp_path, bad)
-    assert f":{_line_of(bad, '[heater]')}:" in message and "belongs to a packaged bench" in message
+    assert f":{line_of(bad, '[heater]')}:" in message and "belongs to a packaged bench" in message
 
 
 def test_a_lab_bench_heater_needs_its_address(tmp_path):
