@@ -220,3 +220,50 @@ def test_stock_pymeasure_dv_ramp_with_no_trigger_resets_a_cell(lab):
     i_after = _read(spa, 0.1)
     assert not math.isnan(i_after)
     assert i_after < i_lrs / 5  # RESET by the DC ramp alone
+
+
+def _chip(res, *lines: str) -> list[str]:
+    """Send ``lines`` to the chip controller; the replies of the queries among them."""
+    host, port = res["chip"].split("::")[1:3]
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall("".join(f"{line}\n" for line in lines).encode())
+        reader = s.makefile("rb")
+        return [reader.readline().decode().strip() for line in lines if line.endswith("?")]
+
+
+def test_stock_message_builder_scan_steps_the_controller(lab):
+    """The chip-controller scan as QCoDeS' own MessageBuilder writes it: ``TGP -2,2,1,3``,
+    ``WT``, ``WM``, a linear ``WV`` whose start equals its stop, ``MM 2``; each step's edge
+    routes the controller's next cell, so point k reads cell k (one formed cell among five).
+    ``OSX -2`` sends one edge; after ``TGPC`` a sweep sends none."""
+    from qcodes.instrument_drivers.Keysight.keysightb1500.message_builder import MessageBuilder
+
+    from instruments.keysight.flex import parse_fmt1
+
+    res, spa = lab
+    _select(res, 12, 3)
+    _bias(spa, 1.5)
+    formed, _ = _form(spa)
+    assert np.isnan(formed).any()  # (12, 3) formed: the sweep aborted at compliance
+    _bias(spa, 2.5)  # WL on for the reads, BL and SL at 0 V
+    mb = MessageBuilder()
+    mb.fmt(1, 0).tgp(constants.TriggerPort.EXT_TRIG_OUT, constants.TGP.TerminalType.OUTPUT,
+                     constants.TGP.Polarity.POSITIVE, constants.TGP.TriggerType.THREE)
+    mb.wt(hold=0.0, delay=1e-4).wm(abort=False, post=constants.WM.Post.START)
+    mb.wv(1, constants.SweepMode.LINEAR, constants.VOutputRange.AUTO, 0.1, 0.1, 5, 1e-3)
+    mb.cmm(1, constants.CMM.Mode.CURRENT).mm(constants.MM.Mode.STAIRCASE_SWEEP, [1])
+    spa.write(mb.message)
+    assert spa.ask("ERRX?").startswith("+0,")
+    assert _chip(res, "SCAN:LOAD 1T1R,BL,12,1,12,5", "SCAN:ARM", "SYST:ERR?") == ['0,"No error"']
+    current = np.array([r.value for r in parse_fmt1(spa.ask("XE"))])
+    assert _chip(res, "SCAN:COUNT?", "SCAN:STAT?") == ["5", "DONE"]
+    assert len(current) == 5 and int(np.argmax(current)) == 2  # column 3 is the formed one
+    assert current[2] > 1e-6 and np.all(np.delete(current, 2) < 0.1e-6)
+    _chip(res, "SCAN:ARM")  # re-armed on column 1
+    spa.write(MessageBuilder().osx(constants.TriggerPort.EXT_TRIG_OUT).message)
+    spa.write(MessageBuilder().tgpc().message)
+    spa.ask("XE")
+    assert _chip(res, "SCAN:COUNT?", "SCAN:ABORT", "CELL:SEL?") == ["1", "12,2"]
+    assert spa.ask("ERRX?").startswith("+0,")
+    spa.by_slot[1].voltage(0.0)
+    spa.write("DZ")
