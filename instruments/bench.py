@@ -552,7 +552,7 @@ class Bench:
             row, col = self.chip.cell
             temperature, heater = None, ""
             if self.thermostream is not None:
-                temperature, heater = self.thermostream.temperature(), self.thermostream.state()
+                temperature, heater = self.thermostream.status()
             return BoardStatus(sockets=self.config.board_sockets,
                                selected=int(self.chip.board_socket), array=str(self.chip.array),
                                cell=(int(row), int(col)), temperature_c=temperature,

@@ -118,7 +118,12 @@ def test_set_temperature_times_out_on_the_bench_clock():
         ts.set_temperature(60.0, timeout_s=100.0)
 
 
-def test_state_words():
-    with _ts([("AUXC?", "84"), ("AUXC?", STILL), ("AUXC?", FLOWING), ("TECR?", "1"),
-              ("AUXC?", FLOWING), ("TECR?", "2")]) as ts:
-        assert [ts.state() for _ in range(4)] == ["head up", "flow off", "ready", "settling"]
+def test_status_is_one_message_with_the_state_word():
+    q = "TEMP?;AUXC?;TECR?"
+    with _ts([(q, "25.0;84;2"), (q, f"25.0;{STILL};2"), (q, f"85.1;{FLOWING};1"),
+              (q, f"60.2;{FLOWING};2"), (q, f"999.9;{FLOWING};2")]) as ts:
+        assert [ts.status() for _ in range(3)] == [(25.0, "head up"), (25.0, "flow off"),
+                                                   (85.1, "ready")]
+        assert ts.state() == "settling"
+        with pytest.raises(ThermoStreamError, match="no valid temperature"):
+            ts.status()
