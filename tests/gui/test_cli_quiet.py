@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests._paths import REPO
+from tests._toml import campaign_text, measurement
 
 LOG_LINE = re.compile(r"^\S+ \S+ (DEBUG|INFO) ", re.MULTILINE)  # gui.cli's log format
 
@@ -28,20 +29,8 @@ procedure = "forming"
 cells = "0,0-1"
 """
 
-CAMPAIGN = """\
-name = "quiet"
-[target]
-lot = "Q"
-wafer_id = "W2"
-die = [9, 9]
-[schedule]
-kind = "temperature"
-set_points_c = [25]
-[[measurements]]
-name = "read"
-procedure = "conductance-map"
-cells = "0,0-3"
-"""
+CAMPAIGN = campaign_text("quiet", "Q", (9, 9), 'kind = "temperature"\nset_points_c = [25]',
+                         measurement("read", "conductance-map", "0,0-3"), wafer_id="W2")
 
 
 def _memprobe(*args: str) -> subprocess.CompletedProcess:
