@@ -223,12 +223,15 @@ def test_stock_pymeasure_dv_ramp_with_no_trigger_resets_a_cell(lab):
 
 
 def _chip(res, *lines: str) -> list[str]:
-    """Send ``lines`` to the chip controller; the replies of the queries among them."""
+    """Send ``lines`` to the chip controller; the replies of the queries among them, once the
+    controller has executed every line (a closing ``*OPC?`` is waited for)."""
     host, port = res["chip"].split("::")[1:3]
     with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall("".join(f"{line}\n" for line in lines).encode())
+        s.sendall("".join(f"{line}\n" for line in (*lines, "*OPC?")).encode())
         reader = s.makefile("rb")
-        return [reader.readline().decode().strip() for line in lines if line.endswith("?")]
+        replies = [reader.readline().decode().strip() for line in lines if line.endswith("?")]
+        assert reader.readline().decode().strip() == "1"
+        return replies
 
 
 def test_stock_message_builder_scan_steps_the_controller(lab):
