@@ -29,7 +29,7 @@ DOSES_GY = (1e3, 1e4, 5e4, 1e5)
 def _bench_file(ctx: Context, name: str, dosimetry: str) -> Path:
     """The report's bench file (wafer or packaged) with the given ``[dosimetry]`` body, under
     the data root."""
-    from instruments.bench import bench_path
+    from instruments.bench_config import bench_path
 
     source = ctx.bench.config.source or bench_path("simulated")
     text = Path(source).read_text(encoding="utf-8")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from instruments.bench import Bench, bench_path
+from instruments.bench import Bench
+from instruments.bench_config import bench_path
 from procedures.campaign import CampaignRun, parse_campaign
 from procedures.framework.catalog import Catalog
 from tests._toml import campaign_text, checkerboard_map

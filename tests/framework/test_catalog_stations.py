@@ -102,7 +102,7 @@ def test_a_run_records_the_bench_station_and_the_operator(sim_bench, data_root, 
 
 
 def test_bench_file_station_operator_and_catalog_keys(tmp_path):
-    from instruments.bench import BENCH_DIR, load_bench_config
+    from instruments.bench_config import BENCH_DIR, load_bench_config
 
     text = (BENCH_DIR / "simulated.toml").read_text()
     path = tmp_path / "station.toml"
@@ -119,7 +119,7 @@ def test_memprobe_run_and_the_gui_use_the_bench_files_catalog(tmp_path, pg_serve
     """``catalog = URL`` in a bench file: `memprobe runs` of that URL sees what the station
     wrote, and the GUI opens that catalog (`memprobe wafer` too, not tested here)."""
     from gui.app import _bench_catalog
-    from instruments.bench import BENCH_DIR
+    from instruments.bench_config import BENCH_DIR
 
     url = pg_server.new_database()
     bench = tmp_path / "station.toml"

@@ -9,7 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from instruments.bench import Bench, bench_path
+from instruments.bench import Bench
+from instruments.bench_config import bench_path
 from instruments.dosimetry import SimulatedDosimeter
 from instruments.sim.rram import RRAMParams
 from procedures.operations.cell_io import CellIO

@@ -167,7 +167,7 @@ def test_lab_example_is_a_windows_lab_pc():
 def test_bench_file_given_as_a_windows_path_is_read(tmp_path):
     """A path typed on Windows (backslashes, drive) reaches pathlib unchanged: nothing in
     bench_path splits on '/' or assumes a POSIX root."""
-    import instruments.bench as bench_module
+    import instruments.bench_config as bench_module
 
     src = bench_module.bench_path.__code__.co_consts
     assert not any(isinstance(c, str) and c.startswith("/") for c in src)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from instruments.bench import Bench, bench_path
+from instruments.bench import Bench
+from instruments.bench_config import bench_path
 from procedures.operations.cell_io import CellIO
 from procedures.operations.programming import form_cell
 

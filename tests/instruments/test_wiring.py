@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from instruments.bench import Bench, bench_path, load_bench_config
+from instruments.bench import Bench
+from instruments.bench_config import bench_path, load_bench_config
 from instruments.limits import LimitError
 from instruments.wiring import SMU_WIRING, WGFMU_WIRING, smu_wiring
 
