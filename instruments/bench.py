@@ -330,9 +330,8 @@ class Bench:
             ("prober", lambda: self.prober.safe_state()),
             # a scan's trigger output left set up would send edges on any later sweep, and an
             # armed scan would re-route cells on them: clear the set-up (TGPC) and disarm
-            ("b1500", lambda: self.b1500.clear_triggers(check=False) if self._chip_scan()
-             else None),
-            ("chip", lambda: self.chip.scan_abort() if self._chip_scan() else None),
+            ("b1500", lambda: self._clear_triggers() if self._chip_scan() else None),
+            ("chip", lambda: self._disarm_scan() if self._chip_scan() else None),
         )
         for name, step in steps:
             if getattr(self, name) is None:
@@ -343,6 +342,20 @@ class Bench:
                 log.error("safe state of %s failed: %s", name, exc)
                 problems.append(f"{name}: {exc}")
         return problems
+
+    def _clear_triggers(self) -> None:
+        """``TGPC`` without an error check (an earlier error must not stop it), then ``*OPC?``:
+        the trigger set-up is cleared when this returns."""
+        self.b1500.clear_triggers(check=False)
+        self.b1500.ask("*OPC?")
+
+    def _disarm_scan(self) -> None:
+        """``SCAN:ABORT``, then read back that the scan is not armed (a fact, like the outputs
+        off after ``all_off``); RuntimeError if it still is."""
+        self.chip.scan_abort()
+        state = self.chip.scan_state()
+        if state == "ARMED":
+            raise RuntimeError("the chip controller's scan is still armed after SCAN:ABORT")
 
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> BenchStatus:

@@ -81,3 +81,15 @@ def test_a_run_outside_the_array_is_refused_before_anything_is_sent(sim_bench, c
         assert _trigger_ports(sim_bench) == {} and sim_bench.chip.scan_state() == "IDLE"
         assert len(scan.read_run("1T1R", "BL", 0, 24, 31)) == 8  # the scan still works
     assert _trigger_ports(sim_bench) == {} and sim_bench.chip.scan_state() == "IDLE"
+
+
+def test_safe_state_reports_a_scan_that_stays_armed(sim_bench, monkeypatch):
+    """The disarm is read back (SCAN:STAT?): a controller that ignores SCAN:ABORT is a
+    problem of the safe state, not a silent success."""
+    _arm_a_scan(sim_bench)
+    monkeypatch.setattr(sim_bench.chip, "scan_abort", lambda: None)  # the line is lost
+    problems = sim_bench.safe_state()
+    assert problems == ["chip: the chip controller's scan is still armed after SCAN:ABORT"]
+    assert _trigger_ports(sim_bench) == {}  # the B1500 side was still made safe
+    monkeypatch.undo()
+    assert sim_bench.safe_state() == [] and sim_bench.chip.scan_state() == "IDLE"
