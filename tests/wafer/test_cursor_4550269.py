@@ -17,7 +17,7 @@ from pathlib import Path
 from procedures.framework.catalog import Catalog
 from procedures.wafer import WaferRun, find_resumable, load_cursor, parse_recipe
 from procedures.wafer.cursor import CURSOR_FORMAT, CURSOR_NAME
-from tests.wafer.test_executor import _counted, _safe
+from tests.wafer._wafer import bench_safe, counted
 
 DATA = Path(__file__).parent / "data"
 OLD_CURSOR = DATA / "cursor_4550269_aborted.json"
@@ -73,7 +73,7 @@ def test_a_run_aborted_by_the_old_code_is_found_and_resumed_to_the_end(sim_bench
         catalog.close()
     assert outcome.state == "completed", outcome.error
     for die in run.route:  # the aborted split redone, nothing counted twice
-        assert sorted(e.unit for e in _counted(run, die)) == ["0/0/0", "0/0/1"]
+        assert sorted(e.unit for e in counted(run, die)) == ["0/0/0", "0/0/1"]
     done = run.die_record((9, 9))
     assert [e.run_id for e in done.runs] == [1, 2]  # the old die is not run again
     aborted = [e for e in run.die_record((10, 9)).runs if not e.counted]
@@ -82,4 +82,4 @@ def test_a_run_aborted_by_the_old_code_is_found_and_resumed_to_the_end(sim_bench
     assert saved["format"] == CURSOR_FORMAT and saved["state"] == "completed"
     assert len(saved["sessions"]) == 2
     assert find_resumable(data_root, recipe) is None
-    assert _safe(sim_bench)
+    assert bench_safe(sim_bench)
