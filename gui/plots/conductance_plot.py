@@ -184,9 +184,9 @@ class ConductancePlot(LivePlotWidget):
         self._target = float(g_target)
         self._apply_target()
 
-    def set_target_band(self, low_s: float, high_s: float) -> None:
-        """Shade the band ``low_s .. high_s`` (S) (no centre line)."""
-        lo, hi = sorted((float(low_s), float(high_s)))
+    def set_target_band(self, low_siemens: float, high_siemens: float) -> None:
+        """Shade the band ``low_siemens .. high_siemens`` (S) (no centre line)."""
+        lo, hi = sorted((float(low_siemens), float(high_siemens)))
         self._band = (lo, hi)
         self._target = None
         self._apply_target()

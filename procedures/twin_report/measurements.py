@@ -289,12 +289,12 @@ def pulses(ctx: Context) -> list[Row]:
              amplitude=2.4, v_wl=2.5, count=1)
     s = _run(ctx, PulseTrainProcedure(), cells=sky, kind="set", amplitude=2.4, v_wl=1.7,
              count=1)
-    g_r, g_s = float(r.summary["g_final"]), float(s.summary["g_final"])
+    g_reset, g_set = float(r.summary["g_final"]), float(s.summary["g_final"])
     rows.append(Row("1T1R pulse biases", "SET WL 1.7 V, BL 2.4 V, 1 us; RESET WL 2.5-3.0 V, SL "
-                    "2.4-3.0 V, 1 us [F] SkyWater", f"one RESET pulse: {g_r * 1e6:.1f} uS, one "
-                    f"SET pulse: {g_s * 1e6:.0f} uS (abrupt), window {g_s / g_r:.1f}",
-                    judge(g_s / g_r >= 5 and g_s > 60e-6, g_s / g_r >= 3),
-                    "pulse-train, one pulse each", {"g_reset": g_r, "g_set": g_s}))
+                    "2.4-3.0 V, 1 us [F] SkyWater", f"one RESET pulse: {g_reset * 1e6:.1f} uS, one "
+                    f"SET pulse: {g_set * 1e6:.0f} uS (abrupt), window {g_set / g_reset:.1f}",
+                    judge(g_set / g_reset >= 5 and g_set > 60e-6, g_set / g_reset >= 3),
+                    "pulse-train, one pulse each", {"g_reset": g_reset, "g_set": g_set}))
     return rows
 
 

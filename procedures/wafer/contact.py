@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from instruments.wafermap import DieIndex
+from procedures.wafer.cursor import ContactCheck
 from procedures.wafer.recipe import ContactSpec, SubsiteSpec
 
 if TYPE_CHECKING:
@@ -66,11 +67,11 @@ def step_to(prober: VeloxProber, die: DieIndex, subsite: int, subsites: list[Sub
     return reported
 
 
-def touchdown(prober: VeloxProber, spec: ContactSpec, state: ContactState) -> dict[str, Any]:
+def touchdown(prober: VeloxProber, spec: ContactSpec, state: ContactState) -> ContactCheck:
     """Contact, verify, and step Z up while the check reads open (progressive contact).
 
-    Returns the check: state (contact/open/short), current_a (A), g_max_s (S), tries,
-    z_um (um), note, checked."""
+    Returns the check (state contact/open/short, current_a in A, g_max_siemens in S, tries,
+    z_um in um, note, checked)."""
     from instruments.cascade.velox import VeloxError
 
     c = spec
@@ -81,11 +82,11 @@ def touchdown(prober: VeloxProber, spec: ContactSpec, state: ContactState) -> di
     else:
         prober.contact()
     if not c.enabled:
-        return {"state": "contact", "current_a": None, "tries": 1, "checked": False}
+        return ContactCheck(state="contact", tries=1, checked=False)
     tries = 1
     check = verify(spec, state.io)
     note = ""
-    while check["state"] == "open" and tries <= c.max_tries:
+    while check.state == "open" and tries <= c.max_tries:
         try:
             prober.ask(f"MoveChuckZ {c.z_step_um:g} R Y 100")
         except VeloxError as exc:
@@ -94,16 +95,16 @@ def touchdown(prober: VeloxProber, spec: ContactSpec, state: ContactState) -> di
         tries += 1
         check = verify(spec, state.io)
     try:
-        check["z_um"] = float(prober.chuck_position("home")[2])
+        check.z_um = float(prober.chuck_position("home")[2])
     except Exception:
         pass
-    check.update(tries=tries, note=note, checked=True)
+    check.tries, check.note, check.checked = tries, note, True
     return check
 
 
-def verify(spec: ContactSpec, io: Any) -> dict[str, Any]:
+def verify(spec: ContactSpec, io: Any) -> ContactCheck:
     """Read the reference cells: state contact, open or short; median current_a (A) and
-    g_max_s (S)."""
+    g_max_siemens (S)."""
     from procedures.framework.targets import parse_cells
     from procedures.operations.cell_io import ReadScan
 
@@ -125,7 +126,7 @@ def verify(spec: ContactSpec, io: Any) -> dict[str, Any]:
         state = "contact"
     else:
         state = "open"
-    return {"state": state, "current_a": med, "g_max_s": float(g.max())}
+    return ContactCheck(state=state, current_a=med, g_max_siemens=float(g.max()))
 
 
 __all__ = ["ContactState", "step_to", "touchdown", "verify"]

@@ -125,6 +125,34 @@ class RunEntry(JsonRecord):
 
 
 @dataclass
+class ContactCheck(JsonRecord):
+    """One contact check of a die (:func:`procedures.wafer.contact.touchdown`).
+
+    ``state``: ``contact``, ``open`` or ``short``; ``current_a``: median reference-cell current
+    (A, None when not checked); ``g_max_siemens``: largest reference-cell conductance (S);
+    ``tries``: touchdown plus Z steps; ``z_um``: chuck Z from home after the check (um);
+    ``note``: why the Z steps ended early; ``checked``: the cells were read (False when the
+    recipe disables the check); ``subsite``: the subsite index. A cursor written before the
+    rename holds ``g_max_s``: it is read as ``g_max_siemens``.
+    """
+
+    state: str = ""
+    current_a: float | None = None
+    g_max_siemens: float | None = None
+    tries: int = 1
+    z_um: float | None = None
+    note: str = ""
+    checked: bool = False
+    subsite: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        known, extra = split_fields(cls, data, {"g_max_s": "g_max_siemens"})
+        return cls(**known, extra=extra)
+
+
+@dataclass
 class DieRecord:
     """What the run knows about one die.
 
@@ -132,7 +160,7 @@ class DieRecord:
         col, row: map indices. state: pending, in-progress or done.
         runs: the procedure runs on the die, in order.
         positions: the prober's reported position per subsite (after stepping), dicts.
-        contact: every contact check (state, current_a in A, tries, z_um in um), dicts.
+        contact: every contact check, :class:`ContactCheck`.
         faults: faults seen on the die (unit, error, time), dicts.
         bin, bin_name, passed: the die's bin (None until binned); ``passed`` is ``pass`` on disk.
         figures: the die's figures the bin rules saw. failed_limits: limits of the first
@@ -144,7 +172,7 @@ class DieRecord:
     state: str = "pending"
     runs: list[RunEntry] = field(default_factory=list)
     positions: list[dict[str, Any]] = field(default_factory=list)
-    contact: list[dict[str, Any]] = field(default_factory=list)
+    contact: list[ContactCheck] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     bin: int | None = None
     bin_name: str = ""
@@ -173,6 +201,7 @@ class DieRecord:
     def from_json(cls, data: dict[str, Any]) -> DieRecord:
         known, extra = split_fields(cls, data, {"pass": "passed"})
         known["runs"] = [RunEntry.from_json(e) for e in known.get("runs", [])]
+        known["contact"] = [ContactCheck.from_json(c) for c in known.get("contact", [])]
         return cls(**known, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
@@ -186,6 +215,7 @@ class DieRecord:
                 continue
             out["pass" if f.name == "passed" else f.name] = v
         out["runs"] = [e.to_json() for e in self.runs]
+        out["contact"] = [c.to_json() for c in self.contact]
         return plain(out)
 
 
@@ -369,8 +399,8 @@ def peek(out_dir: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "CURSOR_FORMAT", "CURSOR_NAME", "CursorError", "CursorFile", "DieRecord", "JsonRecord",
-    "PendingUnit",
+    "CURSOR_FORMAT", "CURSOR_NAME", "ContactCheck", "CursorError", "CursorFile", "DieRecord",
+    "JsonRecord", "PendingUnit",
     "RunEntry", "STATES", "WaferCursor", "die_key", "now", "peek", "plain", "read_cursor_file",
     "split_fields",
 ]

@@ -125,18 +125,18 @@ class DieSteps:
         rec.positions = [p for p in rec.positions if p.get("subsite") != subsite] + [pos]
         with self._timed("contact"):
             check = touchdown(self.bench.prober, self.recipe.contact, self.contact)
-        check["subsite"] = subsite
+        check.subsite = subsite
         rec.contact.append(check)
         self.save()
-        if check["state"] == "contact":
+        if check.state == "contact":
             self.contact.contacted = (die, subsite)
             return None
         self.make_safe()
         first = not rec.counted_runs()
         if first:
-            return "short" if check["state"] == "short" else "no-contact"
-        raise RuntimeError(f"contact lost on subsite {subsite}: check reads {check['state']} "
-                           f"({check.get('current_a')} A)")
+            return "short" if check.state == "short" else "no-contact"
+        raise RuntimeError(f"contact lost on subsite {subsite}: check reads {check.state} "
+                           f"({check.current_a} A)")
 
     def _run_unit(self, die: DieIndex, subsite: int, run: StepRun) -> RunOutcome:
         step = self.recipe.steps[run.step_index]

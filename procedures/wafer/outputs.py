@@ -55,13 +55,14 @@ def summary_table(cursor: WaferCursor, step_order: list[str] | None = None) -> p
     rows = []
     for col, row in cursor.route:
         rec = _record(cursor, (col, row))
-        contact = (rec.contact or [{}])[-1]
+        contact = rec.contact[-1] if rec.contact else None
         pos = (rec.positions or [{}])[0]
         item: dict[str, Any] = {
             "col": col, "row": row, "bin": rec.bin, "bin_name": rec.bin_name,
             "pass": rec.passed, "state": rec.state,
-            "contact": contact.get("state", ""), "contact_current_a": contact.get("current_a"),
-            "contact_tries": contact.get("tries"), "reported_col": pos.get("col"),
+            "contact": contact.state if contact else "",
+            "contact_current_a": contact.current_a if contact else None,
+            "contact_tries": contact.tries if contact else None, "reported_col": pos.get("col"),
             "reported_row": pos.get("row"), "x_from_home_um": pos.get("x_from_home_um"),
             "y_from_home_um": pos.get("y_from_home_um"), "faults": len(rec.faults),
             "error": rec.error,

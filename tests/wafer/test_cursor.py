@@ -16,6 +16,7 @@ from procedures.wafer.atomic import atomic_write
 from procedures.wafer.cursor import (
     CURSOR_FORMAT,
     CURSOR_NAME,
+    ContactCheck,
     DieRecord,
     PendingUnit,
     RunEntry,
@@ -36,7 +37,8 @@ def _sample() -> WaferCursor:
                              file="f.csv", counted=True, step="form", step_index=0,
                              split_param="compliance", split_value=5e-5,
                              summary={"v_form": 2.5}, figures={"v_form": 2.5}))
-    rec.contact.append({"state": "contact", "current_a": 1e-9, "tries": 1})
+    rec.contact.append(ContactCheck(state="contact", current_a=1e-9, g_max_siemens=2e-9,
+                                    tries=1, checked=True, subsite=0))
     rec.figures = {"form.v_form": float("nan")}
     c.pending = PendingUnit((10, 9), "0/0/1", "form", "2026-01-01T00:00:00+00:00")
     c.event("paused")
@@ -70,6 +72,11 @@ def test_a_format_1_cursor_of_the_old_code_loads_without_losing_anything(tmp_pat
     assert rec is not None and rec.bin == old["dies"]["9,9"]["bin"]
     assert [e.run_id for e in rec.runs] == [e["run_id"] for e in old["dies"]["9,9"]["runs"]]
     assert rec.runs[0].counted is False and rec.runs[0].unit == ""  # the orphan entry
+    # the contact check is typed; the old key g_max_s (siemens) reads as g_max_siemens
+    old_check = old["dies"]["9,9"]["contact"][0]
+    assert isinstance(rec.contact[0], ContactCheck)
+    assert rec.contact[0].g_max_siemens == old_check["g_max_s"]
+    assert rec.contact[0].state == old_check["state"] and rec.contact[0].subsite == 0
 
     def contains(new, was):  # every old key and value is still there
         if isinstance(was, dict):
@@ -79,7 +86,9 @@ def test_a_format_1_cursor_of_the_old_code_loads_without_losing_anything(tmp_pat
         return new == was
 
     new = c.to_json()
-    assert contains(new, {k: v for k, v in old.items() if k != "format"})
+    renamed = json.loads((DATA / "cursor_format1.json").read_text()
+                         .replace('"g_max_s"', '"g_max_siemens"'))
+    assert contains(new, {k: v for k, v in renamed.items() if k != "format"})
     assert new["format"] == CURSOR_FORMAT
 
 

@@ -50,9 +50,9 @@ def test_small_run_bins_outputs_maps_and_prober_bins(sim_bench, data_root):
     assert {d: sim_bench.lab.prober.bins[d] for d in run.route} == bins
     # contact check: unformed-cell leakage (nA) vs noise floor vs short
     state = {d: run.die_record(d).contact[-1] for d in run.route}
-    assert state[(7, 2)]["state"] == "open" and state[(7, 2)]["current_a"] < 1e-10
-    assert state[(6, 2)]["state"] == "short" and state[(6, 2)]["g_max_s"] > 1e-4
-    assert 3e-10 < state[(9, 9)]["current_a"] < 1e-7
+    assert state[(7, 2)].state == "open" and state[(7, 2)].current_a < 1e-10
+    assert state[(6, 2)].state == "short" and state[(6, 2)].g_max_siemens > 1e-4
+    assert 3e-10 < state[(9, 9)].current_a < 1e-7
     # positions read back from the prober are recorded
     pos = run.die_record((1, 9)).positions[0]
     assert (pos["col"], pos["row"]) == (1, 9)
@@ -286,8 +286,8 @@ def test_progressive_contact_subsites_and_temperature_step(sim_bench, data_root)
     dead = run.die_record((7, 2))
     assert dead.bin == 80
     check = dead.contact[-1]
-    assert check["tries"] == 4 and check["state"] == "open"  # 1 touchdown + 3 Z steps
-    assert check["z_um"] == pytest.approx(prober.contact_um + 15.0)
+    assert check.tries == 4 and check.state == "open"  # 1 touchdown + 3 Z steps
+    assert check.z_um == pytest.approx(prober.contact_um + 15.0)
     good = run.die_record((9, 9))
     xs = {p["label"]: (p["x_from_home_um"], p["y_from_home_um"]) for p in good.positions}
     assert xs == {"A": (-2000.0, 2000.0), "B": (2000.0, -2000.0)}
