@@ -355,21 +355,16 @@ class RetentionProcedure(DCProgramParameters, BenchProcedure):
         return t_half, ea, err
 
     def _write_figure(self) -> None:
-        """The window curves and the Arrhenius plot beside the results file (a failure is
-        logged: the data are on disk)."""
-        results_file = getattr(self, "results_file", None)
-        if not results_file:
-            return
-        try:
-            from procedures.data.figures import retention_arrhenius
+        """The window curves and the Arrhenius plot beside the results file
+        (``<results>-arrhenius.png``; a failure is logged: the data are on disk)."""
+        from procedures.data.figures import figure_beside, retention_arrhenius
 
+        def draw(path: Path) -> str:
             t_half, ea, _ = self.arrhenius()
             curves = {leg["set_point_c"]: (leg["t_s"], leg["window"]) for leg in self.legs}
-            path = Path(results_file)
-            self.figure_path = retention_arrhenius(
-                curves, t_half, ea, path.with_name(path.stem + "-arrhenius.png"))
-        except Exception as exc:
-            log.error("Arrhenius figure not written: %s", exc)
+            return retention_arrhenius(curves, t_half, ea, path)
+
+        self.figure_path = figure_beside(getattr(self, "results_file", None), "arrhenius", draw)
 
     def _program(self, cells: list[tuple[int, int]]) -> None:
         """Form (if allowed) and program every target cell to its planned state."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
+from procedures.data.figures import Curve, curve_figure
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DeviceOpParameters
 from procedures.framework.targets import parse_cells, parse_die
@@ -53,6 +55,7 @@ from procedures.learning.bnn import (
     task_accuracies,
 )
 from procedures.learning.chip_api import ChipSession
+from procedures.learning.curves import ACCURACY_AXIS, ACCURACY_LIMITS, LearningFigure, percent
 from procedures.learning.hybrid import energy_proxy
 from procedures.learning.synapses import DeviceProgram, IdealPairs
 from procedures.operations.cell_io import bench_clock
@@ -100,8 +103,12 @@ class TileParameters:
         return parse_dies(self.dies)
 
 
-class BNNMetaplasticProcedure(TileParameters, DeviceOpParameters, BenchProcedure):
-    """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam."""
+class BNNMetaplasticProcedure(LearningFigure, TileParameters, DeviceOpParameters,
+                              BenchProcedure):
+    """Continual learning of a binarized network on tiled 2T2R synapses, metaplastic Adam.
+
+    Figure: ``<results>-learning.png``, the test accuracy of every task and the training
+    accuracy of the current one after each epoch (summary ``learning_png``)."""
 
     NAME = "bnn-metaplastic"
 
@@ -135,6 +142,7 @@ class BNNMetaplasticProcedure(TileParameters, DeviceOpParameters, BenchProcedure
         "Device programs", "Pair programs", "Bit errors", "Device failures", "Wear (cycles)",
         "Prober moves", "Bench time (s)",
     ]
+    FIGURE_COLUMNS = ("Step", "Task", "Train accuracy", *TASK_COLUMNS)
 
     # -- configuration --------------------------------------------------------------------------
     def network_config(self) -> BNNConfig:
@@ -258,7 +266,7 @@ class BNNMetaplasticProcedure(TileParameters, DeviceOpParameters, BenchProcedure
         }
         for j, col in enumerate(TASK_COLUMNS):
             row[col] = accs[j] if j < len(accs) else float("nan")
-        self.emit("results", self.extra_columns(row))
+        self.emit_row(self.extra_columns(row))
 
     def read_back(self) -> np.ndarray:
         """Every weight read back (PCSA; stuck pairs repaired): the bits an epoch is tested
@@ -270,9 +278,28 @@ class BNNMetaplasticProcedure(TileParameters, DeviceOpParameters, BenchProcedure
         return row
 
     # -- results ----------------------------------------------------------------------------------
+    def figure_title(self) -> str:
+        """The learning figure's title."""
+        return f"{self.NAME}: accuracy per task (m = {float(self.meta):g}, {self.backend})"
+
+    def draw_figure(self, path: Path) -> str:
+        """Accuracy (%) vs epoch, the tasks in sequence: every task's test accuracy, the current
+        task's training accuracy (dashed), a dotted line where each later task starts."""
+        step, task = self.column("Step"), self.column("Task")
+        curves = [Curve(f"task {k + 1} (test)", step, percent(self.column(col)))
+                  for k, col in enumerate(TASK_COLUMNS[: int(self.tasks)])]
+        curves.append(Curve("current task (train)", step,
+                            percent(self.column("Train accuracy")), "--"))
+        starts = {f"task {int(t)} starts": float(step[np.argmax(task == t)]) - 0.5
+                  for t in np.unique(task) if t > 1}
+        return curve_figure(curves, path, title=self.figure_title(),
+                            xlabel="epoch (all tasks in sequence)", ylabel=ACCURACY_AXIS,
+                            vlines=starts, ylim=ACCURACY_LIMITS)
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.backend, "meta": float(self.meta),
-                               "epochs_done": int(getattr(self, "epochs_done", 0))}
+                               "epochs_done": int(getattr(self, "epochs_done", 0)),
+                               **self.figure_outputs()}
         accs = getattr(self, "last_accuracies", [])
         if accs:
             out["task_accuracies"] = [float(a) for a in accs]

@@ -188,6 +188,10 @@ class BNNHybridProcedure(BNNMetaplasticProcedure):
         return energy_proxy(self.synapses.counters, self.device_program(),
                             hp.counts if hp is not None else None)
 
+    def figure_title(self) -> str:
+        return (f"{self.NAME}: accuracy per task (nudged fraction "
+                f"{float(self.nudge_fraction):g}, {self.nudge_rule})")
+
     def summary(self) -> dict[str, Any]:
         out = super().summary()
         out.pop("meta", None)

@@ -41,6 +41,7 @@ operations, pre-cycling cycles, XNOR queries and prober moves counted.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
+from procedures.data.figures import Curve, curve_figure
 from procedures.experiments.endurance import EnduranceProcedure
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DeviceOpParameters
@@ -67,6 +69,7 @@ from procedures.learning.bnn import (
 )
 from procedures.learning.bnn_procedure import TileParameters
 from procedures.learning.chip_api import BinaryWeights, ChipSession
+from procedures.learning.curves import ACCURACY_AXIS, ACCURACY_LIMITS, LearningFigure, percent
 from procedures.learning.inmemory import row_aligned_tiles, xnor_popcount_reference
 from procedures.learning.stress import precycle_pairs
 from procedures.learning.synapses import DeviceProgram
@@ -168,8 +171,14 @@ def ber_tolerance(net: BinarizedMLP, flat: np.ndarray, x: np.ndarray, y: np.ndar
     return out
 
 
-class BNNInferenceProcedure(TileParameters, DeviceOpParameters, BenchProcedure):
-    """In-memory inference of a software-trained BNN on tiled 2T2R arrays (module docstring)."""
+class BNNInferenceProcedure(LearningFigure, TileParameters, DeviceOpParameters, BenchProcedure):
+    """In-memory inference of a software-trained BNN on tiled 2T2R arrays (module docstring).
+
+    Figure: ``<results>-accuracy.png``, the 2T2R (and 1T1R-with-reference) accuracy vs the
+    cycling stress per strength, with the software accuracy (summary ``accuracy_png``)."""
+
+    FIGURE = "accuracy"
+    FIGURE_COLUMNS = ("Cycling stress (cycles)", "Strength", "Accuracy 2T2R", "Accuracy 1T1R")
 
     NAME = "bnn-inference"
 
@@ -312,12 +321,42 @@ class BNNInferenceProcedure(TileParameters, DeviceOpParameters, BenchProcedure):
                     "Prober moves": c.prober_moves,
                     "Bench time (s)": bench_clock(self.bench) - self.t0})
         self.conditions.append(row)
-        self.emit("results", row)
+        self.emit_row(row)
         return True
 
     # -- results ----------------------------------------------------------------------------------
+    def draw_figure(self, path: Path) -> str:
+        """Accuracy (%) of the in-memory 2T2R inference and of the 1T1R-with-reference read
+        (dashed), with the software accuracy as a reference line: vs the cycling stress (cycles
+        per device) per strength, or per strength when there is one stress level."""
+        stress, strength = self.column("Cycling stress (cycles)"), self.column("Strength")
+        acc2, acc1 = (percent(self.column(f"Accuracy {a}")) for a in ("2T2R", "1T1R"))
+        soft = getattr(self, "software_acc", None)
+        ref = {"software (exact weights)": 100.0 * soft} if soft is not None else None
+        if len(np.unique(stress)) == 1:  # one stress level: accuracy per strength
+            x = np.arange(len(strength), dtype=float)
+            curves = [Curve("2T2R in memory", x, acc2)]
+            if np.isfinite(acc1).any():
+                curves.append(Curve("1T1R with reference", x, acc1, "s--"))
+            return curve_figure(
+                curves, path, title=f"{self.NAME}: accuracy per programming strength "
+                                    f"({stress[0]:g} stress cycles)",
+                xlabel="programming strength", ylabel=ACCURACY_AXIS, hlines=ref,
+                ylim=ACCURACY_LIMITS, xticks=dict(zip(x.tolist(), strength, strict=True)))
+        curves = []
+        for label in dict.fromkeys(strength):
+            on = strength == label
+            curves.append(Curve(f"2T2R in memory ({label})", stress[on], acc2[on]))
+            if np.isfinite(acc1[on]).any():
+                curves.append(Curve(f"1T1R with reference ({label})", stress[on], acc1[on],
+                                    "s--"))
+        return curve_figure(
+            curves, path, title=f"{self.NAME}: accuracy vs cycling stress",
+            xlabel="cycling stress (cycles per device)", ylabel=ACCURACY_AXIS, hlines=ref,
+            xscale="symlog", ylim=ACCURACY_LIMITS)
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = self.figure_outputs()
         if getattr(self, "software_acc", None) is not None:
             out["software_accuracy"] = float(self.software_acc)
             out["ber_tolerance"] = dict(getattr(self, "tolerance", {}))

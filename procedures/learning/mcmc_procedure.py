@@ -43,10 +43,12 @@ from pymeasure.experiment import (
 )
 
 from instruments.limits import SafetyLimits
+from procedures.data.figures import Curve, curve_figure
 from procedures.experiments.endurance import EnduranceProcedure
 from procedures.framework.base import BenchProcedure
 from procedures.framework.parameter_sets import DeviceOpParameters
 from procedures.learning.conductances import ChipConductances
+from procedures.learning.curves import ACCURACY_AXIS, ACCURACY_LIMITS, LearningFigure, percent
 from procedures.learning.mcmc import (
     Calibration,
     ChipProposals,
@@ -64,8 +66,9 @@ DEFAULT_CELLS = "0-3,0-9"
 """4 rows (models) x 10 columns: 9 parameters (8 PCA features + bias) and one spare per row."""
 
 
-class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
-    """Parameters and helpers shared by the calibration and the sampler (1T1R programs)."""
+class _ConductanceParameters(LearningFigure, DeviceOpParameters, BenchProcedure):
+    """Parameters and helpers shared by the calibration and the sampler (1T1R programs), and
+    their figure file (:class:`~procedures.learning.curves.LearningFigure`)."""
 
     ONLY_ARRAY = "1T1R"
 
@@ -116,7 +119,7 @@ class _ConductanceParameters(DeviceOpParameters, BenchProcedure):
                     g_list.append(g)
                     cell_list.append((row, col))
                     if emit_rows:
-                        self.emit("results", {
+                        self.emit_row({
                             "Cell row": row, "Cell col": col, "Level": lev, "Repeat": rep,
                             "Compliance (A)": float(ic), "Conductance (S)": g,
                         })
@@ -136,6 +139,8 @@ class MCMCCalibrationProcedure(_ConductanceParameters):
 
     DATA_COLUMNS = ["Cell row", "Cell col", "Level", "Repeat", "Compliance (A)",
                     "Conductance (S)"]
+    FIGURE = "calibration"
+    FIGURE_COLUMNS = ("Compliance (A)", "Conductance (S)")
 
     def startup(self) -> None:
         self.calibration: Calibration | None = None
@@ -145,8 +150,19 @@ class MCMCCalibrationProcedure(_ConductanceParameters):
         self.backend = ChipConductances(self.io, self.device_program(), self.form_first)
         self.calibration = self._calibrate(self.backend, self.levels, self.repeats, True)
 
+    def draw_figure(self, path: Path) -> str:
+        """Read conductance (uS) after SET vs SET compliance (uA): every program and the median
+        per compliance level."""
+        ic, g = self.column("Compliance (A)") * 1e6, self.column("Conductance (S)") * 1e6
+        levels = np.unique(ic)
+        medians = [float(np.median(g[ic == c])) for c in levels]
+        return curve_figure(
+            [Curve("programs", ic, g, "."), Curve("median per level", levels, medians)], path,
+            title=f"{self.NAME}: conductance after SET vs compliance",
+            xlabel="SET compliance (uA)", ylabel="read conductance (uS)")
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = self.figure_outputs()
         cal = getattr(self, "calibration", None)
         if cal is not None:
             out.update(cal.figures())
@@ -229,6 +245,7 @@ class MCMCBayesProcedure(_ConductanceParameters):
         "Test accuracy", "Train accuracy", "Samples", "Device programs", "Device failures",
         "Wear (cycles)",
     ]
+    FIGURE_COLUMNS = ("Iteration", "Test accuracy", "Train accuracy", "Acceptance rate")
 
     #: data root for resolving a calibration run id (the runner may set it)
     data_root: Path | None = None
@@ -333,7 +350,7 @@ class MCMCBayesProcedure(_ConductanceParameters):
             if r is None:
                 return
             c = self.proposals.counters
-            self.emit("results", {
+            self.emit_row({
                 "Iteration": r.iteration, "Accepted": int(r.accepted),
                 "Acceptance rate": r.acceptance_rate, "Log-likelihood": r.log_likelihood,
                 "Proposal log-likelihood": r.proposal_log_likelihood,
@@ -343,8 +360,23 @@ class MCMCBayesProcedure(_ConductanceParameters):
             })
             self.progress((k + 1) / int(self.iterations))
 
+    def draw_figure(self, path: Path) -> str:
+        """Accuracy (%) of the posterior average vs iteration (test and train), the acceptance
+        rate (%), the software MAP baseline as a reference line and the end of burn-in."""
+        it = self.column("Iteration")
+        curves = [Curve("test accuracy", it, percent(self.column("Test accuracy")), "-"),
+                  Curve("train accuracy", it, percent(self.column("Train accuracy")), "-"),
+                  Curve("acceptance rate", it, percent(self.column("Acceptance rate")), ":")]
+        base = (getattr(self, "baseline", None) or {}).get("baseline_accuracy")
+        return curve_figure(
+            curves, path, title=f"{self.NAME}: learning curve ({self.backend})",
+            xlabel="iteration", ylabel=f"{ACCURACY_AXIS}, acceptance rate (%)",
+            hlines={"software MAP baseline (test)": 100.0 * base} if base is not None else None,
+            vlines={"end of burn-in": float(self.burn_in)} if self.burn_in > 0 else None,
+            ylim=ACCURACY_LIMITS)
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"backend": self.backend}
+        out: dict[str, Any] = {"backend": self.backend, **self.figure_outputs()}
         s = getattr(self, "sampler", None)
         if s is not None and s.iteration > 0:
             out.update(

@@ -18,6 +18,7 @@ from procedures.learning.bnn import (
 from procedures.learning.bnn_procedure import BNNMetaplasticProcedure
 from procedures.learning.synapses import PairLayout, Tile
 from tests._procedures import assert_refused
+from tests.learning._figure_check import check_figure
 
 DIE = "9,9"
 SMALL = {"inputs": "4x4", "n_hidden": 4, "tasks": 2, "epochs": 1, "train_limit": 160,
@@ -88,6 +89,10 @@ def test_procedure_defaults_match_the_reference_and_fill_the_catalog(bench):
     assert s["task_accuracies"][0] >= 0.8 and s["task_accuracies"][1] >= 0.85
     assert s["pair_programs"] == ref.flips
     assert len(Results.load(str(out.file)).data) == 24  # one row per epoch
+    # the learning curves as a figure file beside the results, listed in the summary
+    check_figure(s, out.file, "learning", "bnn-metaplastic: accuracy per task (m = 1.35",
+                 "epoch (all tasks in sequence)",
+                 ["task 1 (test)", "task 2 (test)", "current task (train)", "task 2 starts"])
 
 
 def test_normalisation_is_per_task_and_uses_batch_statistics():
@@ -221,6 +226,9 @@ def test_abort_stops_cleanly_with_loadable_results(bench):
     data = Results.load(str(out.file)).data
     assert 1 <= len(data) < 9
     assert out.summary["device_programs"] > 0 and out.summary["epochs_done"] >= 1
+    # an aborted run still gets the figure of the epochs it did
+    check_figure(out.summary, out.file, "learning", "bnn-metaplastic",
+                 "epoch (all tasks in sequence)", ["task 1 (test)"])
 
 
 @pytest.mark.parametrize("params, words", [

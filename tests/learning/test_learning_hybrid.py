@@ -11,6 +11,7 @@ from procedures.framework.runner import prepare_run
 from procedures.learning.chip_api import ChipSession
 from procedures.learning.hybrid import HybridPairs
 from procedures.learning.hybrid_procedure import BNNHybridProcedure, steepest
+from tests.learning._figure_check import check_figure
 
 SMALL = {"inputs": "4x4", "n_hidden": 8, "tasks": 1, "epochs": 2, "train_limit": 160,
          "batch_size": 32, "seed": 3, "dies": "9,9", "learning_rate": 0.05,
@@ -104,6 +105,8 @@ def test_procedure_learns_with_pulses_only_and_reports_the_comparison_figures(be
     data = Results.load(str(out.file)).data
     assert list(data["Nudges"])[-1] == s["nudges"] and len(data) == 2
     assert not b.lab.prober.in_contact
+    check_figure(s, out.file, "learning", "bnn-hybrid: accuracy per task (nudged fraction 0.05",
+                 "epoch (all tasks in sequence)", ["task 1 (test)", "current task (train)"])
 
 
 def test_nudge_decay_shrinks_the_nudged_fraction_epoch_by_epoch(bench):

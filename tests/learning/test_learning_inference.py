@@ -13,6 +13,7 @@ from procedures.learning.inference_procedure import (
     parse_levels,
     parse_strengths,
 )
+from tests.learning._figure_check import check_figure
 
 DIES = "9,9;10,9"
 SMALL = {"inputs": "4x4", "n_hidden": 8, "dies": DIES, "test_limit": 100, "epochs": 20,
@@ -70,6 +71,11 @@ def test_in_memory_inference_matches_software_and_2t2r_beats_the_reference_read(
     assert not b.lab.prober.in_contact
     pos = b.prober.map_position()
     assert (pos.col, pos.row) == (9, 9)
+    # the accuracies as a figure file beside the results, listed in the summary
+    check_figure(s, out.file, "accuracy",
+                 "bnn-inference: accuracy per programming strength (0 stress cycles)",
+                 "programming strength",
+                 ["2T2R in memory", "1T1R with reference", "software (exact weights)"])
 
 
 def test_cycling_stress_is_applied_and_counted_through_the_endurance_pulses(bench):
@@ -81,6 +87,9 @@ def test_cycling_stress_is_applied_and_counted_through_the_endurance_pulses(benc
     assert all(c["accuracy_1t1r"] is None for c in s["conditions"])
     assert s["conditions"][1]["accuracy_2t2r"] == pytest.approx(s["software_accuracy"],
                                                                 abs=0.05)
+    text = check_figure(s, out.file, "accuracy", "bnn-inference: accuracy vs cycling stress",
+                        "cycling stress (cycles per device)", ["2T2R in memory (strong)"])
+    assert "1T1R" not in text["curves"]  # no reference read: no 1T1R curve
 
 
 def test_bad_parameters_are_refused_by_validate(bench):

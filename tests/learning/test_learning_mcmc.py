@@ -22,6 +22,7 @@ from procedures.learning.mcmc_procedure import (
     load_calibration,
 )
 from tests._procedures import assert_refused
+from tests.learning._figure_check import check_figure
 
 DIE = "9,9"
 CELLS = "0-2,0-9"
@@ -109,6 +110,9 @@ def test_calibration_run_is_saved_and_loadable(calibration_run, bench):
     assert np.allclose(by_id.g_mean, s["cal_g_mean"]) and np.allclose(by_file.g_mean,
                                                                       s["cal_g_mean"])
     assert len(by_id.device_gain) == 30
+    check_figure(s, calibration_run.file, "calibration",
+                 "mcmc-calibration: conductance after SET vs compliance", "SET compliance (uA)",
+                 ["programs", "median per level"])
 
 
 def test_mcmc_on_chip_with_a_saved_calibration(calibration_run, bench):
@@ -131,6 +135,10 @@ def test_mcmc_on_chip_with_a_saved_calibration(calibration_run, bench):
     assert data["Accepted"].sum() == round(s["acceptance_rate"] * 120)
     # the log-likelihood of the current state never decreases by more than MH allows
     assert data["Log-likelihood"].iloc[-1] > data["Log-likelihood"].iloc[0]
+    # the learning curve as a figure file beside the results, listed in the summary
+    check_figure(s, out.file, "learning", "mcmc-bayes: learning curve (chip)", "iteration",
+                 ["test accuracy", "train accuracy", "acceptance rate",
+                  "software MAP baseline (test)", "end of burn-in"])
 
 
 def test_stuck_cell_is_survived_and_reported(calibration_run, bench):
@@ -172,6 +180,8 @@ def test_ideal_backend_through_the_runner(bench):
     assert out.status == "finished", out.error
     assert out.summary["test_accuracy"] > 0.9
     assert out.summary["calibration"] == "nominal model"
+    check_figure(out.summary, out.file, "learning", "mcmc-bayes: learning curve (ideal)",
+                 "iteration", ["test accuracy", "end of burn-in"])
 
 
 @pytest.mark.parametrize("params, words", [
