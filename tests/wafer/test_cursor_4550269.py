@@ -55,9 +55,12 @@ def test_the_old_cursor_loads_and_saves_back_without_losing_a_key(tmp_path):
     assert in_progress is not None and in_progress.state == "in-progress"
     assert [(e.unit, e.status, e.counted) for e in in_progress.runs] == [
         ("0/0/0", "aborted", False)]
+    assert in_progress.contact[-1].g_max_siemens == old["dies"]["10,9"]["contact"][-1]["g_max_s"]
     cursor.save(out_dir)
+    # the contact check's g_max_s (siemens) is written back as g_max_siemens, nothing else moves
+    renamed = json.loads(OLD_CURSOR.read_text().replace('"g_max_s"', '"g_max_siemens"'))
     assert _contains(json.loads((out_dir / CURSOR_NAME).read_text()),
-                     {k: v for k, v in old.items() if k != "updated_at"})
+                     {k: v for k, v in renamed.items() if k != "updated_at"})
 
 
 def test_a_run_aborted_by_the_old_code_is_found_and_resumed_to_the_end(sim_bench, data_root):
