@@ -1,7 +1,7 @@
 """Keysight B1530A WGFMU driven through a Python mirror of the WGFMU instrument library.
 
-(Longer than ~500 lines on purpose: the call table, both backends, the mirror and the pulse
-helper marshal the same calls and are kept side by side so they cannot drift; the library's
+(Longer than ~500 lines on purpose: the call table, both backends, the mirror and the program
+loader marshal the same calls and are kept side by side so they cannot drift; the library's
 constants and limits are in :mod:`instruments.keysight.wgfmu_limits`.)
 
 In the lab the B1530A is programmed through Keysight's WGFMU instrument library (``wgfmu.dll``,
@@ -41,10 +41,10 @@ is checked against its channel's terminal when it is put in a sequence (and ever
 it too); before that, against the most permissive terminal any channel drives. Hardware rules
 (10 ns time grid, output within -10..+10 V) raise ``ValueError`` before sending.
 
-The module also has a small pulse-experiment helper: :class:`PulseSpec`, :func:`build_pulse_pattern`
-(pure: pulses -> two time-aligned patterns, for BL and SL, plus measure events, laid out by the
-one engine of :mod:`instruments.keysight.wgfmu_program`) and :func:`run_pulse_train` (programs,
-executes and returns ``(t, V, I)``).
+Pulses are laid out by the one engine, :mod:`instruments.keysight.wgfmu_program` (its step
+vocabulary is the procedures' :func:`procedures.operations.pulsing.build_program`), and a laid-out
+:class:`~instruments.keysight.wgfmu_program.Program` becomes library calls in one place,
+:meth:`WGFMU.load_program`.
 
 Units: seconds, volts, amperes throughout.
 """
@@ -60,7 +60,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +89,7 @@ from instruments.keysight.wgfmu_limits import (  # re-exported
     OperationMode,
     Status,
 )
-from instruments.keysight.wgfmu_program import MeasureEvent, Program, Tracks
+from instruments.keysight.wgfmu_program import Program
 from instruments.limits import LimitError, SafetyLimits
 from instruments.wiring import WGFMU_WIRING
 
@@ -978,184 +978,10 @@ class WGFMU:
         return self.backend.error_summary()
 
 
-# ---------------------------------------------------------------------------------------------
-# Pulse experiments
-# ---------------------------------------------------------------------------------------------
-
-MeasureWhen = Literal["none", "pulse", "after"]
-
-
-@dataclass(frozen=True)
-class PulseSpec:
-    """One pulse on BL (SET, read) or SL (RESET), optionally measured.
-
-    Attributes:
-        amplitude: pulse top voltage on ``terminal`` (V).
-        width: flat-top duration (s, 10 ns grid, >= 10 ns).
-        rise: leading-edge ramp (s).
-        fall: trailing-edge ramp (s).
-        base: level of ``terminal`` before and after the pulse (V).
-        terminal: ``"BL"`` or ``"SL"``; the other terminal is held at 0 V.
-        measure: ``"none"``; ``"pulse"`` = sample the current during the flat top;
-            ``"after"`` = apply a read (``read_voltage`` on BL, SL 0 V) after the pulse and
-            sample it.
-        points: samples per measurement (spread over the flat top or the read's second half).
-        read_voltage: read level on BL (V).
-        read_time: read flat duration (s).
-        delay: settling time at base before and after the pulse, and after the read (s).
-    """
-
-    amplitude: float
-    width: float
-    rise: float = 100e-9
-    fall: float = 100e-9
-    base: float = 0.0
-    terminal: Literal["BL", "SL"] = "BL"
-    measure: MeasureWhen = "none"
-    points: int = 1
-    read_voltage: float = 0.1
-    read_time: float = 1e-6
-    delay: float = 1e-6
-
-    def __post_init__(self) -> None:
-        if self.terminal not in ("BL", "SL"):
-            raise ValueError(f"terminal must be 'BL' or 'SL', got {self.terminal!r}")
-        if self.measure not in ("none", "pulse", "after"):
-            raise ValueError(f"measure must be 'none', 'pulse' or 'after', got {self.measure!r}")
-        if int(self.points) != self.points or self.points < 1:
-            raise ValueError(f"points must be a positive integer, got {self.points!r}")
-        for what in ("width", "rise", "fall", "read_time", "delay"):
-            to_ticks(getattr(self, what), what)
-        for what in ("amplitude", "base", "read_voltage"):
-            _check_output(getattr(self, what))
-
-
-def _spread(window_ticks: int, points: int, what: str) -> int:
-    """Interval (ticks) that fits ``points`` samples into ``window_ticks``."""
-    interval = window_ticks // points
-    if interval < 1:
-        raise ValueError(f"{points} points do not fit into the {what} ({window_ticks * 10} ns)")
-    return interval
-
-
-def build_pulse_pattern(pulses: Sequence[PulseSpec]) -> Program:
-    """Lay out ``pulses`` one after another as BL and SL patterns (pure, nothing is sent).
-
-    Each pulse: ramp its terminal to ``base`` (other terminal to 0 V) over ``rise``, hold
-    ``delay``, ramp to ``amplitude`` over ``rise``, hold ``width``, ramp to ``base`` over ``fall``,
-    hold ``delay``; with ``measure="after"`` then ramp BL to ``read_voltage`` and SL to 0 V over
-    100 ns, hold ``read_time`` (sampled over its second half), ramp both to 0 V over 100 ns, hold
-    ``delay``. The program ends with both terminals at 0 V.
-    """
-    if not pulses:
-        raise ValueError("no pulses")
-    tr = Tracks(("BL", "SL"))
-    events: list[MeasureEvent] = []
-    edge = to_ticks(100e-9, "edge")
-    for i, p in enumerate(pulses):
-        term, other = p.terminal, ("SL" if p.terminal == "BL" else "BL")
-        rise, fall = to_ticks(p.rise, "rise"), to_ticks(p.fall, "fall")
-        width, delay = to_ticks(p.width, "width"), to_ticks(p.delay, "delay")
-        tr.seg(rise, **{term: p.base, other: 0.0})
-        tr.seg(delay)
-        tr.seg(rise, **{term: p.amplitude})
-        top = tr.seg(width)
-        if p.measure == "pulse":
-            interval = _spread(width, p.points, "pulse top")
-            events.append(MeasureEvent(
-                f"m{i}", top * TIME_RESOLUTION, p.points, interval * TIME_RESOLUTION,
-                interval * TIME_RESOLUTION, step=i,
-            ))
-        tr.seg(fall, **{term: p.base})
-        tr.seg(delay)
-        if p.measure == "after":
-            read = to_ticks(p.read_time, "read_time")
-            tr.seg(edge, BL=p.read_voltage, SL=0.0)
-            start = tr.seg(read)
-            half = read // 2
-            interval = _spread(read - half, p.points, "read window")
-            events.append(MeasureEvent(
-                f"m{i}", (start + half) * TIME_RESOLUTION, p.points,
-                interval * TIME_RESOLUTION, interval * TIME_RESOLUTION, step=i,
-            ))
-            tr.seg(edge, BL=0.0, SL=0.0)
-            tr.seg(delay)
-    return tr.program(events, edge)
-
-
-class PulseTrainResult(NamedTuple):
-    """Measured points of a pulse train.
-
-    Attributes:
-        t: sample times from the start of execution (s).
-        v: programmed V_BL - V_SL at each sample (V).
-        i: current measured on the measured terminal's channel (A).
-    """
-
-    t: np.ndarray
-    v: np.ndarray
-    i: np.ndarray
-
-
-def run_pulse_train(
-    wgfmu: WGFMU,
-    pulses: Sequence[PulseSpec],
-    *,
-    repeat: int = 1,
-    current_range: int = MeasureCurrentRange.UA100,
-    measure_terminal: str = "BL",
-    prefix: str = "pt",
-) -> PulseTrainResult:
-    """Program ``pulses`` (repeated ``repeat`` times), execute, and return the measured points.
-
-    Clears the library setup, builds one pattern per terminal (channels from
-    ``wgfmu.channel_terminals``), puts both channels in fast I-V mode (current measurement on the
-    ``measure_terminal`` channel with ``current_range``), connects, executes, reads, and
-    disconnects both channels even on error. Voltages are checked against the limits before
-    anything runs.
-    """
-    channels = {term: ch for ch, term in wgfmu.channel_terminals.items()}
-    missing = {"BL", "SL"} - set(channels)
-    if missing:
-        raise ValueError(f"no WGFMU channel drives {', '.join(sorted(missing))}")
-    if measure_terminal not in ("BL", "SL"):
-        raise ValueError(f"measure_terminal must be 'BL' or 'SL', got {measure_terminal!r}")
-    program = build_pulse_pattern(pulses)
-    used = {term: ch for ch, term in wgfmu.channel_terminals.items() if term in ("BL", "SL")}
-    wgfmu.load_program(program, used, measure_terminal=measure_terminal,
-                       current_range=current_range, repeat=repeat, prefix=prefix)
-    try:
-        for ch in used.values():
-            wgfmu.connect(ch)
-        wgfmu.execute()
-        wgfmu.wait_until_completed()
-        t, i = wgfmu.get_measure_values(channels[measure_terminal])
-    finally:
-        try:  # abort a sequence still running (e.g. after a timeout), then disconnect
-            wgfmu.abort()
-        except WGFMUError:
-            pass
-        for ch in used.values():
-            try:
-                wgfmu.disconnect(ch)
-            except WGFMUError:
-                pass
-        try:  # the SMUs behind the RSUs reach the cell again
-            wgfmu.smu_mode()
-        except WGFMUError as exc:
-            log.error("WGFMU channels not back in SMU mode: %s", exc)
-    tb, vb = program.waveform("BL")
-    ts, vs = program.waveform("SL")
-    local = np.mod(t, program.duration) if program.duration > 0 else t
-    v = np.interp(local, tb, vb) - np.interp(local, ts, vs)
-    return PulseTrainResult(t=t, v=v, i=i)
-
-
 __all__ = [
     "CURRENT_RANGE_AMPS", "DEFAULT_CHANNEL_TERMINALS", "FORCE_RANGE_WINDOW", "TIME_RESOLUTION",
     "VOLTAGE_RANGE_VOLTS", "Backend", "CtypesBackend", "ErrorCode", "ForceVoltageRange",
     "LimitError", "MeasureCurrentRange", "MeasureEventData", "MeasureMode",
-    "MeasureVoltageRange", "OperationMode", "Program", "PulseSpec", "PulseTrainResult",
-    "SelfCalibration", "SimBackend", "Status", "WGFMU", "WGFMUError", "build_pulse_pattern",
-    "check_name", "run_pulse_train", "to_ticks",
+    "MeasureVoltageRange", "OperationMode", "Program", "SelfCalibration", "SimBackend", "Status",
+    "WGFMU", "WGFMUError", "check_name", "to_ticks",
 ]

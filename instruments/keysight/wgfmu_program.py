@@ -4,13 +4,13 @@ A *program* is one pattern per terminal (each starting at 0 V: a list of ``(d_ti
 each a linear ramp to ``V`` over ``d_time``, as ``WGFMU_addVectors`` takes them), all of the same
 length, plus the measure events on the measured terminal's pattern. :class:`Tracks` builds the
 patterns side by side: every segment lasts the same number of 10 ns ticks on every terminal, so
-the patterns stay aligned whatever each terminal does. The step vocabularies that lay pulses out
-with it are the driver's small pulse helper (:func:`instruments.keysight.wgfmu.build_pulse_pattern`:
-BL/SL pulses with optional reads) and the procedures' cell steps with a gate level
-(:func:`procedures.operations.pulsing.build_program`: BL, SL and WL).
+the patterns stay aligned whatever each terminal does. The step vocabulary that lays pulses out
+with it is the procedures' cell steps with a gate level
+(:func:`procedures.operations.pulsing.build_program`: BL, SL and WL); the driver tests lay
+their BL/SL programs out with :class:`Tracks` directly.
 
 Pure: nothing here talks to an instrument (:meth:`instruments.keysight.wgfmu.WGFMU.load_program`
-turns a program into library calls, for both). Units: seconds, volts.
+turns a program into library calls). Units: seconds, volts.
 """
 
 from __future__ import annotations

@@ -16,13 +16,11 @@ from instruments.keysight.wgfmu import (
     MeasureEventData,
     MeasureMode,
     OperationMode,
-    PulseSpec,
     Status,
     WGFMUError,
-    build_pulse_pattern,
-    run_pulse_train,
 )
 from instruments.limits import LimitError, SafetyLimits
+from tests.instruments._wgfmu import EDGE_TICKS, bl_sl, pulse, read, run_program
 
 
 class FakeLibrary:
@@ -256,12 +254,19 @@ def test_channel_terminal_map_is_configurable(lib: FakeLibrary) -> None:
         WGFMU.from_library(lib, channel_terminals={101: "XX"})
 
 
-def test_pulse_train_call_sequence_and_cleanup(lib: FakeLibrary) -> None:
+def _set_then_read(amplitude: float = 1.5):
+    tr, events = bl_sl(), []
+    pulse(tr, "BL", amplitude, 1e-6)
+    read(tr, events)
+    return tr.program(events, EDGE_TICKS)
+
+
+def test_program_call_sequence_and_cleanup(lib: FakeLibrary) -> None:
     wg = WGFMU.from_library(lib)
     lib.data_t = np.array([3.0e-6])
     lib.data_v = np.array([1e-6])
-    pulses = [PulseSpec(1.5, 1e-6, measure="after")]
-    res = run_pulse_train(wg, pulses)
+    program = _set_then_read()
+    t, v, i = run_program(wg, program)
     names = lib.names()
     assert names[:5] == [
         "WGFMU_clear", "WGFMU_createPattern", "WGFMU_addVectors", "WGFMU_createPattern",
@@ -272,24 +277,23 @@ def test_pulse_train_call_sequence_and_cleanup(lib: FakeLibrary) -> None:
     back_to_smu = ["WGFMU_setOperationMode", "WGFMU_setOperationMode", "WGFMU_update"]
     assert names[-5:] == ["WGFMU_disconnect", "WGFMU_disconnect", *back_to_smu]
     assert [c[1][1].value for c in lib.calls[-3:-1]] == [2003, 2003]
-    assert res.i == pytest.approx([1e-6])
-    program = build_pulse_pattern(pulses)
+    assert i == pytest.approx([1e-6])
     tb, vb = program.waveform("BL")
-    assert res.v == pytest.approx(np.interp(res.t, tb, vb))
+    assert v == pytest.approx(np.interp(t, tb, vb))
 
     # execute fails: both channels are still disconnected, the error surfaces
     lib.calls.clear()
     lib.codes["execute"] = -3
     with pytest.raises(WGFMUError):
-        run_pulse_train(wg, pulses)
+        run_program(wg, program)
     assert lib.names()[-5:] == ["WGFMU_disconnect", "WGFMU_disconnect", *back_to_smu]
 
 
-def test_pulse_train_over_limit_sends_nothing(lib: FakeLibrary) -> None:
+def test_program_over_limit_sends_nothing(lib: FakeLibrary) -> None:
     limits = SafetyLimits(max_voltage={"BL": 2.0, "SL": 3.0, "WL": 3.0, "SUB": 1.0})
     wg = WGFMU.from_library(lib, limits=limits)
     with pytest.raises(LimitError):
-        run_pulse_train(wg, [PulseSpec(2.5, 1e-6, terminal="BL")])
+        run_program(wg, _set_then_read(2.5))
     assert lib.calls == []
 
 

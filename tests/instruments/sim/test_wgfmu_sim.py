@@ -18,13 +18,20 @@ from instruments.keysight.wgfmu import (
     MeasureCurrentRange,
     MeasureMode,
     OperationMode,
-    PulseSpec,
     WGFMUError,
-    run_pulse_train,
 )
 from instruments.limits import LimitError, SafetyLimits
 from instruments.sim.wgfmu_server import RAMP_SUBSTEPS, make_server
-from tests.instruments._wgfmu import G_HRS, G_LRS, setup_current
+from tests.instruments._wgfmu import (
+    EDGE_TICKS,
+    G_HRS,
+    G_LRS,
+    bl_sl,
+    pulse,
+    read,
+    run_program,
+    setup_current,
+)
 
 
 def flat_pattern(wg: WGFMU, name: str, level: float, hold: float = 2e-6, edge: float = 100e-9):
@@ -247,26 +254,27 @@ def test_too_many_repeats_with_measurements_are_refused_not_run(wg, lab):
     assert lab.time == 0 and lab.chip.cycles == []  # nothing was applied
 
 
-# -- pulse trains --------------------------------------------------------------------------------
+# -- pulse programs (the one layout engine, wgfmu_program, loaded by WGFMU.load_program) --------
 
 
-def test_pulse_train_set_raises_and_reset_lowers_the_read(wg, lab):
-    pulses = [
-        PulseSpec(0.0, 1e-6, measure="after", points=4),  # read only
-        PulseSpec(2.0, 1e-6, measure="after"),
-        PulseSpec(2.0, 500e-9, terminal="SL", measure="after"),
-        PulseSpec(1.5, 1e-6, measure="pulse", points=5),
-    ]
-    res = run_pulse_train(wg, pulses)
-    assert len(res.t) == len(res.v) == len(res.i) == 4 + 1 + 1 + 5
-    assert np.all(np.diff(res.t) > 0)
-    assert res.v[:6] == pytest.approx([0.1] * 6)
-    assert res.v[6:] == pytest.approx([1.5] * 5)
-    g = res.i[:6] / res.v[:6]
+def test_pulse_program_set_raises_and_reset_lowers_the_read(wg, lab):
+    tr, events = bl_sl(), []
+    read(tr, events, points=4)  # read only
+    pulse(tr, "BL", 2.0, 1e-6)  # SET, then read
+    read(tr, events)
+    pulse(tr, "SL", 2.0, 500e-9)  # RESET, then read
+    read(tr, events)
+    pulse(tr, "BL", 1.5, 1e-6, events, points=5)  # sampled over its flat top
+    t, v, i = run_program(wg, tr.program(events, EDGE_TICKS))
+    assert len(t) == len(v) == len(i) == 4 + 1 + 1 + 5
+    assert np.all(np.diff(t) > 0)
+    assert v[:6] == pytest.approx([0.1] * 6)
+    assert v[6:] == pytest.approx([1.5] * 5)
+    g = i[:6] / v[:6]
     assert g[:4] == pytest.approx([G_HRS] * 4, rel=0.05)
     assert g[4] == pytest.approx(G_LRS, rel=0.05)
     assert g[5] == pytest.approx(G_HRS, rel=0.05)
-    # the pulse train left both channels disconnected: a new execute has nothing to run
+    # the run left both channels disconnected: a new execute has nothing to run
     with pytest.raises(WGFMUError) as info:
         wg.execute()
     assert info.value.code == ErrorCode.CONTEXT
@@ -292,8 +300,10 @@ def test_limit_refusal_sends_nothing(server, lab):
         n_sent = len(sent)
         with pytest.raises(LimitError):
             wg.add_sequence(501, "hi", 1)
+        tr = bl_sl()
+        pulse(tr, "BL", 2.0, 1e-6)
         with pytest.raises(LimitError):
-            run_pulse_train(wg, [PulseSpec(2.0, 1e-6)])
+            wg.load_program(tr.program([], EDGE_TICKS), {"BL": 501, "SL": 502})
         assert len(sent) == n_sent
         wg.connect(501)
         with pytest.raises(WGFMUError, match="no sequence"):
@@ -402,6 +412,14 @@ def simlab():
     lab.stop()
 
 
+def pulse_then_read(terminal: str, amplitude: float):
+    """A 1 us pulse on ``terminal`` then a 0.1 V read (one sample)."""
+    tr, events = bl_sl(), []
+    pulse(tr, terminal, amplitude, 1e-6)
+    read(tr, events)
+    return tr.program(events, EDGE_TICKS)
+
+
 def form_cell(lab, row: int, col: int) -> None:
     """Quasi-static forming of the selected cell through the lab (BL staircase, 100 uA)."""
     lab.selection.array, lab.selection.row, lab.selection.col = "1T1R", row, col
@@ -421,11 +439,11 @@ def test_real_lab_set_raises_and_reset_lowers_read_current(simlab):
             form_cell(simlab, 6, col)
             for _ in range(3):
                 simlab.dc_bias["WL"] = 2.8
-                hrs = run_pulse_train(wg, [PulseSpec(2.4, 1e-6, terminal="SL", measure="after")])
+                _, _, hrs = run_program(wg, pulse_then_read("SL", 2.4))
                 simlab.dc_bias["WL"] = 1.4
-                lrs = run_pulse_train(wg, [PulseSpec(2.0, 1e-6, measure="after")])
-                ratios.append(lrs.i[0] / hrs.i[0])
-                assert 2e-6 < lrs.i[0] < 50e-6
+                _, _, lrs = run_program(wg, pulse_then_read("BL", 2.0))
+                ratios.append(lrs[0] / hrs[0])
+                assert 2e-6 < lrs[0] < 50e-6
     finally:
         simlab.dc_bias["WL"] = 0.0
         wg.close()
@@ -440,8 +458,10 @@ def test_real_lab_open_circuit_when_separated(simlab):
     simlab.prober.move_separation()
     try:
         simlab.dc_bias["WL"] = 1.4
-        res = run_pulse_train(wg, [PulseSpec(0.2, 1e-6, measure="pulse", points=20)])
-        assert np.all(np.abs(res.i) < 1e-6)  # noise of the 100 uA range only
+        tr, events = bl_sl(), []
+        pulse(tr, "BL", 0.2, 1e-6, events, points=20)
+        _, _, i = run_program(wg, tr.program(events, EDGE_TICKS))
+        assert len(i) == 20 and np.all(np.abs(i) < 1e-6)  # noise of the 100 uA range only
     finally:
         simlab.dc_bias["WL"] = 0.0
         simlab.prober.move_contact()
