@@ -58,12 +58,13 @@ class Curve:
 def curve_figure(curves: Sequence[Curve], path: Path, *, title: str, xlabel: str, ylabel: str,
                  hlines: dict[str, float] | None = None, vlines: dict[str, float] | None = None,
                  xscale: str = "linear", ylim: tuple[float, float] | None = None,
-                 xticks: dict[float, str] | None = None) -> str:
+                 xticks: dict[float, str] | None = None, integer_x: bool = False) -> str:
     """Line plot of ``curves`` with a ``title``, axis labels (units in them, e.g.
     ``"test accuracy (%)"``), dashed horizontal reference lines ``hlines`` (label -> y) and
     dotted vertical markers ``vlines`` (label -> x); ``xscale`` as matplotlib's
     (``"symlog"`` for counts from 0: the axis starts at 0, linear up to 1); ``xticks``
-    (x -> label) names categories on the x axis. Returns the path written."""
+    (x -> label) names categories on the x axis; ``integer_x`` puts ticks on whole numbers only
+    (epochs, iterations). Returns the path written."""
     path, fig, ax = _subplots(path, figsize=(6.4, 3.8))
     for c in curves:
         x, y = np.asarray(c.x, dtype=float), np.asarray(c.y, dtype=float)
@@ -81,6 +82,10 @@ def curve_figure(curves: Sequence[Curve], path: Path, *, title: str, xlabel: str
         ax.set_xlim(0.0, max(top, 1.0) * 2.0)
     else:
         ax.set_xscale(xscale)
+    if integer_x:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if xticks:
         ax.set_xticks(list(xticks), list(xticks.values()))
         ax.set_xlim(min(xticks) - 0.5, max(xticks) + 0.5)

@@ -294,7 +294,7 @@ class BNNMetaplasticProcedure(LearningFigure, TileParameters, DeviceOpParameters
                   for t in np.unique(task) if t > 1}
         return curve_figure(curves, path, title=self.figure_title(),
                             xlabel="epoch (all tasks in sequence)", ylabel=ACCURACY_AXIS,
-                            vlines=starts, ylim=ACCURACY_LIMITS)
+                            vlines=starts, ylim=ACCURACY_LIMITS, integer_x=True)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.backend, "meta": float(self.meta),

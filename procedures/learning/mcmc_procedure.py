@@ -373,7 +373,7 @@ class MCMCBayesProcedure(_ConductanceParameters):
             xlabel="iteration", ylabel=f"{ACCURACY_AXIS}, acceptance rate (%)",
             hlines={"software MAP baseline (test)": 100.0 * base} if base is not None else None,
             vlines={"end of burn-in": float(self.burn_in)} if self.burn_in > 0 else None,
-            ylim=ACCURACY_LIMITS)
+            ylim=ACCURACY_LIMITS, integer_x=True)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.backend, **self.figure_outputs()}
