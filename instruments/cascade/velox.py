@@ -62,13 +62,13 @@ from dataclasses import dataclass
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.formfactor import Velox
-from pymeasure.instruments.formfactor.velox import Chuck
+from pymeasure.instruments.formfactor.velox import Chuck, WaferMap
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.cascade import velox_commands as vc
 from instruments.cascade.velox_replies import ChuckStatus, MapPosition
+from instruments.exchange import SerialChannel, SerialExchange
 from instruments.limits import SafetyLimits
-from instruments.round_trips import RoundTripCounter
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -86,6 +86,16 @@ class VeloxError(ConnectionError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class VeloxReplyMismatch(VeloxError):
+    """A reply that cannot answer the command sent (a coded reply to ``*IDN?`` or an uncoded
+    one to a Velox command): the connection was out of step; no value is made of it."""
+
+    def __init__(self, command: str, reply: str) -> None:
+        super().__init__(-1, f"reply {reply.strip()!r} does not answer {command!r}")
+        self.command = command
+        self.reply = reply
 
 
 class ProberSafetyError(RuntimeError):
@@ -170,16 +180,21 @@ class WaferMapParams:
     edge_area_um: float
 
 
-class SafeChuck(Chuck):
-    """pymeasure's chuck channel; its moves pass the driver's interlock (in ``write``), and
-    ``move_contact`` refuses when no contact height is taught."""
+class SafeChuck(SerialChannel, Chuck):
+    """pymeasure's chuck channel; its moves pass the driver's interlock (in ``write``), its
+    queries are atomic exchanges, and ``move_contact`` refuses when no contact height is
+    taught."""
 
     def move_contact(self, velocity: float = 100) -> None:
         """As pymeasure's ``Chuck.move_contact``, refused when no contact height is taught."""
         self.parent.contact(velocity)
 
 
-class VeloxProber(RoundTripCounter, Velox):
+class SerialWaferMap(SerialChannel, WaferMap):
+    """pymeasure's wafer-map channel, its queries atomic exchanges of the prober."""
+
+
+class VeloxProber(SerialExchange, Velox):
     """A Velox-controlled probe station with the safety interlocks of this bench.
 
     Args:
@@ -194,9 +209,20 @@ class VeloxProber(RoundTripCounter, Velox):
 
     The inherited ``chuck`` and ``wafermap`` channels keep pymeasure's API; their commands go
     through :meth:`write`, so they get the same interlock.
+
+    Each command and its reply is one exchange, never interleaved with another thread's
+    (:class:`~instruments.exchange.SerialExchange`). On the plain transport a read that timed
+    out leaves the connection out of step: the next exchange first sends ``*IDN?`` (its reply,
+    unlike any Velox command's, has no code) and drops the lines before its reply. The message
+    server's replies carry the command's id instead (stale ones skipped). A reply whose form
+    cannot answer the command sent raises :class:`VeloxReplyMismatch`.
     """
 
     chuck = Instrument.ChannelCreator(SafeChuck)
+    wafermap = Instrument.ChannelCreator(SerialWaferMap)
+    resync_query = "*IDN?"
+    #: ``*IDN?``'s reply: no leading code (as every IEEE 488.2 common query's) and commas
+    resync_reply = r"^\s*(?![-+]?\d+\s*:)[^,]*,"
 
     def __init__(
         self,
@@ -215,6 +241,9 @@ class VeloxProber(RoundTripCounter, Velox):
         self.transport = transport
         self.auto_separate = auto_separate
         self._msg_id = 1
+        self._sent = ""  # the name of the last command sent (to check its reply's form)
+        if transport == "message-server":
+            self.resync_query = None  # replies carry ids: stale ones are skipped by id
         super().__init__(adapter, name=name, **kwargs)
         self.limits = limits or SafetyLimits()
         if transport == "message-server":
@@ -234,13 +263,16 @@ class VeloxProber(RoundTripCounter, Velox):
 
     def write(self, command: str, **kwargs: object) -> None:
         """Send ``command`` after the interlock checks (see the module docstring), framed for
-        the transport."""
-        self._guard(command)
-        if self.transport == "message-server":
+        the transport. The checks and the command are one exchange (no other thread's command
+        comes between them)."""
+        with self.exchange():
+            self._guard(command)
             name, _, args = command.strip().partition(" ")
-            self._msg_id = vc.next_message_id(self._msg_id)
-            command = vc.frame_command(self._msg_id, name, args.strip())
-        super().write(command, **kwargs)
+            self._sent = name
+            if self.transport == "message-server":
+                self._msg_id = vc.next_message_id(self._msg_id)
+                command = vc.frame_command(self._msg_id, name, args.strip())
+            super().write(command, **kwargs)
 
     def _read_reply(self) -> str:
         got = super(Velox, self).read()  # the adapter's read, without Velox.read's parsing
@@ -270,14 +302,20 @@ class VeloxProber(RoundTripCounter, Velox):
     def read(self) -> str:
         """Read a reply; return its values, raise VeloxError on a non-zero code (except 703).
 
-        Replies without a leading integer code (``*IDN?``) are returned whole.
+        Replies of IEEE 488.2 common queries (``*IDN?``, ``*OPC?``), without a leading integer
+        code, are returned whole. A reply whose form does not fit the command sent (a code or
+        none) raises :class:`VeloxReplyMismatch`.
         """
-        self.error_code = 0
-        self.error_message = ""
-        self.wafermap.end_reached = False
-        got = self._read_reply()
+        with self.exchange():
+            self.error_code = 0
+            self.error_message = ""
+            self.wafermap.end_reached = False
+            got = self._read_reply()
         head, sep, rest = got.partition(":")
-        if not sep or not head.strip().lstrip("-").isdigit():
+        coded = bool(sep) and head.strip().lstrip("-").isdigit()
+        if coded == self._sent.startswith("*"):  # IEEE 488.2 common queries: no code
+            raise VeloxReplyMismatch(self._sent, got)
+        if not coded:
             return got.strip()
         code = int(head)
         response = rest.strip()

@@ -13,7 +13,7 @@ from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.chip.geometry import ARRAYS, N_COLS_1T1R, N_ROWS
-from instruments.round_trips import RoundTripCounter
+from instruments.exchange import SerialExchange
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -56,7 +56,7 @@ def _cell_validator(value: tuple[int, int], values: tuple[int, int]) -> tuple[in
     return int(row), int(col)
 
 
-class ChipController(RoundTripCounter, SCPIMixin, Instrument):
+class ChipController(SerialExchange, SCPIMixin, Instrument):
     """The RRAM test chip's digital controller.
 
     Args:
@@ -65,7 +65,15 @@ class ChipController(RoundTripCounter, SCPIMixin, Instrument):
             ``TCPIP::127.0.0.1::PORT::SOCKET``) or adapter.
         name: instrument name.
         **kwargs: passed to pymeasure; terminations default to ``\\n``, serial ports to 115200 Bd.
+
+    Each query is one exchange, never interleaved with another thread's; after a read timed
+    out, the next exchange first drops the late reply up to the reply of ``*IDN?``
+    (:class:`~instruments.exchange.SerialExchange`).
     """
+
+    resync_query = "*IDN?"
+    #: the identity (``docs/chip-controller-protocol.md``); no other reply names the controller
+    resync_reply = r"(?i)^[^,]*,[^,]*chip controller"
 
     def __init__(
         self, adapter: object, name: str = "RRAM chip controller", **kwargs: object

@@ -38,9 +38,9 @@ import pyvisa
 from pymeasure.instruments.agilent.agilentB1500 import SMU, AgilentB1500
 from pymeasure.instruments.validators import strict_discrete_set
 
+from instruments.exchange import SerialChannel, SerialExchange
 from instruments.keysight.flex import Reading, parse_fmt1, parse_fmt1_value
 from instruments.limits import LimitError, SafetyLimits
-from instruments.round_trips import RoundTripCounter
 from instruments.wiring import SMU_WIRING
 
 __all__ = ["B1500", "B1500Error", "B1500SMU", "OutputState", "Reading", "SweepResult",
@@ -125,8 +125,9 @@ def _f(value: float) -> str:
     return f"{float(value):.6G}"
 
 
-class B1500SMU(SMU):
-    """pymeasure's SMU channel with the bench limits enforced and a correct voltage ramp."""
+class B1500SMU(SerialChannel, SMU):
+    """pymeasure's SMU channel with the bench limits enforced and a correct voltage ramp (its
+    queries atomic exchanges of the B1500)."""
 
     def _limits_parent(self) -> B1500:
         parent = self.parent
@@ -242,7 +243,7 @@ class B1500SMU(SMU):
             raise ValueError("Source Type must be Current or Voltage.")
 
 
-class B1500(RoundTripCounter, AgilentB1500):
+class B1500(SerialExchange, AgilentB1500):
     """Keysight B1500A semiconductor parameter analyzer with SMUs (FLEX, ``\\r\\n`` terminated).
 
     Args:
@@ -251,7 +252,14 @@ class B1500(RoundTripCounter, AgilentB1500):
         limits: bench safety limits (defaults to :class:`SafetyLimits` defaults).
         channel_map: SMU channel number -> terminal (BL, SL, WL, SUB).
         **kwargs: passed to pymeasure's ``Instrument`` (e.g. ``timeout`` in ms).
+
+    Each query (and a trigger with its data) is one exchange, never interleaved with another
+    thread's; after a read timed out, the next exchange first drops the late reply up to the
+    reply of ``*IDN?`` (:class:`~instruments.exchange.SerialExchange`).
     """
+
+    resync_query = "*IDN?"
+    resync_reply = r"B1500"  #: in the identity only (data, ERRX? and *LRN? replies never)
 
     def __init__(
         self,
@@ -327,9 +335,10 @@ class B1500(RoundTripCounter, AgilentB1500):
         ``\\n`` of the ``\\r\\n`` terminator unread; on a socket it would then be taken as the next
         reply. It is consumed here.
         """
-        data = self.read_bytes(self._data_format.size * nchannels).decode("ascii")
-        if data.endswith("\r"):
-            self.read_bytes(1)
+        with self.exchange():
+            data = self.read_bytes(self._data_format.size * nchannels).decode("ascii")
+            if data.endswith("\r"):
+                self.read_bytes(1)
         return tuple(self._data_format.format_single(e) for e in data.rstrip("\r,").split(","))
 
     def initialize_all_smus(self) -> None:
@@ -481,12 +490,13 @@ class B1500(RoundTripCounter, AgilentB1500):
     # -- measurements -------------------------------------------------------------------------
     def _trigger(self) -> list[Reading]:
         """Send ``XE`` and parse the data; on a timeout report the instrument's error instead."""
-        self.write("XE")
-        try:
-            text = self.read()
-        except pyvisa.errors.VisaIOError:
-            self.check_errors()
-            raise
+        with self.exchange():  # the trigger and its data: no other thread's line between
+            self.write("XE")
+            try:
+                text = self.read()
+            except pyvisa.errors.VisaIOError:
+                self.check_errors()  # the late data is dropped first (out of step after a timeout)
+                raise
         return [r for r in parse_fmt1(text) if r.kind != "T"]
 
     def _ask_data(self, command: str) -> list[Reading]:

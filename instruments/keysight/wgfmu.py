@@ -56,6 +56,7 @@ import logging
 import math
 import re
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -364,6 +365,12 @@ class SimBackend(Backend):
         timeout_s: reply timeout of ordinary calls (s).
         execute_timeout_s: reply timeout of ``execute`` (the simulator runs the whole sequence
             before replying), in seconds.
+
+    Each call is one exchange (a lock per connection: two threads never take each other's
+    reply). The replies carry no id, but the server answers every line with exactly one line,
+    in order: a call whose reply timed out leaves one reply owed, and the next call first
+    reads and drops the owed replies (a COMMUNICATION error, nothing sent, if they still do
+    not come), so no call ever takes another's reply.
     """
 
     def __init__(
@@ -382,6 +389,8 @@ class SimBackend(Backend):
         self._timeout_ms = int(timeout_s * 1000)
         self._execute_timeout_ms = int(execute_timeout_s * 1000)
         self._res.timeout = self._timeout_ms
+        self._lock = threading.Lock()
+        self._owed = 0  # replies of timed-out calls still to come (read and dropped first)
 
     @staticmethod
     def _format(kind: str, value: Arg) -> str:
@@ -397,15 +406,19 @@ class SimBackend(Backend):
         import pyvisa
 
         function = "WGFMU_" + line.split(" ", 1)[0]
-        try:
-            if timeout_ms is not None:
-                self._res.timeout = timeout_ms
-            reply = self._res.query(line)
-        except pyvisa.VisaIOError as exc:
-            raise WGFMUError(ErrorCode.COMMUNICATION, function, str(exc)) from exc
-        finally:
-            if timeout_ms is not None:
-                self._res.timeout = self._timeout_ms
+        with self._lock:
+            try:
+                if timeout_ms is not None:
+                    self._res.timeout = timeout_ms
+                self._drop_owed_replies(function)
+                self._owed += 1  # until this call's reply is read
+                reply = self._res.query(line)
+                self._owed -= 1
+            except pyvisa.VisaIOError as exc:
+                raise WGFMUError(ErrorCode.COMMUNICATION, function, str(exc)) from exc
+            finally:
+                if timeout_ms is not None:
+                    self._res.timeout = self._timeout_ms
         head, _, payload = reply.strip().partition(" ")
         try:
             return int(head), payload
@@ -413,6 +426,20 @@ class SimBackend(Backend):
             raise WGFMUError(
                 ErrorCode.COMMUNICATION, function, f"malformed reply {reply!r}"
             ) from None
+
+    def _drop_owed_replies(self, function: str) -> None:
+        """Read the late replies of timed-out calls (nothing is sent before they are in)."""
+        import pyvisa
+
+        while self._owed:
+            try:
+                late = self._res.read()
+            except pyvisa.VisaIOError as exc:
+                raise WGFMUError(ErrorCode.COMMUNICATION, function,
+                                 f"{self._owed} late replies still missing ({exc}); nothing "
+                                 "sent") from None
+            self._owed -= 1
+            log.warning("WGFMU: dropped the late reply %r", late.strip())
 
     def call(self, function: str, *args: Arg) -> int:
         kinds = _check_signature(function, args)
