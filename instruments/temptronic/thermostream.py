@@ -23,7 +23,6 @@ given by the bench: the twin's modeled time, wall time on a lab bench). Units: C
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from instruments.exchange import SerialExchange
 from instruments.limits import SafetyLimits
 from instruments.temptronic import thermostream_commands as tc
 
@@ -64,7 +64,7 @@ def _default_wait(seconds: float) -> bool:
     return True
 
 
-class ThermoStream(SCPIMixin, Instrument):
+class ThermoStream(SerialExchange, SCPIMixin, Instrument):
     """A ThermoStream (TP04300A / ATS-5xx) as the :class:`~instruments.bench_types.Heater` of a
     packaged bench.
 
@@ -101,7 +101,6 @@ class ThermoStream(SCPIMixin, Instrument):
         self.dut_constant = float(dut_constant)
         self.wait = wait or _default_wait
         self.clock = clock or time.monotonic
-        self._io_lock = threading.RLock()  # a query is a write and a read: never interleaved
 
     # -- the instrument's settings ------------------------------------------------------------
     setpoint = _control("SETP", "Temperature set point, C")
@@ -137,14 +136,10 @@ class ThermoStream(SCPIMixin, Instrument):
         "EROR?", "Get the device error register.",
         get_process=lambda v: tc.DeviceError(int(v)))
 
-    # -- serialised I/O -----------------------------------------------------------------------
-    def write(self, command: str, **kwargs: Any) -> None:
-        with self._io_lock:
-            super().write(command, **kwargs)
-
-    def ask(self, command: str, query_delay: float | None = None) -> str:
-        with self._io_lock:
-            return super().ask(command, query_delay)
+    # -- serialised I/O (instruments.exchange): a query is a write and a read, never
+    # interleaved with another thread's; after a timeout, *IDN? puts the replies in step again
+    resync_query = "*IDN?"
+    resync_reply = r"(?i)temptronic|thermostream"  #: in the identity only
 
     # -- bench life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -174,7 +169,7 @@ class ThermoStream(SCPIMixin, Instrument):
         if not s.low <= c <= s.high:
             raise ValueError(f"heater set point {c:g} C is outside the ThermoStream's range "
                              f"{s.low:g}..{s.high:g} C")
-        with self._io_lock:
+        with self.exchange():
             self.setpoint = c
             back = float(self.setpoint)
             if abs(back - c) > 0.05 + 1e-9:
