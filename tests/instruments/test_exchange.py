@@ -168,3 +168,24 @@ def test_a_late_wgfmu_reply_is_dropped(server) -> None:
         backend.close()
         reference.close()
         relay.close()
+
+
+def test_a_late_thermostream_reply_is_dropped(data_root) -> None:
+    from instruments.bench import Bench
+    from instruments.temptronic.thermostream import ThermoStream
+    from instruments.temptronic.thermostream_commands import IDN_TWIN
+
+    with Bench.open("simulated-packaged-thermostream", data_dir=data_root, fresh=True) as bench:
+        relay = HeldRelay(address_of(bench.config.resources["heater"]))
+        ts = ThermoStream(relay.resource, visa_library="@py", timeout=SHORT_MS)
+        try:
+            relay.hold()
+            with pytest.raises(VisaIOError):
+                _ = ts.aux_condition
+            ts.adapter.connection.timeout = 5000
+            relay.release()
+            assert float(ts.setpoint) == float(bench.thermostream.setpoint)  # not AUXC?'s
+            assert ts.id == IDN_TWIN
+        finally:
+            ts.adapter.close()
+            relay.close()
