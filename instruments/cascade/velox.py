@@ -570,7 +570,7 @@ class VeloxProber(SerialExchange, Velox):
         The reply comes only when the station is done, so the I/O timeout is raised to
         ``timeout_s`` for this command. Checked as :meth:`set_heater_temp`.
         """
-        with self._io_timeout(timeout_s):
+        with self.exchange(), self._io_timeout(timeout_s):  # no other request meanwhile
             f = self._fields(f"HeatChuck {celsius:g} C 1")
         return float(f[0])
 
