@@ -33,6 +33,7 @@ import pandas as pd
 from pymeasure.experiment import Results
 
 from procedures.framework.catalog import Catalog, RunInfo
+from procedures.framework.run_end import read_run_end
 
 CatalogLike = Catalog | str | Path
 
@@ -154,7 +155,9 @@ def run_data(catalog_or_root: CatalogLike, run_id: int,
 
     The file is read with pymeasure's ``Results.load``, so it works for runs that are still
     running or were aborted or killed (their partial files). ``frame.attrs["run"]`` holds the
-    catalog entry (:meth:`RunInfo.to_json`). With ``waveforms``, the traces of the run's HDF5
+    catalog entry (:meth:`RunInfo.to_json`), ``frame.attrs["run_end"]`` the file's closing block
+(:mod:`procedures.framework.run_end`: status, ``bench_time_s``, ``wall_time_s``, ``round_trips``;
+None while the run is running or for a killed run). With ``waveforms``, the traces of the run's HDF5
     ``/waveforms`` table (pulse-train, ``waveform_file = "hdf5"``) follow as the rows the CSV
     would hold with ``waveform_file = "csv"`` (:func:`waveform_rows`); a run without them is
     returned as is. Raises KeyError for an unknown run and FileNotFoundError if its file is
@@ -176,6 +179,8 @@ def run_data(catalog_or_root: CatalogLike, run_id: int,
     if waves is not None:
         data = pd.concat([data, waveform_rows(waves, data)], ignore_index=True)
     data.attrs["run"] = info.to_json()
+    end = read_run_end(path)  # None while it runs or for a killed run's file
+    data.attrs["run_end"] = None if end is None else end.as_dict()
     return data
 
 

@@ -7,8 +7,9 @@
   catalog still says ``running``.
 * :func:`rebuild` indexes every results file under a data root into an empty catalog: from its
   sidecar when there is one (same run id, status, times, summary, station, operator), else from
-  the pymeasure header alone (procedure and parameters; status ``aborted`` with a message saying
-  the end is unknown).
+  the pymeasure header (procedure and parameters) and the file's closing block
+  (:mod:`procedures.framework.run_end`: status, end, ``bench_time_s``, ``round_trips``); without
+  a block (a killed run) status ``aborted`` with a message saying the end is unknown.
 
 A results file is a ``.csv`` whose first line is pymeasure's ``#Procedure: <...>``.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from procedures.framework.catalog import STATUSES, Catalog, RunInfo
+from procedures.framework.run_end import read_run_end
 from procedures.framework.run_record import read_record
 
 _STAMP = re.compile(r"_(\d{8}-\d{6})(?:_\d+)?$")
@@ -120,7 +122,7 @@ def _from_header(path: Path) -> dict[str, Any]:
         from procedures.framework.targets import parse_die
 
         die = parse_die(text)
-    return {
+    fields: dict[str, Any] = {
         "procedure": getattr(proc, "NAME", type(proc).__name__), "parameters": params,
         "die": list(die) if die else None, "subsite": params.get("subsite"),
         "array": params.get("array", ""), "lot": params.get("lot", ""),
@@ -128,6 +130,15 @@ def _from_header(path: Path) -> dict[str, Any]:
         "status": "aborted", "started_at": _started(path).isoformat(),
         "message": "rebuilt from the results file alone: status, end and summary unknown",
     }
+    end = read_run_end(path)
+    if end is not None:  # the file's closing block says how it ended
+        figures = end.as_dict()
+        fields.update(status=end.status, message=end.message,
+                      summary={k: figures[k] for k in ("bench_time_s", "round_trips")
+                               if k in figures})
+        if end.ended_at:
+            fields["ended_at"] = end.ended_at
+    return fields
 
 
 @dataclass

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ from procedures.framework.base import DISPLAY_BATCH, BenchProcedure
 from procedures.framework.board import check_chip_target, select_target_chip
 from procedures.framework.callbacks import notify
 from procedures.framework.catalog import Catalog, resolve_operator
+from procedures.framework.run_end import RunEnd, append_run_end
 from procedures.framework.validation import check_target, safe_component, validate_procedure
 from procedures.framework.waveform_store import RunStore, open_run_store
 from procedures.operations.cell_io import CellIO, bench_clock, bench_round_trips
@@ -259,6 +261,8 @@ class RunHandle:
         path = Path()
         die: tuple[int, int] | None = None
         self._bench_t0 = bench_clock(self.bench)  # bench_time_s: modeled on the twin
+        self._wall_t0 = time.perf_counter()  # wall_time_s of the results file's closing block
+        self._wall_s: float | None = None
         self._trips0 = bench_round_trips(self.bench)  # round_trips of the run
         try:
             proc.bench = self.bench
@@ -306,7 +310,9 @@ class RunHandle:
             status = STATUS_NAMES.get(proc.status, "failed")
             error = self._worker.error_text.strip().splitlines()[-1:] if status == "failed" else []
             message = error[0] if error else (self._stop_reason if status == "aborted" else "")
-            summary = self._timed({**_safe_summary(proc), **self._close_store()})
+            store = getattr(self, "_store", None)  # closed at the end, with its end figures
+            summary = self._timed({**_safe_summary(proc),
+                                   **(store.summary() if store is not None else {})})
             self.outcome = RunOutcome(run_id, status, path, summary, die, message)
         except _Aborted:
             self.outcome = RunOutcome(run_id, "aborted", path, {}, die, "stopped before start")
@@ -316,26 +322,32 @@ class RunHandle:
                                       die, str(exc))
         finally:
             try:
-                self._close_store()
                 self._finish(run_id)
             finally:
+                self._close_store()  # already closed by _finish unless it failed first
                 _release_worker_hooks(proc)
                 self.done.set()  # whatever failed above, waiters must not hang
 
-    def _close_store(self) -> dict[str, Any]:
-        """Close the run's HDF5 store (if any); the summary figures that reference it."""
+    def _close_store(self, end: RunEnd | None = None) -> None:
+        """Close the run's HDF5 store (if any), ``end``'s figures written as its attributes."""
         store, self._store = getattr(self, "_store", None), None
         if store is None:
-            return {}
+            return
         try:
+            if end is not None:
+                store.set_end(end.as_dict())
             store.close()
         except Exception as exc:  # the CSV holds the rows; report, do not lose the run
             log.error("HDF5 file %s not closed cleanly: %s", store.path, exc)
-        return store.summary()
+            try:
+                store.close()
+            except Exception:
+                log.debug("HDF5 file %s: second close failed too", store.path)
 
     def _timed(self, summary: dict[str, Any]) -> dict[str, Any]:
         """``summary`` with ``bench_time_s``: the run's time on the bench clock
         (:meth:`instruments.bench.Bench.clock`, modeled on the twin), positioning included."""
+        self._wall_s = time.perf_counter() - self._wall_t0
         try:
             out = {**summary, "bench_time_s": bench_clock(self.bench) - self._bench_t0}
             trips = bench_round_trips(self.bench)
@@ -352,6 +364,10 @@ class RunHandle:
         if problems and self.outcome is not None:
             self.outcome.error = (self.outcome.error + "; " if self.outcome.error else "") + \
                 "safe state: " + "; ".join(problems)
+        end = self._run_end()
+        self._close_store(end)  # the HDF5 file complete before the catalog says the run ended
+        if end is not None:
+            _close_results(self.outcome, end)
         if self.outcome is not None and run_id >= 0:
             try:
                 self.catalog.finish_run(run_id, self.outcome.status, self.outcome.summary,
@@ -363,8 +379,35 @@ class RunHandle:
         self._status(self.outcome.status if self.outcome else "failed")
 
 
+    def _run_end(self) -> RunEnd | None:
+        """How the run ended, as its files say it (the catalog's figures); None without an
+        outcome."""
+        from datetime import UTC
+
+        out = self.outcome
+        if out is None:
+            return None
+        trips = out.summary.get("round_trips")
+        bench_s = out.summary.get("bench_time_s")
+        return RunEnd(status=out.status,
+                      bench_time_s=None if bench_s is None else float(bench_s),
+                      wall_time_s=self._wall_s, round_trips=None if trips is None else int(trips),
+                      ended_at=datetime.now(UTC).isoformat(), message=out.error)
+
+
 class _Aborted(Exception):
     pass
+
+
+def _close_results(outcome: RunOutcome | None, end: RunEnd) -> None:
+    """The closing block at the end of the results file (:mod:`procedures.framework.run_end`);
+    nothing when no file was made. A failure is logged: the rows are on disk already."""
+    if outcome is None or not outcome.file.is_file():
+        return
+    try:
+        append_run_end(outcome.file, end)
+    except Exception as exc:
+        log.error("closing block of %s not written: %s", outcome.file, exc)
 
 
 def _start_record(catalog: Catalog, run_id: int, path: Path) -> None:

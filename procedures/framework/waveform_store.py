@@ -31,13 +31,16 @@ The group attribute ``columns`` (JSON) lists the columns in order. Every table a
 ``_committed`` (i8, 1..n), written after the record's columns: a reader keeps the records up to
 the first one not committed. Records are written in blocks (a chunk's worth, or what arrived
 within ``FLUSH_S``; :meth:`RunStore.append`), each block flushed. Datasets are chunked and
-gzip-compressed; file attributes name the CSV and the procedure. The file is written in HDF5's
-single-writer/multiple-reader mode (SWMR, ``libver="latest"``): each block is appended (resize,
-write) and flushed dataset by dataset, so the file on disk is always consistent: a run killed
-(SIGKILL, power cut) mid-train leaves every block written before the kill readable, and a reader
-may follow a run live. A file whose writer was killed still carries the "open for write" flag:
-open it with ``h5py.File(path, "r", swmr=True)`` (what :func:`read_table` and the readers of
-:mod:`procedures.analysis` do) or clear the flag with HDF5's ``h5clear -s``.
+gzip-compressed; file attributes name the CSV and the procedure and, once the run has ended, how
+it ended (``status``, ``bench_time_s``, ``wall_time_s``, ``round_trips``, ``ended_at``,
+``message``: the figures of the CSV's closing block, :mod:`procedures.framework.run_end`). The
+file is written in HDF5's single-writer/multiple-reader mode (SWMR, ``libver="latest"``): each
+block is appended (resize, write) and flushed dataset by dataset, so the file on disk is always
+consistent: a run killed (SIGKILL, power cut) mid-train leaves every block written before the
+kill readable, and a reader may follow a run live. A file whose writer was killed still carries
+the "open for write" flag: open it with ``h5py.File(path, "r", swmr=True)`` (what
+:func:`read_table` and the readers of :mod:`procedures.analysis` do) or clear the flag with
+HDF5's ``h5clear -s``.
 
 The run's catalog summary references the file (``hdf5_file``, ``history_rows``; pulse-train
 also ``waveform_file``, ``waveforms``). Units as in the CSV: s, V, A, S, ohm.
@@ -231,6 +234,14 @@ class RunStore:
             out["waveform_file"] = self.path.name
             out["waveforms"] = self.counts[WAVEFORMS]
         return out
+
+    def set_end(self, figures: Mapping[str, Any]) -> None:
+        """How the run ended as file attributes: ``status``, ``bench_time_s``,
+        ``wall_time_s`` (s), ``round_trips``, ``ended_at``, ``message`` (the results file's
+        closing block, :mod:`procedures.framework.run_end`), before :meth:`close`."""
+        if self._file.id.valid:
+            for key, value in figures.items():
+                self._file.attrs[key] = value
 
     def close(self) -> None:
         """Write what is pending and close the file (clears HDF5's open-for-write flag); safe
