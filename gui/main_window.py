@@ -299,10 +299,11 @@ class MainWindow(WindowBench, WindowFigures, QMainWindow):
             QTimer.singleShot(0, self.refresh_status)  # (skipped if the next run has started)
 
     def show_run(self, info: RunInfo, data: Any) -> None:
-        """Restore a past run's plots from its data."""
+        """Restore a past run's plots from its data (a long I-V is reduced on the plot's
+        worker and drawn when ready: the window never waits on it)."""
         self.router.start(list(data.columns), info.array or "1T1R")
         self.router.feed_columns({c: data[c].to_numpy() for c in data.columns})
-        self.router.flush()
+        self.router.show()
         self.message(f"Opened run {info.id} ({info.procedure}, {info.status})")
 
     # -- settings -------------------------------------------------------------------------------

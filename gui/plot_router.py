@@ -129,7 +129,15 @@ class PlotRouter:
                         ok = np.isfinite(y)
                         self.learning.add_points(name, x[ok], y[ok])
 
+    def show(self) -> None:
+        """Draw what was fed (a reopened run) without reducing a long curve on the calling
+        (GUI) thread: the I-V plot draws its curves once its worker has reduced them (its
+        redraw timer takes the result), the other plots draw now."""
+        for w in (self.pulse, self.conductance, self.learning, self.array_map):
+            w.flush()
+
     def flush(self) -> None:
-        """Redraw everything now (tests, screenshots)."""
+        """Redraw everything now, the I-V reduction included, in the calling thread (tests,
+        screenshots, the end of a run)."""
         for w in (self.iv, self.pulse, self.conductance, self.learning, self.array_map):
             w.flush()
