@@ -11,7 +11,9 @@ prints:
 * ``trips``: round trips counted by the drivers (B1500, prober, chip controller; run summary
   ``round_trips``) and ``lines``: lines the simulated servers received (WGFMU included);
 * ``soft_%``: software overhead, wall time of the run minus the simulation's own compute (time
-  spent in the servers' handlers), in % of ``bench_s`` (goal <= 5 %).
+  spent in the servers' handlers), in % of ``bench_s`` (goal <= 5 %);
+* ``load``: the machine's 1-minute load average when the run ended (``os.getloadavg``): the
+  software overhead is wall time, so it grows on a busy machine; read it next to this.
 
 The full-wafer recipe runs ``--dies`` dies (default 4) and is extrapolated linearly to 256 dies
 (the per-die work is the same on every die; stepping between dies is one index move each).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -67,6 +70,7 @@ class Figures:
     wall_s: float
     compute_s: float
     status: str = "finished"
+    load_1min: float = float("nan")  # the machine's load average at the end of the run
 
     @property
     def ratio(self) -> float:
@@ -78,13 +82,15 @@ class Figures:
 
     def row(self) -> str:
         return (f"{self.label:<26} {self.bench_s:10.3f} {self.min_s:10.3f} {self.ratio:6.2f} "
-                f"{self.trips:8d} {self.lines:8d} {self.soft_pct:7.1f} {self.status}")
+                f"{self.trips:8d} {self.lines:8d} {self.soft_pct:7.1f} {self.load_1min:5.1f} "
+                f"{self.status}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "bench_s": round(self.bench_s, 4),
                 "min_s": round(self.min_s, 4), "ratio": round(self.ratio, 3),
                 "round_trips": self.trips, "lines": self.lines,
-                "software_overhead_pct": round(self.soft_pct, 2), "status": self.status}
+                "software_overhead_pct": round(self.soft_pct, 2),
+                "load_1min": round(self.load_1min, 2), "status": self.status}
 
 
 class Meter:
@@ -106,12 +112,13 @@ class Meter:
 
     def __exit__(self, *exc: object) -> None:
         self._t1 = self._read()
+        self._load = os.getloadavg()[0]
 
     def figures(self, label: str, status: str = "finished") -> Figures:
         a, b = self._t0, self._t1
         bench_s, transfer = b[0] - a[0], b[1] - a[1]
         return Figures(label, bench_s, bench_s - transfer, b[3] - a[3], b[2] - a[2],
-                       b[5] - a[5], b[4] - a[4], status)
+                       b[5] - a[5], b[4] - a[4], status, self._load)
 
 
 def run_procedures(root: Path, only: set[str] | None = None,
@@ -178,7 +185,7 @@ def main() -> None:
         if not args.skip_wafer:
             wafer = run_wafer(Path(tmp) / "wafer", args.dies)
     print(f"{'run':<26} {'bench s':>10} {'min s':>10} {'ratio':>6} {'trips':>8} {'lines':>8} "
-          f"{'soft %':>7}")
+          f"{'soft %':>7} {'load':>5}")
     for f in rows:
         print(f.row())
     result: dict[str, Any] = {"procedures": [f.as_dict() for f in rows]}
