@@ -74,3 +74,20 @@ def test_a_campaign_aborted_by_the_old_code_is_found_and_resumed_to_the_end(sim_
     saved = json.loads((out_dir / CURSOR_NAME).read_text())
     assert saved["format"] == CURSOR_FORMAT and saved["state"] == "completed"
     assert_safe_and_cool(sim_bench)
+
+
+def test_memprobe_campaign_resume_continues_the_old_campaign(tmp_path, capsys):
+    from gui.cli import main
+
+    root = tmp_path / "data"
+    out_dir = _old_campaign_in(root)
+    path = tmp_path / "steps.toml"
+    path.write_text(OLD_CAMPAIGN.read_text())
+    assert main(["campaign", str(path), "--data", str(root), "--resume", "--quiet",
+                 "--no-figures"]) == 0
+    assert "to resume" not in capsys.readouterr().err  # it found the old campaign
+    saved = json.loads((out_dir / CURSOR_NAME).read_text())
+    assert saved["state"] == "completed" and len(saved["sessions"]) == 2
+    assert [p.name for p in out_dir.parent.iterdir()] == [out_dir.name]  # no new campaign
+    assert [(e["step"], e["counted"]) for e in saved["entries"]] == [
+        (0, True), (1, False), (1, True), (2, True)]

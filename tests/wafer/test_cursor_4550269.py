@@ -86,3 +86,20 @@ def test_a_run_aborted_by_the_old_code_is_found_and_resumed_to_the_end(sim_bench
     assert len(saved["sessions"]) == 2
     assert find_resumable(data_root, recipe) is None
     assert bench_safe(sim_bench)
+
+
+def test_memprobe_wafer_resume_continues_the_old_run(tmp_path, capsys):
+    from gui.cli import main
+
+    root = tmp_path / "data"
+    out_dir = _old_run_in(root)
+    recipe = tmp_path / "small.toml"
+    recipe.write_text(OLD_RECIPE.read_text())
+    assert main(["wafer", str(recipe), "--data", str(root), "--resume", "--quiet",
+                 "--no-maps"]) == 0
+    assert "to resume" not in capsys.readouterr().err  # it found the old run
+    saved = json.loads((out_dir / CURSOR_NAME).read_text())
+    assert saved["state"] == "completed" and len(saved["sessions"]) == 2
+    assert [p.name for p in out_dir.parent.iterdir()] == [out_dir.name]  # no new run
+    units = sorted(e["unit"] for e in saved["dies"]["10,9"]["runs"] if e["counted"])
+    assert units == ["0/0/0", "0/0/1"]
