@@ -2,8 +2,7 @@
 unfinished run written by the code of commit 4550269 and continue it with the Resume button: the
 reopened part shown at once, the live rows fed to the window's plots, the results browser
 refreshed when it ends (the wiring of :meth:`SessionPanel.connect_router`), the bench left
-safe. The fixtures are the ones of ``tests/wafer/test_cursor_4550269.py`` and
-``tests/campaign/test_cursor_4550269.py`` (files that code wrote)."""
+safe. The fixtures (files that code wrote) are described in :mod:`tests._old_cursors`."""
 
 from __future__ import annotations
 
@@ -11,9 +10,8 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
-from tests.campaign.test_cursor_4550269 import OLD_CAMPAIGN, _old_campaign_in
+from tests._old_cursors import OLD_CAMPAIGN, OLD_RECIPE, old_campaign_in, old_wafer_run_in
 from tests.wafer._wafer import bench_safe
-from tests.wafer.test_cursor_4550269 import OLD_RECIPE, _old_run_in
 
 GUARD_MS = 180_000  # hang guard of a whole resumed session (it ends on its signal long before)
 
@@ -23,27 +21,31 @@ def window(main_window):
     return main_window
 
 
-def _resume_with_the_button(qtbot, panel) -> object:
+def _resume_with_the_button(qtbot, panel, source, tmp_path, out_dir, run_noun: str,
+                            shown) -> list:
+    """Load a copy of ``source`` in ``panel`` (it finds the unfinished run in ``out_dir``),
+    click Resume and wait for its completed end; what ``shown()`` gave as the run started."""
+    path = tmp_path / source.name
+    path.write_text(source.read_text())
+    assert panel.load(path), panel.status_label.text()
+    assert panel.status_label.text() == (f"unfinished {run_noun} found: {out_dir.name} "
+                                         "(Resume continues it)")
+    at_start: list = []
+    panel.runningChanged.connect(lambda running: running and at_start.append(shown()))
     with qtbot.waitSignal(panel.finished, timeout=GUARD_MS) as blocker:
         qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
         assert panel.busy  # launched by the click
-    return blocker.args[0]
+    outcome = blocker.args[0]
+    assert outcome.state == "completed" and outcome.out_dir == out_dir, outcome.error
+    return at_start
 
 
 def test_the_wafer_panel_resumes_an_old_run_with_its_button(qtbot, window, sim_bench,
                                                             data_root, tmp_path):
-    out_dir = _old_run_in(data_root)
-    recipe = tmp_path / "small.toml"
-    recipe.write_text(OLD_RECIPE.read_text())
+    out_dir = old_wafer_run_in(data_root)
     panel = window.wafer_panel
-    assert panel.load(recipe), panel.status_label.text()
-    assert panel.status_label.text() == (f"unfinished run found: {out_dir.name} "
-                                         "(Resume continues it)")
-    shown_at_start: list[dict] = []
-    panel.runningChanged.connect(lambda running: running and shown_at_start.append(
-        dict(window.wafer_map.bins())))
-    outcome = _resume_with_the_button(qtbot, panel)
-    assert outcome.state == "completed" and outcome.out_dir == out_dir, outcome.error
+    shown_at_start = _resume_with_the_button(
+        qtbot, panel, OLD_RECIPE, tmp_path, out_dir, "run", lambda: dict(window.wafer_map.bins()))
     assert shown_at_start == [{(9, 9): 1}]  # the old run's binned die, shown on resume
     assert window.wafer_map.bins() == {(9, 9): 1, (10, 9): 1}
     assert panel.status_label.text().startswith(f"wafer run completed: {out_dir}")
@@ -57,19 +59,12 @@ def test_the_wafer_panel_resumes_an_old_run_with_its_button(qtbot, window, sim_b
 
 def test_the_campaign_panel_resumes_an_old_campaign_with_its_button(qtbot, window, sim_bench,
                                                                     data_root, tmp_path):
-    out_dir = _old_campaign_in(data_root)
-    path = tmp_path / "steps.toml"
-    path.write_text(OLD_CAMPAIGN.read_text())
+    out_dir = old_campaign_in(data_root)
     panel = window.campaign_panel
-    assert panel.load(path), panel.status_label.text()
-    assert panel.status_label.text() == (f"unfinished campaign found: {out_dir.name} "
-                                         "(Resume continues it)")
-    shown_at_start: list[list[str]] = []
-    panel.runningChanged.connect(lambda running: running and shown_at_start.append(
-        [panel.schedule.item(k, 3).text() for k in range(3)]))
     window.array_map.clear()
-    outcome = _resume_with_the_button(qtbot, panel)
-    assert outcome.state == "completed" and outcome.out_dir == out_dir, outcome.error
+    shown_at_start = _resume_with_the_button(
+        qtbot, panel, OLD_CAMPAIGN, tmp_path, out_dir, "campaign",
+        lambda: [panel.schedule.item(k, 3).text() for k in range(3)])
     assert shown_at_start == [["done", "in-progress", "pending"]]  # the old steps, on resume
     assert [panel.schedule.item(k, 3).text() for k in range(3)] == ["done"] * 3
     # the maps' live rows reached the window's array map (cells 0,0-3)
