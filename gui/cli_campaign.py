@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -37,6 +37,12 @@ from gui.cli_session import (
 )
 from instruments.bench import load_bench_config
 from instruments.datadir import resolve_data_root
+
+if TYPE_CHECKING:
+    from instruments.bench_config import BenchConfig
+    from instruments.bench_types import BenchInterface
+    from procedures.campaign import Campaign
+    from procedures.framework.catalog import Catalog
 
 
 def add_campaign_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,7 +110,7 @@ def _checked(args: argparse.Namespace) -> Callable[[], int]:
     return partial(_execute, campaign, config, root, args)
 
 
-def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -> int:
+def _execute(campaign: Campaign, config: BenchConfig, root: Path, args: argparse.Namespace) -> int:
     from procedures.campaign import (
         CampaignCallbacks,
         CampaignRun,
@@ -121,7 +127,7 @@ def _execute(campaign: Any, config: Any, root: Path, args: argparse.Namespace) -
         return 0
     bar: CampaignBar | None = None
 
-    def build(bench: Any, catalog: Any) -> CampaignRun:
+    def build(bench: BenchInterface, catalog: Catalog) -> CampaignRun:
         nonlocal bar
         callbacks = CampaignCallbacks()
         if out_dir is not None:

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gui.cli_session import (
     add_session_options,
@@ -32,6 +32,13 @@ from gui.cli_session import (
 from gui.progress import WaferProgressBar
 from instruments.bench import load_bench_config
 from instruments.datadir import resolve_data_root
+
+if TYPE_CHECKING:
+    from instruments.bench_config import BenchConfig
+    from instruments.bench_types import BenchInterface
+    from instruments.wafermap import DieIndex
+    from procedures.framework.catalog import Catalog
+    from procedures.wafer import Recipe
 
 
 def add_wafer_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +79,8 @@ def _checked(args: argparse.Namespace) -> Callable[[], int]:
     return partial(_execute, recipe, config, dies, root, args)
 
 
-def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Namespace) -> int:
+def _execute(recipe: Recipe, config: BenchConfig, dies: list[DieIndex] | None, root: Path,
+             args: argparse.Namespace) -> int:
     from procedures.wafer import (
         WaferCallbacks,
         WaferRun,
@@ -94,7 +102,7 @@ def _execute(recipe: Any, config: Any, dies: Any, root: Path, args: argparse.Nam
             return 2
     bar: WaferProgressBar | None = None
 
-    def build(bench: Any, catalog: Any) -> WaferRun:
+    def build(bench: BenchInterface, catalog: Catalog) -> WaferRun:
         nonlocal bar
         callbacks = WaferCallbacks()
         if out_dir is not None:

@@ -47,6 +47,7 @@ from pymeasure.experiment import (
     Parameter,
 )
 
+from instruments.bench_types import BenchInterface
 from instruments.limits import SafetyLimits
 from procedures.data.extract import finite_or_none, inverse_kt, median, relative_change
 from procedures.framework.base import BenchProcedure
@@ -75,7 +76,7 @@ AMBIENT_C = 25.0
 """C. Room temperature: the only bake of a bench without a heater (a packaged board in air)."""
 
 
-def settle_heater(bench: Any, set_point: float, timeout_s: float,
+def settle_heater(bench: BenchInterface, set_point: float, timeout_s: float,
                   should_stop: Callable[[], bool]) -> float | None:
     """A bench heater that is not the prober's chuck (``bench.heater``: a ThermoStream over a
     packaged board) to ``set_point`` C: sent, then polled every :data:`HEATER_POLL_S` s of
