@@ -58,10 +58,10 @@ import re
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from functools import partial, wraps
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -93,6 +93,8 @@ from instruments.keysight.wgfmu_limits import (  # re-exported
 from instruments.keysight.wgfmu_program import Program
 from instruments.limits import LimitError, SafetyLimits
 from instruments.wiring import WGFMU_WIRING
+
+T = TypeVar("T")
 
 #: default wiring: B1530A in slot 5 of the B1500, channel 1 -> BL, channel 2 -> SL
 DEFAULT_CHANNEL_TERMINALS = WGFMU_WIRING  # the one default wiring (instruments.wiring)
@@ -242,6 +244,17 @@ class Backend(ABC):
         """Release the transport (nothing by default)."""
 
 
+def _one_call_at_a_time(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a :class:`CtypesBackend` method under the backend's lock (one library call at once)."""
+
+    @wraps(method)
+    def locked(self: CtypesBackend, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class CtypesBackend(Backend):
     """The vendor library (``wgfmu.dll``) through ctypes.
 
@@ -253,6 +266,10 @@ class CtypesBackend(Backend):
 
     def __init__(self, library: Any) -> None:
         self._lib = library
+        # One library call at a time, like every other driver's exchange (instruments/exchange.py):
+        # the vendor documents no thread safety, and the GUI's status tick and a run's thread
+        # may both reach the WGFMU. Re-entrant: channel_ids/error_summary make two calls.
+        self._lock = threading.RLock()
         for name in (*CALL_SIGNATURES, "getMeasureValueSize", "getMeasureValues", "getStatus",
                      "getChannelIdSize", "getChannelIds", "getErrorSummarySize",
                      "getErrorSummary", "doSelfCalibration"):
@@ -279,6 +296,7 @@ class CtypesBackend(Backend):
                 ErrorCode.FUNCTION_NOT_SUPPORTED, "WGFMU_" + name, "not in the loaded library"
             ) from None
 
+    @_one_call_at_a_time
     def call(self, function: str, *args: Arg) -> int:
         kinds = _check_signature(function, args)
         cargs: list[Any] = []
@@ -296,6 +314,7 @@ class CtypesBackend(Backend):
             cargs.append(ctypes.c_int(len(cargs[-1])))
         return int(self._fn(function)(*cargs))
 
+    @_one_call_at_a_time
     def measure_value_size(self, channel: int) -> tuple[int, int, int]:
         measured, total = ctypes.c_int(0), ctypes.c_int(0)
         rc = self._fn("getMeasureValueSize")(
@@ -303,6 +322,7 @@ class CtypesBackend(Backend):
         )
         return int(rc), measured.value, total.value
 
+    @_one_call_at_a_time
     def measure_values(
         self, channel: int, offset: int, size: int
     ) -> tuple[int, np.ndarray, np.ndarray]:
@@ -315,6 +335,7 @@ class CtypesBackend(Backend):
         got = max(0, min(n.value, int(size)))
         return int(rc), np.array(times[:got], dtype=float), np.array(values[:got], dtype=float)
 
+    @_one_call_at_a_time
     def status(self) -> tuple[int, int, float, float]:
         st, elapsed, total = ctypes.c_int(0), ctypes.c_double(0.0), ctypes.c_double(0.0)
         rc = self._fn("getStatus")(
@@ -322,6 +343,7 @@ class CtypesBackend(Backend):
         )
         return int(rc), st.value, elapsed.value, total.value
 
+    @_one_call_at_a_time
     def channel_ids(self) -> tuple[int, list[int]]:
         n = ctypes.c_int(0)
         rc = int(self._fn("getChannelIdSize")(ctypes.pointer(n)))
@@ -332,6 +354,7 @@ class CtypesBackend(Backend):
         rc = int(self._fn("getChannelIds")(ids, ctypes.pointer(size)))
         return rc, list(ids[: max(0, min(size.value, n.value))])
 
+    @_one_call_at_a_time
     def error_summary(self) -> str:
         n = ctypes.c_int(0)
         rc = int(self._fn("getErrorSummarySize")(ctypes.pointer(n)))
@@ -344,6 +367,7 @@ class CtypesBackend(Backend):
             return f"(error summary unavailable: WGFMU_getErrorSummary returned {rc})"
         return buf.value.decode("ascii", errors="replace").strip()
 
+    @_one_call_at_a_time
     def self_calibration(self) -> tuple[int, int, str]:
         result = ctypes.c_int(0)
         buf = ctypes.create_string_buffer(SELF_CAL_DETAIL_CHARS)

@@ -301,3 +301,44 @@ def test_program_over_limit_sends_nothing(lib: FakeLibrary) -> None:
 def test_loading_the_vendor_library_off_windows_fails_clearly() -> None:
     with pytest.raises(OSError, match="Windows"):
         CtypesBackend.load()
+
+
+def test_two_threads_never_call_the_vendor_library_at_once(lib: FakeLibrary) -> None:
+    """The GUI's status tick and a run's thread may both reach the WGFMU: the second thread's
+    call waits for the backend's lock until the first call has returned (no overlap)."""
+    import threading
+
+    from tests.instruments._exchange import WAIT_S, _ObservedLock
+
+    backend = CtypesBackend(lib)
+    contended = threading.Event()
+    backend._lock = _ObservedLock(contended)
+    first_in, inside, overlaps, errors = threading.Event(), [], [], []
+
+    def slow_status(status_p, elapsed_p, total_p) -> None:
+        if inside:
+            overlaps.append(threading.current_thread().name)
+        inside.append(1)
+        try:
+            if threading.current_thread().name == "first":
+                first_in.set()
+                # the second call must be waiting for the lock, not inside the library
+                if not contended.wait(WAIT_S):
+                    errors.append("the second call never waited for the lock")
+        finally:
+            inside.pop()
+
+    lib._getStatus = slow_status
+
+    def run() -> None:
+        backend.status()
+
+    first = threading.Thread(target=run, name="first")
+    first.start()
+    assert first_in.wait(WAIT_S)
+    second = threading.Thread(target=run, name="second")
+    second.start()
+    first.join(WAIT_S + 5)
+    second.join(WAIT_S + 5)
+    assert not errors and not overlaps
+    assert lib.names().count("WGFMU_getStatus") == 2
