@@ -19,8 +19,10 @@ it sends the driver's ``resync_query`` (``*IDN?``, whose reply no other command'
 like) and drops every line until the one that matches ``resync_reply``. The instrument answers
 in order, so the late reply comes before the marker's and is dropped; if the marker's reply
 does not come either (the instrument is still busy), :class:`ExchangeOutOfStepError` says so
-and the connection stays marked. Drivers whose replies carry ids (the Velox message server)
-match them instead and set ``resync_query`` to None.
+and the connection stays marked. A plain write is sent without resynchronising (it reads no
+reply): the safe state's commands reach the instrument whatever state the replies are in.
+Drivers whose replies carry ids (the Velox message server) match them instead and set
+``resync_query`` to None.
 """
 
 from __future__ import annotations
@@ -85,10 +87,17 @@ class SerialExchange(RoundTripCounter):
                 self._resync()
             try:
                 yield
-            except Exception as exc:
-                if is_timeout(exc):
-                    self._out_of_step = self.resync_query is not None
+            except BaseException as exc:
+                # a timed-out read leaves its reply in flight; so may an interrupted one
+                # (KeyboardInterrupt from SIGINT/SIGTERM while waiting for a reply)
+                if is_timeout(exc) or not isinstance(exc, Exception):
+                    self.mark_out_of_step()
                 raise
+
+    def mark_out_of_step(self) -> None:
+        """The replies may no longer pair with the requests (a driver that found a reply of
+        the wrong form says so): the next exchange resynchronises first."""
+        self._out_of_step = self.resync_query is not None
 
     def _resync(self) -> None:
         """Send the marker query and drop every line up to its reply (and up to the replies of
@@ -108,8 +117,10 @@ class SerialExchange(RoundTripCounter):
                 if not self._markers_owed:
                     log.info("%s: replies in step again", name)
                     return
-        except Exception as exc:
+        except BaseException as exc:
             self._out_of_step = True
+            if not isinstance(exc, Exception):  # interrupted: the marker may still answer
+                raise
             raise ExchangeOutOfStepError(
                 f"{name}: a reply came late and the connection could not be resynchronised "
                 f"({exc}); nothing was sent") from exc
@@ -118,8 +129,11 @@ class SerialExchange(RoundTripCounter):
                                      f"{RESYNC_MAX_LINES} stale lines; nothing was sent")
 
     def write(self, command: str, **kwargs: Any) -> None:
-        """Send ``command`` holding the connection."""
-        with self.exchange():
+        """Send ``command`` holding the connection. Sent even while the replies are out of
+        step (a write reads no reply, so it cannot take another request's): the safe state's
+        commands (a B1500's ``DZ``/``CL``) must reach the instrument after a timeout even when
+        it does not answer the resynchronisation; the next read resynchronises."""
+        with self._exchange_lock:
             super().write(command, **kwargs)
 
     def read(self, **kwargs: Any) -> str:

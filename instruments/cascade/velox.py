@@ -314,6 +314,7 @@ class VeloxProber(SerialExchange, Velox):
         head, sep, rest = got.partition(":")
         coded = bool(sep) and head.strip().lstrip("-").isdigit()
         if coded == self._sent.startswith("*"):  # IEEE 488.2 common queries: no code
+            self.mark_out_of_step()  # a reply is missing or extra: resync before the next one
             raise VeloxReplyMismatch(self._sent, got)
         if not coded:
             return got.strip()

@@ -189,3 +189,72 @@ def test_a_late_thermostream_reply_is_dropped(data_root) -> None:
         finally:
             ts.adapter.close()
             relay.close()
+
+
+def test_a_velox_reply_mismatch_resynchronises_before_the_next_command() -> None:
+    """A stray coded reply answered ``*IDN?``: the next command first resynchronises (its
+    ``*IDN?`` marker), so the map position read after it is its own reply, not a shifted one."""
+    position = "0: 3 4 0.00 0.00 0 0 5 21 0 0"
+    with expected_protocol(VeloxProber, [
+        ("*IDN?", position),  # the stray reply: a mismatch
+        ("*IDN?", "FormFactor,Velox (simulated),X,1"),  # the resynchronisation's marker
+        ("ReadMapPosition2", position),
+    ]) as p:
+        with pytest.raises(VeloxReplyMismatch):
+            p.id
+        assert p.map_position().col == 3
+
+
+def test_outputs_off_reach_the_b1500_while_its_replies_cannot_be_resynchronised(
+        module_bench, lab_servers) -> None:
+    """After a timed-out query, with the instrument still not answering (replies held), the
+    safe state's DZ and CL are still sent (a write reads no reply); only the confirming
+    ``*OPC?`` fails. Read back on the twin through the bench's own connection."""
+    bench, _root = module_bench
+    relay = HeldRelay(lab_servers["b1500"])
+    b = B1500(relay.resource, visa_library="@py", timeout=SHORT_MS)
+    try:
+        b.write("CN 1")
+        b.write("DV 1,0,0.5,1e-3")
+        assert b.ask("*OPC?").strip() == "1"  # executed (one connection answers in order)
+        assert bench.b1500.ask("*LRN? 0").strip() == "CN1"
+        relay.hold()
+        with pytest.raises(VisaIOError):
+            b.ask("ERRX?")  # times out: replies out of step
+        with pytest.raises(ExchangeOutOfStepError):
+            b.all_off()  # DZ and CL are sent; the *OPC? cannot be paired
+        b.adapter.connection.timeout = 5000
+        relay.release()
+        assert b.ask("*OPC?").strip() == "1"  # resynchronised; all sent before it is executed
+        assert bench.b1500.ask("*LRN? 0").strip() == "CL"
+    finally:
+        relay.release()
+        b.adapter.close()
+        relay.close()
+
+
+def test_an_interrupted_read_leaves_the_connection_to_be_resynchronised(lab_servers) -> None:
+    """SIGINT (KeyboardInterrupt) while a reply is awaited: the next query resynchronises
+    first instead of taking the interrupted request's reply (``ARR:SEL?``'s, read as the
+    board count)."""
+    host, port = lab_servers["chip"]
+    c = ChipController(f"TCPIP::{host}::{port}::SOCKET", visa_library="@py")
+    adapter = c.adapter
+    real_read = adapter.read
+    calls = {"n": 0}
+
+    def interrupted_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt  # before the reply is read: it stays in the connection
+        return real_read(*args, **kwargs)
+
+    try:
+        adapter.read = interrupted_once
+        with pytest.raises(KeyboardInterrupt):
+            c.array
+        assert c.board_count() == 0
+        assert c.id == chip_server.IDN
+    finally:
+        adapter.read = real_read
+        adapter.close()
