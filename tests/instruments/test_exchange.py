@@ -201,7 +201,7 @@ def test_a_velox_reply_mismatch_resynchronises_before_the_next_command() -> None
         ("ReadMapPosition2", position),
     ]) as p:
         with pytest.raises(VeloxReplyMismatch):
-            p.id
+            _ = p.id
         assert p.map_position().col == 3
 
 
@@ -252,7 +252,7 @@ def test_an_interrupted_read_leaves_the_connection_to_be_resynchronised(lab_serv
     try:
         adapter.read = interrupted_once
         with pytest.raises(KeyboardInterrupt):
-            c.array
+            _ = c.array
         assert c.board_count() == 0
         assert c.id == chip_server.IDN
     finally:
