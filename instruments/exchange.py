@@ -19,8 +19,8 @@ it sends the driver's ``resync_query`` (``*IDN?``, whose reply no other command'
 like) and drops every line until the one that matches ``resync_reply``. The instrument answers
 in order, so the late reply comes before the marker's and is dropped; if the marker's reply
 does not come either (the instrument is still busy), :class:`ExchangeOutOfStepError` says so
-and the connection stays marked. A plain write is sent without resynchronising (it reads no
-reply): the safe state's commands reach the instrument whatever state the replies are in.
+and the connection stays marked. A plain write is sent even then (it reads no reply): the
+safe state's commands reach the instrument whatever state the replies are in.
 Drivers whose replies carry ids (the Velox message server) match them instead and set
 ``resync_query`` to None.
 """
@@ -129,11 +129,17 @@ class SerialExchange(RoundTripCounter):
                                      f"{RESYNC_MAX_LINES} stale lines; nothing was sent")
 
     def write(self, command: str, **kwargs: Any) -> None:
-        """Send ``command`` holding the connection. Sent even while the replies are out of
-        step (a write reads no reply, so it cannot take another request's): the safe state's
-        commands (a B1500's ``DZ``/``CL``) must reach the instrument after a timeout even when
-        it does not answer the resynchronisation; the next read resynchronises."""
+        """Send ``command`` holding the connection, resynchronised first when an earlier read
+        timed out (so a plain write and the plain read of its reply stay a pair). If the
+        instrument does not answer the resynchronisation the command is sent all the same (a
+        write reads no reply, so it cannot take another request's): the safe state's commands
+        (a B1500's ``DZ``/``CL``) must reach the instrument; the next read tries again."""
         with self._exchange_lock:
+            if self._out_of_step:
+                try:
+                    self._resync()
+                except ExchangeOutOfStepError as exc:
+                    log.warning("replies out of step, %r sent all the same: %s", command, exc)
             super().write(command, **kwargs)
 
     def read(self, **kwargs: Any) -> str:

@@ -258,3 +258,21 @@ def test_an_interrupted_read_leaves_the_connection_to_be_resynchronised(lab_serv
     finally:
         adapter.read = real_read
         adapter.close()
+
+
+def test_a_plain_write_and_its_plain_read_stay_a_pair_after_a_timeout(lab_servers) -> None:
+    """pymeasure-style ``write`` then ``read`` (as a script calls ``read_data`` after ``XE``):
+    after a timed-out query the write resynchronises first, so the read gets its reply."""
+    relay = HeldRelay(lab_servers["b1500"])
+    b = B1500(relay.resource, visa_library="@py", timeout=SHORT_MS)
+    try:
+        relay.hold()
+        with pytest.raises(VisaIOError):
+            b.ask("*LRN? 1")  # its reply comes late
+        b.adapter.connection.timeout = 5000
+        relay.release()
+        b.write("ERRX?")
+        assert b.read().startswith("+0")
+    finally:
+        b.adapter.close()
+        relay.close()
